@@ -1,0 +1,305 @@
+"""Results on disk: `results/<run_id>/run.json` + `samples.parquet`, written atomically.
+
+The loader reads any set of result folders (from many hosts) into tidy pandas tables,
+upgrading older schema versions step by step and skipping broken runs with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from ulid import ULID
+
+from suite.errors import EdgebenchError, SchemaVersionError
+from suite.schema import RUN_FIELDS, SAMPLE_COLUMNS, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+RUN_JSON = "run.json"
+SAMPLES_PARQUET = "samples.parquet"
+_TMP_PREFIX = ".tmp-"
+
+_SAMPLES_SCHEMA = pa.schema(
+    [("t_s", pa.float64()), ("channel", pa.string()), ("value", pa.float64())]
+)
+
+
+def new_run_id() -> str:
+    """A time-sortable, collision-free id (ULID): runs from many hosts merge by copying."""
+    return str(ULID())
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def default_results_dir() -> Path:
+    return Path(os.environ.get("EDGEBENCH_RESULTS_DIR", "results"))
+
+
+class StoreWarning(UserWarning):
+    """A result folder was skipped; the others still load."""
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+def write_run(
+    results_dir: Path,
+    record: dict,
+    samples: pd.DataFrame | Sequence[tuple[float, str, float]] | None = None,
+) -> Path:
+    """Write one run folder atomically: a temp folder beside it, renamed at the end.
+
+    A crash or Ctrl-C mid-write leaves only a `.tmp-*` folder, which loaders ignore and
+    the next write of the same run removes.
+    """
+    missing = [k for k in RUN_FIELDS if k not in record]
+    if missing:
+        raise ValueError(f"run record lacks {missing}")
+    run_id = record["run_id"]
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    final = results_dir / run_id
+    if final.exists():
+        raise EdgebenchError(f"run folder {final} exists already; results are append-only")
+    tmp = results_dir / f"{_TMP_PREFIX}{run_id}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        ordered = {k: record[k] for k in RUN_FIELDS} | {
+            k: v for k, v in record.items() if k not in RUN_FIELDS
+        }
+        text = json.dumps(ordered, indent=2, allow_nan=False, default=_json_default)
+        (tmp / RUN_JSON).write_text(text + "\n", encoding="utf-8")
+        table = _samples_table(samples)
+        pq.write_table(table, tmp / SAMPLES_PARQUET, compression="zstd")
+        _fsync_dir(tmp)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def _json_default(obj: object) -> object:
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _samples_table(samples) -> pa.Table:
+    if samples is None:
+        return _SAMPLES_SCHEMA.empty_table()
+    if isinstance(samples, pd.DataFrame):
+        df = samples.loc[:, list(SAMPLE_COLUMNS)]
+    else:
+        df = pd.DataFrame(list(samples), columns=list(SAMPLE_COLUMNS))
+    df = df.astype({"t_s": "float64", "channel": "string", "value": "float64"})
+    return pa.Table.from_pandas(df, schema=_SAMPLES_SCHEMA, preserve_index=False)
+
+
+def _fsync_dir(path: Path) -> None:
+    for child in path.iterdir():
+        with open(child, "rb") as fh:
+            os.fsync(fh.fileno())
+
+
+# --- reading ---------------------------------------------------------------------------
+
+#: Upgrade steps: UPGRADES[n] turns a version-n record into a version-(n+1) record.
+UPGRADES: dict[int, Callable[[dict], dict]] = {}
+
+
+def upgrade_record(record: dict, source: str = "record") -> dict:
+    version = record.get("schema_version")
+    if not isinstance(version, int):
+        raise EdgebenchError(f"{source}: no integer schema_version")
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{source} has schema_version {version}; this edgebench reads up to {SCHEMA_VERSION}",
+            hint="upgrade edgebench (pip install -U edgebench) to read newer results",
+        )
+    while version < SCHEMA_VERSION:
+        step = UPGRADES.get(version)
+        if step is None:
+            raise SchemaVersionError(f"{source}: no upgrade step from schema_version {version}")
+        record = step(record)
+        version = record["schema_version"]
+    return record
+
+
+def load_run(run_dir: Path) -> dict:
+    """Read and upgrade one run.json; raises on a broken or future record."""
+    path = Path(run_dir) / RUN_JSON
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EdgebenchError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(record, dict):
+        raise EdgebenchError(f"{path}: not a JSON object")
+    record = upgrade_record(record, str(path))
+    if "run_id" not in record:
+        raise EdgebenchError(f"{path}: no run_id")
+    record.setdefault("_path", str(Path(run_dir)))
+    return record
+
+
+def find_run_dirs(paths: Iterable[Path]) -> list[Path]:
+    """Run folders under the given paths: each path is a run folder or holds run folders."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if (p / RUN_JSON).is_file():
+            found.append(p)
+        elif p.is_dir():
+            found.extend(
+                sorted(
+                    c
+                    for c in p.iterdir()
+                    if c.is_dir() and not c.name.startswith(_TMP_PREFIX) and (c / RUN_JSON).exists()
+                )
+            )
+        else:
+            raise EdgebenchError(f"no results at {p}", hint="pass a results folder or a run folder")
+    return found
+
+
+@dataclass
+class Results:
+    """Tidy views of a set of runs. `records` are the upgraded run.json dicts."""
+
+    records: list[dict]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        return pd.DataFrame([_run_row(r) for r in self.records], columns=RUN_COLUMNS)
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        rows = []
+        for r in self.records:
+            for name, m in (r.get("metrics") or {}).items():
+                ci = m.get("ci95") or [None, None]
+                rows.append(
+                    {
+                        "run_id": r["run_id"],
+                        "metric": name,
+                        "value": m.get("value"),
+                        "unit": m.get("unit"),
+                        "higher_is_better": m.get("higher_is_better"),
+                        "median": m.get("median", m.get("value")),
+                        "mean": m.get("mean"),
+                        "stddev": m.get("stddev"),
+                        "ci_low": ci[0],
+                        "ci_high": ci[1],
+                        "n": m.get("n", 1),
+                        "cv": m.get("cv"),
+                        "unstable": bool(m.get("unstable", False)),
+                    }
+                )
+        return pd.DataFrame(rows, columns=METRIC_COLUMNS)
+
+    @property
+    def unavailable(self) -> pd.DataFrame:
+        rows = [
+            {"run_id": r["run_id"], "metric": k, "reason": v}
+            for r in self.records
+            for k, v in (r.get("unavailable") or {}).items()
+        ]
+        return pd.DataFrame(rows, columns=["run_id", "metric", "reason"])
+
+    def samples(self, run_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """Samples of the chosen runs (all by default), long format plus run_id."""
+        wanted = set(run_ids) if run_ids is not None else None
+        frames = []
+        for r in self.records:
+            if wanted is not None and r["run_id"] not in wanted:
+                continue
+            path = Path(r["_path"]) / SAMPLES_PARQUET
+            if not path.exists():
+                continue
+            df = pq.read_table(path).to_pandas()
+            df.insert(0, "run_id", r["run_id"])
+            frames.append(df)
+        if not frames:
+            return pd.DataFrame(columns=["run_id", *SAMPLE_COLUMNS])
+        return pd.concat(frames, ignore_index=True)
+
+
+RUN_COLUMNS = [
+    "run_id", "started_at", "ended_at", "outcome", "origin", "device_id", "manufacturer",
+    "device_model", "soc_name", "tier", "simulated", "ram_bytes", "model_id", "params",
+    "quant", "format", "model_sha256", "synthetic_weights", "runtime", "runtime_version",
+    "backend", "threads", "scenario", "path",
+]
+METRIC_COLUMNS = [
+    "run_id", "metric", "value", "unit", "higher_is_better", "median", "mean", "stddev",
+    "ci_low", "ci_high", "n", "cv", "unstable",
+]
+
+
+def _run_row(r: dict) -> dict:
+    dev, mod, rt = r.get("device") or {}, r.get("model") or {}, r.get("runtime") or {}
+    return {
+        "run_id": r["run_id"],
+        "started_at": r.get("started_at"),
+        "ended_at": r.get("ended_at"),
+        "outcome": r.get("outcome"),
+        "origin": r.get("origin"),
+        "device_id": dev.get("device_id"),
+        "manufacturer": dev.get("manufacturer"),
+        "device_model": dev.get("model"),
+        "soc_name": dev.get("soc_name"),
+        "tier": dev.get("tier"),
+        "simulated": bool(dev.get("simulated", False)),
+        "ram_bytes": dev.get("ram_bytes"),
+        "model_id": mod.get("id"),
+        "params": mod.get("params"),
+        "quant": mod.get("quant"),
+        "format": mod.get("format"),
+        "model_sha256": mod.get("sha256"),
+        "synthetic_weights": mod.get("synthetic_weights"),
+        "runtime": rt.get("name"),
+        "runtime_version": rt.get("version"),
+        "backend": rt.get("backend"),
+        "threads": rt.get("threads"),
+        "scenario": (r.get("scenario") or {}).get("name"),
+        "path": r.get("_path"),
+    }
+
+
+def load_results(paths: Iterable[Path]) -> Results:
+    """Load every run under `paths`; a broken run is skipped with a StoreWarning.
+
+    Runs are merged by run_id: the same run copied into two folders counts once.
+    A future schema_version is not skipped silently: it raises SchemaVersionError.
+    """
+    records: dict[str, dict] = {}
+    skipped: list[tuple[str, str]] = []
+    for run_dir in find_run_dirs(paths):
+        try:
+            rec = load_run(run_dir)
+        except SchemaVersionError:
+            raise
+        except EdgebenchError as exc:
+            skipped.append((str(run_dir), exc.message))
+            warnings.warn(f"skipped {run_dir}: {exc.message}", StoreWarning, stacklevel=2)
+            continue
+        records.setdefault(rec["run_id"], rec)
+    ordered = sorted(records.values(), key=lambda r: r["run_id"])
+    return Results(records=ordered, skipped=skipped)
