@@ -11,11 +11,15 @@ class EdgebenchError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str | None = None, **context: object) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, exit_code: int | None = None, **context: object
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.context = context
+        if exit_code is not None:
+            self.exit_code = exit_code
 
     def __str__(self) -> str:
         text = self.message

@@ -1,0 +1,380 @@
+"""The `edgebench` command: thin typer commands that parse, call a plain function, render."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from suite.errors import EdgebenchError
+
+app = typer.Typer(
+    name="edgebench",
+    help="Device capability benchmarking for on-device AI: which models run, how fast, "
+    "at what power, in how much memory.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="The reference model ladder: list, build, show.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+console = Console()
+err = Console(stderr=True)
+_state = {"debug": False}
+
+ResultsDir = Annotated[
+    Path, typer.Option("--results-dir", "-r", help="Folder that holds run folders.")
+]
+ModelsDir = Annotated[
+    Path | None,
+    typer.Option("--models-dir", help="Where built models live [default: $EDGEBENCH_CACHE_DIR/models or ~/.cache/edgebench/models]."),
+]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+QUICKSTART_MODELS = ("llama-68m", "smollm2-135m")
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+# --- devices ---------------------------------------------------------------------------
+
+
+@app.command()
+def devices(as_json: JsonOut = False) -> None:
+    """List the devices edgebench can benchmark (this host is `local`) and their sensors."""
+    from suite.device import local_device_info
+    from suite.sensors import LocalSampler
+
+    info = local_device_info().to_dict()
+    sensors = LocalSampler().availability()
+    info["sensors"] = {k: ("available" if v is None else f"unavailable: {v}") for k, v in sensors.items()}
+    if as_json:
+        console.print_json(json.dumps([info]))
+        return
+    t = Table(title="Devices")
+    for col in ("device", "CPU", "cores", "RAM", "OS", "tier", "sensors"):
+        t.add_column(col, overflow="fold")
+    cpu = info.get("cpu") or {}
+    os_ = info.get("os") or {}
+    t.add_row(
+        "local",
+        str(cpu.get("model") or "?"),
+        f"{cpu.get('physical_cores') or '?'}C/{cpu.get('logical_cores') or '?'}T",
+        _gib(info.get("ram_bytes")),
+        f"{os_.get('name') or ''} {os_.get('release') or ''}".strip(),
+        str(info.get("tier")),
+        "\n".join(f"{k}: {v}" for k, v in info["sensors"].items()),
+    )
+    console.print(t)
+
+
+# --- models ----------------------------------------------------------------------------
+
+
+@models_app.command("list")
+def models_list(models_dir: ModelsDir = None, as_json: JsonOut = False) -> None:
+    """List the model cards and which are built."""
+    from suite.catalog import load_model_cards
+    from suite.models import default_models_dir, find_built
+
+    root = models_dir or default_models_dir()
+    cards = sorted(load_model_cards().values(), key=lambda c: c.params())
+    rows = []
+    for c in cards:
+        built = find_built(c.id, root)
+        rows.append({"id": c.id, "name": c.name, "architecture": c.architecture, "params": c.params(),
+                     "license": c.license, "built": [str(b.path) for b in built]})
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    t = Table(title=f"Reference models (built under {root})")
+    for col in ("id", "name", "arch", "params", "license", "built"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["id"], r["name"], r["architecture"], _params(r["params"]), str(r["license"] or ""),
+                  "yes" if r["built"] else "")
+    console.print(t)
+
+
+@models_app.command("build")
+def models_build(
+    ids: Annotated[list[str], typer.Argument(help="Model ids (see `edgebench models list`).")],
+    quant: Annotated[str, typer.Option(help="Weight quantisation: int4 or int8.")] = "int4",
+    seed: Annotated[int, typer.Option(help="Seed for the random weights.")] = 0,
+    force: Annotated[bool, typer.Option(help="Rebuild even when a matching build exists.")] = False,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Build reference models: architecture-exact ONNX with seeded random weights."""
+    from suite.catalog import get_model_card
+    from suite.models import build_model, default_models_dir
+
+    cards = [get_model_card(i) for i in ids]  # fail on a bad id before building anything
+    root = models_dir or default_models_dir()
+    for card in cards:
+        built = _build_with_progress(card, quant=quant, seed=seed, root=root, force=force)
+        console.print(f"[green]built[/] {card.id}: {built.path} ({_gib(built.manifest.get('total_bytes'))})")
+
+
+def _build_with_progress(card, *, quant: str, seed: int, root: Path, force: bool = False):
+    from suite.models import build_model
+
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        TimeRemainingColumn(), console=err, transient=True,
+    ) as progress:
+        task = progress.add_task(f"building {card.id}", total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return build_model(card, quant=quant, seed=seed, out_root=root, progress=update, force=force)
+
+
+@models_app.command("show")
+def models_show(model_id: Annotated[str, typer.Argument(help="Model id.")], models_dir: ModelsDir = None) -> None:
+    """Show a model card and its builds."""
+    from dataclasses import asdict
+
+    from suite.catalog import get_model_card
+    from suite.models import default_models_dir, find_built
+
+    card = get_model_card(model_id)
+    data = asdict(card) | {"params_computed": card.params()}
+    data["builds"] = [
+        {"path": str(b.path), "bytes": b.manifest.get("total_bytes"), "options": b.manifest.get("options")}
+        for b in find_built(card.id, models_dir or default_models_dir())
+    ]
+    console.print_json(json.dumps(data, default=str))
+
+
+# --- run -------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    model: Annotated[str, typer.Option("--model", "-m", help="Model id (see `edgebench models list`).")],
+    device: Annotated[str, typer.Option("--device", "-d", help="Device to benchmark.")] = "local",
+    runtime: Annotated[str, typer.Option("--runtime", help="Runtime: ort-genai.")] = "ort-genai",
+    prompt_tokens: Annotated[int, typer.Option(help="Prompt length prefilled in one batch.", min=1)] = 128,
+    gen_tokens: Annotated[int, typer.Option(help="Tokens generated per repetition.", min=2)] = 64,
+    reps: Annotated[int, typer.Option(help="Measured repetitions.", min=1)] = 5,
+    warmup: Annotated[int, typer.Option(help="Warmup repetitions, discarded.", min=0)] = 1,
+    threads: Annotated[int | None, typer.Option(help="Runtime threads [default: all logical cores].", min=1)] = None,
+    quant: Annotated[str, typer.Option(help="Model quantisation.")] = "int4",
+    seed: Annotated[int, typer.Option(help="Seed of the model weights and prompt ids.")] = 0,
+    rate: Annotated[float, typer.Option(help="Sensor sampling rate (Hz).", min=0.1)] = 10.0,
+    probe: Annotated[bool, typer.Option(help="Measure memory bandwidth and compute peak for the roofline.")] = True,
+    results_dir: ResultsDir = Path("results"),
+    models_dir: ModelsDir = None,
+) -> None:
+    """Benchmark a model on a device: prefill, decode, TTFT, memory, sensors, roofline."""
+    path = _run_one(model, device=device, runtime=runtime, prompt_tokens=prompt_tokens,
+                    gen_tokens=gen_tokens, reps=reps, warmup=warmup, threads=threads, quant=quant,
+                    seed=seed, rate=rate, probe=probe, results_dir=results_dir, models_dir=models_dir)
+    _print_run_summary(path)
+
+
+def _run_one(model: str, *, device: str = "local", runtime: str = "ort-genai", prompt_tokens: int = 128,
+             gen_tokens: int = 64, reps: int = 5, warmup: int = 1, threads: int | None = None,
+             quant: str = "int4", seed: int = 0, rate: float = 10.0, probe: bool = True,
+             results_dir: Path = Path("results"), models_dir: Path | None = None) -> Path:
+    from suite.catalog import get_model_card
+    from suite.models import default_models_dir
+    from suite.runtimes import BurstParams, get_runtime
+    from suite.session import Interrupted, RunRequest, run_local
+
+    get_runtime(runtime)  # unknown runtime: fail before any work
+    if device != "local":
+        raise EdgebenchError(f"unknown device {device!r}", hint="attached devices: local (see `edgebench devices`)")
+    card = get_model_card(model)
+    root = models_dir or default_models_dir()
+    _build_with_progress(card, quant=quant, seed=seed, root=root)
+    params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
+                         threads=threads, seed=seed)
+    req = RunRequest(model_id=model, runtime=runtime, device=device, params=params, quant=quant, seed=seed,
+                     models_dir=root, results_dir=results_dir, sample_rate_hz=rate, probe=probe)
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True,
+    ) as progress:
+        task = progress.add_task(f"{model}: preparing", total=warmup + reps)
+
+        def status(msg: str) -> None:
+            progress.update(task, description=f"{model}: {msg}")
+            _log_line(f"{model}: {msg}")
+
+        def on_rep(i: int, total: int, rep) -> None:
+            kind = "warmup" if rep.warmup else "rep"
+            line = f"{model}: {kind} {i + 1}/{total} done"
+            progress.update(task, completed=i + 1, description=line)
+            _log_line(line)
+
+        try:
+            return run_local(req, status=status, on_rep=on_rep)
+        except Interrupted as exc:
+            raise EdgebenchError(
+                f"interrupted: the partial run is recorded in {exc.path} (outcome interrupted)"
+            , exit_code=130) from None
+
+
+def _print_run_summary(path: Path) -> None:
+    from suite.store import load_run
+
+    rec = load_run(path)
+    m, un = rec["metrics"], rec["unavailable"]
+    t = Table(title=f"{rec['model']['id']} on {rec['device'].get('model') or rec['device'].get('serial')} "
+              f"({rec['runtime']['name']} {rec['runtime']['version']}) -> {rec['outcome']}")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_column("95% CI / n", justify="right")
+    for name, entry in m.items():
+        ci = entry.get("ci95")
+        ci_txt = f"[{_num(ci[0])}, {_num(ci[1])}]" if ci else ""
+        n_txt = f" n={entry['n']}" if "n" in entry else ""
+        flag = " [yellow]unstable[/]" if entry.get("unstable") else ""
+        t.add_row(name, f"{_num(entry['value'])} {entry['unit']}{flag}", ci_txt + n_txt)
+    for name, reason in un.items():
+        t.add_row(name, "[dim]unavailable[/]", f"[dim]{reason}[/]")
+    console.print(t)
+    console.print(f"run stored in [bold]{path}[/]")
+
+
+# --- results and report ----------------------------------------------------------------
+
+
+@app.command()
+def results(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Result folders [default: results/].")] = None,
+    as_json: JsonOut = False,
+) -> None:
+    """List stored runs."""
+    from suite.store import load_results
+
+    res = load_results(paths or [Path("results")])
+    runs = res.runs
+    metrics = res.metrics.set_index(["run_id", "metric"])["value"] if len(res.metrics) else None
+    rows = []
+    for _, r in runs.iterrows():
+        def val(name: str, run_id=r["run_id"]):
+            try:
+                return float(metrics.loc[(run_id, name)]) if metrics is not None else None
+            except KeyError:
+                return None
+        rows.append({"run_id": r["run_id"], "started_at": r["started_at"], "device": r["device_model"],
+                     "model": r["model_id"], "runtime": r["runtime"], "outcome": r["outcome"],
+                     "prefill_tps": val("prefill_tps"), "decode_tps": val("decode_tps"), "path": r["path"]})
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    t = Table(title=f"{len(rows)} runs")
+    for col in ("run_id", "started", "device", "model", "runtime", "outcome", "prefill tok/s", "decode tok/s"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r["run_id"], str(r["started_at"]), str(r["device"]), str(r["model"]), str(r["runtime"]),
+                  str(r["outcome"]), _num(r["prefill_tps"]), _num(r["decode_tps"]))
+    console.print(t)
+    for path, reason in res.skipped:
+        err.print(f"[yellow]skipped[/] {path}: {reason}")
+
+
+@app.command()
+def report(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Result folders [default: results/].")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("reports"),
+    title: Annotated[str | None, typer.Option(help="Report title.")] = None,
+) -> None:
+    """Render a self-contained HTML report from stored runs."""
+    from suite.report import render_report
+
+    index = render_report(list(paths or [Path("results")]), out, title=title)
+    console.print(f"report written to [bold]{index}[/]")
+
+
+@app.command()
+def quickstart(
+    models: Annotated[list[str] | None, typer.Option("--model", "-m", help="Models to run [default: llama-68m, smollm2-135m].")] = None,
+    reps: Annotated[int, typer.Option(help="Measured repetitions per model.", min=1)] = 5,
+    results_dir: ResultsDir = Path("results"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("reports"),
+    models_dir: ModelsDir = None,
+) -> None:
+    """Build the smallest reference models, benchmark this machine, render reports/index.html."""
+    from suite.report import render_report
+
+    done = []
+    for model_id in models or QUICKSTART_MODELS:
+        path = _run_one(model_id, reps=reps, results_dir=results_dir, models_dir=models_dir)
+        _print_run_summary(path)
+        done.append(path)
+    index = render_report([results_dir], out, title="edgebench quickstart: this machine")
+    console.print(f"\n{len(done)} runs stored under [bold]{results_dir}[/]; report: [bold]{index}[/]")
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _log_line(msg: str) -> None:
+    """Progress as plain lines when stderr is not a terminal (logs, CI, lab runners)."""
+    if not err.is_terminal:
+        print(f"edgebench: {msg}", file=sys.stderr, flush=True)
+
+
+def _gib(n) -> str:
+    return f"{n / 2**30:.2f} GiB" if isinstance(n, (int, float)) and n else "?"
+
+
+def _params(n: int) -> str:
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
+
+
+def _num(x) -> str:
+    if x is None:
+        return ""
+    x = float(x)
+    if x == 0:
+        return "0"
+    if abs(x) >= 1e6:
+        return f"{x:.4g}"
+    if abs(x) >= 100:
+        return f"{x:.1f}"
+    return f"{x:.4g}"
+
+
+def main() -> None:
+    """Entry point: map errors to messages and exit codes; tracebacks only with --debug."""
+    try:
+        app()
+    except EdgebenchError as exc:
+        if _state["debug"]:
+            raise
+        err.print(f"[red]error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err.print(f"  [dim]hint:[/] {exc.hint}", highlight=False)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,402 @@
+"""One run: (device, model, runtime, scenario) -> provision -> sample while executing -> store.
+
+The session owns the record: it asks each layer for its part (identity, artefact, timings,
+samples, probes) and writes one run folder, atomically, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+import suite
+from suite import analysis, roofline
+from suite.catalog import ModelCard, get_model_card
+from suite.errors import EdgebenchError, RooflineError, RuntimeFailure
+from suite.models import BuiltModel, build_model, default_models_dir
+from suite.runtimes import BurstParams, Repetition, get_runtime
+from suite.schema import CH_RSS_BYTES, SAMPLE_COLUMNS, SCHEMA_VERSION, Origin, Outcome
+from suite.stats import metric
+from suite.store import new_run_id, utc_now, write_run
+
+log = logging.getLogger(__name__)
+
+#: Metrics a run measures only when the device has a power sensor.
+POWER_METRICS = ("power_w/avg", "power_w/peak", "power_w/idle", "energy_j/prefill", "energy_j/decode",
+                 "j_per_token/prefill", "j_per_token/decode", "tokens_per_j/decode")
+POWER_SENSOR = "power_w"
+TEMP_SENSORS = ("temp_c/tz", "temp_c/hwmon")
+
+#: (message) -> None: the CLI shows these as progress.
+Status = Callable[[str], None]
+
+
+@dataclass
+class RunRequest:
+    model_id: str
+    runtime: str = "ort-genai"
+    device: str = "local"
+    params: BurstParams = field(default_factory=BurstParams)
+    quant: str = "int4"
+    seed: int = 0
+    models_dir: Path | None = None
+    results_dir: Path = Path("results")
+    sample_rate_hz: float = 10.0
+    probe: bool = True
+
+
+def _host() -> dict:
+    return {
+        "hostname": socket.gethostname(),
+        "edgebench_version": suite.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def artefact_digest(manifest: dict) -> str:
+    """The model's identity for pooling results: sha256 over the artefact's file hashes."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, meta in sorted(manifest["files"].items()):
+        h.update(f"{name}:{meta['sha256']}\n".encode())
+    return h.hexdigest()
+
+
+def model_record(card: ModelCard, built: BuiltModel) -> dict:
+    m = built.manifest
+    opts = m.get("options", {})
+    return {
+        "id": card.id,
+        "name": card.name,
+        "architecture": card.architecture,
+        "params": m.get("params", card.params()),
+        "quant": opts.get("quant"),
+        "format": opts.get("format", "onnx"),
+        "sha256": artefact_digest(m),
+        "bytes": m.get("total_bytes"),
+        "synthetic_weights": bool(m.get("synthetic_weights", True)),
+        "seed": opts.get("seed"),
+        "weight_bytes_read_per_token": m.get("weight_bytes_read_per_token"),
+        "kv_bytes_per_position": card.kv_cache_bytes_per_token(4),
+        "path": str(built.path),
+    }
+
+
+def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Path:
+    """Benchmark a model on this host with an in-process runtime; returns the run folder.
+
+    A KeyboardInterrupt after measuring started writes a complete run folder with outcome
+    `interrupted`, keeping the repetitions that finished, and raises `Interrupted` (a
+    KeyboardInterrupt) so the CLI can exit 130. Failures are recorded the same way.
+    """
+    say = status or (lambda _m: None)
+    from suite.device import local_device_info
+    from suite.sensors.process import ProcessSampler
+
+    if req.device != "local":
+        raise EdgebenchError(
+            f"unknown device {req.device!r}", hint="this version benchmarks `local`; see `edgebench devices`"
+        )
+    card = get_model_card(req.model_id)
+    runtime = get_runtime(req.runtime)
+    if "onnx" not in runtime.formats:
+        raise EdgebenchError(f"runtime {req.runtime} does not load ONNX models")
+
+    say(f"model {card.id}: checking the build")
+    built = build_model(card, quant=req.quant, seed=req.seed, out_root=req.models_dir or default_models_dir())
+    device = local_device_info()
+    record: dict = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": new_run_id(),
+        "started_at": utc_now(),
+        "ended_at": None,
+        "outcome": Outcome.COMPLETED.value,
+        "errors": [],
+        "origin": Origin.MEASURED.value,
+        "host": _host(),
+        "device": device.to_dict(),
+        "model": model_record(card, built),
+        "runtime": {"name": runtime.name, "version": runtime.version(), "backend": None,
+                    "threads": req.params.threads, "affinity": None},
+        "scenario": {"name": "burst", "params": req.params.to_dict()},
+        "conditions": _local_conditions(),
+        "roofline": {},
+        "sensors": {},
+        "metrics": {},
+        "unavailable": {},
+    }
+    threads = req.params.threads or device.to_dict()["cpu"].get("logical_cores") or 1
+
+    probes = Probes(card, req.params, threads) if req.probe else None
+    if probes:
+        say("probing memory bandwidth and int4 compute peak")
+        probes.measure()
+
+    # The probes' buffers must not count as the runtime's memory: reset the kernel's
+    # peak-RSS mark (VmHWM) of this process before the runtime loads.
+    record["sensors"]["peak_rss_reset"] = _reset_peak_rss()
+    sampler = ProcessSampler(rate_hz=req.sample_rate_hz)
+    done: list[Repetition] = []
+
+    def keep(i: int, total: int, rep: Repetition) -> None:
+        done.append(rep)
+        if on_rep:
+            on_rep(i, total, rep)
+
+    t0 = time.monotonic()
+    sampler.t0 = t0
+    load_s = None
+    bw = compute = None
+    try:
+        say(f"running {card.id} on {req.runtime}: warmup {req.params.warmup}, reps {req.params.reps}")
+        with sampler:
+            result = runtime.run_burst(built.path, req.params, on_rep=keep)
+        load_s = result.load_s
+        record["runtime"] = result.info
+        if probes:
+            # Probing again after the run and keeping the best of both makes the peak
+            # estimate robust to a busy moment during either probe.
+            say("probing again")
+            probes.measure()
+            bw, compute = probes.best()
+    except KeyboardInterrupt:
+        _fail(record, Outcome.INTERRUPTED, "KeyboardInterrupt", "interrupted by the user")
+        path = _store(req, record, sampler, done, None, card, bw, compute, t0)
+        raise Interrupted(path) from None
+    except RuntimeFailure as exc:
+        outcome = Outcome.CRASHED if done else Outcome.LOAD_FAILED
+        _fail(record, outcome, type(exc).__name__, str(exc))
+        path = _store(req, record, sampler, done, None, card, bw, compute, t0)
+        raise EdgebenchError(f"{exc.message} (run recorded at {path})") from exc
+    except Exception as exc:
+        _fail(record, Outcome.CRASHED, type(exc).__name__, str(exc), traceback.format_exc(limit=8))
+        path = _store(req, record, sampler, done, None, card, bw, compute, t0)
+        raise EdgebenchError(f"run crashed: {exc} (run recorded at {path})") from exc
+    path = _store(req, record, sampler, done, load_s, card, bw, compute, t0)
+    failed = [e for e in record["errors"] if e["type"] == "RooflineError"]
+    if failed:
+        raise RooflineError(f"{failed[0]['message']} (run recorded at {path})")
+    return path
+
+
+def _fail(record: dict, outcome: Outcome, kind: str, message: str, tb: str | None = None) -> None:
+    record["outcome"] = outcome.value
+    err = {"type": kind, "message": message}
+    if tb:
+        err["traceback"] = tb
+    record["errors"].append(err)
+
+
+def _store(req, record, sampler, reps, load_s, card, bw, compute, t0) -> Path:
+    """Metrics from the repetitions that completed, samples, roofline; one atomic write."""
+    rows = analysis.phase_rows(analysis.phase_intervals(reps), t0)
+    record["metrics"].update(analysis.burst_metrics(reps, req.params, load_s))
+    _finish(record, sampler, rows, t0)
+    frame = _frame(rows)
+    n_reps = sum(1 for r in reps if not r.warmup)
+    record["metrics"].update(analysis.temperature_metrics(frame))
+    if n_reps:
+        energy, missing = analysis.energy_metrics(frame, req.params, n_reps)
+        record["metrics"].update(energy)
+        if POWER_SENSOR not in record["sensors"].get("unavailable", {}):
+            record["unavailable"].update(missing)
+        _roofline(record, card, req.params, bw, compute)
+    if record["outcome"] != Outcome.COMPLETED.value and n_reps:
+        record["errors"][-1]["completed_reps"] = n_reps
+    return write_run(req.results_dir, record, frame)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; carries the folder where the interrupted run was recorded."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
+def _reset_peak_rss() -> str | None:
+    """Reset VmHWM (Linux >= 4.0: write 5 to /proc/self/clear_refs); None or why not."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return None
+    except OSError as exc:
+        return f"could not reset the peak-RSS mark ({exc.strerror}); peak_rss_bytes includes the probes"
+
+
+def _frame(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS)).sort_values("t_s", kind="stable")
+
+
+def _local_conditions() -> dict:
+    """The local host has no battery gating; record what is knowable, unknown stays null."""
+    try:
+        import psutil
+
+        batt = psutil.sensors_battery()
+    except (ImportError, AttributeError, OSError):
+        batt = None
+    return {
+        "battery_level_start": batt.percent if batt else None,
+        "battery_level_end": None,
+        "battery_temp_c_start": None,
+        "battery_temp_c_end": None,
+        "charging": batt.power_plugged if batt else None,
+        "thermal_status_start": None,
+        "cooldown_waited_s": 0.0,
+        "power_source": None,
+        "screen": None,
+        "prepared": None,
+    }
+
+
+def _finish(record: dict, sampler, rows: list, t0: float) -> None:
+    """Collect samples, sensor availability and end-of-run conditions into the record."""
+    record["ended_at"] = utc_now()
+    rows.extend(sampler.rows)
+    avail = sampler.availability()
+    unavailable = {k: v for k, v in avail.items() if v is not None}
+    record["sensors"] = {
+        **record["sensors"],
+        **sampler.notes,
+        "available": sorted(k for k, v in avail.items() if v is None),
+        "unavailable": unavailable,
+    }
+    peak = sampler.peak_rss_bytes
+    if peak:
+        record["metrics"]["peak_rss_bytes"] = metric("peak_rss_bytes", float(peak))
+    else:
+        record["unavailable"]["peak_rss_bytes"] = avail.get(CH_RSS_BYTES) or "no RSS reading of the runtime process"
+    for metric_name, reason in _sensor_gaps(avail).items():
+        record["unavailable"].setdefault(metric_name, reason)
+    try:
+        import psutil
+
+        b = psutil.sensors_battery()
+        record["conditions"]["battery_level_end"] = b.percent if b else None
+    except (ImportError, AttributeError, OSError):
+        pass
+    if sampler.power_source:
+        record["conditions"]["power_source"] = sampler.power_source
+
+
+def _sensor_gaps(avail: dict[str, str | None]) -> dict[str, str]:
+    """Metrics that cannot exist because their sensor is missing, with the sensor's reason."""
+    gaps: dict[str, str] = {}
+    power_reason = avail.get(POWER_SENSOR)
+    if power_reason:
+        for name in POWER_METRICS:
+            gaps[name] = power_reason
+    else:
+        gaps["power_w/idle"] = "the burst scenario measures no idle baseline"
+    temps = [avail.get(k, "not probed") for k in TEMP_SENSORS]
+    if all(temps):
+        reason = "; ".join(str(t) for t in temps)
+        gaps["temp_c/max"] = reason
+    return gaps
+
+
+class Probes:
+    """The device's bandwidth and compute peak, measured in this session (best of all probes).
+
+    The compute probe runs onnxruntime's int4 MatMulNBits kernel at the model's own largest
+    matmul shape (M = prompt tokens, K = hidden, N = intermediate): the kernel prefill uses.
+    """
+
+    def __init__(self, card: ModelCard, params: BurstParams, threads: int) -> None:
+        self.card, self.params, self.threads = card, params, threads
+        self.bandwidth: list = []
+        self.compute: list = []
+
+    def measure(self) -> None:
+        from suite.probe import measure_compute_peak, measure_memory_bandwidth
+
+        self.bandwidth.append(measure_memory_bandwidth(threads=self.threads))
+        c = self.card
+        k = c.hidden_size - c.hidden_size % 32 or 32
+        self.compute.append(
+            measure_compute_peak(threads=self.threads, m=self.params.prompt_tokens, k=k, n=c.intermediate_size)
+        )
+
+    def best(self):
+        bw = max(self.bandwidth, key=lambda b: b.bytes_per_s) if self.bandwidth else None
+        ok = [c for c in self.compute if c.flops_per_s is not None]
+        compute = max(ok, key=lambda c: c.flops_per_s) if ok else (self.compute[-1] if self.compute else None)
+        return bw, compute
+
+
+def prefill_params_per_token(card: ModelCard, prompt_tokens: int) -> float:
+    """Matmul parameters one prompt token passes through: every layer's weights, plus the
+    LM head once per prompt (logits are computed for the last position only). The
+    embedding lookup is a gather, not a matmul."""
+    head = card.vocab_size * card.hidden_size
+    embeddings = head * (1 if card.tie_word_embeddings else 2)
+    return card.params() - embeddings + head / prompt_tokens
+
+
+def _roofline(record: dict, card: ModelCard, params: BurstParams, bw, compute) -> None:
+    """Bounds, and the fraction of them each throughput reaches.
+
+    A fraction above 1.0 means the probe or the byte count is wrong: the fraction is not
+    stored, the error is recorded, and run_local raises once the run is safely written.
+    """
+    roof: dict = {}
+    m = record["model"]
+    un = record["unavailable"]
+    decode = record["metrics"].get("decode_tps")
+    prefill = record["metrics"].get("prefill_tps")
+
+    def check(name: str, measured: float, bound: float) -> None:
+        try:
+            frac = roofline.roofline_fraction(measured, bound)
+        except RooflineError as exc:
+            record["errors"].append({"type": "RooflineError", "message": f"{name}: {exc.message}", "hint": exc.hint})
+            un[name] = f"roofline check failed: {exc.message}"
+            return
+        record["metrics"][name] = metric(name, frac)
+
+    if bw is None:
+        un["roofline_fraction/decode"] = "bandwidth probe not run (--no-probe)"
+    else:
+        from suite.probe import last_level_cache_bytes
+
+        roof.update(bandwidth_bytes_per_s=bw.bytes_per_s, bandwidth_source="probe",
+                    bandwidth_method=bw.method, bandwidth_threads=bw.threads)
+        record["metrics"]["memory_bandwidth_bytes_per_s"] = metric(
+            "memory_bandwidth_bytes_per_s", list(bw.samples)) | {"value": bw.bytes_per_s}
+        ctx = roofline.mean_decode_context(params.prompt_tokens, params.gen_tokens)
+        per_tok = roofline.decode_bytes_per_token(m["weight_bytes_read_per_token"], m["kv_bytes_per_position"], ctx)
+        bound = roofline.decode_bound_tps(per_tok, bw.bytes_per_s)
+        roof.update(decode_bytes_per_token=per_tok, decode_bound_tps=bound)
+        llc = last_level_cache_bytes()
+        roof["last_level_cache_bytes"] = llc
+        if llc and per_tok < CACHE_RESIDENT_MULTIPLE * llc:
+            un["roofline_fraction/decode"] = (
+                f"the model's {per_tok / 2**20:.1f} MiB read per token is under {CACHE_RESIDENT_MULTIPLE}x the "
+                f"{llc / 2**20:.0f} MiB last-level cache: decode runs partly from cache, so DRAM bandwidth does not bound it"
+            )
+        elif decode:
+            check("roofline_fraction/decode", decode["value"], bound)
+    if compute is None or compute.flops_per_s is None:
+        un["roofline_fraction/prefill"] = getattr(compute, "reason", None) or "compute probe not run (--no-probe)"
+    else:
+        eff = prefill_params_per_token(card, params.prompt_tokens)
+        bound = roofline.prefill_bound_tps(eff, compute.flops_per_s)
+        roof.update(compute_flops_per_s=compute.flops_per_s, compute_method=compute.method,
+                    prefill_params_per_token=eff, prefill_bound_tps=bound)
+        if prefill:
+            check("roofline_fraction/prefill", prefill["value"], bound)
+    record["roofline"] = roof
+
+
+#: A model reading less than this multiple of the LLC per token is not DRAM-bound.
+CACHE_RESIDENT_MULTIPLE = 4

@@ -1,0 +1,132 @@
+"""The store: atomic run folders, versioned records, a loader that survives bad folders."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from suite.errors import EdgebenchError, SchemaVersionError
+from suite.schema import SCHEMA_VERSION
+from suite.store import (
+    StoreWarning,
+    load_results,
+    load_run,
+    new_run_id,
+    upgrade_record,
+    write_run,
+)
+
+EXAMPLES = Path(__file__).parent / "data" / "schema"
+
+
+def example(version: int = 1) -> dict:
+    return json.loads((EXAMPLES / f"run-v{version}.json").read_text())
+
+
+def test_saved_example_of_every_schema_version_loads():
+    versions = sorted(int(p.stem.split("-v")[1]) for p in EXAMPLES.glob("run-v*.json"))
+    assert versions == list(range(1, SCHEMA_VERSION + 1)), "commit an example for every schema version"
+    for v in versions:
+        rec = upgrade_record(example(v))
+        assert rec["schema_version"] == SCHEMA_VERSION
+
+
+def test_write_then_load_roundtrip(tmp_path):
+    rec = example()
+    samples = [(0.0, "rss_bytes", 1e8), (0.1, "rss_bytes", 1.5e8), (0.05, "phase/prefill", 1.0)]
+    path = write_run(tmp_path, rec, samples)
+    assert path == tmp_path / rec["run_id"]
+    assert sorted(p.name for p in path.iterdir()) == ["run.json", "samples.parquet"]
+    res = load_results([tmp_path])
+    assert list(res.runs["run_id"]) == [rec["run_id"]]
+    decode = res.metrics.set_index("metric").loc["decode_tps"]
+    assert decode["value"] == 125.0 and decode["ci_low"] == 123.1 and decode["n"] == 5
+    s = res.samples()
+    assert len(s) == 3 and set(s["channel"]) == {"rss_bytes", "phase/prefill"}
+    assert res.unavailable.set_index("metric").loc["power_w/avg", "reason"].startswith("no RAPL")
+
+
+def test_results_are_append_only(tmp_path):
+    rec = example()
+    write_run(tmp_path, rec)
+    with pytest.raises(EdgebenchError, match="append-only"):
+        write_run(tmp_path, rec)
+
+
+def test_failed_write_leaves_no_folder(tmp_path):
+    rec = example()
+    rec["metrics"]["decode_tps"]["value"] = float("nan")  # not valid JSON: the write fails
+    with pytest.raises(ValueError):
+        write_run(tmp_path, rec)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_future_schema_version_is_refused_with_hint(tmp_path):
+    rec = example() | {"schema_version": SCHEMA_VERSION + 1}
+    write_run(tmp_path, rec)
+    with pytest.raises(SchemaVersionError) as info:
+        load_results([tmp_path])
+    assert "upgrade edgebench" in str(info.value)
+
+
+def test_broken_run_json_is_skipped_with_warning(tmp_path):
+    good = example()
+    write_run(tmp_path, good)
+    bad = tmp_path / new_run_id()
+    bad.mkdir()
+    (bad / "run.json").write_text('{"schema_version": 1, "run_id": ')  # truncated
+    with pytest.warns(StoreWarning, match="skipped"):
+        res = load_results([tmp_path])
+    assert list(res.runs["run_id"]) == [good["run_id"]]
+    assert res.skipped and res.skipped[0][0] == str(bad)
+
+
+def test_same_run_in_two_folders_counts_once(tmp_path):
+    rec = example()
+    a, b = tmp_path / "hostA", tmp_path / "hostB"
+    write_run(a, rec)
+    write_run(b, rec)
+    assert len(load_results([a, b]).runs) == 1
+
+
+def test_temp_folders_are_ignored(tmp_path):
+    rec = example()
+    tmp = tmp_path / f".tmp-{rec['run_id']}"
+    tmp.mkdir()
+    (tmp / "run.json").write_text(json.dumps(rec))
+    assert load_results([tmp_path]).records == []
+
+
+def test_missing_path_is_a_clear_error(tmp_path):
+    with pytest.raises(EdgebenchError, match="no results"):
+        load_results([tmp_path / "nowhere"])
+
+
+def test_run_ids_sort_by_time():
+    ids = [new_run_id() for _ in range(50)]
+    assert len(set(ids)) == 50 and all(len(i) == 26 for i in ids)
+    assert ids[0][:10] <= ids[-1][:10]  # the first 10 characters are the timestamp
+
+
+def test_killed_writer_leaves_no_run_folder(tmp_path):
+    # A writer killed mid-write (SIGKILL, no cleanup) leaves at most a .tmp- folder,
+    # which the loader ignores: never a run folder that looks complete.
+    code = f"""
+import json, os, signal, sys
+import suite.store as st
+rec = json.loads(open({str(EXAMPLES / 'run-v1.json')!r}).read())
+real = st._samples_table
+def die(samples):
+    os.kill(os.getpid(), signal.SIGKILL)
+st._samples_table = die
+st.write_run({str(tmp_path)!r}, rec, [])
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL
+    names = [p.name for p in tmp_path.iterdir()]
+    assert all(n.startswith(".tmp-") for n in names) and names
+    assert load_results([tmp_path]).records == []
