@@ -54,15 +54,34 @@ def test_run_records_throughput_with_statistics(tiny_run):
                                                            "warmup": 1, "threads": 1, "seed": 0}}
 
 
-def test_run_records_memory_and_roofline(tiny_run):
+def test_run_records_memory_and_roofline_bounds(tiny_run):
     _, rec = tiny_run
     m = rec["metrics"]
     assert m["peak_rss_bytes"]["value"] > 50e6  # a Python process with onnxruntime loaded
     roof = rec["roofline"]
     assert roof["bandwidth_bytes_per_s"] > 1e9 and roof["bandwidth_source"] == "probe"
-    frac = m["roofline_fraction/decode"]["value"]
+    # bytes per decoded token = weights + fp32 KV of the mean context (16 + 7/2 positions)
+    model = rec["model"]
+    expected = model["weight_bytes_read_per_token"] + model["kv_bytes_per_position"] * (16 + 3.5)
+    assert roof["decode_bytes_per_token"] == pytest.approx(expected)
+    assert roof["decode_bound_tps"] == pytest.approx(roof["bandwidth_bytes_per_s"] / expected)
+    # The tiny model is a few MiB: it runs from cache, so DRAM bandwidth is no bound for it.
+    if roof["last_level_cache_bytes"]:
+        assert "last-level cache" in rec["unavailable"]["roofline_fraction/decode"]
+    frac = m["roofline_fraction/prefill"]["value"]
     assert 0 < frac <= 1.0
-    assert frac == pytest.approx(m["decode_tps"]["value"] / roof["decode_bound_tps"])
+    assert frac == pytest.approx(m["prefill_tps"]["value"] / roof["prefill_bound_tps"])
+
+
+def test_decode_roofline_of_a_dram_bound_model(models_dir, tmp_path):
+    # qwen2.5-0.5b streams ~300 MB per token: far beyond any LLC, so decode is DRAM-bound.
+    params = BurstParams(prompt_tokens=16, gen_tokens=8, reps=2, warmup=1)
+    path = run_local(RunRequest(model_id="qwen2.5-0.5b", params=params, models_dir=models_dir,
+                                results_dir=tmp_path))
+    rec = json.loads((path / "run.json").read_text())
+    frac = rec["metrics"]["roofline_fraction/decode"]["value"]
+    assert 0.05 < frac <= 1.0
+    assert frac == pytest.approx(rec["metrics"]["decode_tps"]["value"] / rec["roofline"]["decode_bound_tps"])
 
 
 def test_missing_sensors_are_unavailable_with_reasons_never_zero(tiny_run):
