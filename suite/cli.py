@@ -75,7 +75,7 @@ def devices(as_json: JsonOut = False) -> None:
         console.print_json(json.dumps([info]))
         return
     t = Table(title="Devices")
-    for col in ("device", "CPU", "cores", "RAM", "OS", "tier", "sensors"):
+    for col in ("device", "CPU", "cores", "RAM", "OS", "ABI", "tier", "transport"):
         t.add_column(col, overflow="fold")
     cpu = info.get("cpu") or {}
     os_ = info.get("os") or {}
@@ -85,10 +85,17 @@ def devices(as_json: JsonOut = False) -> None:
         f"{cpu.get('physical_cores') or '?'}C/{cpu.get('logical_cores') or '?'}T",
         _gib(info.get("ram_bytes")),
         f"{os_.get('name') or ''} {os_.get('release') or ''}".strip(),
+        str(info.get("abi")),
         str(info.get("tier")),
-        "\n".join(f"{k}: {v}" for k, v in info["sensors"].items()),
+        str(info.get("transport")),
     )
     console.print(t)
+    s_table = Table(title="Sensors of local")
+    s_table.add_column("sensor")
+    s_table.add_column("status", overflow="fold")
+    for name, reason in sensors.items():
+        s_table.add_row(name, "[green]available[/]" if reason is None else f"[dim]unavailable: {reason}[/]")
+    console.print(s_table)
 
 
 # --- models ----------------------------------------------------------------------------
@@ -156,13 +163,11 @@ def _build_with_progress(card, *, quant: str, seed: int, root: Path, force: bool
 @models_app.command("show")
 def models_show(model_id: Annotated[str, typer.Argument(help="Model id.")], models_dir: ModelsDir = None) -> None:
     """Show a model card and its builds."""
-    from dataclasses import asdict
-
     from suite.catalog import get_model_card
     from suite.models import default_models_dir, find_built
 
     card = get_model_card(model_id)
-    data = asdict(card) | {"params_computed": card.params()}
+    data = card.to_dict() | {"params_computed": card.params()}
     data["builds"] = [
         {"path": str(b.path), "bytes": b.manifest.get("total_bytes"), "options": b.manifest.get("options")}
         for b in find_built(card.id, models_dir or default_models_dir())
@@ -347,7 +352,9 @@ def _gib(n) -> str:
 
 
 def _params(n: int) -> str:
-    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
+    if n >= 1e9:
+        return f"{n / 1e9:.2f}B"
+    return f"{n / 1e6:.0f}M" if n >= 1e7 else f"{n / 1e6:.2f}M"
 
 
 def _num(x) -> str:

@@ -1,0 +1,275 @@
+"""Model artefacts on disk: build (atomically, with a disk check), cache, verify, list.
+
+Layout: `<out_root>/<card_id>/onnx-<quant>-b<block>-s<seed>/` holding model.onnx, model.onnx.data,
+genai_config.json and manifest.json. A build writes into a temp folder beside the target and renames
+it at the end, so a folder with that name is complete or absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from suite.catalog import ModelCard, get_model_card
+from suite.errors import ArtifactCorruptError, InsufficientDiskError, ModelBuildError
+from suite.models.onnx_graph import GraphPlan, genai_config, write_model
+
+log = logging.getLogger(__name__)
+
+#: Bump when the bytes a build produces change for the same card and options.
+BUILDER_VERSION = "onnx-synthetic/1"
+MANIFEST_SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+QUANT_BITS = {"int4": 4, "int8": 8}
+#: Room kept free beyond the artefact's own bytes when checking the disk.
+DISK_HEADROOM_BYTES = 64 * 1024 * 1024
+_TMP_PREFIX = ".tmp-"
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class BuiltModel:
+    """A complete artefact folder and its manifest."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def card_id(self) -> str:
+        return self.manifest["card"]["id"]
+
+    @property
+    def total_bytes(self) -> int:
+        return self.manifest["total_bytes"]
+
+    @property
+    def model_file(self) -> Path:
+        return self.path / "model.onnx"
+
+
+def default_models_dir() -> Path:
+    """`$EDGEBENCH_CACHE_DIR/models`, else `~/.cache/edgebench/models`."""
+    root = os.environ.get("EDGEBENCH_CACHE_DIR")
+    return (Path(root) if root else Path.home() / ".cache" / "edgebench") / "models"
+
+
+def artifact_name(quant: str, block_size: int, seed: int) -> str:
+    return f"onnx-{quant}-b{block_size}-s{seed}"
+
+
+def artifact_dir(card_id: str, out_root: Path, *, quant: str = "int4", block_size: int = 32, seed: int = 0) -> Path:
+    return Path(out_root) / card_id / artifact_name(quant, block_size, seed)
+
+
+def _options(quant: str, block_size: int, seed: int) -> dict[str, Any]:
+    return {"format": "onnx", "quant": quant, "block_size": block_size, "seed": seed}
+
+
+def estimate_bytes(card: ModelCard, *, quant: str = "int4", block_size: int = 32) -> int:
+    """Bytes the artefact will take (the external-data file dominates; exact for it)."""
+    plan = GraphPlan(card, bits=QUANT_BITS[quant], block_size=block_size)
+    return plan.data_bytes() + 1024 * 1024  # + graph, config, manifest
+
+
+# --- verification ---------------------------------------------------------------------------------
+def read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads((Path(path) / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise ArtifactCorruptError(f"{path}: no {MANIFEST}", file=str(Path(path) / MANIFEST)) from None
+    except json.JSONDecodeError as exc:
+        raise ArtifactCorruptError(f"{path}: unreadable {MANIFEST}: {exc}", file=str(Path(path) / MANIFEST)) from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(8 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_artifact(path: Path, deep: bool = False) -> dict[str, Any]:
+    """Check every file the manifest lists: size always, sha256 when `deep`. Returns the manifest.
+
+    Raises ArtifactCorruptError naming the file with the expected and found values."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    for name, rec in manifest["files"].items():
+        f = path / name
+        if not f.is_file():
+            raise ArtifactCorruptError(f"{f}: missing", file=str(f), expected=rec["bytes"], found=None,
+                                       hint="rebuild it: it will be rebuilt by build_model")
+        size = f.stat().st_size
+        if size != rec["bytes"]:
+            raise ArtifactCorruptError(f"{f}: {size} bytes, manifest says {rec['bytes']} (truncated or replaced)",
+                                       file=str(f), expected=rec["bytes"], found=size)
+        if deep:
+            found = _sha256(f)
+            if found != rec["sha256"]:
+                raise ArtifactCorruptError(f"{f}: sha256 {found}, manifest says {rec['sha256']}",
+                                           file=str(f), expected=rec["sha256"], found=found)
+    return manifest
+
+
+def _matches(manifest: dict[str, Any], card: ModelCard, options: dict[str, Any]) -> bool:
+    return (manifest.get("builder_version") == BUILDER_VERSION and manifest.get("options") == options
+            and manifest.get("card") == json.loads(json.dumps(card.to_dict())))
+
+
+# --- listing -----------------------------------------------------------------------------------------
+def list_built(out_root: Path | None = None) -> list[BuiltModel]:
+    """Every complete artefact under `out_root` (manifest present, files of the recorded sizes)."""
+    root = Path(out_root) if out_root is not None else default_models_dir()
+    found = []
+    for manifest_path in sorted(root.glob(f"*/*/{MANIFEST}")):
+        folder = manifest_path.parent
+        if folder.name.startswith("."):
+            continue
+        try:
+            found.append(BuiltModel(folder, verify_artifact(folder)))
+        except ArtifactCorruptError as exc:
+            log.warning("skipping corrupt artefact: %s", exc)
+    return found
+
+
+def find_built(card_id: str, out_root: Path | None = None, *, quant: str | None = None,
+               block_size: int | None = None, seed: int | None = None) -> list[BuiltModel]:
+    """Complete artefacts of one card, optionally filtered by options."""
+    out = []
+    for built in list_built(out_root):
+        opts = built.manifest["options"]
+        if built.card_id != card_id:
+            continue
+        if (quant is not None and opts["quant"] != quant) or (block_size is not None and opts["block_size"] != block_size) \
+                or (seed is not None and opts["seed"] != seed):
+            continue
+        out.append(built)
+    return out
+
+
+# --- building ----------------------------------------------------------------------------------------
+def _clean_stale_temps(parent: Path) -> None:
+    """Remove temp folders left by builds whose process is gone (killed, power cut)."""
+    if not parent.is_dir():
+        return
+    for d in parent.iterdir():
+        m = re.match(rf"{re.escape(_TMP_PREFIX)}.*-p(\d+)-", d.name)
+        if m and d.is_dir() and not _pid_alive(int(m.group(1))):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def check_disk(parent: Path, needed: int) -> None:
+    """Refuse before writing anything when the file system holding `parent` lacks the room."""
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if free < needed + DISK_HEADROOM_BYTES:
+        raise InsufficientDiskError(
+            f"not enough disk for the model: needs {needed / 1e9:.2f} GB (+{DISK_HEADROOM_BYTES // 2**20} MiB headroom),"
+            f" {free / 1e9:.2f} GB free in {probe}",
+            hint="free some space or pass another output folder (EDGEBENCH_CACHE_DIR)",
+            needed_bytes=needed, free_bytes=free, path=str(probe))
+
+
+def build_model(card: ModelCard | str, *, quant: str = "int4", seed: int = 0, block_size: int = 32,
+                out_root: Path | None = None, progress: ProgressFn | None = None, force: bool = False,
+                deep: bool = False) -> BuiltModel:
+    """Build (or reuse) the ONNX artefact of `card` with seeded random weights.
+
+    A matching complete artefact is reused after a size check (`deep=True`: a sha256 check too);
+    a corrupt one is rebuilt with a warning.
+    `progress(done_bytes, total_bytes)` is called as the weights stream to disk; an exception raised
+    from it (KeyboardInterrupt included) aborts the build and leaves nothing behind."""
+    if isinstance(card, str):
+        card = get_model_card(card)
+    if quant not in QUANT_BITS:
+        raise ModelBuildError(f"unknown quant {quant!r}; known: {', '.join(QUANT_BITS)}", quant=quant)
+    if block_size not in (16, 32, 64, 128):
+        raise ModelBuildError(f"block_size {block_size} not supported (16, 32, 64 or 128)", block_size=block_size)
+    out_root = Path(out_root) if out_root is not None else default_models_dir()
+    target = artifact_dir(card.id, out_root, quant=quant, block_size=block_size, seed=seed)
+    options = _options(quant, block_size, seed)
+
+    if target.exists() and not force:
+        try:
+            manifest = verify_artifact(target, deep=deep)
+            if _matches(manifest, card, options):
+                return BuiltModel(target, manifest)
+            log.warning("artefact %s was built from another card or builder version: rebuilding", target)
+        except ArtifactCorruptError as exc:
+            log.warning("artefact %s is corrupt (%s): rebuilding", target, exc)
+        shutil.rmtree(target)  # corrupt or stale: its room counts as free for the disk check
+
+    try:
+        plan = GraphPlan(card, bits=QUANT_BITS[quant], block_size=block_size)
+    except ValueError as exc:
+        raise ModelBuildError(str(exc), card=card.id) from None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale_temps(target.parent)
+    check_disk(target.parent, plan.data_bytes() + 1024 * 1024)
+
+    tmp = target.parent / f"{_TMP_PREFIX}{target.name}-p{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        hashes = write_model(plan, tmp, seed=seed, progress=progress)
+        config = json.dumps(genai_config(card), indent=2, sort_keys=True).encode() + b"\n"
+        (tmp / "genai_config.json").write_bytes(config)
+        hashes["genai_config.json"] = hashlib.sha256(config).hexdigest()
+        files = {name: {"bytes": (tmp / name).stat().st_size, "sha256": hashes[name]} for name in sorted(hashes)}
+        manifest = {
+            "schema_version": MANIFEST_SCHEMA_VERSION,
+            "card_id": card.id,
+            "card": card.to_dict(),
+            "options": options,
+            "builder_version": BUILDER_VERSION,
+            "architecture": card.architecture,
+            "params": card.params(),
+            "synthetic_weights": True,
+            "weight_bytes_read_per_token": plan.weight_bytes_read_per_token(),
+            "kv_cache_bytes_per_token_fp32": card.kv_cache_bytes_per_token(4),
+            "files": files,
+            "total_bytes": sum(f["bytes"] for f in files.values()),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        if target.exists():
+            if not force:  # a concurrent build of the same artefact finished first: keep it
+                try:
+                    existing = verify_artifact(target)
+                    if _matches(existing, card, options):
+                        shutil.rmtree(tmp)
+                        return BuiltModel(target, existing)
+                except ArtifactCorruptError:
+                    pass
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ModelBuildError(f"building {card.id} into {target} failed: {exc}", card=card.id, path=str(target)) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return BuiltModel(target, manifest)

@@ -1,0 +1,1 @@
+"""Package copy of models/*.toml (see suite/catalog.py)."""
