@@ -1,0 +1,406 @@
+"""The report's charts: matplotlib Figures (object API, no pyplot) as inline SVG.
+
+SVGs are deterministic: a fixed `svg.hashsalt` per chart (which also keeps element ids
+unique across the charts of one page), no date metadata, text kept as text so the page
+stays searchable. Colours are the Okabe-Ito palette, paired with marker shapes so series
+stay apart in greyscale and for colour-blind readers.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+from suite.report.tables import (
+    DECODE_TPS,
+    LAT_P50,
+    LAT_P90,
+    LAT_P99,
+    PEAK_RSS,
+    PREFILL_TPS,
+    ROOFLINE_DECODE,
+    ROOFLINE_PREFILL,
+    TTFT_S,
+    fmt_params,
+    metric_value,
+    model_label,
+    series_key,
+    series_labels,
+)
+from suite.schema import (
+    CH_CPU_UTIL_PCT,
+    CH_CURRENT_A,
+    CH_DECODE_TPS_WINDOW,
+    CH_PHASE_PREFIX,
+    CH_POWER_W,
+    CH_RSS_BYTES,
+    CH_TEMP_BATTERY,
+    CH_THERMAL_STATUS,
+    CH_VOLTAGE_V,
+    Outcome,
+    Phase,
+    ch_cpufreq_cur,
+    ch_cpufreq_max,
+    ch_temp_hal,
+    ch_temp_tz,
+)
+
+#: Okabe-Ito, the colour-blind-safe palette (yellow last: weak on white).
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+PHASE_COLOURS = {
+    Phase.WARMUP.value: "#BBBBBB",
+    Phase.PREFILL.value: "#E69F00",
+    Phase.DECODE.value: "#56B4E9",
+    Phase.IDLE.value: "#009E73",
+}
+_RC = {
+    "svg.fonttype": "none",
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
+MAX_POINTS = 800  # per timeline line; longer series are reduced to a min/max envelope
+
+
+def text(label: object) -> str:
+    """A device string made safe for matplotlib: no mathtext, no '_'-hidden legend entries."""
+    s = str(label).replace("$", r"\$")
+    return " " + s if s.startswith("_") else s
+
+
+@contextmanager
+def _style(salt: str) -> Iterator[None]:
+    with matplotlib.rc_context({**_RC, "svg.hashsalt": f"edgebench-{salt}"}):
+        yield
+
+
+def to_svg(fig: Figure, name: str) -> Markup:
+    """Inline SVG markup. matplotlib escapes every text it writes, so marking it safe is sound.
+
+    Every element id gets the chart's name as prefix: matplotlib numbers ids per figure
+    (figure_1, patch_1...), and ids must be unique across the charts of one page.
+    """
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg") :]  # drop the XML declaration and DOCTYPE
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.DOTALL)
+    prefix = re.sub(r"[^A-Za-z0-9_-]", "-", name)
+    svg = re.sub(r'\bid="([^"]+)"', rf'id="{prefix}-\1"', svg)
+    svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{prefix}-\1)", svg)
+    svg = re.sub(r'href="#([^"]+)"', rf'href="#{prefix}-\1"', svg)
+    return Markup(svg)
+
+
+# --- metric vs model size --------------------------------------------------------------
+
+
+def _series(records: list[dict]) -> dict[tuple, dict]:
+    """Colour, marker and label per device+runtime series, in first-run order."""
+    labels = series_labels(records)
+    return {
+        key: {"label": label, "color": PALETTE[i % len(PALETTE)], "marker": MARKERS[i % len(MARKERS)]}
+        for i, (key, label) in enumerate(labels.items())
+    }
+
+
+def _points(records: list[dict], name: str, scale: float = 1.0) -> dict[tuple, list[tuple]]:
+    """(params, median, err_low, err_high, outcome) per series; CI whiskers clipped at the median."""
+    out: dict[tuple, list[tuple]] = {}
+    for r in records:
+        value, params = metric_value(r, name), (r.get("model") or {}).get("params")
+        if value is None or not params:
+            continue
+        ci = r["metrics"][name].get("ci95") or [value, value]
+        lo, hi = max(0.0, value - ci[0]), max(0.0, ci[1] - value)
+        point = (params, value * scale, lo * scale, hi * scale, str(r.get("outcome")))
+        out.setdefault(series_key(r), []).append(point)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _params_axis(ax, params: list[float]) -> None:
+    ax.set_xscale("log")
+    ticks = sorted(set(params))
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_params(v)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("model parameters (log scale)")
+    if len(ticks) == 1:
+        ax.set_xlim(ticks[0] / 2, ticks[0] * 2)
+
+
+def _plot_vs_params(ax, series: dict, points: dict, ylabel: str, log_y: bool = False) -> list[float]:
+    """Completed runs joined by a line; other outcomes as hollow markers named by outcome."""
+    for key, pts in points.items():
+        s = series[key]
+        done = [p for p in pts if p[4] == Outcome.COMPLETED]
+        if done:
+            x, y, lo, hi, _ = (list(c) for c in zip(*done, strict=True))
+            ax.errorbar(x, y, yerr=[lo, hi], color=s["color"], marker=s["marker"], capsize=3,
+                        linewidth=1.2, markersize=5, label=text(s["label"]))
+        for x, y, _, _, outcome in (p for p in pts if p[4] != Outcome.COMPLETED):
+            ax.plot([x], [y], marker=s["marker"], color=s["color"], markerfacecolor="none", markersize=7)
+            ax.annotate(text(outcome), (x, y), xytext=(6, 0), textcoords="offset points", va="center",
+                        color=s["color"], fontsize=8)
+    ax.set_ylabel(ylabel)
+    if log_y:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        # label the 2x and 5x minor ticks too: a log axis spanning one decade shows two labels
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:e}"[0] in "25" else ""))
+    else:
+        ax.set_ylim(bottom=0)
+    return [p[0] for pts in points.values() for p in pts]
+
+
+def _legend(fig: Figure, series: dict, used: set) -> None:
+    handles = [
+        Line2D([], [], color=s["color"], marker=s["marker"], label=text(s["label"]))
+        for key, s in series.items()
+        if key in used
+    ]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(2, len(handles)), frameon=False)
+
+
+def _panel_vs_params(ax, series: dict, records: list[dict], panel: tuple) -> set:
+    """One (metric, y label, scale, title) panel; returns the series it drew."""
+    name, ylabel, scale, title = panel
+    points = _points(records, name, scale)
+    ax.set_title(title)
+    if not points:
+        ax.text(0.5, 0.5, "not measured in any run", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return set()
+    _params_axis(ax, _plot_vs_params(ax, series, points, ylabel))
+    return set(points)
+
+
+def _percentiles_vs_params(ax, series: dict, records: list[dict]) -> set:
+    """Per-token decode latency: p50 marker, a bar up to p99, ticks at p90 and p99."""
+    used, params = set(), []
+    for r in records:
+        x = (r.get("model") or {}).get("params")
+        p50, p90, p99 = (metric_value(r, n) for n in (LAT_P50, LAT_P90, LAT_P99))
+        if p50 is None or not x:
+            continue
+        s = series[series_key(r)]
+        ms = [v * 1e3 for v in (p50, p90, p99) if v is not None]
+        ax.vlines(x, min(ms), max(ms), color=s["color"], linewidth=1.2)
+        ax.plot([x], [p50 * 1e3], marker=s["marker"], color=s["color"], markersize=5)
+        for v, marker in ((p90, "_"), (p99, "x")):
+            if v is not None:
+                ax.plot([x], [v * 1e3], marker=marker, color=s["color"], markersize=8)
+        params.append(x)
+        used.add(series_key(r))
+    ax.set_title("Decode per-token latency: p50 (marker), p90 (–), p99 (×)")
+    ax.set_ylabel("per-token latency (ms)")
+    ax.set_ylim(bottom=0)
+    _params_axis(ax, params)
+    return used
+
+
+def _panels_vs_params(records: list[dict], name: str, panels: list[tuple]) -> Markup | None:
+    """Side-by-side metric-vs-model-size panels, one line per device+runtime series."""
+    if not any(_points(records, p[0]) for p in panels):
+        return None
+    series = _series(records)
+    with _style(name):
+        fig = Figure(figsize=(4.6 * len(panels), 3.6), layout="constrained")
+        axes = fig.subplots(1, len(panels), squeeze=False)[0]
+        drawn = [_panel_vs_params(ax, series, records, p) for ax, p in zip(axes, panels, strict=True)]
+        used = set().union(*drawn)
+        _legend(fig, series, used)
+        return to_svg(fig, name)
+
+
+def throughput_chart(records: list[dict]) -> Markup | None:
+    return _panels_vs_params(records, "throughput", [
+        (PREFILL_TPS, "prefill throughput (tok/s)", 1.0, "Prefill: median, 95% CI"),
+        (DECODE_TPS, "decode throughput (tok/s)", 1.0, "Decode: median, 95% CI"),
+    ])
+
+
+_TTFT_PANEL = (TTFT_S, "time to first token (s)", 1.0, "TTFT: median, 95% CI")
+
+
+def latency_chart(records: list[dict]) -> Markup | None:
+    """TTFT with its CI; beside it the per-token decode latency percentiles when measured."""
+    if not any(metric_value(r, LAT_P50) is not None for r in records):
+        return _panels_vs_params(records, "latency", [_TTFT_PANEL])
+    series = _series(records)
+    with _style("latency"):
+        fig = Figure(figsize=(9.2, 3.6), layout="constrained")
+        ax_ttft, ax_lat = fig.subplots(1, 2)
+        used = _panel_vs_params(ax_ttft, series, records, _TTFT_PANEL)
+        used |= _percentiles_vs_params(ax_lat, series, records)
+        _legend(fig, series, used)
+        return to_svg(fig, "latency")
+
+
+def memory_chart(records: list[dict]) -> Markup | None:
+    """Peak RSS against model size, with the model file size for reference."""
+    mib = 1 / 2**20
+    series = _series(records)
+    points = _points(records, PEAK_RSS, mib)
+    if not points:
+        return None
+    with _style("memory"):
+        fig = Figure(figsize=(9.2, 3.8), layout="constrained")
+        ax = fig.subplots()
+        ax.set_title("Peak RSS vs model size (hollow: run did not complete)")
+        params = _plot_vs_params(ax, series, points, "peak RSS (MiB, log scale)", log_y=True)
+        files = sorted({(m["params"], m["bytes"]) for r in records
+                        if (m := r.get("model") or {}).get("params") and m.get("bytes")})
+        if files:
+            (line,) = ax.plot([p for p, _ in files], [b * mib for _, b in files], linestyle=":",
+                              marker="_", markersize=14, color="#666666", label="model file size")
+            ax.legend(handles=[line], loc="upper left", frameon=False)
+        _params_axis(ax, params + [p for p, _ in files])
+        _legend(fig, series, set(points))
+        return to_svg(fig, "memory")
+
+
+def roofline_chart(records: list[dict]) -> Markup | None:
+    """Fraction of the roofline bound reached, one bar per run (decode; prefill when measured)."""
+    bars = []
+    series = _series(records)
+    for r in records:
+        for name, phase in ((ROOFLINE_DECODE, "decode"), (ROOFLINE_PREFILL, "prefill")):
+            v = metric_value(r, name)
+            if v is not None:
+                s = series[series_key(r)]
+                label = f"{model_label(r.get('model') or {})} {phase} · {s['label']}"
+                bars.append((text(label), v, s["color"], phase == "prefill"))
+    if not bars:
+        return None
+    with _style("roofline"):
+        fig = Figure(figsize=(9.2, 0.9 + 0.32 * len(bars)), layout="constrained")
+        ax = fig.subplots()
+        y = np.arange(len(bars))
+        ax.barh(y, [b[1] for b in bars], color=[b[2] for b in bars],
+                hatch=["//" if b[3] else "" for b in bars], edgecolor="white")
+        for yi, b in zip(y, bars, strict=True):
+            ax.text(b[1], yi, f" {b[1]:.3f}", va="center")
+        ax.set_yticks(y, [b[0] for b in bars])
+        ax.invert_yaxis()
+        ax.axvline(1.0, color="#000000", linestyle="--", linewidth=1)
+        ax.set_xlim(0, max(1.1, max(b[1] for b in bars) * 1.15))
+        ax.set_xlabel("fraction of the roofline bound (1.0 = at the bound)")
+        ax.grid(axis="y", visible=False)
+        return to_svg(fig, "roofline")
+
+
+# --- sensor timelines ------------------------------------------------------------------
+
+
+def _is_temp(ch: str) -> bool:
+    return ch == CH_TEMP_BATTERY or ch.startswith((ch_temp_hal(""), ch_temp_tz("")))
+
+
+def _is_cpufreq(ch: str) -> bool:
+    return ch.startswith((ch_cpufreq_cur(""), ch_cpufreq_max("")))
+
+
+#: (match, y label, scale to the plotted unit), in panel order. Families (several channels
+#: per panel) always get a legend: the channel name says which sensor it is.
+_FAMILIES = (_is_cpufreq, _is_temp)
+_PANELS = (
+    (lambda c: c == CH_RSS_BYTES, "RSS (MiB)", 1 / 2**20),
+    (lambda c: c == CH_CPU_UTIL_PCT, "CPU utilisation (%)", 1.0),
+    (_is_cpufreq, "CPU frequency (MHz)", 1e-3),
+    (_is_temp, "temperature (°C)", 1.0),
+    (lambda c: c == CH_POWER_W, "power (W)", 1.0),
+    (lambda c: c == CH_CURRENT_A, "current (A)", 1.0),
+    (lambda c: c == CH_VOLTAGE_V, "voltage (V)", 1.0),
+    (lambda c: c == CH_THERMAL_STATUS, "thermal status (0-6)", 1.0),
+    (lambda c: c == CH_DECODE_TPS_WINDOW, "decode, windowed (tok/s)", 1.0),
+)
+
+
+def _short(ch: str) -> str:
+    """A legend name inside its panel: the family prefix (and its unit) dropped."""
+    for prefix, suffix in ((ch_cpufreq_cur(""), " cur"), (ch_cpufreq_max(""), " max")):
+        if ch.startswith(prefix):
+            return ch[len(prefix):] + suffix
+    return ch.split("/", 1)[1] if _is_temp(ch) else ch
+
+
+def _thin(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """At most ~MAX_POINTS points: per bucket keep its min and max, in time order."""
+    if len(t) <= MAX_POINTS:
+        return t, v
+    keep = []
+    for idx in np.array_split(np.arange(len(t)), MAX_POINTS // 2):
+        keep += sorted({idx[np.argmin(v[idx])], idx[np.argmax(v[idx])]})
+    return t[keep], v[keep]
+
+
+def phase_spans(samples: pd.DataFrame) -> list[tuple[str, float, float]]:
+    """(phase, start_s, end_s) from `phase/<name>` markers: 1.0 opens, 0.0 closes."""
+    spans, open_at = [], {}
+    end_of_run = float(samples["t_s"].max()) if len(samples) else 0.0
+    marks = samples[samples["channel"].str.startswith(CH_PHASE_PREFIX)].sort_values("t_s", kind="stable")
+    for ch, t, v in marks[["channel", "t_s", "value"]].itertuples(index=False):
+        name = ch[len(CH_PHASE_PREFIX):]
+        if v >= 0.5:
+            open_at.setdefault(name, float(t))
+        elif name in open_at:
+            spans.append((name, open_at.pop(name), float(t)))
+    spans += [(name, start, end_of_run) for name, start in open_at.items()]
+    return sorted(spans, key=lambda s: (s[1], s[0]))
+
+
+def timeline_chart(samples: pd.DataFrame, salt: str) -> Markup | None:
+    """One panel per channel group on a shared time axis, phases shaded."""
+    channels = sorted(c for c in samples["channel"].unique() if not c.startswith(CH_PHASE_PREFIX))
+    if not channels:
+        return None
+    panels: list[tuple[str, float, list[str], bool]] = []
+    claimed: set[str] = set()
+    for match, ylabel, scale in _PANELS:
+        chs = [c for c in channels if match(c)]
+        if chs:
+            panels.append((ylabel, scale, chs, match in _FAMILIES))
+            claimed |= set(chs)
+    panels += [(f"{c} (unit not in schema)", 1.0, [c], False) for c in channels if c not in claimed]
+    spans = phase_spans(samples)
+    with _style(f"timeline-{salt}"):
+        fig = Figure(figsize=(9.2, 0.6 + 1.5 * len(panels)), layout="constrained")
+        axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+        for ax, (ylabel, scale, chs, family) in zip(axes, panels, strict=True):
+            for i, ch in enumerate(chs):
+                d = samples[samples["channel"] == ch].sort_values("t_s", kind="stable")
+                t, v = _thin(d["t_s"].to_numpy(float), d["value"].to_numpy(float) * scale)
+                ax.plot(t, v, color=PALETTE[i % len(PALETTE)], linewidth=1.1,
+                        linestyle="--" if ch.startswith(ch_cpufreq_max("")) else "-", label=text(_short(ch)))
+            for name, start, end in spans:
+                ax.axvspan(start, end, color=PHASE_COLOURS.get(name, "#DDDDDD"), alpha=0.25, linewidth=0)
+            ax.set_ylabel(text(ylabel), rotation=0, ha="right", va="center")
+            if family or len(chs) > 1:
+                ax.legend(loc="upper left", fontsize=7, frameon=False, ncols=min(4, len(chs)))
+        axes[-1].set_xlabel("time since run start (s, device clock)")
+        names = sorted({s[0] for s in spans})
+        if names:
+            fig.legend(
+                handles=[
+                    Patch(color=PHASE_COLOURS.get(n, "#DDDDDD"), alpha=0.4, label=text(n)) for n in names
+                ],
+                loc="outside upper right", ncols=len(names), frameon=False, title="phases",
+            )
+        return to_svg(fig, f"timeline-{salt}")

@@ -1,0 +1,419 @@
+"""The report's tables: rows of display text built from upgraded run records.
+
+Every cell is plain text (the template escapes it). A metric that was not measured says
+why ("unavailable: <reason>", "not measured: run ended oom"), never 0 or an empty cell.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+
+from suite.schema import METRICS, Outcome
+
+NOT_RECORDED = "not recorded"
+
+
+def known_metrics(*names: str) -> tuple[str, ...]:
+    """Metric names checked against the schema at import time, so a typo fails loudly."""
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise KeyError(f"report uses metrics the schema does not define: {unknown}")
+    return names
+
+
+#: The metrics the report arranges in sections and charts (names owned by suite/schema.py).
+PREFILL_TPS, DECODE_TPS, TTFT_S, LOAD_S = known_metrics("prefill_tps", "decode_tps", "ttft_s", "load_s")
+LAT_P50, LAT_P90, LAT_P99 = known_metrics(
+    "decode_latency_s/p50", "decode_latency_s/p90", "decode_latency_s/p99"
+)
+PEAK_RSS, PEAK_PSS = known_metrics("peak_rss_bytes", "peak_pss_bytes")
+ROOFLINE_DECODE, ROOFLINE_PREFILL = known_metrics("roofline_fraction/decode", "roofline_fraction/prefill")
+
+
+# --- formatting ------------------------------------------------------------------------
+
+
+def fmt_bytes(n: float) -> str:
+    """Binary units, as memory is counted: 194000000 -> '185.0 MiB'."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def fmt_params(n: float) -> str:
+    """134515008 -> '135M', 1.24e9 -> '1.24B'."""
+    for suffix, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g}{suffix}"
+    return f"{n:.0f}"
+
+
+def fmt_number(v: float) -> str:
+    if v == 0 or 1e-3 <= abs(v) < 1e4:
+        return f"{v:.4g}"
+    return f"{v:,.0f}" if abs(v) >= 1e4 else f"{v:.3e}"
+
+
+def fmt_value(value: object, unit: str | None) -> str:
+    """A number with its unit, formatted for reading; None says it was not recorded."""
+    if value is None:
+        return NOT_RECORDED
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if not isinstance(value, int | float):
+        return str(value)
+    v = float(value)
+    if not math.isfinite(v):
+        return str(v)
+    if unit == "bytes":
+        return fmt_bytes(v)
+    if unit == "bytes/s":
+        return f"{v / 1e9:.2f} GB/s"
+    if unit == "s" and abs(v) < 1:
+        return f"{v * 1e3:.3g} ms"
+    if unit == "tok/s":
+        return f"{v:,.1f} tok/s"
+    if unit == "fraction":
+        return f"{v:.3f}"
+    if unit in (None, "", "status"):
+        return fmt_number(v)
+    return f"{fmt_number(v)} {unit}"
+
+
+# --- labels ----------------------------------------------------------------------------
+
+
+def device_label(device: dict) -> str:
+    parts = [device.get("manufacturer"), device.get("model")]
+    return " ".join(str(p) for p in parts if p) or str(device.get("device_id") or "unknown device")
+
+
+def runtime_label(runtime: dict) -> str:
+    parts = [runtime.get("name"), runtime.get("version")]
+    return " ".join(str(p) for p in parts if p) or "unknown runtime"
+
+
+def model_label(model: dict) -> str:
+    return str(model.get("id") or model.get("name") or "unknown model")
+
+
+def series_key(record: dict) -> tuple:
+    """Runs that share a device and a runtime build form one chart series."""
+    dev, rt = record.get("device") or {}, record.get("runtime") or {}
+    return (dev.get("device_id"), rt.get("name"), rt.get("version"), rt.get("backend"))
+
+
+def series_labels(records: list[dict]) -> dict[tuple, str]:
+    """Readable series names; where two read alike, device id and backend tell them apart."""
+    labels: dict[tuple, str] = {}
+    for r in records:
+        dev = r.get("device") or {}
+        text = f"{device_label(dev)} · {runtime_label(r.get('runtime') or {})}"
+        if dev.get("simulated"):
+            text += " (simulated)"
+        labels.setdefault(series_key(r), text)
+    seen: dict[str, int] = {}
+    for text in labels.values():
+        seen[text] = seen.get(text, 0) + 1
+    return {k: (f"{t} [{k[0]}, {k[3]}]" if seen[t] > 1 else t) for k, t in labels.items()}
+
+
+# --- metric cells ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricCell:
+    """One metric of one run as the page shows it: the median, then its spread in `detail`."""
+
+    text: str
+    state: str = "value"  # value | unavailable | missing
+    detail: tuple[str, ...] = ()  # ("95% CI 403.8–414.0 tok/s", "n=5 · CV 1.0%") or ("single value",)
+    unstable: bool = False
+
+
+def metric_value(record: dict, name: str) -> float | None:
+    """The median (or single value) of a metric, None when the run has none."""
+    m = (record.get("metrics") or {}).get(name)
+    if not m:
+        return None
+    v = m.get("median", m.get("value"))
+    return None if v is None else float(v)
+
+
+def fmt_range(lo: float, hi: float, unit: str | None) -> str:
+    """'403.8–414.0 tok/s': the unit once when both ends share it."""
+    a, b = fmt_value(lo, unit), fmt_value(hi, unit)
+    (a_num, _, a_unit), (b_num, _, b_unit) = a.rpartition(" "), b.rpartition(" ")
+    if a_num and a_unit == b_unit:
+        return f"{a_num}–{b_num} {a_unit}"
+    return f"{a}–{b}"
+
+
+def metric_cell(record: dict, name: str) -> MetricCell:
+    m = (record.get("metrics") or {}).get(name)
+    if m and m.get("median", m.get("value")) is not None:
+        unit = m.get("unit") or (METRICS[name].unit if name in METRICS else None)
+        n = int(m.get("n", 1))
+        spread = [f"n={n}" if n > 1 else "single value"]
+        if m.get("cv") is not None and n > 1:
+            spread.append(f"CV {100 * m['cv']:.1f}%")
+        ci = (f"95% CI {fmt_range(*m['ci95'], unit)}",) if m.get("ci95") else ()
+        return MetricCell(
+            text=fmt_value(m.get("median", m.get("value")), unit),
+            detail=(*ci, " · ".join(spread)),
+            unstable=bool(m.get("unstable", False)),
+        )
+    reason = (record.get("unavailable") or {}).get(name)
+    if reason is not None:
+        return MetricCell(f"unavailable: {reason}", state="unavailable")
+    outcome = record.get("outcome")
+    if outcome != Outcome.COMPLETED:
+        return MetricCell(f"not measured: run ended {outcome}", state="missing")
+    return MetricCell("not measured", state="missing")
+
+
+def has_any(record: dict, names: tuple[str, ...]) -> bool:
+    metrics, unavailable = record.get("metrics") or {}, record.get("unavailable") or {}
+    return any(n in metrics or n in unavailable for n in names)
+
+
+def metric_rows(records: list[dict], names: tuple[str, ...]) -> list[dict]:
+    """One row per run, one cell per metric: completed runs and any run with one of `names`."""
+    return [
+        {**run_ref(r), "cells": [metric_cell(r, n) for n in names]}
+        for r in records
+        if r.get("outcome") == Outcome.COMPLETED or has_any(r, names)
+    ]
+
+
+# --- runs, devices, models -------------------------------------------------------------
+
+
+def run_ref(r: dict) -> dict:
+    """The columns that say which run a row is about."""
+    dev, mod = r.get("device") or {}, r.get("model") or {}
+    return {
+        "run_id": r["run_id"],
+        "run_ref": f"…{r['run_id'][-6:]}",
+        "device": device_label(dev),
+        "simulated": bool(dev.get("simulated")),
+        "model": model_label(mod),
+        "synthetic": bool(mod.get("synthetic_weights")),
+        "runtime": runtime_label(r.get("runtime") or {}),
+    }
+
+
+def scenario_params(scenario: dict) -> str:
+    params = scenario.get("params") or {}
+    return " ".join(f"{k}={v}" for k, v in params.items()) or "no parameters"
+
+
+def run_rows(records: list[dict]) -> list[dict]:
+    rows = []
+    for r in records:
+        host, rt = r.get("host") or {}, r.get("runtime") or {}
+        extras = [rt.get("backend"), f"{rt['threads']} threads" if rt.get("threads") else None]
+        rows.append(
+            {
+                **run_ref(r),
+                "started_at": (r.get("started_at") or NOT_RECORDED).replace("T", " "),
+                "runtime_detail": ", ".join(str(e) for e in extras if e),
+                "scenario": (r.get("scenario") or {}).get("name") or "unknown",
+                "scenario_params": scenario_params(r.get("scenario") or {}),
+                "outcome": r.get("outcome") or "unknown",
+                "origin": r.get("origin") or "",
+                "host": str(host.get("hostname") or NOT_RECORDED),
+                "host_version": f"edgebench {host.get('edgebench_version') or NOT_RECORDED}",
+            }
+        )
+    return rows
+
+
+def error_text(error: object) -> str:
+    """An entry of `errors[]` ({type, message, [traceback], ...} or a string), message first."""
+    if not isinstance(error, dict):
+        return str(error)
+    head = ": ".join(str(error[k]) for k in ("type", "message") if error.get(k) is not None)
+    rest = [f"{k}: {v}" for k, v in error.items() if k not in ("type", "message", "traceback")]
+    tail = [str(error["traceback"])] if error.get("traceback") else []
+    return "\n".join([head, *rest, *tail] if head else [*rest, *tail])
+
+
+def failed_rows(records: list[dict]) -> list[dict]:
+    return [
+        {
+            **run_ref(r),
+            "outcome": r.get("outcome") or "unknown",
+            "errors": [error_text(e) for e in r.get("errors") or []] or ["no error recorded"],
+        }
+        for r in records
+        if r.get("outcome") != Outcome.COMPLETED
+    ]
+
+
+def _os_text(os_info: dict) -> str:
+    if os_info.get("android_release"):
+        text = f"Android {os_info['android_release']}"
+        if os_info.get("sdk"):
+            text += f" (SDK {os_info['sdk']})"
+    else:
+        text = " ".join(str(os_info[k]) for k in ("name", "release") if os_info.get(k))
+    if os_info.get("kernel"):
+        text += f", kernel {os_info['kernel']}"
+    return text or NOT_RECORDED
+
+
+def _cluster_text(cluster: object) -> str:
+    """{policy, cpus, max_khz, governor} -> 'policy4: cpus 4,5,6 · max 2.40 GHz · schedutil'."""
+    if not isinstance(cluster, dict):
+        return str(cluster)
+    c = dict(cluster)
+    parts = []
+    if (cpus := c.pop("cpus", None)) is not None:
+        parts.append("cpus " + (",".join(map(str, cpus)) if isinstance(cpus, list) else str(cpus)))
+    if (max_khz := c.pop("max_khz", None)) is not None:
+        parts.append(f"max {max_khz / 1e6:.2f} GHz")
+    if (governor := c.pop("governor", None)) is not None:
+        parts.append(str(governor))
+    parts += [f"{k} {v}" for k, v in c.items() if k != "policy"]
+    return f"{c.get('policy', 'cluster')}: {' · '.join(parts)}"
+
+
+def device_rows(records: list[dict]) -> list[dict]:
+    """One row per device_id, in first-run order."""
+    rows: dict[str, dict] = {}
+    for r in records:
+        dev = r.get("device") or {}
+        key = str(dev.get("device_id"))
+        if key in rows:
+            continue
+        cpu = dev.get("cpu") or {}
+        cores = [
+            f"{cpu[k]} {label}"
+            for k, label in (("physical_cores", "physical"), ("logical_cores", "logical"))
+            if cpu.get(k) is not None
+        ]
+        soc = dev.get("soc_name") or " ".join(
+            str(dev[k]) for k in ("soc_vendor", "soc_model") if dev.get(k)
+        )
+        rows[key] = {
+            "device_id": key,
+            "device": device_label(dev),
+            "soc": soc or NOT_RECORDED,
+            "cpu": str(cpu.get("model") or NOT_RECORDED),
+            "cores": " / ".join(cores) or NOT_RECORDED,
+            "clusters": [_cluster_text(c) for c in cpu.get("clusters") or []],
+            "ram": fmt_value(dev.get("ram_bytes"), "bytes"),
+            "os": _os_text(dev.get("os") or {}),
+            "fingerprint": (dev.get("os") or {}).get("fingerprint") or "",
+            "abi": dev.get("abi") or NOT_RECORDED,
+            "tier": dev.get("tier") or NOT_RECORDED,
+            "transport": dev.get("transport") or NOT_RECORDED,
+            "simulated": bool(dev.get("simulated")),
+            "unavailable": [f"{k}: {v}" for k, v in (dev.get("unavailable") or {}).items()],
+        }
+    return list(rows.values())
+
+
+def model_rows(records: list[dict]) -> list[dict]:
+    """One row per model artefact (card id + sha256)."""
+    rows: dict[tuple, dict] = {}
+    for r in records:
+        mod = r.get("model") or {}
+        key = (mod.get("id"), mod.get("sha256"))
+        if key in rows:
+            continue
+        rows[key] = {
+            "id": model_label(mod),
+            "name": mod.get("name") or "",
+            "architecture": mod.get("architecture") or NOT_RECORDED,
+            "params": fmt_params(mod["params"]) if mod.get("params") else NOT_RECORDED,
+            "params_exact": f"{mod['params']:,}" if mod.get("params") else "",
+            "quant": mod.get("quant") or NOT_RECORDED,
+            "format": mod.get("format") or NOT_RECORDED,
+            "bytes": fmt_value(mod.get("bytes"), "bytes"),
+            "sha256": str(mod.get("sha256") or NOT_RECORDED),
+            "synthetic": bool(mod.get("synthetic_weights")),
+        }
+    return list(rows.values())
+
+
+def _condition_text(value: object) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return fmt_value(value, None)
+
+
+def conditions_table(records: list[dict]) -> dict:
+    """Per-run conditions; keys no run recorded are named once instead of as empty columns."""
+    keys: list[str] = []
+    for r in records:
+        keys += [k for k in (r.get("conditions") or {}) if k not in keys]
+    recorded = [k for k in keys if any((r.get("conditions") or {}).get(k) is not None for r in records)]
+    rows = [
+        {**run_ref(r), "values": [_condition_text((r.get("conditions") or {}).get(k)) for k in recorded]}
+        for r in records
+    ]
+    # a zero-width space after each '_' lets long key names wrap in narrow columns
+    headers = [k.replace("_", "_\u200b") for k in recorded]
+    return {"columns": headers, "rows": rows, "never_recorded": [k for k in keys if k not in recorded]}
+
+
+# --- roofline and sensors --------------------------------------------------------------
+
+
+
+def _fraction_cell(record: dict, fraction: str, throughput: str) -> MetricCell:
+    """The fraction reached, with the measured throughput it was computed from."""
+    cell, measured = metric_cell(record, fraction), metric_cell(record, throughput)
+    if cell.state == "value" and measured.state == "value":
+        return replace(cell, detail=(f"measured {measured.text}",))
+    return cell
+
+
+def roofline_rows(records: list[dict]) -> list[dict]:
+    """Per run: the bandwidth used and where it came from, each bound, and the fraction reached."""
+    rows = []
+    for r in records:
+        roof = r.get("roofline")
+        if not roof and not has_any(r, (ROOFLINE_DECODE, ROOFLINE_PREFILL)):
+            continue
+        roof = roof or {}
+        source = roof.get("bandwidth_source") or NOT_RECORDED
+        if roof.get("bandwidth_method"):
+            source += f": {roof['bandwidth_method']}"
+        compute = roof.get("compute_flops_per_s")
+        rows.append(
+            {
+                **run_ref(r),
+                "bandwidth": fmt_value(roof.get("bandwidth_bytes_per_s"), "bytes/s"),
+                "bandwidth_source": source,
+                "decode_bound": fmt_value(roof.get("decode_bound_tps"), "tok/s"),
+                "decode_bytes": f"{fmt_value(roof.get('decode_bytes_per_token'), 'bytes')} / token",
+                "decode_fraction": _fraction_cell(r, ROOFLINE_DECODE, DECODE_TPS),
+                "prefill_bound": fmt_value(roof.get("prefill_bound_tps"), "tok/s"),
+                "compute": (
+                    f"peak {compute / 1e9:,.1f} GFLOP/s ({roof.get('compute_method') or 'method?'})"
+                    if compute else "no compute peak"
+                ),
+                "prefill_fraction": _fraction_cell(r, ROOFLINE_PREFILL, PREFILL_TPS),
+            }
+        )
+    return rows
+
+
+def sensor_summary(record: dict) -> dict:
+    s = record.get("sensors") or {}
+    rate = fmt_value(s.get("rate_hz"), "Hz")
+    if s.get("achieved_rate_hz") is not None:
+        rate += f" asked, {fmt_value(s['achieved_rate_hz'], 'Hz')} achieved"
+    return {
+        "rate": rate,
+        "samples": fmt_value(s.get("samples"), None),
+        "sampler_cpu": fmt_value(s.get("sampler_cpu_s"), "s"),
+        "available": ", ".join(map(str, s.get("available") or [])) or NOT_RECORDED,
+        "unavailable": [f"{k}: {v}" for k, v in (s.get("unavailable") or {}).items()],
+    }
