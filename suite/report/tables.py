@@ -87,8 +87,15 @@ def fmt_value(value: object, unit: str | None) -> str:
 
 
 def device_label(device: dict) -> str:
+    """Manufacturer and model; a host without them is named by its CPU (never its serial)."""
     parts = [device.get("manufacturer"), device.get("model")]
-    return " ".join(str(p) for p in parts if p) or str(device.get("device_id") or "unknown device")
+    label = " ".join(str(p) for p in parts if p)
+    if label:
+        return label
+    cpu = (device.get("cpu") or {}).get("model")
+    if cpu:
+        return f"{cpu} {device.get('transport') or ''} host ({str(device.get('device_id') or '')[:6]})".replace("  ", " ")
+    return str(device.get("device_id") or "unknown device")
 
 
 def runtime_label(runtime: dict) -> str:

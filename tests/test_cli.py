@@ -1,0 +1,103 @@
+"""The CLI as a user meets it: real subprocesses, real builds, real runs."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EDGEBENCH = [sys.executable, "-m", "suite.cli"]
+
+
+def cli(*args, cwd=None, env=None):
+    env = (env or os.environ) | {"COLUMNS": "200"}
+    return subprocess.run([*EDGEBENCH, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    env = os.environ | {"EDGEBENCH_CACHE_DIR": str(d / "cache")}
+    return d, env
+
+
+def test_models_list_shows_the_ladder_and_json(workdir):
+    d, env = workdir
+    proc = cli("models", "list", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    ids = [r["id"] for r in rows]
+    for expected in ("llama-68m", "smollm2-135m", "qwen2.5-0.5b", "llama-3.2-1b", "qwen2.5-1.5b", "llama-3.2-3b",
+                     "phi-3-mini", "qwen2.5-7b", "llama-2-7b", "llama-3-8b", "llama-3.1-8b", "llama-2-13b"):
+        assert expected in ids
+    params = [r["params"] for r in rows]
+    assert params == sorted(params)  # the ladder, smallest first
+
+
+def test_models_build_then_show_then_cached(workdir):
+    d, env = workdir
+    proc = cli("models", "build", "tiny", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "built tiny" in proc.stdout
+    show = json.loads(cli("models", "show", "tiny", env=env).stdout)
+    assert show["id"] == "tiny" and len(show["builds"]) == 1
+    listed = {r["id"]: r for r in json.loads(cli("models", "list", "--json", env=env).stdout)}
+    assert listed["tiny"]["built"] and not listed["llama-2-13b"]["built"]
+
+
+def test_models_build_unknown_id_builds_nothing(workdir):
+    d, env = workdir
+    proc = cli("models", "build", "tiny", "lama-68m", env=env)
+    assert proc.returncode == 2
+    assert "did you mean llama-68m" in proc.stderr
+
+
+def test_corrupt_model_is_detected_and_rebuilt_before_a_run(workdir):
+    d, env = workdir
+    cli("models", "build", "tiny", env=env)
+    show = json.loads(cli("models", "show", "tiny", env=env).stdout)
+    data = Path(show["builds"][0]["path"]) / "model.onnx.data"
+    good = data.stat().st_size
+    with open(data, "r+b") as fh:
+        fh.truncate(good // 2)
+    proc = cli("run", "--model", "tiny", "--reps", "1", "--gen-tokens", "4", "--prompt-tokens", "8", "--no-probe",
+               "--results-dir", str(d / "results"), cwd=d, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "rebuild" in proc.stderr.lower()
+    assert data.stat().st_size == good
+
+
+def test_run_results_report_flow(workdir):
+    d, env = workdir
+    results = d / "flow-results"
+    proc = cli("run", "--model", "tiny", "--reps", "2", "--gen-tokens", "4", "--prompt-tokens", "8", "--no-probe",
+               "--results-dir", str(results), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "decode_tps" in proc.stdout and "unavailable" in proc.stdout
+    listed = json.loads(cli("results", str(results), "--json", env=env).stdout)
+    assert len(listed) == 1 and listed[0]["model"] == "tiny" and listed[0]["outcome"] == "completed"
+    assert listed[0]["decode_tps"] > 0
+    out = d / "report-out"
+    proc = cli("report", str(results), "-o", str(out), "--title", "CLI test", env=env)
+    assert proc.returncode == 0, proc.stderr
+    html = (out / "index.html").read_text()
+    assert "CLI test" in html and listed[0]["run_id"] in html
+
+
+def test_report_without_runs_is_a_clear_error(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = cli("report", str(empty), "-o", str(tmp_path / "out"))
+    assert proc.returncode != 0 and "no runs" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_devices_lists_local_with_sensor_reasons(workdir):
+    d, env = workdir
+    proc = cli("devices", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    (dev,) = json.loads(proc.stdout)
+    assert dev["transport"] == "local" and dev["ram_bytes"] > 0 and dev["cpu"]["logical_cores"] >= 1
+    for name, status in dev["sensors"].items():
+        assert status == "available" or status.startswith("unavailable: "), name
