@@ -34,6 +34,10 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="The reference model ladder: list, build, show.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+devices_app = typer.Typer(help="Devices: list them (no sub-command), or parse a saved snapshot.")
+app.add_typer(devices_app, name="devices")
+import_app = typer.Typer(help="Import other tools' results as runs.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
 
 console = Console()
 err = Console(stderr=True)
@@ -62,9 +66,11 @@ def _root(
 # --- devices ---------------------------------------------------------------------------
 
 
-@app.command()
-def devices(as_json: JsonOut = False) -> None:
+@devices_app.callback(invoke_without_command=True)
+def devices(ctx: typer.Context, as_json: JsonOut = False) -> None:
     """List the devices edgebench can benchmark (this host is `local`) and their sensors."""
+    if ctx.invoked_subcommand is not None:
+        return
     from suite.device import local_device_info
     from suite.sensors import LocalSampler
 
@@ -96,6 +102,42 @@ def devices(as_json: JsonOut = False) -> None:
     for name, reason in sensors.items():
         s_table.add_row(name, "[green]available[/]" if reason is None else f"[dim]unavailable: {reason}[/]")
     console.print(s_table)
+
+
+@devices_app.command("show")
+def devices_show(
+    snapshot: Annotated[Path, typer.Option("--snapshot", help="A folder saved by `devices snapshot` (getprop.txt, proc_cpuinfo.txt, ...).")],
+    as_json: JsonOut = False,
+) -> None:
+    """Parse a saved phone snapshot offline, exactly as a live phone is parsed."""
+    from suite.android.snapshot import parse_snapshot
+
+    if not snapshot.is_dir():
+        raise EdgebenchError(f"no snapshot folder at {snapshot}")
+    data = parse_snapshot(snapshot)
+    if as_json:
+        console.print_json(json.dumps(data, default=str))
+        return
+    t = Table(title=f"Snapshot {snapshot}")
+    t.add_column("field")
+    t.add_column("value", overflow="fold")
+    for key in ("manufacturer", "model", "soc_vendor", "soc_model", "soc_name", "tier", "ram_bytes",
+                "android_release", "sdk", "abi", "fingerprint"):
+        t.add_row(key, _plain(data.get(key)))
+    batt = data.get("battery") or {}
+    t.add_row("battery", _plain(", ".join(f"{k}={v}" for k, v in batt.items() if v is not None)))
+    thermal = data.get("thermal") or {}
+    t.add_row("thermal status", _plain(thermal.get("status")))
+    for key, reason in (data.get("unavailable") or {}).items():
+        t.add_row(f"[dim]{_plain(key)}[/]", f"[dim]unavailable: {_plain(reason)}[/]")
+    console.print(t)
+
+
+def _plain(value) -> str:
+    """Device strings are data, never rich markup."""
+    from rich.markup import escape
+
+    return escape("" if value is None else str(value))
 
 
 # --- models ----------------------------------------------------------------------------
@@ -336,6 +378,20 @@ def quickstart(
         done.append(path)
     index = render_report([results_dir], out, title="edgebench quickstart: this machine")
     console.print(f"\n{len(done)} runs stored under [bold]{results_dir}[/]; report: [bold]{index}[/]")
+
+
+@import_app.command("llama-bench")
+def import_llama_bench_cmd(
+    files: Annotated[list[Path], typer.Argument(help="llama-bench output files (md, csv, json, jsonl, sql).")],
+    results_dir: ResultsDir = Path("results"),
+    device: Annotated[str | None, typer.Option(help="Device name when the capture has none (markdown tables).")] = None,
+) -> None:
+    """Turn llama-bench output into runs (origin: imported) beside edgebench's own."""
+    from suite.importers import cli_import
+
+    code = cli_import(files, results_dir, device=device)
+    if code:
+        raise typer.Exit(code)
 
 
 # --- helpers ---------------------------------------------------------------------------

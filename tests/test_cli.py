@@ -101,3 +101,31 @@ def test_devices_lists_local_with_sensor_reasons(workdir):
     assert dev["transport"] == "local" and dev["ram_bytes"] > 0 and dev["cpu"]["logical_cores"] >= 1
     for name, status in dev["sensors"].items():
         assert status == "available" or status.startswith("unavailable: "), name
+
+
+def test_devices_show_parses_a_snapshot_offline(tmp_path):
+    from test_snapshot import a15_texts  # the Samsung A15 captures, as snapshot files
+
+    for name, text in a15_texts().items():
+        (tmp_path / name).write_text(text)
+    proc = cli("devices", "show", "--snapshot", str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    from suite.android.snapshot import parse_snapshot
+
+    assert data == json.loads(json.dumps(parse_snapshot(tmp_path), default=str))
+    assert data["soc_model"] and data["tier"] == "entry"
+    missing = cli("devices", "show", "--snapshot", str(tmp_path / "nope"))
+    assert missing.returncode != 0 and "no snapshot folder" in missing.stderr
+
+
+def test_import_llama_bench_writes_runs_and_fails_on_an_error_log(tmp_path):
+    fixtures = Path(__file__).parent / "fixtures" / "llama-bench"
+    ok = fixtures / "readme_b5163_ryzen7800x3d_rtx4080_cuda_qwen2.5-7b.json"
+    proc = cli("import", "llama-bench", str(ok), "-r", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    listed = json.loads(cli("results", str(tmp_path), "--json").stdout)
+    assert len(listed) == 1 and listed[0]["prefill_tps"] > 0
+    bad = fixtures / "aarch64-ascend-cann_error_b5002_md.txt"
+    proc = cli("import", "llama-bench", str(bad), "-r", str(tmp_path))
+    assert proc.returncode == 1 and "no result rows" in proc.stdout + proc.stderr
