@@ -38,6 +38,12 @@ devices_app = typer.Typer(help="Devices: list them (no sub-command), or parse a 
 app.add_typer(devices_app, name="devices")
 import_app = typer.Typer(help="Import other tools' results as runs.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
+loopback_app = typer.Typer(
+    help="Loopback phones: ADB devices on 127.0.0.1 for demos and tests without a phone "
+    "(simulated: results say so). Needs root, bubblewrap, mksh, toybox and cgroup v1.",
+    no_args_is_help=True,
+)
+app.add_typer(loopback_app, name="loopback")
 
 console = Console()
 err = Console(stderr=True)
@@ -171,23 +177,24 @@ def models_list(models_dir: ModelsDir = None, as_json: JsonOut = False) -> None:
 @models_app.command("build")
 def models_build(
     ids: Annotated[list[str], typer.Argument(help="Model ids (see `edgebench models list`).")],
-    quant: Annotated[str, typer.Option(help="Weight quantisation: int4 or int8.")] = "int4",
+    fmt: Annotated[str, typer.Option("--format", help="onnx (for ort-genai) or gguf (for llama.cpp).")] = "onnx",
+    quant: Annotated[str | None, typer.Option(help="int4/int8 (onnx), q4_0/q8_0 (gguf) [default: int4 / q4_0].")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the random weights.")] = 0,
     force: Annotated[bool, typer.Option(help="Rebuild even when a matching build exists.")] = False,
     models_dir: ModelsDir = None,
 ) -> None:
-    """Build reference models: architecture-exact ONNX with seeded random weights."""
+    """Build reference models: architecture-exact ONNX or GGUF with seeded random weights."""
     from suite.catalog import get_model_card
     from suite.models import build_model, default_models_dir
 
     cards = [get_model_card(i) for i in ids]  # fail on a bad id before building anything
     root = models_dir or default_models_dir()
     for card in cards:
-        built = _build_with_progress(card, quant=quant, seed=seed, root=root, force=force)
+        built = _build_with_progress(card, fmt=fmt, quant=quant, seed=seed, root=root, force=force)
         console.print(f"[green]built[/] {card.id}: {built.path} ({_gib(built.manifest.get('total_bytes'))})")
 
 
-def _build_with_progress(card, *, quant: str, seed: int, root: Path, force: bool = False):
+def _build_with_progress(card, *, fmt: str = "onnx", quant: str | None, seed: int, root: Path, force: bool = False):
     from suite.models import build_model
 
     with Progress(
@@ -199,7 +206,7 @@ def _build_with_progress(card, *, quant: str, seed: int, root: Path, force: bool
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        return build_model(card, quant=quant, seed=seed, out_root=root, progress=update, force=force)
+        return build_model(card, fmt=fmt, quant=quant, seed=seed, out_root=root, progress=update, force=force)
 
 
 @models_app.command("show")
@@ -224,13 +231,13 @@ def models_show(model_id: Annotated[str, typer.Argument(help="Model id.")], mode
 def run(
     model: Annotated[str, typer.Option("--model", "-m", help="Model id (see `edgebench models list`).")],
     device: Annotated[str, typer.Option("--device", "-d", help="Device to benchmark.")] = "local",
-    runtime: Annotated[str, typer.Option("--runtime", help="Runtime: ort-genai.")] = "ort-genai",
+    runtime: Annotated[str, typer.Option("--runtime", help="Runtime: ort-genai (ONNX) or llama.cpp (GGUF).")] = "ort-genai",
     prompt_tokens: Annotated[int, typer.Option(help="Prompt length prefilled in one batch.", min=1)] = 128,
     gen_tokens: Annotated[int, typer.Option(help="Tokens generated per repetition.", min=2)] = 64,
     reps: Annotated[int, typer.Option(help="Measured repetitions.", min=1)] = 5,
     warmup: Annotated[int, typer.Option(help="Warmup repetitions, discarded.", min=0)] = 1,
     threads: Annotated[int | None, typer.Option(help="Runtime threads [default: all logical cores].", min=1)] = None,
-    quant: Annotated[str, typer.Option(help="Model quantisation.")] = "int4",
+    quant: Annotated[str | None, typer.Option(help="Model quantisation: int4/int8 (ONNX), q4_0/q8_0 (GGUF) [default: int4 / q4_0].")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the model weights and prompt ids.")] = 0,
     rate: Annotated[float, typer.Option(help="Sensor sampling rate (Hz).", min=0.1)] = 10.0,
     probe: Annotated[bool, typer.Option(help="Measure memory bandwidth and compute peak for the roofline.")] = True,
@@ -246,19 +253,19 @@ def run(
 
 def _run_one(model: str, *, device: str = "local", runtime: str = "ort-genai", prompt_tokens: int = 128,
              gen_tokens: int = 64, reps: int = 5, warmup: int = 1, threads: int | None = None,
-             quant: str = "int4", seed: int = 0, rate: float = 10.0, probe: bool = True,
+             quant: str | None = None, seed: int = 0, rate: float = 10.0, probe: bool = True,
              results_dir: Path = Path("results"), models_dir: Path | None = None) -> Path:
     from suite.catalog import get_model_card
     from suite.models import default_models_dir
     from suite.runtimes import BurstParams, get_runtime
     from suite.session import Interrupted, RunRequest, run_local
 
-    get_runtime(runtime)  # unknown runtime: fail before any work
+    fmt = get_runtime(runtime).formats[0]  # unknown runtime: fail before any work
     if device != "local":
         raise EdgebenchError(f"unknown device {device!r}", hint="attached devices: local (see `edgebench devices`)")
     card = get_model_card(model)
     root = models_dir or default_models_dir()
-    _build_with_progress(card, quant=quant, seed=seed, root=root)
+    _build_with_progress(card, fmt=fmt, quant=quant, seed=seed, root=root)
     params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
                          threads=threads, seed=seed)
     req = RunRequest(model_id=model, runtime=runtime, device=device, params=params, quant=quant, seed=seed,
@@ -303,9 +310,12 @@ def _print_run_summary(path: Path) -> None:
         n_txt = f" n={entry['n']}" if "n" in entry else ""
         flag = " [yellow]unstable[/]" if entry.get("unstable") else ""
         t.add_row(name, f"{_num(entry['value'])} {entry['unit']}{flag}", ci_txt + n_txt)
-    for name, reason in un.items():
-        t.add_row(name, "[dim]unavailable[/]", f"[dim]{reason}[/]")
     console.print(t)
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in un.items():
+        by_reason.setdefault(reason, []).append(name)
+    for reason, names in by_reason.items():
+        console.print(f"[dim]unavailable[/] {', '.join(names)}: [dim]{_plain(reason)}[/]", highlight=False)
     console.print(f"run stored in [bold]{path}[/]")
 
 
@@ -392,6 +402,60 @@ def import_llama_bench_cmd(
     code = cli_import(files, results_dir, device=device)
     if code:
         raise typer.Exit(code)
+
+
+def _loopback_profiles() -> list[str]:
+    from suite.testing.loopback.profile import list_profiles
+
+    return list_profiles()
+
+
+@loopback_app.command("start")
+def loopback_start(
+    profile: Annotated[str, typer.Option(help="Device profile (see `edgebench loopback profiles`).")] = "galaxy-a15",
+    adb_port: Annotated[int, typer.Option(help="adb server port; started if none listens there.")] = 5037,
+    time_scale: Annotated[float, typer.Option(help="Phone seconds per real second (thermal model).", min=0.01)] = 1.0,
+    ram_bytes: Annotated[int | None, typer.Option(help="Memory limit [default: the profile's RAM].")] = None,
+    charging: Annotated[bool | None, typer.Option("--charging/--no-charging", help="Plugged in or on battery.")] = None,
+) -> None:
+    """Start a loopback phone attached to an adb server and print its serial."""
+    from suite.testing.loopback import cli as lb
+    from suite.testing.loopback.phone import LoopbackUnavailable
+
+    if profile not in _loopback_profiles():
+        from suite.errors import UnknownNameError
+
+        raise UnknownNameError("loopback profile", profile, _loopback_profiles())
+    try:
+        rec = lb.start(profile, adb_port=adb_port, time_scale=time_scale, ram_bytes=ram_bytes, charging=charging)
+    except LoopbackUnavailable as exc:
+        raise EdgebenchError(f"loopback phone unavailable: {exc}", exit_code=2) from None
+    print(rec["serial"])
+
+
+@loopback_app.command("stop")
+def loopback_stop(serial: Annotated[str | None, typer.Argument(help="Serial to stop [default: all].")] = None) -> None:
+    """Stop a loopback phone (all of them by default) and the adb server started for them."""
+    from suite.testing.loopback import cli as lb
+
+    for sn in lb.stop(serial):
+        console.print(f"stopped {sn}")
+
+
+@loopback_app.command("list")
+def loopback_list() -> None:
+    """List running loopback phones."""
+    from suite.testing.loopback import cli as lb
+
+    for rec in lb.records():
+        console.print(f"{rec['serial']}\t{rec['profile']}\tadb:{rec['adb_port']}\tpid:{rec['daemon_pid']}", highlight=False)
+
+
+@loopback_app.command("profiles")
+def loopback_profiles() -> None:
+    """List the device profiles a loopback phone can take."""
+    for name in _loopback_profiles():
+        console.print(name, highlight=False)
 
 
 # --- helpers ---------------------------------------------------------------------------

@@ -45,7 +45,7 @@ class RunRequest:
     runtime: str = "ort-genai"
     device: str = "local"
     params: BurstParams = field(default_factory=BurstParams)
-    quant: str = "int4"
+    quant: str | None = None  # default per format: int4 (onnx), q4_0 (gguf)
     seed: int = 0
     models_dir: Path | None = None
     results_dir: Path = Path("results")
@@ -71,6 +71,15 @@ def artefact_digest(manifest: dict) -> str:
     return h.hexdigest()
 
 
+def kv_bytes_per_position(card: ModelCard, manifest: dict) -> int:
+    """KV cache bytes one position adds, in the dtype the runtime keeps it in: the manifest
+    says (fp32 for onnxruntime-genai on CPU, f16 for llama.cpp's default cache)."""
+    for key in ("kv_cache_bytes_per_token_f16", "kv_cache_bytes_per_token_fp32"):
+        if manifest.get(key):
+            return int(manifest[key])
+    return card.kv_cache_bytes_per_token(4)
+
+
 def model_record(card: ModelCard, built: BuiltModel) -> dict:
     m = built.manifest
     opts = m.get("options", {})
@@ -86,7 +95,7 @@ def model_record(card: ModelCard, built: BuiltModel) -> dict:
         "synthetic_weights": bool(m.get("synthetic_weights", True)),
         "seed": opts.get("seed"),
         "weight_bytes_read_per_token": m.get("weight_bytes_read_per_token"),
-        "kv_bytes_per_position": card.kv_cache_bytes_per_token(4),
+        "kv_bytes_per_position": kv_bytes_per_position(card, m),
         "path": str(built.path),
     }
 
@@ -108,11 +117,10 @@ def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Pat
         )
     card = get_model_card(req.model_id)
     runtime = get_runtime(req.runtime)
-    if "onnx" not in runtime.formats:
-        raise EdgebenchError(f"runtime {req.runtime} does not load ONNX models")
-
+    fmt = runtime.formats[0]
     say(f"model {card.id}: checking the build")
-    built = build_model(card, quant=req.quant, seed=req.seed, out_root=req.models_dir or default_models_dir())
+    built = build_model(card, fmt=fmt, quant=req.quant, seed=req.seed,
+                        out_root=req.models_dir or default_models_dir())
     device = local_device_info()
     record: dict = {
         "schema_version": SCHEMA_VERSION,
@@ -136,7 +144,7 @@ def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Pat
     }
     threads = req.params.threads or device.to_dict()["cpu"].get("logical_cores") or 1
 
-    probes = Probes(card, req.params, threads) if req.probe else None
+    probes = Probes(card, req.params, threads, runtime.name) if req.probe else None
     if probes:
         say("probing memory bandwidth and int4 compute peak")
         probes.measure()
@@ -312,15 +320,24 @@ class Probes:
     matmul shape (M = prompt tokens, K = hidden, N = intermediate): the kernel prefill uses.
     """
 
-    def __init__(self, card: ModelCard, params: BurstParams, threads: int) -> None:
-        self.card, self.params, self.threads = card, params, threads
+    #: Runtimes whose prefill kernel the compute probe runs. Another runtime's kernels
+    #: (llama.cpp's Q4_0 dot products) can be faster than onnxruntime's: no honest bound.
+    COMPUTE_PROBED = ("ort-genai",)
+
+    def __init__(self, card: ModelCard, params: BurstParams, threads: int, runtime: str = "ort-genai") -> None:
+        self.card, self.params, self.threads, self.runtime = card, params, threads, runtime
         self.bandwidth: list = []
         self.compute: list = []
 
     def measure(self) -> None:
-        from suite.probe import measure_compute_peak, measure_memory_bandwidth
+        from suite.probe import ComputePeakResult, measure_compute_peak, measure_memory_bandwidth
 
         self.bandwidth.append(measure_memory_bandwidth(threads=self.threads))
+        if self.runtime not in self.COMPUTE_PROBED:
+            reason = (f"no compute probe for {self.runtime}'s kernels (the probe runs onnxruntime's int4 "
+                      "MatMulNBits, which is no bound for another runtime)")
+            self.compute.append(ComputePeakResult(None, self.threads, 0, 0, 0, (), "none", reason))
+            return
         c = self.card
         k = c.hidden_size - c.hidden_size % 32 or 32
         self.compute.append(

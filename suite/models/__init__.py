@@ -1,7 +1,10 @@
-"""Reference model artefacts: ONNX (int4/int8 MatMulNBits) graphs with seeded random weights."""
+"""Reference model artefacts with seeded random weights: ONNX (int4/int8 MatMulNBits graphs for
+onnxruntime-genai) and GGUF (Q4_0/Q8_0 for llama.cpp); `build_model(card, fmt="onnx"|"gguf", quant=...)`."""
 
 from suite.models.artifact import (
     BUILDER_VERSION,
+    DEFAULT_QUANT,
+    FORMATS,
     BuiltModel,
     artifact_dir,
     build_model,
@@ -15,6 +18,8 @@ from suite.models.artifact import (
 
 __all__ = [
     "BUILDER_VERSION",
+    "DEFAULT_QUANT",
+    "FORMATS",
     "BuiltModel",
     "artifact_dir",
     "build_model",

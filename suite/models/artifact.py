@@ -1,8 +1,10 @@
 """Model artefacts on disk: build (atomically, with a disk check), cache, verify, list.
 
-Layout: `<out_root>/<card_id>/onnx-<quant>-b<block>-s<seed>/` holding model.onnx, model.onnx.data,
-genai_config.json and manifest.json. A build writes into a temp folder beside the target and renames
-it at the end, so a folder with that name is complete or absent.
+Layouts: `<out_root>/<card_id>/onnx-<quant>-b<block>-s<seed>/` holding model.onnx, model.onnx.data,
+genai_config.json and manifest.json; `<out_root>/<card_id>/gguf-<quant>-s<seed>/` holding model.gguf
+and manifest.json (`suite/models/gguf.py`). A build writes into a temp folder beside the target and
+renames it at the end, so a folder with that name is complete or absent. Both formats go through
+`_build_artifact` (cache check, disk check, temp folder, manifest, atomic rename).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,10 @@ BUILDER_VERSION = "onnx-synthetic/1"
 MANIFEST_SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 QUANT_BITS = {"int4": 4, "int8": 8}
+#: Artefact formats and the quant each builds by default.
+FORMATS = ("onnx", "gguf")
+DEFAULT_QUANT = {"onnx": "int4", "gguf": "q4_0"}
+MODEL_FILE = {"onnx": "model.onnx", "gguf": "model.gguf"}
 #: Room kept free beyond the artefact's own bytes when checking the disk.
 DISK_HEADROOM_BYTES = 64 * 1024 * 1024
 _TMP_PREFIX = ".tmp-"
@@ -54,8 +60,12 @@ class BuiltModel:
         return self.manifest["total_bytes"]
 
     @property
+    def format(self) -> str:
+        return self.manifest.get("options", {}).get("format", "onnx")
+
+    @property
     def model_file(self) -> Path:
-        return self.path / "model.onnx"
+        return self.path / MODEL_FILE[self.format]
 
 
 def default_models_dir() -> Path:
@@ -64,21 +74,36 @@ def default_models_dir() -> Path:
     return (Path(root) if root else Path.home() / ".cache" / "edgebench") / "models"
 
 
-def artifact_name(quant: str, block_size: int, seed: int) -> str:
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ModelBuildError(f"unknown model format {fmt!r}; known: {', '.join(FORMATS)}", format=fmt)
+
+
+def artifact_name(quant: str, block_size: int, seed: int, fmt: str = "onnx") -> str:
+    _check_format(fmt)
+    if fmt == "gguf":  # GGUF quant types fix their own block size
+        return f"gguf-{quant}-s{seed}"
     return f"onnx-{quant}-b{block_size}-s{seed}"
 
 
-def artifact_dir(card_id: str, out_root: Path, *, quant: str = "int4", block_size: int = 32, seed: int = 0) -> Path:
-    return Path(out_root) / card_id / artifact_name(quant, block_size, seed)
+def artifact_dir(card_id: str, out_root: Path, *, quant: str | None = None, block_size: int = 32, seed: int = 0,
+                 fmt: str = "onnx") -> Path:
+    _check_format(fmt)
+    return Path(out_root) / card_id / artifact_name(quant or DEFAULT_QUANT[fmt], block_size, seed, fmt)
 
 
 def _options(quant: str, block_size: int, seed: int) -> dict[str, Any]:
     return {"format": "onnx", "quant": quant, "block_size": block_size, "seed": seed}
 
 
-def estimate_bytes(card: ModelCard, *, quant: str = "int4", block_size: int = 32) -> int:
-    """Bytes the artefact will take (the external-data file dominates; exact for it)."""
-    plan = GraphPlan(card, bits=QUANT_BITS[quant], block_size=block_size)
+def estimate_bytes(card: ModelCard, *, quant: str | None = None, block_size: int = 32, fmt: str = "onnx") -> int:
+    """Bytes the artefact will take (the weights dominate; exact for them)."""
+    _check_format(fmt)
+    if fmt == "gguf":
+        from suite.models import gguf
+
+        return gguf.GGUFPlan(card, quant or DEFAULT_QUANT[fmt]).estimate_bytes()
+    plan = GraphPlan(card, bits=QUANT_BITS[quant or "int4"], block_size=block_size)
     return plan.data_bytes() + 1024 * 1024  # + graph, config, manifest
 
 
@@ -123,8 +148,9 @@ def verify_artifact(path: Path, deep: bool = False) -> dict[str, Any]:
     return manifest
 
 
-def _matches(manifest: dict[str, Any], card: ModelCard, options: dict[str, Any]) -> bool:
-    return (manifest.get("builder_version") == BUILDER_VERSION and manifest.get("options") == options
+def _matches(manifest: dict[str, Any], card: ModelCard, options: dict[str, Any],
+             builder_version: str = BUILDER_VERSION) -> bool:
+    return (manifest.get("builder_version") == builder_version and manifest.get("options") == options
             and manifest.get("card") == json.loads(json.dumps(card.to_dict())))
 
 
@@ -145,15 +171,17 @@ def list_built(out_root: Path | None = None) -> list[BuiltModel]:
 
 
 def find_built(card_id: str, out_root: Path | None = None, *, quant: str | None = None,
-               block_size: int | None = None, seed: int | None = None) -> list[BuiltModel]:
-    """Complete artefacts of one card, optionally filtered by options."""
+               block_size: int | None = None, seed: int | None = None, fmt: str | None = None) -> list[BuiltModel]:
+    """Complete artefacts of one card, optionally filtered by options (`fmt`: "onnx" or "gguf")."""
     out = []
     for built in list_built(out_root):
         opts = built.manifest["options"]
         if built.card_id != card_id:
             continue
-        if (quant is not None and opts["quant"] != quant) or (block_size is not None and opts["block_size"] != block_size) \
-                or (seed is not None and opts["seed"] != seed):
+        if (quant is not None and opts.get("quant") != quant) \
+                or (block_size is not None and opts.get("block_size") != block_size) \
+                or (seed is not None and opts.get("seed") != seed) \
+                or (fmt is not None and opts.get("format", "onnx") != fmt):
             continue
         out.append(built)
     return out
@@ -194,62 +222,110 @@ def check_disk(parent: Path, needed: int) -> None:
             needed_bytes=needed, free_bytes=free, path=str(probe))
 
 
-def build_model(card: ModelCard | str, *, quant: str = "int4", seed: int = 0, block_size: int = 32,
-                out_root: Path | None = None, progress: ProgressFn | None = None, force: bool = False,
-                deep: bool = False) -> BuiltModel:
-    """Build (or reuse) the ONNX artefact of `card` with seeded random weights.
+#: Writes an artefact's files into a (temp) folder; returns file name -> sha256.
+WriteFn = Callable[[Path, "ProgressFn | None"], dict[str, str]]
 
-    A matching complete artefact is reused after a size check (`deep=True`: a sha256 check too);
-    a corrupt one is rebuilt with a warning.
+
+@dataclass
+class Recipe:
+    """What one format contributes to a build; `_build_artifact` does the rest (shared by ONNX and GGUF)."""
+
+    options: dict[str, Any]
+    builder_version: str
+    needed_bytes: int  # for the disk check, before anything is written
+    write: WriteFn
+    #: manifest fields after `params`/`synthetic_weights` (weight_bytes_read_per_token, ...)
+    manifest_fields: dict[str, Any] = field(default_factory=dict)
+
+
+def build_model(card: ModelCard | str, *, quant: str | None = None, seed: int = 0, block_size: int = 32,
+                out_root: Path | None = None, progress: ProgressFn | None = None, force: bool = False,
+                deep: bool = False, fmt: str = "onnx") -> BuiltModel:
+    """Build (or reuse) the artefact of `card` with seeded random weights.
+
+    `fmt="onnx"` (default; quant "int4" or "int8", `block_size`) or `fmt="gguf"` (quant "q4_0" or
+    "q8_0"; `block_size` does not apply). A matching complete artefact is reused after a size check
+    (`deep=True`: a sha256 check too); a corrupt one is rebuilt with a warning.
     `progress(done_bytes, total_bytes)` is called as the weights stream to disk; an exception raised
     from it (KeyboardInterrupt included) aborts the build and leaves nothing behind."""
     if isinstance(card, str):
         card = get_model_card(card)
+    _check_format(fmt)
+    quant = quant or DEFAULT_QUANT[fmt]
+    out_root = Path(out_root) if out_root is not None else default_models_dir()
+    if fmt == "gguf":
+        from suite.models import gguf
+
+        recipe = gguf.recipe(card, quant=quant, seed=seed)
+    else:
+        recipe = _onnx_recipe(card, quant=quant, seed=seed, block_size=block_size)
+    target = artifact_dir(card.id, out_root, quant=quant, block_size=block_size, seed=seed, fmt=fmt)
+    return _build_artifact(card, target, recipe, progress=progress, force=force, deep=deep)
+
+
+def _onnx_recipe(card: ModelCard, *, quant: str, seed: int, block_size: int) -> Recipe:
     if quant not in QUANT_BITS:
-        raise ModelBuildError(f"unknown quant {quant!r}; known: {', '.join(QUANT_BITS)}", quant=quant)
+        hint = f"{quant} is a GGUF quant: build_model(..., fmt='gguf')" if quant.lower() in ("q4_0", "q8_0") else None
+        raise ModelBuildError(f"unknown quant {quant!r}; known: {', '.join(QUANT_BITS)}", quant=quant, hint=hint)
     if block_size not in (16, 32, 64, 128):
         raise ModelBuildError(f"block_size {block_size} not supported (16, 32, 64 or 128)", block_size=block_size)
-    out_root = Path(out_root) if out_root is not None else default_models_dir()
-    target = artifact_dir(card.id, out_root, quant=quant, block_size=block_size, seed=seed)
-    options = _options(quant, block_size, seed)
+    try:
+        plan = GraphPlan(card, bits=QUANT_BITS[quant], block_size=block_size)
+    except ValueError as exc:
+        raise ModelBuildError(str(exc), card=card.id) from None
 
+    def write(tmp: Path, progress: ProgressFn | None) -> dict[str, str]:
+        hashes = write_model(plan, tmp, seed=seed, progress=progress)
+        config = json.dumps(genai_config(card), indent=2, sort_keys=True).encode() + b"\n"
+        (tmp / "genai_config.json").write_bytes(config)
+        hashes["genai_config.json"] = hashlib.sha256(config).hexdigest()
+        return hashes
+
+    return Recipe(
+        options=_options(quant, block_size, seed),
+        builder_version=BUILDER_VERSION,
+        needed_bytes=plan.data_bytes() + 1024 * 1024,
+        write=write,
+        manifest_fields={
+            "weight_bytes_read_per_token": plan.weight_bytes_read_per_token(),
+            "kv_cache_bytes_per_token_fp32": card.kv_cache_bytes_per_token(4),
+        },
+    )
+
+
+def _build_artifact(card: ModelCard, target: Path, recipe: Recipe, *, progress: ProgressFn | None,
+                    force: bool, deep: bool) -> BuiltModel:
+    """Cache check, disk check, write into a temp folder, manifest, atomic rename."""
+    options = recipe.options
     if target.exists() and not force:
         try:
             manifest = verify_artifact(target, deep=deep)
-            if _matches(manifest, card, options):
+            if _matches(manifest, card, options, recipe.builder_version):
                 return BuiltModel(target, manifest)
             log.warning("artefact %s was built from another card or builder version: rebuilding", target)
         except ArtifactCorruptError as exc:
             log.warning("artefact %s is corrupt (%s): rebuilding", target, exc)
         shutil.rmtree(target)  # corrupt or stale: its room counts as free for the disk check
 
-    try:
-        plan = GraphPlan(card, bits=QUANT_BITS[quant], block_size=block_size)
-    except ValueError as exc:
-        raise ModelBuildError(str(exc), card=card.id) from None
     target.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale_temps(target.parent)
-    check_disk(target.parent, plan.data_bytes() + 1024 * 1024)
+    check_disk(target.parent, recipe.needed_bytes)
 
     tmp = target.parent / f"{_TMP_PREFIX}{target.name}-p{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        hashes = write_model(plan, tmp, seed=seed, progress=progress)
-        config = json.dumps(genai_config(card), indent=2, sort_keys=True).encode() + b"\n"
-        (tmp / "genai_config.json").write_bytes(config)
-        hashes["genai_config.json"] = hashlib.sha256(config).hexdigest()
+        hashes = recipe.write(tmp, progress)
         files = {name: {"bytes": (tmp / name).stat().st_size, "sha256": hashes[name]} for name in sorted(hashes)}
         manifest = {
             "schema_version": MANIFEST_SCHEMA_VERSION,
             "card_id": card.id,
             "card": card.to_dict(),
             "options": options,
-            "builder_version": BUILDER_VERSION,
+            "builder_version": recipe.builder_version,
             "architecture": card.architecture,
             "params": card.params(),
             "synthetic_weights": True,
-            "weight_bytes_read_per_token": plan.weight_bytes_read_per_token(),
-            "kv_cache_bytes_per_token_fp32": card.kv_cache_bytes_per_token(4),
+            **recipe.manifest_fields,
             "files": files,
             "total_bytes": sum(f["bytes"] for f in files.values()),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -259,7 +335,7 @@ def build_model(card: ModelCard | str, *, quant: str = "int4", seed: int = 0, bl
             if not force:  # a concurrent build of the same artefact finished first: keep it
                 try:
                     existing = verify_artifact(target)
-                    if _matches(existing, card, options):
+                    if _matches(existing, card, options, recipe.builder_version):
                         shutil.rmtree(tmp)
                         return BuiltModel(target, existing)
                 except ArtifactCorruptError:

@@ -1,0 +1,90 @@
+"""Build time and peak memory of the GGUF model factory (Q4_0 by default) on the two largest reference cards.
+
+Each build runs in its own child process; its peak RSS is the kernel's figure for that child
+(os.wait4 rusage ru_maxrss), cross-checked by polling with psutil. Artefacts go to a temp folder
+that is removed afterwards. Targets: Llama-2-13B under 60 s and under 1 GB peak RSS.
+
+    .venv/bin/python benchmarks/gguf_builder.py [--quant q4_0|q8_0] [card ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+TARGET_S = 60.0
+TARGET_RSS_BYTES = 1_000_000_000
+CHILD = """
+import json, sys, time
+from pathlib import Path
+from suite.models import build_model
+t = time.perf_counter()
+built = build_model(sys.argv[1], fmt="gguf", quant=sys.argv[3], out_root=Path(sys.argv[2]))
+print(json.dumps({"build_s": time.perf_counter() - t, "total_bytes": built.total_bytes,
+                  "tensor_types": built.manifest["gguf"]["tensor_types"],
+                  "weight_bytes_read_per_token": built.manifest["weight_bytes_read_per_token"]}))
+"""
+
+
+def measure(card_id: str, out_root: Path, quant: str) -> dict:
+    repo = Path(__file__).resolve().parent.parent
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, card_id, str(out_root), quant], cwd=repo,
+                            stdout=subprocess.PIPE, text=True)
+    polled = [0]
+
+    def poll() -> None:
+        try:
+            p = psutil.Process(proc.pid)
+            while proc.poll() is None:
+                polled[0] = max(polled[0], p.memory_info().rss)
+                time.sleep(0.05)
+        except psutil.NoSuchProcess:
+            pass
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    watcher.join()
+    out = proc.stdout.read() if proc.stdout else ""
+    if proc.returncode:
+        raise SystemExit(f"{card_id}: build failed ({proc.returncode})")
+    result = json.loads(out.strip().splitlines()[-1])
+    result.update(card=card_id, wall_s=wall, peak_rss_bytes=usage.ru_maxrss * 1024, polled_rss_bytes=polled[0])
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("cards", nargs="*", default=["llama-2-7b", "llama-2-13b"])
+    ap.add_argument("--quant", default="q4_0")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="edgebench-gguf-builder-bench-"))
+    try:
+        for card in args.cards:
+            r = measure(card, tmp, args.quant)
+            print(f"{card:14s} {args.quant} build {r['build_s']:6.1f} s (process {r['wall_s']:5.1f} s, target < "
+                  f"{TARGET_S:.0f} s: {r['wall_s'] / TARGET_S:.2f}x)  peak RSS {r['peak_rss_bytes'] / 1e6:6.0f} MB "
+                  f"(polled {r['polled_rss_bytes'] / 1e6:.0f} MB; target < {TARGET_RSS_BYTES / 1e9:.0f} GB: "
+                  f"{r['peak_rss_bytes'] / TARGET_RSS_BYTES:.2f}x)  model.gguf {r['total_bytes'] / 1e9:.2f} GB "
+                  f"({r['total_bytes'] / 2**30:.2f} GiB)  tensors {r['tensor_types']}  "
+                  f"weights read/token {r['weight_bytes_read_per_token'] / 1e9:.2f} GB", flush=True)
+            shutil.rmtree(tmp / card)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

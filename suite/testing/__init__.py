@@ -1,0 +1,1 @@
+"""Test support for edgebench: things that stand in for hardware we do not have."""

@@ -1,0 +1,235 @@
+"""Device profiles and the per-phone state folder they are laid out in.
+
+A profile is `profiles/<name>/profile.json` plus verbatim captures in
+`profiles/<name>/captures/` (each with its `# source/# device/# command`
+header, stripped when served). `materialize()` lays a profile out as a state
+folder: system/ (sh = mksh, toybox applets, getprop, dumpsys), data/ (with a
+size-limited /data/local/tmp), sys/ (battery, thermal zones, cpufreq, ODPM)
+and proc/{cpuinfo,meminfo}. The thermal model keeps sys/ and the dumpsys
+answers current while the phone runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from .sandbox import SHELL_UID
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+LOOPBACK_PROPS = {"ro.edgebench.loopback": "1"}
+
+
+def list_profiles() -> list[str]:
+    return sorted(p.parent.name for p in PROFILES_DIR.glob("*/profile.json"))
+
+
+def load_profile(name: str) -> dict:
+    f = PROFILES_DIR / name / "profile.json"
+    if not f.exists():
+        raise KeyError(f"unknown loopback profile {name!r}; known: {', '.join(list_profiles())}")
+    prof = json.loads(f.read_text())
+    prof["_dir"] = str(f.parent)
+    return prof
+
+
+def capture_text(prof: dict, rel: str) -> str:
+    """A capture with its leading '# ...' provenance header removed."""
+    lines = (Path(prof["_dir"]) / rel).read_text().splitlines(keepends=True)
+    i = 0
+    while i < len(lines) and lines[i].startswith("# "):
+        i += 1
+    return "".join(lines[i:])
+
+
+def props(prof: dict) -> dict[str, str]:
+    """getprop answers: the capture (or generated set), loopback renames, host ABI, marker."""
+    out: dict[str, str] = {}
+    if prof.get("getprop"):
+        for line in capture_text(prof, prof["getprop"]).splitlines():
+            m = re.match(r"^\[(.+?)\]: \[(.*)\]$", line.rstrip("\r"))
+            if m:
+                out[m.group(1)] = m.group(2)
+    out.update(prof.get("props", {}))
+    out.update(prof.get("props_override", {}))
+    out.update({"ro.product.cpu.abi": "x86_64", "ro.product.cpu.abilist": "x86_64",
+                "ro.product.cpu.abilist64": "x86_64", "ro.product.cpu.abilist32": ""})
+    out.update(LOOPBACK_PROPS)
+    out["ro.edgebench.loopback.profile"] = prof["name"]
+    out["ro.edgebench.loopback.synthesized"] = "1" if prof.get("synthesized") else "0"
+    out["ro.serialno"] = out.get("ro.serialno", "loopback")
+    return dict(sorted(out.items()))
+
+
+def cpuinfo(prof: dict) -> str:
+    if prof.get("cpuinfo"):
+        return capture_text(prof, prof["cpuinfo"])
+    spec = prof["cpus"]
+    feats = spec.get("features")
+    if not feats and spec.get("features_from"):
+        m = re.search(r"^Features\s*:\s*(.*)$", capture_text(prof, spec["features_from"]), re.M)
+        feats = m.group(1).strip() if m else ""
+    blocks, n = [], 0
+    for part, count, _name in spec["spec"]:
+        for _ in range(count):
+            blocks.append(f"processor\t: {n}\nBogoMIPS\t: {spec.get('bogomips', '26.00')}\n"
+                          f"Features\t: {feats}\nCPU implementer\t: 0x41\nCPU architecture: 8\n"
+                          f"CPU variant\t: 0x1\nCPU part\t: {part}\nCPU revision\t: 0\n")
+            n += 1
+    return "\n".join(blocks) + "\n"
+
+
+def meminfo(prof: dict, ram_bytes: int) -> str:
+    """The captured /proc/meminfo, every kB field scaled when RAM differs from the capture."""
+    text = capture_text(prof, prof["meminfo"])
+    m = re.search(r"^MemTotal:\s+(\d+) kB", text, re.M)
+    total_kb = int(m.group(1)) if m else 0
+    want_kb = ram_bytes // 1024
+    if not total_kb or abs(total_kb - want_kb) < 1024:
+        return text
+    f = want_kb / total_kb
+
+    def scale(mm: re.Match) -> str:
+        key, pad, val = mm.group(1), mm.group(2), int(mm.group(3))
+        if key.startswith(("Vmalloc", "Swap", "CommitLimit", "Committed_AS")):
+            return mm.group(0)
+        new = str(int(val * f))
+        return f"{key}:{' ' * max(1, len(pad) + len(str(val)) - len(new))}{new} kB"
+    return re.sub(r"^([^:\n]+):(\s+)(\d+) kB", scale, text, flags=re.M)
+
+
+def _write(path: Path, text: str, mode: int = 0o444, uid: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, mode)
+    os.chown(tmp, uid, uid)
+    os.replace(tmp, path)
+
+
+GETPROP_SH = r"""#!/system/bin/sh
+# loopback getprop: answers from the profile's captured properties
+f=/system/etc/loopback/getprop.txt
+if [ $# -eq 0 ]; then cat "$f"; exit 0; fi
+while IFS= read -r line; do
+  case "$line" in
+    "[$1]: ["*) v=${line#"[$1]: ["}; echo "${v%]}"; exit 0 ;;
+  esac
+done < "$f"
+echo "$2"
+"""
+
+DUMPSYS_SH = r"""#!/system/bin/sh
+# loopback dumpsys: answers from verbatim captures, kept current by the thermal model
+d=/system/etc/loopback/dumpsys
+if [ $# -eq 0 ] || [ "$1" = -l ]; then
+  echo "Currently running services:"
+  for f in "$d"/*.txt; do n=${f##*/}; echo "  ${n%.txt}"; done
+  exit 0
+fi
+svc=$1; shift
+if [ ! -f "$d/$svc.txt" ]; then echo "Can't find service: $svc" >&2; exit 0; fi
+if [ "$svc" = battery ] && [ "$1" = get ] && [ -n "$2" ]; then
+  while IFS= read -r line; do
+    case "$line" in "  $2: "*) echo "${line#"  $2: "}"; exit 0 ;; esac
+  done < "$d/battery.txt"
+  exit 0
+fi
+cat "$d/$svc.txt"
+"""
+
+
+def toybox_applets() -> list[str]:
+    try:
+        out = subprocess.run(["toybox"], capture_output=True, text=True, check=False).stdout
+    except FileNotFoundError:
+        return []
+    return [a for a in out.split() if a not in ("sh", "toysh", "getprop", "dumpsys", "toybox")]
+
+
+def materialize(prof: dict, state_dir: Path, *, ram_bytes: int, data_size_bytes: int,
+                cpu_cores: float, time_scale: float, serial: str, cgroup: dict | None,
+                charging: bool | None = None, ambient_c: float | None = None) -> dict:
+    """Lay the profile out under state_dir and write phone.json; returns its content."""
+    sd = Path(state_dir)
+    for d in ("system/bin", "system/etc/loopback/dumpsys", "data/local/tmp", "data/media/0",
+              "sys", "proc", "root"):
+        (sd / d).mkdir(parents=True, exist_ok=True)
+    os.chmod(sd / "data", 0o771)
+    os.chmod(sd / "data/local", 0o751)
+    os.chmod(sd / "system", 0o755)
+    bin_ = sd / "system/bin"
+    os.symlink("/usr/bin/mksh", bin_ / "sh")
+    for a in toybox_applets():
+        if not (bin_ / a).exists():
+            os.symlink("/usr/bin/toybox", bin_ / a)
+    _write(bin_ / "getprop", GETPROP_SH, 0o755)
+    _write(bin_ / "dumpsys", DUMPSYS_SH, 0o755)
+    p = props(prof)
+    p["ro.serialno"] = serial
+    _write(sd / "system/etc/loopback/getprop.txt", "".join(f"[{k}]: [{v}]\n" for k, v in p.items()))
+    _write(sd / "system/build.prop", "".join(f"{k}={v}\n" for k, v in p.items()), 0o644)
+    _write(sd / "proc/cpuinfo", cpuinfo(prof))
+    # the shell user, so `id` prints uid=2000(shell) as on a phone
+    for name, line in (("passwd", f"shell:x:{SHELL_UID}:{SHELL_UID}:shell:/:/system/bin/sh\n"),
+                       ("group", f"shell:x:{SHELL_UID}:\n")):
+        host = Path("/etc", name).read_text() if Path("/etc", name).exists() else ""
+        _write(sd / "etc" / name, host + line, 0o444)
+    _write(sd / "proc/meminfo", meminfo(prof, ram_bytes))
+    # /data/local/tmp: a size-limited tmpfs when we may mount, else a plain folder
+    tmp = sd / "data/local/tmp"
+    mounts = []
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o",
+                        f"size={data_size_bytes},mode=0771,uid={SHELL_UID},gid={SHELL_UID}",
+                        "edgebench-loopback", str(tmp)], capture_output=True, text=True)
+    if r.returncode == 0:
+        mounts.append(str(tmp))
+    os.chown(tmp, SHELL_UID, SHELL_UID)
+    os.chmod(tmp, 0o771)
+    for d in (sd / "data/media", sd / "data/media/0"):
+        os.chown(d, SHELL_UID, SHELL_UID)
+        os.chmod(d, 0o771)
+    th = prof["thermal"]
+    batt = dict(prof["battery"])
+    if charging is not None:
+        batt["charging"] = charging
+    info = {
+        "profile": prof["name"], "synthesized": bool(prof.get("synthesized")),
+        "description": prof.get("description", ""), "provenance": prof.get("provenance", {}),
+        "serial": serial, "banner": prof["banner"], "ram_bytes": ram_bytes,
+        "profile_ram_bytes": prof.get("ram_bytes"), "data_size_bytes": data_size_bytes,
+        "data_tmp_is_tmpfs": bool(mounts), "mounts": mounts, "cgroup": cgroup,
+        "model": {
+            "time_scale": time_scale, "cpu_cores": cpu_cores,
+            "ambient_c": th["ambient_c"] if ambient_c is None else ambient_c,
+            "thermal": th, "power": prof["power"], "battery": batt,
+            "cpus": prof["cpus"], "odpm": prof.get("odpm"),
+            "dumpsys_thermal": capture_text(prof, th["dumpsys"]),
+            "dumpsys_battery": capture_text(prof, batt["dumpsys"]),
+            "uevent_template": capture_text(prof, batt["uevent_template"]) if batt.get("uevent_template") else None,
+            "odpm_template": capture_text(prof, prof["odpm"]["template"]) if prof.get("odpm") else None,
+        },
+    }
+    (sd / "phone.json").write_text(json.dumps(info, indent=1))
+    (sd / "control.json").write_text(json.dumps({"charging": batt.get("charging", False), "faults": {}}))
+    return info
+
+
+def remove_state(state_dir: Path) -> None:
+    """Undo `materialize`: kill what is left in the phone's cgroup, drop the groups,
+    unmount /data/local/tmp and delete the folder."""
+    from .cgroups import PhoneCgroup
+    sd = Path(state_dir)
+    try:
+        info = json.loads((sd / "phone.json").read_text())
+    except (OSError, ValueError):
+        info = {}
+    if info.get("cgroup"):
+        PhoneCgroup.from_json(info["cgroup"]).destroy()
+    for m in info.get("mounts", []):
+        subprocess.run(["umount", "-l", m], capture_output=True)
+    shutil.rmtree(sd, ignore_errors=True)
