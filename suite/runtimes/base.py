@@ -111,6 +111,19 @@ class Runtime(Protocol):
 RUNTIMES: Registry[type[Runtime]] = Registry("runtime")
 
 
+def run_repetitions(
+    params: BurstParams, one: Callable[[bool], Repetition], on_rep: RepCallback | None = None
+) -> list[Repetition]:
+    """Warmups then measured repetitions, each reported as soon as it ends."""
+    total = params.warmup + params.reps
+    reps: list[Repetition] = []
+    for i in range(total):
+        reps.append(one(i < params.warmup))
+        if on_rep:
+            on_rep(i, total, reps[-1])
+    return reps
+
+
 def get_runtime(name: str) -> Runtime:
     # Importing the package registers the built-in runtimes.
     import suite.runtimes  # noqa: F401

@@ -36,6 +36,7 @@ from suite.runtimes.base import (
     PhaseCallback,
     RepCallback,
     Repetition,
+    run_repetitions,
 )
 from suite.runtimes.ort_genai import prompt_ids
 from suite.schema import Phase
@@ -159,12 +160,7 @@ class LlamaCppRuntime:
         try:
             ids = prompt_ids(loaded.vocab, params.prompt_tokens, params.seed)
             prompt = (llama_cpp.llama_token * len(ids))(*ids.tolist())
-            total = params.warmup + params.reps
-            reps: list[Repetition] = []
-            for i in range(total):
-                reps.append(self._one(loaded, prompt, params, i < params.warmup, on_phase))
-                if on_rep:
-                    on_rep(i, total, reps[-1])
+            reps = run_repetitions(params, lambda warm: self._one(loaded, prompt, params, warm, on_phase), on_rep)
             info = {
                 "name": self.name,
                 "version": self.version(),

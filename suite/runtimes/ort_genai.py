@@ -17,6 +17,7 @@ from suite.runtimes.base import (
     PhaseCallback,
     RepCallback,
     Repetition,
+    run_repetitions,
 )
 from suite.schema import Phase
 
@@ -77,13 +78,7 @@ class OrtGenaiRuntime:
         t_load_end = time.monotonic()
 
         ids = prompt_ids(vocab, params.prompt_tokens, params.seed)
-        total = params.warmup + params.reps
-        reps: list[Repetition] = []
-        for i in range(total):
-            warm = i < params.warmup
-            reps.append(self._one(og, model, ids, params, warm, on_phase))
-            if on_rep:
-                on_rep(i, total, reps[-1])
+        reps = run_repetitions(params, lambda warm: self._one(og, model, ids, params, warm, on_phase), on_rep)
         info = {
             "name": self.name,
             "version": self.version(),
