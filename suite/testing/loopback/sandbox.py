@@ -41,7 +41,10 @@ def bwrap_argv(state_dir: Path, command: str, env: dict[str, str] | None = None,
     for p in ("/usr", "/bin", "/lib", "/lib64", "/etc"):
         if os.path.exists(p):
             argv += ["--ro-bind", p, p]
-    made = set()
+    # /tmp first: the Python environment may live under /tmp (a CI clone), and a tmpfs
+    # mounted after its bind would hide it
+    argv += ["--tmpfs", "/tmp"]
+    made = {"/tmp"}
     for r in python_roots():
         # bwrap copies the host's mode for missing parents (/root is 0700): make them 0755
         for anc in reversed(Path(r).parents):
@@ -55,7 +58,7 @@ def bwrap_argv(state_dir: Path, command: str, env: dict[str, str] | None = None,
              "--bind", str(state_dir / "data"), "/data",
              "--bind", str(state_dir / "sys"), "/sys",
              "--symlink", "/data/media/0", "/sdcard",
-             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+             "--proc", "/proc", "--dev", "/dev"]
     for name in ("passwd", "group"):
         f = state_dir / "etc" / name
         if f.exists():
