@@ -22,6 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from suite.cli_devices import devices_app
 from suite.errors import EdgebenchError
 
 app = typer.Typer(
@@ -34,7 +35,6 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="The reference model ladder: list, build, show.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-devices_app = typer.Typer(help="Devices: list them (no sub-command), or parse a saved snapshot.")
 app.add_typer(devices_app, name="devices")
 import_app = typer.Typer(help="Import other tools' results as runs.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
@@ -70,73 +70,6 @@ def _root(
 
 
 # --- devices ---------------------------------------------------------------------------
-
-
-@devices_app.callback(invoke_without_command=True)
-def devices(ctx: typer.Context, as_json: JsonOut = False) -> None:
-    """List the devices edgebench can benchmark (this host is `local`) and their sensors."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from suite.device import local_device_info
-    from suite.sensors import LocalSampler
-
-    info = local_device_info().to_dict()
-    sensors = LocalSampler().availability()
-    info["sensors"] = {k: ("available" if v is None else f"unavailable: {v}") for k, v in sensors.items()}
-    if as_json:
-        console.print_json(json.dumps([info]))
-        return
-    t = Table(title="Devices")
-    for col in ("device", "CPU", "cores", "RAM", "OS", "ABI", "tier", "transport"):
-        t.add_column(col, overflow="fold")
-    cpu = info.get("cpu") or {}
-    os_ = info.get("os") or {}
-    t.add_row(
-        "local",
-        str(cpu.get("model") or "?"),
-        f"{cpu.get('physical_cores') or '?'}C/{cpu.get('logical_cores') or '?'}T",
-        _gib(info.get("ram_bytes")),
-        f"{os_.get('name') or ''} {os_.get('release') or ''}".strip(),
-        str(info.get("abi")),
-        str(info.get("tier")),
-        str(info.get("transport")),
-    )
-    console.print(t)
-    s_table = Table(title="Sensors of local")
-    s_table.add_column("sensor")
-    s_table.add_column("status", overflow="fold")
-    for name, reason in sensors.items():
-        s_table.add_row(name, "[green]available[/]" if reason is None else f"[dim]unavailable: {reason}[/]")
-    console.print(s_table)
-
-
-@devices_app.command("show")
-def devices_show(
-    snapshot: Annotated[Path, typer.Option("--snapshot", help="A folder saved by `devices snapshot` (getprop.txt, proc_cpuinfo.txt, ...).")],
-    as_json: JsonOut = False,
-) -> None:
-    """Parse a saved phone snapshot offline, exactly as a live phone is parsed."""
-    from suite.android.snapshot import parse_snapshot
-
-    if not snapshot.is_dir():
-        raise EdgebenchError(f"no snapshot folder at {snapshot}")
-    data = parse_snapshot(snapshot)
-    if as_json:
-        console.print_json(json.dumps(data, default=str))
-        return
-    t = Table(title=f"Snapshot {snapshot}")
-    t.add_column("field")
-    t.add_column("value", overflow="fold")
-    for key in ("manufacturer", "model", "soc_vendor", "soc_model", "soc_name", "tier", "ram_bytes",
-                "android_release", "sdk", "abi", "fingerprint"):
-        t.add_row(key, _plain(data.get(key)))
-    batt = data.get("battery") or {}
-    t.add_row("battery", _plain(", ".join(f"{k}={v}" for k, v in batt.items() if v is not None)))
-    thermal = data.get("thermal") or {}
-    t.add_row("thermal status", _plain(thermal.get("status")))
-    for key, reason in (data.get("unavailable") or {}).items():
-        t.add_row(f"[dim]{_plain(key)}[/]", f"[dim]unavailable: {_plain(reason)}[/]")
-    console.print(t)
 
 
 def _plain(value) -> str:
@@ -497,9 +430,9 @@ def main() -> None:
     except EdgebenchError as exc:
         if _state["debug"]:
             raise
-        err.print(f"[red]error:[/] {exc.message}", highlight=False)
+        err.print(f"[red]error:[/] {_plain(exc.message)}", highlight=False)
         if exc.hint:
-            err.print(f"  [dim]hint:[/] {exc.hint}", highlight=False)
+            err.print(f"  [dim]hint:[/] {_plain(exc.hint)}", highlight=False)
         sys.exit(exc.exit_code)
 
 

@@ -143,12 +143,98 @@ cat "$d/$svc.txt"
 """
 
 
+# `settings` and `cmd` (issue 4, devices prepare/restore): a phone's SettingsProvider is a
+# system service; here a small persisted store stands in for it: one `key=value` file per
+# namespace under /data/loopback/settings (host: <state>/data/loopback/settings). Values survive
+# across commands (and an unplug), not across phones. Unlike a phone, the shell user can read
+# the store directly; edgebench never does. Test hook: `ns/key` lines in `denied` make `put`
+# and `delete` of those keys fail as a phone without WRITE_SECURE_SETTINGS does (exit 255).
+SETTINGS_DIR = "data/loopback/settings"
+#: what a freshly booted phone reports (AOSP defaults; screen_brightness as on the A15 capture's class)
+DEFAULT_SETTINGS = {
+    "global": {"stay_on_while_plugged_in": "0", "airplane_mode_on": "0",
+               "adaptive_battery_management_enabled": "1"},
+    "system": {"screen_brightness_mode": "1", "screen_brightness": "102", "screen_off_timeout": "30000"},
+    "secure": {},
+}
+
+SETTINGS_SH = r"""#!/system/bin/sh
+# loopback settings: get/put/delete/list on a persisted key=value store (see profile.py)
+d=/data/loopback/settings
+if [ "$1" = --user ]; then shift 2; fi
+verb=$1 ns=$2 key=$3
+case "$verb" in get|put|delete|list) ;; *)
+  echo "usage:  settings [--user <USER_ID> | current] get namespace key" >&2
+  echo "        settings [--user <USER_ID> | current] put namespace key value" >&2
+  echo "        settings [--user <USER_ID> | current] delete namespace key" >&2
+  echo "        settings [--user <USER_ID> | current] list namespace" >&2
+  exit 255 ;;
+esac
+case "$ns" in global|system|secure) ;; *) echo "Invalid namespace '$ns'" >&2; exit 255 ;; esac
+f=$d/$ns
+[ -f "$f" ] || : >"$f"
+if [ "$verb" = list ]; then cat "$f"; exit 0; fi
+if [ -z "$key" ]; then echo "Missing key" >&2; exit 255; fi
+if [ "$verb" = get ]; then
+  while IFS= read -r line; do
+    case "$line" in "$key="*) echo "${line#*=}"; exit 0 ;; esac
+  done <"$f"
+  echo null; exit 0
+fi
+if [ -f "$d/denied" ]; then
+  while IFS= read -r line; do
+    if [ "$line" = "$ns/$key" ]; then
+      echo "Security exception: Permission denial: writing to settings requires:android.permission.WRITE_SECURE_SETTINGS" >&2
+      exit 255
+    fi
+  done <"$d/denied"
+fi
+if [ "$verb" = put ] && [ $# -lt 4 ]; then echo "Missing value" >&2; exit 255; fi
+n=0
+: >"$f.tmp"
+while IFS= read -r line; do
+  case "$line" in "$key="*) n=1 ;; *) echo "$line" >>"$f.tmp" ;; esac
+done <"$f"
+if [ "$verb" = put ]; then echo "$key=$4" >>"$f.tmp"; fi
+mv "$f.tmp" "$f"
+if [ "$verb" = delete ]; then echo "Deleted $n rows"; fi
+exit 0
+"""
+
+CMD_SH = r"""#!/system/bin/sh
+# loopback cmd: only `cmd connectivity airplane-mode [enable|disable]` (Android 11+), on the
+# settings store; any other service is missing, as `cmd` says on a phone
+if [ "$1" = connectivity ] && [ "$2" = airplane-mode ]; then
+  case "$3" in
+    enable) exec settings put global airplane_mode_on 1 ;;
+    disable) exec settings put global airplane_mode_on 0 ;;
+    "") if [ "$(settings get global airplane_mode_on)" = 1 ]; then echo enabled; else echo disabled; fi; exit 0 ;;
+    *) echo "Error: Invalid argument: $3" >&2; exit 255 ;;
+  esac
+fi
+echo "cmd: Can't find service: $1" >&2
+exit 20
+"""
+
+
+def write_settings_store(state_dir: Path, overrides: dict | None = None) -> None:
+    """The initial settings of a loopback phone (AOSP defaults + the profile's `settings`)."""
+    d = Path(state_dir) / SETTINGS_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    for parent in (d.parent, d):
+        os.chown(parent, SHELL_UID, SHELL_UID)
+        os.chmod(parent, 0o700)
+    for ns, values in DEFAULT_SETTINGS.items():
+        merged = {**values, **(overrides or {}).get(ns, {})}
+        _write(d / ns, "".join(f"{k}={v}\n" for k, v in merged.items()), 0o600, SHELL_UID)
+
+
 def toybox_applets() -> list[str]:
     try:
         out = subprocess.run(["toybox"], capture_output=True, text=True, check=False).stdout
     except FileNotFoundError:
         return []
-    return [a for a in out.split() if a not in ("sh", "toysh", "getprop", "dumpsys", "toybox")]
+    return [a for a in out.split() if a not in ("sh", "toysh", "getprop", "dumpsys", "toybox", "settings", "cmd")]
 
 
 def materialize(prof: dict, state_dir: Path, *, ram_bytes: int, data_size_bytes: int,
@@ -169,6 +255,9 @@ def materialize(prof: dict, state_dir: Path, *, ram_bytes: int, data_size_bytes:
             os.symlink("/usr/bin/toybox", bin_ / a)
     _write(bin_ / "getprop", GETPROP_SH, 0o755)
     _write(bin_ / "dumpsys", DUMPSYS_SH, 0o755)
+    _write(bin_ / "settings", SETTINGS_SH, 0o755)
+    _write(bin_ / "cmd", CMD_SH, 0o755)
+    write_settings_store(sd, prof.get("settings"))
     p = props(prof)
     p["ro.serialno"] = serial
     _write(sd / "system/etc/loopback/getprop.txt", "".join(f"[{k}]: [{v}]\n" for k, v in p.items()))
