@@ -100,6 +100,30 @@ def model_record(card: ModelCard, built: BuiltModel) -> dict:
     }
 
 
+def new_record(device: dict, card: ModelCard, built: BuiltModel, runtime: dict, params: BurstParams,
+               conditions: dict) -> dict:
+    """A run record before measuring: every field present, outcome completed until shown otherwise."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": new_run_id(),
+        "started_at": utc_now(),
+        "ended_at": None,
+        "outcome": Outcome.COMPLETED.value,
+        "errors": [],
+        "origin": Origin.MEASURED.value,
+        "host": _host(),
+        "device": device,
+        "model": model_record(card, built),
+        "runtime": runtime,
+        "scenario": {"name": "burst", "params": params.to_dict()},
+        "conditions": conditions,
+        "roofline": {},
+        "sensors": {},
+        "metrics": {},
+        "unavailable": {},
+    }
+
+
 def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Path:
     """Benchmark a model on this host with an in-process runtime; returns the run folder.
 
@@ -122,27 +146,14 @@ def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Pat
     built = build_model(card, fmt=fmt, quant=req.quant, seed=req.seed,
                         out_root=req.models_dir or default_models_dir())
     device = local_device_info()
-    record: dict = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": new_run_id(),
-        "started_at": utc_now(),
-        "ended_at": None,
-        "outcome": Outcome.COMPLETED.value,
-        "errors": [],
-        "origin": Origin.MEASURED.value,
-        "host": _host(),
-        "device": device.to_dict(),
-        "model": model_record(card, built),
-        "runtime": {"name": runtime.name, "version": runtime.version(), "backend": None,
-                    "threads": req.params.threads, "affinity": None},
-        "scenario": {"name": "burst", "params": req.params.to_dict()},
-        "conditions": _local_conditions(),
-        "roofline": {},
-        "sensors": {},
-        "metrics": {},
-        "unavailable": {},
-    }
+    record = new_record(device.to_dict(), card, built,
+                        {"name": runtime.name, "version": runtime.version(), "backend": None,
+                         "threads": req.params.threads, "affinity": None},
+                        req.params, _local_conditions())
     threads = req.params.threads or device.to_dict()["cpu"].get("logical_cores") or 1
+    from suite.probe import last_level_cache_bytes
+
+    host_llc = last_level_cache_bytes()
 
     probes = Probes(card, req.params, threads, runtime.name) if req.probe else None
     if probes:
@@ -178,18 +189,18 @@ def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Pat
             bw, compute = probes.best()
     except KeyboardInterrupt:
         _fail(record, Outcome.INTERRUPTED, "KeyboardInterrupt", "interrupted by the user")
-        path = _store(req, record, sampler, done, None, card, bw, compute, t0)
+        path = _store(req, record, sampler, done, None, card, bw, compute, t0, llc=host_llc)
         raise Interrupted(path) from None
     except RuntimeFailure as exc:
         outcome = Outcome.CRASHED if done else Outcome.LOAD_FAILED
         _fail(record, outcome, type(exc).__name__, str(exc))
-        path = _store(req, record, sampler, done, None, card, bw, compute, t0)
+        path = _store(req, record, sampler, done, None, card, bw, compute, t0, llc=host_llc)
         raise EdgebenchError(f"{exc.message} (run recorded at {path})") from exc
     except Exception as exc:
         _fail(record, Outcome.CRASHED, type(exc).__name__, str(exc), traceback.format_exc(limit=8))
-        path = _store(req, record, sampler, done, None, card, bw, compute, t0)
+        path = _store(req, record, sampler, done, None, card, bw, compute, t0, llc=host_llc)
         raise EdgebenchError(f"run crashed: {exc} (run recorded at {path})") from exc
-    path = _store(req, record, sampler, done, load_s, card, bw, compute, t0)
+    path = _store(req, record, sampler, done, load_s, card, bw, compute, t0, llc=host_llc)
     failed = [e for e in record["errors"] if e["type"] == "RooflineError"]
     if failed:
         raise RooflineError(f"{failed[0]['message']} (run recorded at {path})")
@@ -204,11 +215,17 @@ def _fail(record: dict, outcome: Outcome, kind: str, message: str, tb: str | Non
     record["errors"].append(err)
 
 
-def _store(req, record, sampler, reps, load_s, card, bw, compute, t0) -> Path:
-    """Metrics from the repetitions that completed, samples, roofline; one atomic write."""
+def _store(req, record, sampler, reps, load_s, card, bw, compute, t0, *, llc: int | None,
+           end_conditions=None) -> Path:
+    """Metrics from the repetitions that completed, samples, roofline; one atomic write.
+
+    `llc`: the device's last-level cache in bytes (None: unknown); `end_conditions`: a
+    callable filling the end-of-run conditions (default: this host's battery).
+    """
     rows = analysis.phase_rows(analysis.phase_intervals(reps), t0)
     record["metrics"].update(analysis.burst_metrics(reps, req.params, load_s))
     _finish(record, sampler, rows, t0)
+    (end_conditions or _local_end_conditions)(record["conditions"])
     frame = _frame(rows)
     n_reps = sum(1 for r in reps if not r.warmup)
     record["metrics"].update(analysis.temperature_metrics(frame))
@@ -217,7 +234,7 @@ def _store(req, record, sampler, reps, load_s, card, bw, compute, t0) -> Path:
         record["metrics"].update(energy)
         if POWER_SENSOR not in record["sensors"].get("unavailable", {}):
             record["unavailable"].update(missing)
-        _roofline(record, card, req.params, bw, compute)
+        _roofline(record, card, req.params, bw, compute, llc)
     if record["outcome"] != Outcome.COMPLETED.value and n_reps:
         record["errors"][-1]["completed_reps"] = n_reps
     return write_run(req.results_dir, record, frame)
@@ -286,15 +303,18 @@ def _finish(record: dict, sampler, rows: list, t0: float) -> None:
         record["unavailable"]["peak_rss_bytes"] = avail.get(CH_RSS_BYTES) or "no RSS reading of the runtime process"
     for metric_name, reason in _sensor_gaps(avail).items():
         record["unavailable"].setdefault(metric_name, reason)
+    if sampler.power_source:
+        record["conditions"]["power_source"] = sampler.power_source
+
+
+def _local_end_conditions(conditions: dict) -> None:
     try:
         import psutil
 
         b = psutil.sensors_battery()
-        record["conditions"]["battery_level_end"] = b.percent if b else None
+        conditions["battery_level_end"] = b.percent if b else None
     except (ImportError, AttributeError, OSError):
         pass
-    if sampler.power_source:
-        record["conditions"]["power_source"] = sampler.power_source
 
 
 def _sensor_gaps(avail: dict[str, str | None]) -> dict[str, str]:
@@ -360,7 +380,7 @@ def prefill_params_per_token(card: ModelCard, prompt_tokens: int) -> float:
     return card.params() - embeddings + head / prompt_tokens
 
 
-def _roofline(record: dict, card: ModelCard, params: BurstParams, bw, compute) -> None:
+def _roofline(record: dict, card: ModelCard, params: BurstParams, bw, compute, llc: int | None) -> None:
     """Bounds, and the fraction of them each throughput reaches.
 
     A fraction above 1.0 means the probe or the byte count is wrong: the fraction is not
@@ -384,17 +404,16 @@ def _roofline(record: dict, card: ModelCard, params: BurstParams, bw, compute) -
     if bw is None:
         un["roofline_fraction/decode"] = "bandwidth probe not run (--no-probe)"
     else:
-        from suite.probe import last_level_cache_bytes
-
-        roof.update(bandwidth_bytes_per_s=bw.bytes_per_s, bandwidth_source="probe",
+        source = getattr(bw, "source", "probe")
+        roof.update(bandwidth_bytes_per_s=bw.bytes_per_s, bandwidth_source=source,
                     bandwidth_method=bw.method, bandwidth_threads=bw.threads)
-        record["metrics"]["memory_bandwidth_bytes_per_s"] = metric(
-            "memory_bandwidth_bytes_per_s", list(bw.samples)) | {"value": bw.bytes_per_s}
+        if source == "probe":
+            record["metrics"]["memory_bandwidth_bytes_per_s"] = metric(
+                "memory_bandwidth_bytes_per_s", list(bw.samples)) | {"value": bw.bytes_per_s}
         ctx = roofline.mean_decode_context(params.prompt_tokens, params.gen_tokens)
         per_tok = roofline.decode_bytes_per_token(m["weight_bytes_read_per_token"], m["kv_bytes_per_position"], ctx)
         bound = roofline.decode_bound_tps(per_tok, bw.bytes_per_s)
         roof.update(decode_bytes_per_token=per_tok, decode_bound_tps=bound)
-        llc = last_level_cache_bytes()
         roof["last_level_cache_bytes"] = llc
         if llc and per_tok < CACHE_RESIDENT_MULTIPLE * llc:
             un["roofline_fraction/decode"] = (

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import shutil
 import subprocess
 from pathlib import Path
@@ -61,6 +62,9 @@ def props(prof: dict) -> dict[str, str]:
     out.update(LOOPBACK_PROPS)
     out["ro.edgebench.loopback.profile"] = prof["name"]
     out["ro.edgebench.loopback.synthesized"] = "1" if prof.get("synthesized") else "0"
+    # the sandbox binds the host's Python environment read-only: this is its interpreter,
+    # so edgebench's device-side runner can run inside the phone (a phone has no Python)
+    out["ro.edgebench.python"] = sys.executable
     out["ro.serialno"] = out.get("ro.serialno", "loopback")
     return dict(sorted(out.items()))
 
