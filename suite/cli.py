@@ -163,7 +163,8 @@ def models_show(model_id: Annotated[str, typer.Argument(help="Model id.")], mode
 @app.command()
 def run(
     model: Annotated[str, typer.Option("--model", "-m", help="Model id (see `edgebench models list`).")],
-    device: Annotated[str, typer.Option("--device", "-d", help="Device to benchmark.")] = "local",
+    device: Annotated[str, typer.Option("--device", "-d", help="local, a serial, all, or filters like tier=entry,soc=SM8650.")] = "local",
+    adb: Annotated[list[str] | None, typer.Option("--adb", help="adb server HOST:PORT (repeatable) [default: 127.0.0.1:5037].")] = None,
     runtime: Annotated[str, typer.Option("--runtime", help="Runtime: ort-genai (ONNX) or llama.cpp (GGUF).")] = "ort-genai",
     prompt_tokens: Annotated[int, typer.Option(help="Prompt length prefilled in one batch.", min=1)] = 128,
     gen_tokens: Annotated[int, typer.Option(help="Tokens generated per repetition.", min=2)] = 64,
@@ -178,13 +179,30 @@ def run(
     models_dir: ModelsDir = None,
 ) -> None:
     """Benchmark a model on a device: prefill, decode, TTFT, memory, sensors, roofline."""
-    path = _run_one(model, device=device, runtime=runtime, prompt_tokens=prompt_tokens,
-                    gen_tokens=gen_tokens, reps=reps, warmup=warmup, threads=threads, quant=quant,
-                    seed=seed, rate=rate, probe=probe, results_dir=results_dir, models_dir=models_dir)
-    _print_run_summary(path)
+    from suite.devices import parse_servers, resolve
+
+    try:
+        refs = [None] if device == "local" else resolve(device, parse_servers(adb))
+    except EdgebenchError as exc:
+        raise EdgebenchError(f"cannot run on device {device!r}: {exc.message}", hint=exc.hint,
+                             exit_code=exc.exit_code) from None
+    failures = []
+    for ref in refs:
+        try:
+            path = _run_one(model, device=device, ref=ref, runtime=runtime, prompt_tokens=prompt_tokens,
+                            gen_tokens=gen_tokens, reps=reps, warmup=warmup, threads=threads, quant=quant,
+                            seed=seed, rate=rate, probe=probe, results_dir=results_dir, models_dir=models_dir)
+            _print_run_summary(path)
+        except EdgebenchError as exc:
+            if len(refs) == 1 or exc.exit_code == 130:
+                raise
+            failures.append(exc)  # record-and-continue across devices; exit non-zero at the end
+            err.print(f"[red]error:[/] {_plain(exc.message)}", highlight=False)
+    if failures:
+        raise EdgebenchError(f"{len(failures)} of {len(refs)} devices failed", exit_code=1)
 
 
-def _run_one(model: str, *, device: str = "local", runtime: str = "ort-genai", prompt_tokens: int = 128,
+def _run_one(model: str, *, device: str = "local", ref=None, runtime: str = "ort-genai", prompt_tokens: int = 128,
              gen_tokens: int = 64, reps: int = 5, warmup: int = 1, threads: int | None = None,
              quant: str | None = None, seed: int = 0, rate: float = 10.0, probe: bool = True,
              results_dir: Path = Path("results"), models_dir: Path | None = None) -> Path:
@@ -194,8 +212,6 @@ def _run_one(model: str, *, device: str = "local", runtime: str = "ort-genai", p
     from suite.session import Interrupted, RunRequest, run_local
 
     fmt = get_runtime(runtime).formats[0]  # unknown runtime: fail before any work
-    if device != "local":
-        raise EdgebenchError(f"unknown device {device!r}", hint="attached devices: local (see `edgebench devices`)")
     card = get_model_card(model)
     root = models_dir or default_models_dir()
     _build_with_progress(card, fmt=fmt, quant=quant, seed=seed, root=root)
@@ -220,6 +236,10 @@ def _run_one(model: str, *, device: str = "local", runtime: str = "ort-genai", p
             _log_line(line)
 
         try:
+            if ref is not None and ref.serial != "local":
+                from suite.session_device import run_device
+
+                return run_device(ref, req, status=status, on_rep=on_rep)
             return run_local(req, status=status, on_rep=on_rep)
         except Interrupted as exc:
             raise EdgebenchError(

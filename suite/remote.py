@@ -92,6 +92,8 @@ class RunnerEvents:
     done: bool = False
     noise: list[str] = field(default_factory=list)
     bandwidth: dict | None = None
+    #: the runner's own peak RSS (VmHWM), the largest it reported
+    vm_hwm_bytes: int | None = None
 
     def feed(self, line: str) -> dict | None:
         try:
@@ -103,6 +105,9 @@ class RunnerEvents:
                 self.noise.append(line)
             return None
         kind = ev["event"]
+        hwm = ev.get("vm_hwm_bytes")
+        if isinstance(hwm, int) and hwm > (self.vm_hwm_bytes or 0):
+            self.vm_hwm_bytes = hwm
         if kind == "start":
             self.pid, self.offset_s = ev.get("pid"), ev.get("offset_s")
         elif kind == "rep":

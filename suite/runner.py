@@ -6,7 +6,7 @@ on a phone and on a host) and prints one JSON object per line on stdout, as it g
     {"event": "start", "pid": 123, "offset_s": ...}     offset: realtime - monotonic
     {"event": "loaded", "load_s": ..., "t_load_start": ..., "t_load_end": ...}
     {"event": "rep", "i": 0, "total": 6, "warmup": true, "t_start": ..., ...}
-    {"event": "done", "info": {...}, "offset_s": ...}
+    {"event": "done", "info": {...}, "offset_s": ..., "vm_hwm_bytes": ...}
     {"event": "error", "type": "...", "message": "..."}            (exit status 1)
 
 Every timestamp is on the device's realtime clock (the clock of mksh's $EPOCHREALTIME, which
@@ -32,6 +32,18 @@ def _offset() -> float:
     return time.time() - time.monotonic()
 
 
+def _peak_rss_bytes() -> int | None:
+    """This process's peak RSS as the kernel counts it (VmHWM), if /proc says."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def burst(args: argparse.Namespace) -> int:
     from suite.runtimes import BurstParams, get_runtime
 
@@ -50,12 +62,14 @@ def burst(args: argparse.Namespace) -> int:
             "t_start": rep.t_start + offset, "t_prefill_end": rep.t_prefill_end + offset,
             "t_first_token": rep.t_first_token + offset,
             "token_times": [t + offset for t in rep.token_times],
+            "vm_hwm_bytes": _peak_rss_bytes(),
         })
 
     result = runtime.run_burst(args.model, params, on_rep=on_rep)
     _emit({"event": "loaded", "load_s": result.load_s, "t_load_start": result.t_load_start + offset,
            "t_load_end": result.t_load_end + offset})
-    _emit({"event": "done", "info": result.info, "offset_s": _offset(), "t": time.time()})
+    _emit({"event": "done", "info": result.info, "offset_s": _offset(), "t": time.time(),
+           "vm_hwm_bytes": _peak_rss_bytes()})
     return 0
 
 

@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 POWER_METRICS = ("power_w/avg", "power_w/peak", "power_w/idle", "energy_j/prefill", "energy_j/decode",
                  "j_per_token/prefill", "j_per_token/decode", "tokens_per_j/decode")
 POWER_SENSOR = "power_w"
-TEMP_SENSORS = ("temp_c/tz", "temp_c/hwmon")
 
 #: (message) -> None: the CLI shows these as progress.
 Status = Callable[[str], None]
@@ -296,7 +295,7 @@ def _finish(record: dict, sampler, rows: list, t0: float) -> None:
         "available": sorted(k for k, v in avail.items() if v is None),
         "unavailable": unavailable,
     }
-    peak = sampler.peak_rss_bytes
+    peak = max((p for p in (sampler.peak_rss_bytes, record["sensors"].get("runtime_vm_hwm_bytes")) if p), default=None)
     if peak:
         record["metrics"]["peak_rss_bytes"] = metric("peak_rss_bytes", float(peak))
     else:
@@ -326,10 +325,9 @@ def _sensor_gaps(avail: dict[str, str | None]) -> dict[str, str]:
             gaps[name] = power_reason
     else:
         gaps["power_w/idle"] = "the burst scenario measures no idle baseline"
-    temps = [avail.get(k, "not probed") for k in TEMP_SENSORS]
-    if all(temps):
-        reason = "; ".join(str(t) for t in temps)
-        gaps["temp_c/max"] = reason
+    temps = {k: v for k, v in avail.items() if k.startswith("temp_c")}
+    if not temps or all(temps.values()):
+        gaps["temp_c/max"] = "; ".join(str(v) for v in temps.values()) or "no temperature sensor"
     return gaps
 
 

@@ -123,8 +123,9 @@ def test_unknown_model_lists_close_matches():
 def test_unknown_runtime_and_device_are_clear_errors():
     proc = cli("run", "--model", "tiny", "--runtime", "tensorrt")
     assert proc.returncode == 2 and "unknown runtime 'tensorrt'" in proc.stderr
-    proc = cli("run", "--model", "tiny", "--device", "pixel9")
-    assert proc.returncode != 0 and "unknown device 'pixel9'" in proc.stderr
+    proc = cli("run", "--model", "tiny", "--device", "pixel9", "--adb", "127.0.0.1:9")
+    assert proc.returncode == 2 and "cannot run on device 'pixel9'" in proc.stderr
+    assert "no adb server at 127.0.0.1:9" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

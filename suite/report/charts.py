@@ -28,9 +28,12 @@ from suite.report.tables import (
     LAT_P90,
     LAT_P99,
     PEAK_RSS,
+    J_PER_TOK_DECODE,
+    J_PER_TOK_PREFILL,
     PREFILL_TPS,
     ROOFLINE_DECODE,
     ROOFLINE_PREFILL,
+    TOKENS_PER_J,
     TTFT_S,
     fmt_params,
     metric_value,
@@ -178,7 +181,7 @@ def _legend(fig: Figure, series: dict, used: set) -> None:
         fig.legend(handles=handles, loc="outside lower center", ncols=min(2, len(handles)), frameon=False)
 
 
-def _panel_vs_params(ax, series: dict, records: list[dict], panel: tuple) -> set:
+def _panel_vs_params(ax, series: dict, records: list[dict], panel: tuple, log_y: bool = False) -> set:
     """One (metric, y label, scale, title) panel; returns the series it drew."""
     name, ylabel, scale, title = panel
     points = _points(records, name, scale)
@@ -187,7 +190,7 @@ def _panel_vs_params(ax, series: dict, records: list[dict], panel: tuple) -> set
         ax.text(0.5, 0.5, "not measured in any run", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return set()
-    _params_axis(ax, _plot_vs_params(ax, series, points, ylabel))
+    _params_axis(ax, _plot_vs_params(ax, series, points, ylabel, log_y=log_y))
     return set(points)
 
 
@@ -215,7 +218,7 @@ def _percentiles_vs_params(ax, series: dict, records: list[dict]) -> set:
     return used
 
 
-def _panels_vs_params(records: list[dict], name: str, panels: list[tuple]) -> Markup | None:
+def _panels_vs_params(records: list[dict], name: str, panels: list[tuple], log_y: bool = False) -> Markup | None:
     """Side-by-side metric-vs-model-size panels, one line per device+runtime series."""
     if not any(_points(records, p[0]) for p in panels):
         return None
@@ -223,17 +226,27 @@ def _panels_vs_params(records: list[dict], name: str, panels: list[tuple]) -> Ma
     with _style(name):
         fig = Figure(figsize=(4.6 * len(panels), 3.6), layout="constrained")
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
-        drawn = [_panel_vs_params(ax, series, records, p) for ax, p in zip(axes, panels, strict=True)]
+        drawn = [_panel_vs_params(ax, series, records, p, log_y) for ax, p in zip(axes, panels, strict=True)]
         used = set().union(*drawn)
         _legend(fig, series, used)
         return to_svg(fig, name)
 
 
-def throughput_chart(records: list[dict]) -> Markup | None:
-    return _panels_vs_params(records, "throughput", [
+def throughput_chart(records: list[dict], name: str = "throughput") -> Markup | None:
+    """Prefill and decode tok/s vs params, both axes log, median with 95% CI whiskers."""
+    return _panels_vs_params(records, name, [
         (PREFILL_TPS, "prefill throughput (tok/s)", 1.0, "Prefill: median, 95% CI"),
         (DECODE_TPS, "decode throughput (tok/s)", 1.0, "Decode: median, 95% CI"),
-    ])
+    ], log_y=True)
+
+
+def energy_chart(records: list[dict], name: str = "energy") -> Markup | None:
+    """Tokens per joule and joules per token vs params, where measured."""
+    return _panels_vs_params(records, name, [
+        (TOKENS_PER_J, "decode tokens per joule (tok/J)", 1.0, "Decode efficiency (higher is better)"),
+        (J_PER_TOK_PREFILL, "prefill energy (J/tok)", 1.0, "Prefill J/token (lower is better)"),
+        (J_PER_TOK_DECODE, "decode energy (J/tok)", 1.0, "Decode J/token (lower is better)"),
+    ], log_y=True)
 
 
 _TTFT_PANEL = (TTFT_S, "time to first token (s)", 1.0, "TTFT: median, 95% CI")
@@ -253,14 +266,14 @@ def latency_chart(records: list[dict]) -> Markup | None:
         return to_svg(fig, "latency")
 
 
-def memory_chart(records: list[dict]) -> Markup | None:
-    """Peak RSS against model size, with the model file size for reference."""
+def memory_chart(records: list[dict], name: str = "memory", ram_lines: bool = False) -> Markup | None:
+    """Peak RSS against model size, with the model file size and (optionally) each device's RAM."""
     mib = 1 / 2**20
     series = _series(records)
     points = _points(records, PEAK_RSS, mib)
     if not points:
         return None
-    with _style("memory"):
+    with _style(name):
         fig = Figure(figsize=(9.2, 3.8), layout="constrained")
         ax = fig.subplots()
         ax.set_title("Peak RSS vs model size (hollow: run did not complete)")
@@ -271,12 +284,22 @@ def memory_chart(records: list[dict]) -> Markup | None:
             (line,) = ax.plot([p for p, _ in files], [b * mib for _, b in files], linestyle=":",
                               marker="_", markersize=14, color="#666666", label="model file size")
             ax.legend(handles=[line], loc="upper left", frameon=False)
+        if ram_lines:
+            rams = {}
+            for r in records:
+                ram = (r.get("device") or {}).get("ram_bytes")
+                if ram and series_key(r) in points:
+                    rams.setdefault(ram, series[series_key(r)]["color"])
+            for ram, color in sorted(rams.items()):
+                ax.axhline(ram * mib, color=color, linestyle="--", linewidth=1)
+                ax.annotate(f"device RAM {ram / 2**30:.1f} GiB", (0.99, ram * mib), xycoords=("axes fraction", "data"),
+                            va="bottom", ha="right", fontsize=8, color=color)
         _params_axis(ax, params + [p for p, _ in files])
         _legend(fig, series, set(points))
-        return to_svg(fig, "memory")
+        return to_svg(fig, name)
 
 
-def roofline_chart(records: list[dict]) -> Markup | None:
+def roofline_chart(records: list[dict], name: str = "roofline") -> Markup | None:
     """Fraction of the roofline bound reached, one bar per run (decode; prefill when measured)."""
     bars = []
     series = _series(records)
@@ -289,7 +312,7 @@ def roofline_chart(records: list[dict]) -> Markup | None:
                 bars.append((text(label), v, s["color"], phase == "prefill"))
     if not bars:
         return None
-    with _style("roofline"):
+    with _style(name):
         fig = Figure(figsize=(9.2, 0.9 + 0.32 * len(bars)), layout="constrained")
         ax = fig.subplots()
         y = np.arange(len(bars))
@@ -303,7 +326,73 @@ def roofline_chart(records: list[dict]) -> Markup | None:
         ax.set_xlim(0, max(1.1, max(b[1] for b in bars) * 1.15))
         ax.set_xlabel("fraction of the roofline bound (1.0 = at the bound)")
         ax.grid(axis="y", visible=False)
-        return to_svg(fig, "roofline")
+        return to_svg(fig, name)
+
+
+def roofline_scatter(records: list[dict], name: str = "roofline-scatter") -> Markup | None:
+    """Each run as a fraction of its bounds vs model size: decode (bandwidth), prefill (compute)."""
+    panels = [
+        (ROOFLINE_DECODE, "fraction of the bandwidth bound", 1.0, "Decode vs memory-bandwidth bound"),
+        (ROOFLINE_PREFILL, "fraction of the compute bound", 1.0, "Prefill vs compute bound"),
+    ]
+    if not any(_points(records, p[0]) for p in panels):
+        return None
+    series = _series(records)
+    with _style(name):
+        fig = Figure(figsize=(9.2, 3.6), layout="constrained")
+        axes = fig.subplots(1, 2)
+        used = set()
+        for ax, p in zip(axes, panels, strict=True):
+            used |= _panel_vs_params(ax, series, records, p)
+            if ax.axison:
+                ax.axhline(1.0, color="#000000", linestyle="--", linewidth=1)
+                ax.set_ylim(0, max(1.1, ax.get_ylim()[1]))
+        _legend(fig, series, used)
+        return to_svg(fig, name)
+
+
+def throttle_point(t: np.ndarray, tps: np.ndarray) -> float | None:
+    """First window under 90% of the first window's throughput (DESIGN.md section 3)."""
+    if len(tps) < 2 or tps[0] <= 0:
+        return None
+    below = np.nonzero(tps < 0.9 * tps[0])[0]
+    return float(t[below[0]]) if len(below) else None
+
+
+def sustained_chart(samples: pd.DataFrame, salt: str) -> Markup | None:
+    """Windowed decode throughput and temperatures over time, the throttle point marked."""
+    w = samples[samples["channel"] == CH_DECODE_TPS_WINDOW].sort_values("t_s", kind="stable")
+    if len(w) < 2:
+        return None
+    t, v = w["t_s"].to_numpy(float), w["value"].to_numpy(float)
+    temps = sorted(c for c in samples["channel"].unique() if _is_temp(c))
+    at = throttle_point(t, v)
+    with _style(f"sustained-{salt}"):
+        fig = Figure(figsize=(9.2, 4.2), layout="constrained")
+        ax_tps, ax_t = fig.subplots(2, 1, sharex=True)
+        ax_tps.plot(*_thin(t, v), color=PALETTE[0], linewidth=1.3, label="decode tok/s per window")
+        ax_tps.axhline(0.9 * v[0], color="#666666", linestyle=":", linewidth=1, label="90% of the first window")
+        ax_tps.set_ylabel("decode (tok/s)")
+        ax_tps.set_ylim(bottom=0)
+        ax_tps.set_title("Sustained decode: throughput and temperature")
+        for i, ch in enumerate(temps):
+            d = samples[samples["channel"] == ch].sort_values("t_s", kind="stable")
+            ax_t.plot(*_thin(d["t_s"].to_numpy(float), d["value"].to_numpy(float)),
+                      color=PALETTE[(i + 1) % len(PALETTE)], linewidth=1.1, label=text(_short(ch)))
+        ax_t.set_ylabel("temperature (°C)")
+        ax_t.set_xlabel("time since run start (s, device clock)")
+        for ax in (ax_tps, ax_t):
+            if at is not None:
+                ax.axvline(at, color=PALETTE[5], linestyle="--", linewidth=1.2)
+        if at is not None:
+            ax_tps.annotate(f"throttles at {at:.0f} s", (at, 0.9 * v[0]), xytext=(6, 10),
+                            textcoords="offset points", color=PALETTE[5], fontsize=8)
+        ax_tps.legend(loc="lower left", fontsize=7, frameon=False)
+        if temps:
+            ax_t.legend(loc="upper left", fontsize=7, frameon=False, ncols=min(4, len(temps)))
+        else:
+            ax_t.text(0.5, 0.5, "no temperature channel recorded", ha="center", va="center", transform=ax_t.transAxes)
+        return to_svg(fig, f"sustained-{salt}")
 
 
 # --- sensor timelines ------------------------------------------------------------------

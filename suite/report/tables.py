@@ -6,8 +6,11 @@ why ("unavailable: <reason>", "not measured: run ended oom"), never 0 or an empt
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
+from collections import Counter
 from dataclasses import dataclass, replace
 
 from suite.schema import METRICS, Outcome
@@ -30,6 +33,9 @@ LAT_P50, LAT_P90, LAT_P99 = known_metrics(
 )
 PEAK_RSS, PEAK_PSS = known_metrics("peak_rss_bytes", "peak_pss_bytes")
 ROOFLINE_DECODE, ROOFLINE_PREFILL = known_metrics("roofline_fraction/decode", "roofline_fraction/prefill")
+J_PER_TOK_PREFILL, J_PER_TOK_DECODE, TOKENS_PER_J = known_metrics(
+    "j_per_token/prefill", "j_per_token/decode", "tokens_per_j/decode"
+)
 
 
 # --- formatting ------------------------------------------------------------------------
@@ -76,6 +82,8 @@ def fmt_value(value: object, unit: str | None) -> str:
         return f"{v * 1e3:.3g} ms"
     if unit == "tok/s":
         return f"{v:,.1f} tok/s"
+    if unit == "degC":
+        return f"{fmt_number(v)} °C"
     if unit == "fraction":
         return f"{v:.3f}"
     if unit in (None, "", "status"):
@@ -199,15 +207,58 @@ def metric_rows(records: list[dict], names: tuple[str, ...]) -> list[dict]:
 # --- runs, devices, models -------------------------------------------------------------
 
 
+def slug(text: object) -> str:
+    """A file name from any string: safe characters kept, a short hash when anything changed."""
+    raw = str(text)
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", raw)[:60].lstrip(".") or "x"
+    if safe != raw:
+        safe += "-" + hashlib.sha256(raw.encode()).hexdigest()[:8]
+    return safe
+
+
+def run_href(r: dict) -> str:
+    return f"runs/{slug(r['run_id'])}.html"
+
+
+def device_key(r: dict) -> str:
+    return str((r.get("device") or {}).get("device_id") or "unknown")
+
+
+def device_href(r: dict) -> str:
+    return f"devices/{slug(device_key(r))}.html"
+
+
+def model_key(r: dict) -> str:
+    return model_label(r.get("model") or {})
+
+
+def model_href(r: dict) -> str:
+    return f"models/{slug(model_key(r))}.html"
+
+
+def labels_of(r: dict) -> tuple[str, ...]:
+    """Provenance badges beyond simulated/synthetic: `origin` when not measured, and `labels`."""
+    out = []
+    origin = r.get("origin")
+    if origin and origin != "measured":
+        out.append(str(origin))
+    out += [str(x) for x in r.get("labels") or ()]
+    return tuple(out)
+
+
 def run_ref(r: dict) -> dict:
     """The columns that say which run a row is about."""
     dev, mod = r.get("device") or {}, r.get("model") or {}
     return {
         "run_id": r["run_id"],
         "run_ref": f"…{r['run_id'][-6:]}",
+        "run_href": run_href(r),
         "device": device_label(dev),
+        "device_href": device_href(r),
         "simulated": bool(dev.get("simulated")),
+        "labels": labels_of(r),
         "model": model_label(mod),
+        "model_href": model_href(r),
         "synthetic": bool(mod.get("synthetic_weights")),
         "runtime": runtime_label(r.get("runtime") or {}),
     }
@@ -424,3 +475,201 @@ def sensor_summary(record: dict) -> dict:
         "available": ", ".join(map(str, s.get("available") or [])) or NOT_RECORDED,
         "unavailable": [f"{k}: {v}" for k, v in (s.get("unavailable") or {}).items()],
     }
+
+
+# --- the site: tiers, conditions, fit matrix, rankings ---------------------------------
+
+TIER_ORDER = ("flagship", "mid", "entry", "host", "unknown")
+
+
+def tier_of(r: dict) -> str:
+    return str((r.get("device") or {}).get("tier") or "unknown")
+
+
+def tier_sort_key(tier: str) -> tuple:
+    return (TIER_ORDER.index(tier) if tier in TIER_ORDER else len(TIER_ORDER), tier)
+
+
+def is_simulated(r: dict) -> bool:
+    return bool((r.get("device") or {}).get("simulated"))
+
+
+def conditions_brief(r: dict) -> str:
+    """The conditions a number was measured under, in one line (what was recorded only)."""
+    c = r.get("conditions") or {}
+    parts = []
+    t0, t1 = c.get("battery_temp_c_start"), c.get("battery_temp_c_end")
+    if t0 is not None or t1 is not None:
+        parts.append(f"battery {fmt_value(t0, 'degC')} → {fmt_value(t1, 'degC')}".replace("not recorded", "?"))
+    if c.get("charging") is not None:
+        parts.append("charging" if c["charging"] else "not charging")
+    if c.get("power_source"):
+        parts.append(f"power: {c['power_source']}")
+    if c.get("thermal_status_start") is not None:
+        parts.append(f"thermal status {c['thermal_status_start']} at start")
+    if c.get("cooldown_waited_s"):
+        parts.append(f"cooldown {fmt_value(c['cooldown_waited_s'], 's')}")
+    return " · ".join(parts) or "conditions not recorded"
+
+
+def model_sort_key(r: dict) -> tuple:
+    mod = r.get("model") or {}
+    return (mod.get("params") or 0, model_label(mod))
+
+
+def _fit_cell(runs: list[dict]) -> dict:
+    if not runs:
+        return {"state": "untried", "text": "not tried", "detail": ""}
+    peaks = [v for r in runs if (v := metric_value(r, PEAK_RSS)) is not None]
+    peak = f"peak {fmt_bytes(max(peaks))}" if peaks else "peak memory not recorded"
+    outcomes = Counter(str(r.get("outcome")) for r in runs)
+    done = outcomes.pop(Outcome.COMPLETED, 0)
+    others = ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
+    if done:
+        text = f"runs ({done})"
+        state = "fits"
+        detail = peak + (f"; also {others}" if others else "")
+    elif outcomes.get(Outcome.OOM):
+        text, state, detail = "OOM", "oom", f"{peak}; {others}"
+    else:
+        text, state, detail = others, "failed", peak
+    return {"state": state, "text": text, "detail": detail}
+
+
+def fit_matrix(records: list[dict]) -> dict:
+    """Model x device: runs / OOM / not tried, with the peak memory seen."""
+    devices: dict[str, dict] = {}
+    for r in sorted(records, key=lambda r: (tier_sort_key(tier_of(r)), device_label(r.get("device") or {}))):
+        dev = r.get("device") or {}
+        devices.setdefault(device_key(r), {
+            **run_ref(r), "tier": tier_of(r), "ram": fmt_value(dev.get("ram_bytes"), "bytes"),
+        })
+    models: dict[str, dict] = {}
+    for r in sorted(records, key=model_sort_key):
+        mod = r.get("model") or {}
+        models.setdefault(model_key(r), {
+            **run_ref(r), "params": fmt_params(mod["params"]) if mod.get("params") else NOT_RECORDED,
+        })
+    by_cell: dict[tuple, list[dict]] = {}
+    for r in records:
+        by_cell.setdefault((model_key(r), device_key(r)), []).append(r)
+    rows = [
+        {"model": m, "cells": [_fit_cell(by_cell.get((mk, dk), [])) for dk in devices]}
+        for mk, m in models.items()
+    ]
+    return {"devices": list(devices.values()), "rows": rows}
+
+
+def config_key(r: dict) -> tuple:
+    """What must match for runs to be pooled: device, model artefact, runtime build and
+    settings, scenario and its parameters (DESIGN.md section 2: never pool across these)."""
+    dev, mod, rt, sc = (r.get(k) or {} for k in ("device", "model", "runtime", "scenario"))
+    return (
+        dev.get("device_id"), mod.get("sha256"), rt.get("name"), rt.get("version"), rt.get("backend"),
+        rt.get("threads"), sc.get("name"), json.dumps(sc.get("params") or {}, sort_keys=True),
+    )
+
+
+def pooled(runs: list[dict], name: str) -> dict | None:
+    """Median and 95% CI of one configuration's runs (identical config_key), with n."""
+    from suite.stats import summarize
+
+    xs: list[float] = []
+    for r in runs:
+        m = (r.get("metrics") or {}).get(name) or {}
+        if m.get("samples"):
+            xs += [float(x) for x in m["samples"]]
+        elif metric_value(r, name) is not None:
+            xs.append(metric_value(r, name))
+    if not xs:
+        return None
+    if len(runs) == 1:
+        m = runs[0]["metrics"][name]
+        med = metric_value(runs[0], name)
+        ci = m.get("ci95")
+        return {"median": med, "ci": tuple(ci) if ci else (med, med), "n": int(m.get("n", len(xs)))}
+    s = summarize(xs)
+    return {"median": s["median"], "ci": tuple(s["ci95"]) if s["ci95"] else (s["median"],) * 2, "n": s["n"]}
+
+
+def rankings(records: list[dict], name: str) -> list[dict]:
+    """Per model artefact and scenario, configurations ranked on `name` with ties by CI overlap.
+
+    A configuration's rank is 1 + the number of configurations whose whole CI is better
+    than its whole CI, so overlapping CIs share a rank and are marked tied. Simulated
+    devices and runs that did not complete are left out. No ratios are shown.
+    """
+    spec = METRICS[name]
+    groups: dict[tuple, dict[tuple, list[dict]]] = {}
+    for r in records:
+        if is_simulated(r) or r.get("outcome") != Outcome.COMPLETED or metric_value(r, name) is None:
+            continue
+        k = config_key(r)
+        groups.setdefault((k[1], k[6], k[7]), {}).setdefault(k, []).append(r)
+    tables_out = []
+    for (sha, scenario, params), configs in sorted(groups.items(), key=lambda kv: (
+            model_sort_key(next(iter(kv[1].values()))[0]), str(kv[0]))):
+        entries = []
+        for runs in configs.values():
+            p = pooled(runs, name)
+            if p is None or p["ci"][0] == p["ci"][1]:
+                continue  # a single value has no CI: its place in an order cannot be established
+            r0 = runs[0]
+            lo, hi = p["ci"]
+            entries.append({**run_ref(r0), "p": p, "lo": lo, "hi": hi, "tier": tier_of(r0),
+                            "runs": len(runs), "conditions": conditions_brief(r0),
+                            "rt_detail": str((r0.get("runtime") or {}).get("backend") or "")})
+        if len(entries) < 2:
+            continue
+        sign = 1 if spec.higher_is_better else -1
+        for e in entries:
+            if spec.higher_is_better:
+                better = [o for o in entries if o["lo"] > e["hi"]]
+            else:
+                better = [o for o in entries if o["hi"] < e["lo"]]
+            overlap = [o for o in entries if o is not e and not (o["lo"] > e["hi"] or o["hi"] < e["lo"])]
+            e["rank"] = 1 + len(better)
+            e["tied"] = bool(overlap)
+            e["value"] = fmt_value(e["p"]["median"], spec.unit)
+            e["ci_text"] = (f"95% CI {fmt_range(e['lo'], e['hi'], spec.unit)}" if e["lo"] != e["hi"]
+                            else "single value: no CI")
+            e["n_text"] = f"n={e['p']['n']} over {e['runs']} run{'s' if e['runs'] > 1 else ''}"
+        entries.sort(key=lambda e: (e["rank"], -sign * e["p"]["median"], e["device"]))
+        first = entries[0]
+        tables_out.append({
+            "metric": name, "unit": spec.unit,
+            "better": "higher is better" if spec.higher_is_better else "lower is better",
+            "model": first["model"], "model_href": first["model_href"], "sha": (sha or "")[:12],
+            "scenario": f"{scenario} · {scenario_params({'params': json.loads(params)})}", "entries": entries,
+        })
+    return tables_out
+
+
+def tier_summary(records: list[dict], names: tuple[str, ...]) -> list[dict]:
+    """Per tier (simulated devices excluded) and model: how many devices and configurations
+    measured it, and the range of their medians. Ranges, not pooled means: configurations differ."""
+    out: dict[tuple, dict] = {}
+    for r in sorted(records, key=model_sort_key):
+        if is_simulated(r) or r.get("outcome") != Outcome.COMPLETED:
+            continue
+        row = out.setdefault((tier_of(r), model_key(r)), {
+            "tier": tier_of(r), **run_ref(r), "devices": set(), "configs": set(), "vals": {n: [] for n in names},
+        })
+        row["devices"].add(device_key(r))
+        row["configs"].add(config_key(r))
+        for n in names:
+            if (v := metric_value(r, n)) is not None:
+                row["vals"][n].append(v)
+    rows = []
+    for (tier, _), row in sorted(out.items(), key=lambda kv: (tier_sort_key(kv[0][0]),)):
+        cells = []
+        for n in names:
+            vals, unit = row["vals"][n], METRICS[n].unit
+            if not vals:
+                cells.append("not measured")
+            elif len(vals) == 1:
+                cells.append(fmt_value(vals[0], unit))
+            else:
+                cells.append(f"{fmt_range(min(vals), max(vals), unit)}")
+        rows.append({**row, "n_devices": len(row["devices"]), "n_configs": len(row["configs"]), "cells": cells})
+    return rows

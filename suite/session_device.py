@@ -1,0 +1,283 @@
+"""One run on a device over a transport (a phone over adb, the loopback phone, a board).
+
+provision (model + runner, cached by hash) -> sample on the device -> run the runner,
+reading its events as they come -> collect -> store. The record has the same schema as
+a local run; what differs is where numbers come from (the device clock, the device's
+sensors, the SoC catalog or a probe run on the device).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from suite.android import provision, settings
+from suite.catalog import get_model_card
+from suite.device import lab_salt
+from suite.errors import EdgebenchError, InsufficientDiskError, RooflineError
+from suite.models import build_model, default_models_dir
+from suite.remote import RunnerEvents, build_runner, find_python, runner_command
+from suite.runtimes import get_runtime
+from suite.schema import Outcome
+from suite.session import Interrupted, RunRequest, _fail, _store, new_record
+from suite.transport import DeviceDisconnected, DeviceError, quote
+
+#: The Python module each in-process runtime needs on the device.
+RUNTIME_MODULES = {"ort-genai": "onnxruntime_genai", "llama.cpp": "llama_cpp"}
+#: Exit status of a process killed by SIGKILL (the kernel OOM killer, lmkd, a cgroup limit).
+KILLED = 137
+
+Status = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CatalogBandwidth:
+    """The SoC catalog's peak DRAM bandwidth, used when no probe ran on the device."""
+
+    bytes_per_s: float
+    method: str
+    threads: int | None = None
+    samples: tuple[float, ...] = ()
+    source: str = "catalog"
+
+
+@dataclass(frozen=True)
+class _NoCompute:
+    reason: str
+    flops_per_s: None = None
+
+
+@dataclass(frozen=True)
+class DeviceProbe:
+    bytes_per_s: float
+    method: str
+    threads: int | None
+    samples: tuple[float, ...]
+    source: str = "probe"
+
+
+def _device_llc(transport) -> int | None:
+    """The largest cache of cpu0 as the device's sysfs reports it (None if hidden)."""
+    from suite.probe import parse_cache_size
+
+    r = transport.shell("cat /sys/devices/system/cpu/cpu0/cache/index*/size 2>/dev/null", timeout_s=15)
+    sizes = []
+    for line in r.stdout.split():
+        try:
+            sizes.append(parse_cache_size(line.strip()))
+        except ValueError:
+            continue
+    return max(sizes) if sizes else None
+
+
+def _battery_conditions(snapshot: dict) -> dict:
+    batt = snapshot.get("battery") or {}
+    status = (batt.get("status") or "")
+    return {
+        "level": batt.get("level"),
+        "temp_c": batt.get("temp_c"),
+        "charging": status.lower() in ("charging", "full") if status else None,
+        "status": status or None,
+    }
+
+
+def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None) -> Path:
+    """Benchmark a model on an attached device; returns the run folder (always written)."""
+    say = status or (lambda _m: None)
+    card = get_model_card(req.model_id)
+    runtime = get_runtime(req.runtime)
+    module = RUNTIME_MODULES.get(runtime.name)
+    if module is None:
+        raise EdgebenchError(f"runtime {runtime.name} cannot run on a device yet", exit_code=2)
+    transport = ref.transport()
+    say(f"{transport.serial}: reading identity")
+    live = ref.live()
+    device = live.device_info(lab_salt())
+    python = find_python(transport, live.props, module)
+
+    fmt = runtime.formats[0]
+    say(f"model {card.id}: checking the build")
+    built = build_model(card, fmt=fmt, quant=req.quant, seed=req.seed, out_root=req.models_dir or default_models_dir())
+    runner = build_runner(default_models_dir().parent / "runner")
+    files = {f"models/{card.id}/{built.path.name}/{p.name}": p for p in sorted(built.path.iterdir()) if p.is_file()}
+    files["runner/" + runner.name] = runner
+    say(f"{transport.serial}: provisioning {card.id}")
+    try:
+        report = provision.ensure_files(transport, files)
+    except InsufficientDiskError:
+        raise
+    remote_model = report.remote(next(iter(files))).rsplit("/", 1)[0]
+    remote_runner = report.remote("runner/" + runner.name)
+
+    snap = live.snapshot
+    batt = _battery_conditions(snap)
+    conditions = {
+        "battery_level_start": batt["level"], "battery_level_end": None,
+        "battery_temp_c_start": batt["temp_c"], "battery_temp_c_end": None,
+        "charging": batt["charging"], "battery_status_start": batt["status"],
+        "thermal_status_start": (snap.get("thermal") or {}).get("status"),
+        "cooldown_waited_s": 0.0, "power_source": None, "screen": None,
+        "prepared": _prepared_state(transport),
+    }
+    record = new_record(device.to_dict(), card, built,
+                        {"name": runtime.name, "version": None, "backend": None, "threads": req.params.threads,
+                         "affinity": None}, req.params, conditions)
+    record["provisioning"] = {k: v for k, v in report.to_dict().items() if k != "files"} | {
+        "pushed": [f.name for f in report.pushed], "cached": [f.name for f in report.cached]}
+
+    bw = _bandwidth(transport, python, remote_runner, device, req, say)
+    compute = _NoCompute(f"no compute peak for {transport.serial}: the SoC catalog has no vendor TOPS figure "
+                         "for its CPU path, and no probe of the runtime's kernels runs on devices yet")
+    llc = _device_llc(transport)
+
+    from suite.sensors.android import AndroidSampler
+
+    pid_file = f"{provision.WORK_DIR}/runner.pid"
+    _kill_stale_runner(transport, pid_file)
+    sampler = AndroidSampler(transport, rate_hz=req.sample_rate_hz, pid_file=pid_file)
+    events = RunnerEvents()
+    t0 = _device_now(transport)
+    sampler.set_t0_device(t0)
+    p = req.params
+    args = ["burst", "--runtime", runtime.name, "--model", remote_model, "--prompt-tokens", str(p.prompt_tokens),
+            "--gen-tokens", str(p.gen_tokens), "--reps", str(p.reps), "--warmup", str(p.warmup),
+            "--seed", str(p.seed), "--pid-file", pid_file]
+    if p.threads:
+        args += ["--threads", str(p.threads)]
+    command = runner_command(python, remote_runner, args)
+    total = p.warmup + p.reps
+    stream = None
+
+    def on_event(ev: dict) -> None:
+        if ev["event"] == "start" and ev.get("pid"):
+            sampler.set_pid(ev["pid"])
+        elif ev["event"] == "rep" and on_rep:
+            on_rep(ev["i"], total, events.reps[-1])
+
+    def store() -> Path:
+        # the runner's own VmHWM: true on any device, whatever the sampler's shell can see
+        record["sensors"]["runtime_vm_hwm_bytes"] = events.vm_hwm_bytes
+        return _store(req, record, sampler, events.reps, events.load_s, card, bw, compute, t0, llc=llc,
+                      end_conditions=lambda c: _end_conditions(c, ref, record))
+
+    try:
+        say(f"running {card.id} on {runtime.name} on {transport.serial}: warmup {p.warmup}, reps {p.reps}")
+        sampler.start()
+        stream = transport.stream(command)
+        for line in stream.lines():
+            ev = events.feed(line)
+            if ev is not None:
+                on_event(ev)
+        sampler.stop()
+        _outcome(record, events, stream.exit_code, stream.stderr if hasattr(stream, "stderr") else b"")
+    except KeyboardInterrupt:
+        _stop_quietly(stream, sampler, transport, pid_file)
+        _fail(record, Outcome.INTERRUPTED, "KeyboardInterrupt", "interrupted by the user")
+        raise Interrupted(store()) from None
+    except DeviceDisconnected as exc:
+        _stop_quietly(stream, sampler, None, pid_file)
+        _fail(record, Outcome.DISCONNECTED, type(exc).__name__, exc.message)
+        path = store()
+        raise EdgebenchError(f"{transport.serial} disconnected mid-run; the partial run is recorded in {path}",
+                             hint="reconnect the phone; nothing keeps running on it (adbd hangs up the runner)") from exc
+    if events.info:
+        record["runtime"] = events.info
+    path = store()
+    failed = [e for e in record["errors"] if e["type"] == "RooflineError"]
+    if failed:
+        raise RooflineError(f"{failed[0]['message']} (run recorded at {path})")
+    if record["outcome"] != Outcome.COMPLETED.value:
+        err = record["errors"][-1]
+        raise EdgebenchError(f"run {record['outcome']}: {err['message']} (recorded at {path})",
+                             exit_code=1 if record["outcome"] != Outcome.OOM.value else 4)
+    return path
+
+
+def _outcome(record: dict, events: RunnerEvents, exit_code: int | None, stderr: bytes) -> None:
+    tail = stderr.decode("utf-8", "replace").strip()[-300:] if stderr else ""
+    if exit_code == KILLED or (events.error or {}).get("type") == "MemoryError":
+        _fail(record, Outcome.OOM, "Killed", "the runtime was killed (exit 137): the model does not fit in the "
+              "device's memory" + (f"; {tail}" if tail else ""))
+    elif events.error:
+        outcome = Outcome.CRASHED if events.reps else Outcome.LOAD_FAILED
+        _fail(record, outcome, events.error.get("type", "Error"), events.error.get("message", ""))
+    elif not events.done:
+        outcome = Outcome.CRASHED if events.reps else Outcome.LOAD_FAILED
+        _fail(record, outcome, "RunnerExit", f"the runner exited with status {exit_code} before finishing"
+              + (f": {tail}" if tail else ""))
+    if events.noise:
+        record.setdefault("runner_output", events.noise[-20:])
+
+
+def _device_now(transport) -> float:
+    """The device's realtime clock, the one the sampler and the runner stamp with."""
+    r = transport.shell('echo "$EPOCHREALTIME"', timeout_s=15)
+    try:
+        return float(r.stdout.strip())
+    except ValueError:  # not mksh: date +%s.%N (toybox and coreutils)
+        return float(transport.shell(["date", "+%s.%N"], timeout_s=15, check=True).stdout.strip())
+
+
+def _kill_stale_runner(transport, pid_file: str) -> None:
+    """A runner left from a killed session (the host died, not the phone) is stopped first."""
+    f = quote(pid_file)
+    transport.shell(f"if [ -f {f} ]; then p=$(cat {f}); grep -q edgebench-runner /proc/$p/cmdline 2>/dev/null "
+                    f"&& kill -9 $p; rm -f {f}; fi", timeout_s=15)
+
+
+def _stop_quietly(stream, sampler, transport, pid_file: str) -> None:
+    if stream is not None:
+        stream.close()
+    try:
+        sampler.stop()
+    except RuntimeError:
+        pass
+    if transport is not None:
+        try:
+            _kill_stale_runner(transport, pid_file)
+        except DeviceError:
+            pass
+
+
+def _end_conditions(conditions: dict, ref, record: dict) -> None:
+    if record["outcome"] == Outcome.DISCONNECTED.value:
+        return
+    try:
+        from suite.android.live import read_live
+
+        snap = read_live(ref.transport()).snapshot
+    except (DeviceError, EdgebenchError):
+        return
+    batt = _battery_conditions(snap)
+    conditions["battery_level_end"] = batt["level"]
+    conditions["battery_temp_c_end"] = batt["temp_c"]
+
+
+def _prepared_state(transport):
+    try:
+        return settings.recorded_state(transport)
+    except (DeviceError, EdgebenchError):
+        return None
+
+
+def _bandwidth(transport, python, remote_runner, device, req, say):
+    """Probe the device's bandwidth with the runner when asked; else the catalog's peak."""
+    if req.probe:
+        say(f"{transport.serial}: probing memory bandwidth")
+        r = transport.shell(runner_command(python, remote_runner, ["probe"]), timeout_s=300)
+        ev = RunnerEvents()
+        for line in r.stdout.splitlines():
+            ev.feed(line)
+        if ev.bandwidth:
+            b = ev.bandwidth
+            return DeviceProbe(b["bytes_per_s"], f"on-device: {b['method']}", b.get("threads"), tuple(b["samples"]))
+    from suite.socs import load_socs
+
+    d = device.to_dict()
+    for soc in load_socs():
+        if soc.soc_model and d.get("soc_model") and soc.soc_model.lower() == str(d["soc_model"]).lower():
+            if soc.peak_dram_bw_gbps:
+                return CatalogBandwidth(soc.peak_dram_bw_gbps * 1e9, f"catalog peak for {soc.marketing_name}")
+    return None

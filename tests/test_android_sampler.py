@@ -1,0 +1,245 @@
+"""The on-device sampler on the loopback phone (real adb server, real mksh in the sandbox),
+plus pure tests of its row parsing.
+
+Run: .venv/bin/pytest tests/test_android_sampler.py
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from suite.schema import (
+    CH_CURRENT_A,
+    CH_POWER_W,
+    CH_RSS_BYTES,
+    CH_TEMP_BATTERY,
+    CH_THERMAL_STATUS,
+    CH_VOLTAGE_V,
+    ch_cpufreq_cur,
+    ch_cpufreq_max,
+    ch_temp_tz,
+)
+from suite.sensors.android import CH_POWER_ODPM, AndroidSampler, _stat_cpu_ticks, ch_power_rail
+from suite.thermal import detect_throttling
+from suite.transport.adb import AdbServerAddress, AdbTransport
+
+
+def _transport(phone) -> AdbTransport:
+    return AdbTransport(phone.serial, AdbServerAddress("127.0.0.1", phone.adb_port))
+
+
+def _by_channel(rows):
+    out = defaultdict(list)
+    for t, ch, v in rows:
+        out[ch].append((t, v))
+    return out
+
+
+def _rate(points) -> float:
+    ts = [t for t, _ in points]
+    return (len(ts) - 1) / (ts[-1] - ts[0])
+
+
+def _leftovers(phone, sampler) -> list[str]:
+    """Processes of the phone (its cgroup) and host processes naming the loop's fifo."""
+    left = [f"cgroup pid {p}" for p in (phone.cgroup.pids() if phone.cgroup else set())]
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if sampler.fifo_path.encode() in cmd:
+                left.append(f"host pid {d.name}: {cmd[:80]!r}")
+    return left
+
+
+# --- pure -------------------------------------------------------------------------------
+
+
+def test_stat_cpu_ticks_with_spaces_in_comm():
+    line = "2 (my sh) S 1 2 2 0 -1 4194304 122 122 1 1 7 3 5 1 20 0 1 0 343778 3211264 457"
+    assert _stat_cpu_ticks(line) == 7 + 3 + 5 + 1  # utime stime cutime cstime
+    assert _stat_cpu_ticks("garbage") is None
+
+
+class _FakeTransport:
+    serial = "fake"
+
+
+def test_row_parsing_normalises_once():
+    """Rows as the loop prints them (qcom-flagship convention: uA, positive while discharging)."""
+    s = AndroidSampler(_FakeTransport())
+    from suite.sensors.android import Node
+
+    s._fast = [Node("current", "/c", "current_now"), Node("voltage", "/v", "voltage_now"),
+               Node("status", "/s", "status")]
+    s._slow = [Node("tz", "/tz0/temp", "thermal_zone0", "skin"), Node("max", "/p0/max", "policy0"),
+               Node("bat_temp", "/t", "temp")]
+    s.power_source = "battery_fuel_gauge"
+    s._availability = {}
+    for line in ["H|7|1000.000000|100|10|0", "F|1000.000100|0|250000|4000000|Discharging",
+                 "S|1000.000100|41500|1804800|312", "F|1000.100200|1|500000|4000000|Discharging",
+                 "M|1000.1|42|2048|4096", "C|1000.2|0|7 (sh) S 1 2 2 0 -1 0 0 0 0 0 3 1 0 0 20"]:
+        s._parse(line)
+    s.set_t0_device(1000.0)
+    ch = _by_channel(s.rows)
+    # 250000 uA x 4.0 V = 1.0 W; 500000 uA -> 2.0 W
+    assert [v for _, v in ch[CH_POWER_W]] == pytest.approx([1.0, 2.0])
+    assert [v for _, v in ch[CH_CURRENT_A]] == pytest.approx([0.25, 0.5])
+    assert ch[CH_VOLTAGE_V][0][1] == 4.0
+    assert ch[ch_temp_tz("skin")] == [(pytest.approx(0.0001), 41.5)]  # millidegrees
+    assert ch[ch_cpufreq_max("policy0")][0][1] == 1804800
+    assert ch[CH_TEMP_BATTERY][0][1] == 31.2  # tenths of degC
+    assert ch[CH_RSS_BYTES][0][1] == 2048 * 1024 and s.peak_rss_bytes == 4096 * 1024
+    assert s.convention.unit == "uA" and s.convention.discharge_sign == "positive while discharging"
+    s._finish_stats()
+    assert s.stats.thread_cpu_s == pytest.approx(0.04) and s.stats.wall_s == pytest.approx(0.2)
+
+
+# --- on the loopback phone --------------------------------------------------------------
+
+
+@pytest.mark.loopback
+def test_rates_power_normalised_and_clean_stop(loopback_phone_factory):
+    """qcom-flagship: uA, POSITIVE while discharging (Xiaomi convention); 10 Hz power, 1 Hz rest."""
+    phone = loopback_phone_factory("qcom-flagship", charging=False)
+    s = AndroidSampler(_transport(phone), thermal_period_s=1.0)
+    av = s.availability()
+    assert av[CH_POWER_W] is None and s.power_source == "battery_fuel_gauge"
+    assert av[ch_temp_tz("skin-msm-therm")] is None and av[ch_cpufreq_max("policy7")] is None
+    s.start()
+    time.sleep(3.2)
+    st_model = phone.state()
+    s.set_pid(1)  # the loop's own pid namespace: bwrap's pid 1 (other commands' pids are not visible)
+    time.sleep(1.3)
+    stats = s.stop()
+    ch = _by_channel(s.rows)
+    assert 9.0 <= _rate(ch[CH_POWER_W]) <= 11.0, _rate(ch[CH_POWER_W])
+    assert 0.8 <= _rate(ch[ch_temp_tz("skin-msm-therm")]) <= 1.2
+    assert 0.8 <= _rate(ch[ch_cpufreq_cur("policy0")]) <= 1.2
+    assert 9.0 <= stats.achieved_hz <= 11.0 and stats.ticks >= 40
+    # sign and unit normalised against the model: it keeps current + into the battery
+    assert s.convention.unit == "uA" and s.convention.discharge_sign == "positive while discharging"
+    near = [v for t, v in ch[CH_CURRENT_A] if abs(t + s.t0 - st_model["time"]) < 0.25]
+    assert near and all(v > 0 for v in near)
+    assert min(abs(v + st_model["current_a"]) for v in near) < 0.1 * abs(st_model["current_a"]) + 0.02
+    p_near = [v for t, v in ch[CH_POWER_W] if abs(t + s.t0 - st_model["time"]) < 0.25]
+    assert min(abs(v - st_model["power_w"]) for v in p_near) < 0.15 * st_model["power_w"] + 0.05
+    assert ch[CH_THERMAL_STATUS], "dumpsys thermalservice status sampled"
+    assert ch[CH_RSS_BYTES] and s.peak_rss_bytes > 0  # set_pid after start reached the loop
+    # its own CPU cost, measured from /proc/<loop>/stat
+    assert stats.wall_s == pytest.approx(4.5, abs=0.6)
+    assert stats.cpu_pct is not None and 0 <= stats.cpu_pct < 10
+    assert "battery_raw_convention" in s.notes and s.notes["sampler_stats"]["cpu_pct"] == stats.cpu_pct
+    # stop() left nothing: no process, no fifo
+    time.sleep(0.2)
+    assert _leftovers(phone, s) == []
+    ls = _transport(phone).shell(["ls", "/data/local/tmp/edgebench"]).stdout
+    assert "fifo" not in ls, ls
+    assert not s.disconnected
+
+
+@pytest.mark.loopback
+def test_a15_charging_and_unreadable_zones(loopback_phone_factory):
+    """galaxy-a15: charging (its profile), thermal zones not readable by the shell uid."""
+    phone = loopback_phone_factory("galaxy-a15", charging=True)
+    s = AndroidSampler(_transport(phone), thermal_period_s=None)
+    av = s.availability()
+    zones = {k: v for k, v in av.items() if k.startswith("temp_c/tz/")}
+    assert len(zones) == 22 and all("permission denied" in v for v in zones.values()), zones
+    assert av[CH_POWER_W].startswith("charging: ")
+    with s:
+        time.sleep(1.5)
+    av = s.availability()
+    assert av[CH_POWER_W].startswith("charging: ") and "of" in av[CH_POWER_W]
+    ch = _by_channel(s.rows)
+    assert CH_POWER_W not in ch
+    # the current is still normalised (negative: the battery is charging), battery temp sampled
+    assert ch[CH_CURRENT_A] and all(v < 0 for _, v in ch[CH_CURRENT_A])
+    assert ch[CH_TEMP_BATTERY]
+    assert s.convention.discharge_sign == "negative while discharging"  # A15 sysfs: kernel ABI
+
+
+@pytest.mark.loopback
+def test_charger_plugged_mid_run_drops_power(loopback_phone_factory):
+    phone = loopback_phone_factory("galaxy-a15", charging=False)
+    s = AndroidSampler(_transport(phone), thermal_period_s=None)
+    assert s.availability()[CH_POWER_W] is None
+    s.start()
+    time.sleep(1.0)
+    assert _by_channel(s.rows)[CH_POWER_W], "power sampled while discharging"
+    phone.set_charging(True)
+    phone.wait_state(lambda st: st["charging"], timeout_s=5)
+    time.sleep(0.6)
+    s.stop()
+    assert CH_POWER_W not in _by_channel(s.rows), "never a wrong number: all power rows withdrawn"
+    assert s.availability()[CH_POWER_W].startswith("charging: ")
+
+
+@pytest.mark.loopback
+def test_temperatures_rise_under_load_and_throttling_seen(loopback_phone_factory):
+    phone = loopback_phone_factory("qcom-flagship", charging=False, time_scale=100)
+    t = _transport(phone)
+    s = AndroidSampler(t, thermal_period_s=1.0)
+    s.start()
+    time.sleep(1.2)
+    burn = t.stream("while :; do :; done")  # one busy shell inside the phone's cgroup
+    try:
+        phone.wait_state(lambda st: st["severity"] >= 1, timeout_s=20)
+        time.sleep(1.2)
+    finally:
+        burn.close()
+    s.stop()
+    ch = _by_channel(s.rows)
+    skin = [v for _, v in ch[ch_temp_tz("skin-msm-therm")]]
+    assert max(skin) > skin[0] + 5, (skin, phone.state())
+    power = [v for _, v in ch[CH_POWER_W]]
+    assert max(power) > power[0] + 1.0, power  # 0.4 W idle + 6 W x load x cap^2 (load: a shared host)
+    ev = detect_throttling(s.rows, cpuinfo_max_khz=s.notes["cpuinfo_max_khz"])
+    assert ev.throttled, ev
+    assert any("scaling_max_freq fell" in e for e in ev.evidence)
+    assert any("thermal status reached" in e for e in ev.evidence)
+    deadline = time.monotonic() + 5  # the burn loop ends when its stream is closed
+    while _leftovers(phone, s) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _leftovers(phone, s) == []
+
+
+@pytest.mark.loopback
+def test_pixel_odpm_rails(loopback_phone_factory):
+    phone = loopback_phone_factory("pixel-tensor", charging=True)
+    s = AndroidSampler(_transport(phone), thermal_period_s=None)
+    av = s.availability()
+    # charging: the fuel gauge is confounded, the ODPM rails are not
+    assert s.power_source == "odpm_rails" and av[CH_POWER_W] is None
+    with s:
+        time.sleep(1.5)
+    ch = _by_channel(s.rows)
+    assert len(ch[CH_POWER_W]) >= 8 and ch[CH_POWER_ODPM]
+    assert ch[ch_power_rail("S2M_VDD_CPUCL2")]
+    assert all(v > 0 for _, v in ch[CH_POWER_W])
+
+
+@pytest.mark.loopback
+def test_phone_killed_mid_sampling(loopback_phone_factory):
+    phone = loopback_phone_factory("qcom-flagship", charging=False)
+    s = AndroidSampler(_transport(phone), thermal_period_s=None)
+    s.start()
+    time.sleep(1.0)
+    before = len(s.rows)
+    assert before > 10
+    phone.kill()
+    deadline = time.monotonic() + 10
+    while not s.disconnected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert s.disconnected and s.disconnect_reason
+    stats = s.stop()  # no exception escapes
+    assert len(s.rows) >= before
+    assert stats is not None and stats.ticks >= 9
+    assert "disconnected" in s.notes
+    assert not (phone.cgroup.pids() if phone.cgroup else set())

@@ -1,0 +1,102 @@
+"""`edgebench run` on a phone, end to end: the real adb server, a loopback phone whose
+sensors, heat and memory limit act for real, the device-side runner, the on-device sampler."""
+
+import json
+import threading
+
+import pytest
+
+from suite.devices import resolve
+from suite.errors import EdgebenchError
+from suite.runtimes import BurstParams
+from suite.session import RunRequest
+from suite.session_device import run_device
+from suite.store import load_results
+from suite.transport import AdbServerAddress
+
+pytestmark = pytest.mark.loopback
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("models")
+
+
+def ref_for(phone, server):
+    (ref,) = resolve(phone.serial, [AdbServerAddress("127.0.0.1", server.port)])
+    return ref
+
+
+def request(models_dir, results, model="tiny", **params):
+    p = dict(prompt_tokens=16, gen_tokens=8, reps=2, warmup=1, threads=1) | params
+    return RunRequest(model_id=model, device="phone", params=BurstParams(**p), models_dir=models_dir,
+                      results_dir=results, probe=False, sample_rate_hz=10.0)
+
+
+def test_run_on_a_phone_records_throughput_power_and_temperatures(loopback_phone_factory, loopback_adb_server,
+                                                                    models_dir, tmp_path):
+    phone = loopback_phone_factory("qcom-flagship", charging=False)
+    path = run_device(ref_for(phone, loopback_adb_server), request(models_dir, tmp_path))
+    rec = json.loads((path / "run.json").read_text())
+    assert rec["outcome"] == "completed"
+    dev = rec["device"]
+    assert dev["simulated"] is True and dev["transport"] == "adb" and dev["soc_model"] == "SM8550"
+    assert dev["tier"] == "flagship"
+    m = rec["metrics"]
+    assert m["prefill_tps"]["n"] == 2 and m["decode_tps"]["value"] > 0
+    assert m["power_w/avg"]["value"] > 0 and m["energy_j/decode"]["value"] > 0  # discharging: power is real
+    assert 15 < m["temp_c/max"]["value"] < 120
+    assert m["peak_rss_bytes"]["value"] > 20e6  # the runner process (Python + onnxruntime)
+    assert rec["conditions"]["charging"] is False and rec["conditions"]["battery_level_start"] is not None
+    assert rec["provisioning"]["pushed"]  # first run pushed the model and the runner
+    s = load_results([path]).samples()
+    channels = set(s["channel"])
+    assert {"power_w", "phase/prefill", "phase/decode"} <= channels
+    assert any(c.startswith("temp_c/") for c in channels)
+    # phases and samples share the device clock: power samples cover the decode phases
+    decode = s[s["channel"] == "phase/decode"]["t_s"]
+    power = s[s["channel"] == "power_w"]["t_s"]
+    assert power.min() <= decode.min() and power.max() >= decode.max()
+
+    # a second run is a provisioning cache hit
+    again = json.loads((run_device(ref_for(phone, loopback_adb_server), request(models_dir, tmp_path)) / "run.json")
+                       .read_text())
+    assert again["provisioning"]["pushed"] == [] and again["provisioning"]["cached"]
+
+
+def test_charging_phone_reports_power_unavailable(loopback_phone_factory, loopback_adb_server, models_dir, tmp_path):
+    phone = loopback_phone_factory("qcom-flagship", charging=True)
+    rec = json.loads((run_device(ref_for(phone, loopback_adb_server), request(models_dir, tmp_path)) / "run.json")
+                     .read_text())
+    assert rec["outcome"] == "completed"
+    assert "power_w/avg" not in rec["metrics"]
+    assert "charging" in rec["unavailable"]["power_w/avg"]
+    assert rec["conditions"]["charging"] is True
+
+
+def test_model_larger_than_the_phone_is_oom_not_a_crash(loopback_phone_factory, loopback_adb_server, models_dir,
+                                                         tmp_path):
+    # qwen2.5-0.5b needs ~600 MB resident; this phone has 256 MiB: the memory limit kills it
+    phone = loopback_phone_factory("galaxy-a15", ram_bytes=256 << 20)
+    with pytest.raises(EdgebenchError, match="oom"):
+        run_device(ref_for(phone, loopback_adb_server), request(models_dir, tmp_path, model="qwen2.5-0.5b"))
+    (rec,) = load_results([tmp_path]).records
+    assert rec["outcome"] == "oom" and "does not fit" in rec["errors"][-1]["message"]
+
+
+def test_unplugged_mid_run_keeps_partial_results(loopback_phone_factory, loopback_adb_server, models_dir, tmp_path):
+    phone = loopback_phone_factory("qcom-flagship", charging=False)
+    reps_seen = []
+
+    def on_rep(i, total, rep):
+        reps_seen.append(i)
+        if i == 1:  # after the first measured repetition: pull the cable
+            threading.Thread(target=phone.kill).start()
+
+    with pytest.raises(EdgebenchError, match="disconnected"):
+        run_device(ref_for(phone, loopback_adb_server), request(models_dir, tmp_path, reps=200), on_rep=on_rep)
+    (rec,) = load_results([tmp_path]).records
+    assert rec["outcome"] == "disconnected"
+    assert rec["metrics"]["decode_tps"]["n"] >= 1  # the repetition that finished is kept
+    samples = load_results([tmp_path]).samples()
+    assert len(samples[samples["channel"] == "power_w"]) > 0  # the samples so far are kept
