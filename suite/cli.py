@@ -343,6 +343,38 @@ def quickstart(
     console.print(f"\n{len(done)} runs stored under [bold]{results_dir}[/]; report: [bold]{index}[/]")
 
 
+@app.command()
+def compare(
+    baseline: Annotated[str, typer.Argument(help="Baseline: result folders or run ids, comma-separated.")],
+    candidate: Annotated[str, typer.Argument(help="Candidate: result folders or run ids, comma-separated.")],
+    results_dir: ResultsDir = Path("results"),
+) -> None:
+    """Changes between two sets of runs, per device, model, runtime and metric, with significance."""
+    from suite.compare import cli_compare
+
+    code = cli_compare(_split(baseline), _split(candidate), search=[results_dir], console=console)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def export(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Result folders [default: results/].")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("export"),
+    fmt: Annotated[str, typer.Option("--format", help="csv, parquet or json.")] = "parquet",
+) -> None:
+    """Export the tidy tables (runs, metrics, unavailable, samples) for pandas, DuckDB, spreadsheets."""
+    from suite.export import cli_export
+
+    code = cli_export(list(paths or [Path("results")]), out, fmt, console=console)
+    if code:
+        raise typer.Exit(code)
+
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
 @import_app.command("llama-bench")
 def import_llama_bench_cmd(
     files: Annotated[list[Path], typer.Argument(help="llama-bench output files (md, csv, json, jsonl, sql).")],

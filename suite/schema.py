@@ -32,6 +32,13 @@ RUN_FIELDS = (
     "unavailable",
 )
 
+#: Top-level keys a record may carry beyond RUN_FIELDS (same schema_version: readers ignore
+#: what they do not know): `labels` (badges such as "fixture", "synthetic-store"),
+#: `provisioning` (what a device run pushed or found cached), `import` (the source file,
+#: lines and problems of an imported run), `runner_output` (non-event lines a device-side
+#: runner printed).
+OPTIONAL_RUN_FIELDS = ("labels", "provisioning", "import", "runner_output")
+
 
 class Outcome(StrEnum):
     """How a run ended. Only `completed` runs carry a full set of metrics."""

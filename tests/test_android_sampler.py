@@ -108,7 +108,8 @@ def test_row_parsing_normalises_once():
 def test_rates_power_normalised_and_clean_stop(loopback_phone_factory):
     """qcom-flagship: uA, POSITIVE while discharging (Xiaomi convention); 10 Hz power, 1 Hz rest."""
     phone = loopback_phone_factory("qcom-flagship", charging=False)
-    s = AndroidSampler(_transport(phone), thermal_period_s=1.0)
+    # not_runtime_names=(): accept bwrap (pid 1 of the loop's namespace) as a stand-in runtime
+    s = AndroidSampler(_transport(phone), thermal_period_s=1.0, not_runtime_names=())
     av = s.availability()
     assert av[CH_POWER_W] is None and s.power_source == "battery_fuel_gauge"
     assert av[ch_temp_tz("skin-msm-therm")] is None and av[ch_cpufreq_max("policy7")] is None
@@ -125,15 +126,17 @@ def test_rates_power_normalised_and_clean_stop(loopback_phone_factory):
     assert 9.0 <= stats.achieved_hz <= 11.0 and stats.ticks >= 40
     # sign and unit normalised against the model: it keeps current + into the battery
     assert s.convention.unit == "uA" and s.convention.discharge_sign == "positive while discharging"
-    near = [v for t, v in ch[CH_CURRENT_A] if abs(t + s.t0 - st_model["time"]) < 0.25]
-    assert near and all(v > 0 for v in near)
-    assert min(abs(v + st_model["current_a"]) for v in near) < 0.1 * abs(st_model["current_a"]) + 0.02
-    p_near = [v for t, v in ch[CH_POWER_W] if abs(t + s.t0 - st_model["time"]) < 0.25]
-    assert min(abs(v - st_model["power_w"]) for v in p_near) < 0.15 * st_model["power_w"] + 0.05
+    # (the model's load, hence its current, moves with the host's: compare the nearest reading)
+    near = [v for t, v in ch[CH_CURRENT_A] if abs(t + s.t0 - st_model["time"]) < 0.35]
+    assert near and all(v > 0 for v in near), (near, st_model)
+    assert min(abs(v + st_model["current_a"]) for v in near) < 0.25 * abs(st_model["current_a"]) + 0.05, \
+        (near, st_model)
+    p_near = [v for t, v in ch[CH_POWER_W] if abs(t + s.t0 - st_model["time"]) < 0.35]
+    assert min(abs(v - st_model["power_w"]) for v in p_near) < 0.25 * st_model["power_w"] + 0.1, (p_near, st_model)
     assert ch[CH_THERMAL_STATUS], "dumpsys thermalservice status sampled"
     assert ch[CH_RSS_BYTES] and s.peak_rss_bytes > 0  # set_pid after start reached the loop
     # its own CPU cost, measured from /proc/<loop>/stat
-    assert stats.wall_s == pytest.approx(4.5, abs=0.6)
+    assert 4.3 < stats.wall_s < 6.5, stats
     assert stats.cpu_pct is not None and 0 <= stats.cpu_pct < 10
     assert "battery_raw_convention" in s.notes and s.notes["sampler_stats"]["cpu_pct"] == stats.cpu_pct
     # stop() left nothing: no process, no fifo
@@ -243,3 +246,17 @@ def test_phone_killed_mid_sampling(loopback_phone_factory):
     assert stats is not None and stats.ticks >= 9
     assert "disconnected" in s.notes
     assert not (phone.cgroup.pids() if phone.cgroup else set())
+
+
+@pytest.mark.loopback
+def test_pid_from_another_namespace_is_not_reported(loopback_phone_factory, tmp_path):
+    """The runner's pid file names a pid of ITS namespace; in the loop's it is the loop's own
+    shell or the sandbox: that memory must not be reported as the runtime's."""
+    phone = loopback_phone_factory("qcom-flagship", charging=False)
+    t = _transport(phone)
+    t.shell("mkdir -p /data/local/tmp/edgebench && echo $$ > /data/local/tmp/edgebench/runner.pid")
+    s = AndroidSampler(t, thermal_period_s=None, pid_file="/data/local/tmp/edgebench/runner.pid")
+    with s:
+        time.sleep(1.2)
+    assert CH_RSS_BYTES not in _by_channel(s.rows) and s.peak_rss_bytes is None
+    assert "not the runtime" in s.availability()[CH_RSS_BYTES]

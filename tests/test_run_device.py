@@ -103,18 +103,23 @@ def test_unplugged_mid_run_keeps_partial_results(loopback_phone_factory, loopbac
 
 
 def test_decode_slows_after_the_phone_throttles(loopback_phone_factory, loopback_adb_server, models_dir, tmp_path):
-    # A hot story played fast: 120 phone seconds per real second. The governor caps the
-    # frequency at the captured thresholds and the cap becomes a cgroup CPU quota, so a
-    # real model decoding inside the phone really slows down.
-    phone = loopback_phone_factory("qcom-flagship", charging=False, time_scale=120)
-    req = request(models_dir, tmp_path, model="llama-68m", gen_tokens=24, reps=40, warmup=1)
-    rec = json.loads((run_device(ref_for(phone, loopback_adb_server), req) / "run.json").read_text())
+    # The phone starts warm (ambient 36 degC: severity 1, a cap that does not bite) with its thermal story in real time, so setting
+    # up and the first repetitions run unthrottled. Then the story plays 200x faster: the
+    # sustained decode heats the skin past the captured thresholds, the governor caps the
+    # frequency, the cap becomes a cgroup CPU quota, and the model really decodes slower.
+    phone = loopback_phone_factory("qcom-flagship", charging=False, time_scale=1, ambient_c=36)
+
+    def on_rep(i, total, rep):
+        if i == 4:
+            phone.set_time_scale(200)
+
+    req = request(models_dir, tmp_path, model="smollm2-135m", gen_tokens=24, reps=30, warmup=1)
+    rec = json.loads((run_device(ref_for(phone, loopback_adb_server), req, on_rep=on_rep) / "run.json").read_text())
     tps = rec["metrics"]["decode_tps"]["samples"]
-    first, last = sorted(tps[:5])[2], sorted(tps[-5:])[2]
+    first, last = sorted(tps[:3])[1], sorted(tps[-5:])[2]
     s = load_results([tmp_path]).samples()
     caps = s[s["channel"].str.startswith("cpufreq_max_khz/")]
-    status = s[s["channel"] == "thermal_status"]["value"]
-    assert status.max() >= 1, "the phone never throttled: the thermal model did not trip"
-    assert caps["value"].min() < caps["value"].max()  # the governor lowered scaling_max_freq
+    # the governor lowered scaling_max_freq to at most 65% (severity >= 2) at some point
+    assert caps["value"].min() <= 0.7 * caps["value"].max(), "the phone never throttled"
     assert last < 0.8 * first, f"decode did not slow down after the trip: first {first:.1f}, last {last:.1f} tok/s"
     assert rec["metrics"]["temp_c/max"]["value"] > rec["conditions"]["battery_temp_c_start"]

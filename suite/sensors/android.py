@@ -91,6 +91,11 @@ def ch_power_rail(rail: str) -> str:
     return f"power_w/rail/{rail}"
 
 
+#: /proc/<pid>/status Names that cannot be the runtime: the loop's own shell, the sandbox, its
+#: children. A pid from another pid namespace (each loopback command has its own) or a reused
+#: pid lands on one of these; its memory must not be reported as the runtime's.
+NOT_RUNTIME_NAMES = ("sh", "mksh", "bwrap", "setpriv", "dumpsys", "cat", "toybox", "mkfifo")
+
 #: availability keys that are not channels
 AV_VM_HWM = "vm_hwm"
 AV_ODPM = "odpm"
@@ -147,6 +152,7 @@ class AndroidSampler:
         thermal_period_s: float | None = 5.0,
         power_source: str | None = None,
         charge_control: bool = False,
+        not_runtime_names: tuple[str, ...] | None = None,
         work_dir: str = WORK_DIR,
     ) -> None:
         if rate_hz <= 0 or slow_rate_hz <= 0:
@@ -168,6 +174,9 @@ class AndroidSampler:
         self._prefer_power = power_source
         #: the user named a charge-control node that cuts the charger input (see suite.power)
         self.charge_control = charge_control
+        #: a pid whose /proc Name is one of these is not the runtime (see _mem_row)
+        self.not_runtime_names = NOT_RUNTIME_NAMES if not_runtime_names is None else tuple(not_runtime_names)
+        self._mem_rejected: str | None = None
         self._online: dict[str, bool] = {}
         self.power_source: str | None = None
         self.t0: float | None = None
@@ -441,10 +450,10 @@ class AndroidSampler:
             "mem() {",
             '  if [ -z "$PID" ] && [ -n "$PIDF" ]; then { read -r PID < "$PIDF"; } 2>/dev/null; fi',
             "  case $PID in ''|*[!0-9]*) PID=; return 0 ;; esac",
-            "  r=-; h=-",
-            '  { while read -r a b c; do case $a in VmRSS:) r=$b ;; VmHWM:) h=$b ;; esac; done'
+            "  r=-; h=-; n=-",
+            '  { while read -r a b c; do case $a in Name:) n=$b ;; VmRSS:) r=$b ;; VmHWM:) h=$b ;; esac; done'
             ' < /proc/$PID/status; } 2>/dev/null',
-            '  echo "M|$t|$PID|$r|$h"',
+            '  echo "M|$t|$PID|$r|$h|$n"',
             "}",
         ]
         return "\n".join(head) + "\n" + LOOP_SCRIPT.read_text()
@@ -679,7 +688,12 @@ class AndroidSampler:
 
     def _mem_row(self, f: list[str]) -> None:
         t, pid, rss, hwm = float(f[0]), f[1], f[2], f[3]
+        name = f[4] if len(f) > 4 else "-"
         self._mem_pid = int(pid) if pid.isdigit() else None
+        if (self._mem_pid is not None and self._mem_pid == self._loop_pid) or name in self.not_runtime_names:
+            self._mem_rejected = (f"pid {pid} is {name!r} here, not the runtime: a pid from another pid "
+                                  "namespace (each loopback shell has its own) or a reused pid")
+            return
         if rss.isdigit():
             self._add(t, CH_RSS_BYTES, int(rss) * 1024)
         if hwm.isdigit():
@@ -754,6 +768,11 @@ class AndroidSampler:
             if not seen and self._fast_times:
                 why = "; ".join(f"{k}: {v}" for k, v in self._thermal_problems.items()) or "no output"
                 av[CH_THERMAL_STATUS] = f"dumpsys thermalservice gave no status ({why})"
+        if av is not None and self._mem_rejected:
+            with self._lock:
+                seen = any(ch == CH_RSS_BYTES for _, ch, _ in self._raw)
+            if not seen:
+                av[CH_RSS_BYTES] = av[AV_VM_HWM] = self._mem_rejected
         if self.disconnected and av is not None:
             av.setdefault("disconnected", self.disconnect_reason)
 
@@ -854,6 +873,8 @@ class AndroidSampler:
             out["thermalservice_problems"] = dict(self._thermal_problems)
         if self.disconnected:
             out["disconnected"] = self.disconnect_reason
+        if self._mem_rejected:
+            out["runtime_pid_rejected"] = self._mem_rejected
         if self._unparsed:
             out["unparsed_lines"] = self._unparsed
         st = self._slow_times
