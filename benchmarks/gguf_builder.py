@@ -10,17 +10,13 @@ that is removed afterwards. Targets: Llama-2-13B under 60 s and under 1 GB peak 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-import psutil
+sys.path.insert(0, str(Path(__file__).parent))
+from _child import measure_child  # noqa: E402
 
 TARGET_S = 60.0
 TARGET_RSS_BYTES = 1_000_000_000
@@ -38,31 +34,8 @@ print(json.dumps({"build_s": time.perf_counter() - t, "total_bytes": built.total
 
 def measure(card_id: str, out_root: Path, quant: str) -> dict:
     repo = Path(__file__).resolve().parent.parent
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, card_id, str(out_root), quant], cwd=repo,
-                            stdout=subprocess.PIPE, text=True)
-    polled = [0]
-
-    def poll() -> None:
-        try:
-            p = psutil.Process(proc.pid)
-            while proc.poll() is None:
-                polled[0] = max(polled[0], p.memory_info().rss)
-                time.sleep(0.05)
-        except psutil.NoSuchProcess:
-            pass
-
-    watcher = threading.Thread(target=poll, daemon=True)
-    watcher.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - start
-    watcher.join()
-    out = proc.stdout.read() if proc.stdout else ""
-    if proc.returncode:
-        raise SystemExit(f"{card_id}: build failed ({proc.returncode})")
-    result = json.loads(out.strip().splitlines()[-1])
-    result.update(card=card_id, wall_s=wall, peak_rss_bytes=usage.ru_maxrss * 1024, polled_rss_bytes=polled[0])
+    result = measure_child([sys.executable, "-c", CHILD, card_id, str(out_root), quant], repo, card_id)
+    result["card"] = card_id
     return result
 
 

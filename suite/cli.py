@@ -118,7 +118,7 @@ def models_build(
 ) -> None:
     """Build reference models: architecture-exact ONNX or GGUF with seeded random weights."""
     from suite.catalog import get_model_card
-    from suite.models import build_model, default_models_dir
+    from suite.models import default_models_dir
 
     cards = [get_model_card(i) for i in ids]  # fail on a bad id before building anything
     root = models_dir or default_models_dir()

@@ -8,7 +8,6 @@ sensors, the SoC catalog or a probe run on the device).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path

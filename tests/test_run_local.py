@@ -6,10 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from suite.runtimes import BurstParams

@@ -1,7 +1,6 @@
 """The store: atomic run folders, versioned records, a loader that survives bad folders."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,6 @@ from suite.schema import SCHEMA_VERSION
 from suite.store import (
     StoreWarning,
     load_results,
-    load_run,
     new_run_id,
     upgrade_record,
     write_run,

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import signal
-import stat as statmod
 import sys
 from pathlib import Path
 
