@@ -8,6 +8,7 @@ sensors, the SoC catalog or a probe run on the device).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,6 +170,7 @@ def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None) 
             ev = events.feed(line)
             if ev is not None:
                 on_event(ev)
+        _let_sampler_pass(sampler, events, t0)
         sampler.stop()
         _outcome(record, events, stream.exit_code, stream.stderr if hasattr(stream, "stderr") else b"")
     except KeyboardInterrupt:
@@ -208,6 +210,20 @@ def _outcome(record: dict, events: RunnerEvents, exit_code: int | None, stderr: 
               + (f": {tail}" if tail else ""))
     if events.noise:
         record.setdefault("runner_output", events.noise[-20:])
+
+
+def _let_sampler_pass(sampler, events: RunnerEvents, t0: float, timeout_s: float = 3.0) -> None:
+    """Wait until the sampler has a row past the runner's last timestamp, so the samples
+    cover every phase (energy is integrated, never extrapolated, over the phase edges)."""
+    if not events.reps:
+        return
+    end = events.reps[-1].t_end - t0
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not sampler.disconnected:
+        rows = sampler.rows
+        if rows and max(t for t, _, _ in rows) > end:
+            return
+        time.sleep(0.05)
 
 
 def _device_now(transport) -> float:
