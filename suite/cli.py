@@ -235,11 +235,19 @@ def _run_one(model: str, *, device: str = "local", ref=None, runtime: str = "ort
             progress.update(task, completed=i + 1, description=line)
             _log_line(line)
 
+        push_task = None
+
+        def push_progress(done: int, total: int) -> None:
+            nonlocal push_task
+            if push_task is None:
+                push_task = progress.add_task(f"{model}: pushing", total=total)
+            progress.update(push_task, completed=done, total=total)
+
         try:
             if ref is not None and ref.serial != "local":
                 from suite.session_device import run_device
 
-                return run_device(ref, req, status=status, on_rep=on_rep)
+                return run_device(ref, req, status=status, on_rep=on_rep, push_progress=push_progress)
             return run_local(req, status=status, on_rep=on_rep)
         except Interrupted as exc:
             raise EdgebenchError(

@@ -16,7 +16,7 @@ from pathlib import Path
 from suite.android import provision, settings
 from suite.catalog import get_model_card
 from suite.device import lab_salt
-from suite.errors import EdgebenchError, InsufficientDiskError, RooflineError
+from suite.errors import EdgebenchError, RooflineError
 from suite.models import build_model, default_models_dir
 from suite.remote import RunnerEvents, build_runner, find_python, runner_command
 from suite.runtimes import get_runtime
@@ -83,8 +83,11 @@ def _battery_conditions(snapshot: dict) -> dict:
     }
 
 
-def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None) -> Path:
-    """Benchmark a model on an attached device; returns the run folder (always written)."""
+def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None, push_progress=None) -> Path:
+    """Benchmark a model on an attached device; returns the run folder (always written).
+
+    `push_progress(done_bytes, total_bytes)` follows the provisioning pushes.
+    """
     say = status or (lambda _m: None)
     card = get_model_card(req.model_id)
     runtime = get_runtime(req.runtime)
@@ -104,10 +107,11 @@ def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None) 
     files = {f"models/{card.id}/{built.path.name}/{p.name}": p for p in sorted(built.path.iterdir()) if p.is_file()}
     files["runner/" + runner.name] = runner
     say(f"{transport.serial}: provisioning {card.id}")
-    try:
-        report = provision.ensure_files(transport, files)
-    except InsufficientDiskError:
-        raise
+    report = provision.ensure_files(transport, files, progress=push_progress)
+    if report.pushed:
+        rate = report.throughput_bytes_per_s
+        say(f"{transport.serial}: pushed {report.bytes_pushed / 1e6:.1f} MB"
+            + (f" at {rate / 1e6:.0f} MB/s" if rate else "") + f", {len(report.cached)} file(s) cached")
     remote_model = report.remote(next(iter(files))).rsplit("/", 1)[0]
     remote_runner = report.remote("runner/" + runner.name)
 
