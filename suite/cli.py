@@ -260,7 +260,9 @@ def _print_run_summary(path: Path) -> None:
 
     rec = load_run(path)
     m, un = rec["metrics"], rec["unavailable"]
-    t = Table(title=f"{rec['model']['id']} on {rec['device'].get('model') or rec['device'].get('serial')} "
+    from suite.report.tables import device_label
+
+    t = Table(title=f"{rec['model']['id']} on {_plain(device_label(rec['device']))} "
               f"({rec['runtime']['name']} {rec['runtime']['version']}) -> {rec['outcome']}")
     t.add_column("metric")
     t.add_column("value", justify="right")
