@@ -187,7 +187,16 @@ def _panel_vs_params(ax, series: dict, records: list[dict], panel: tuple, log_y:
     points = _points(records, name, scale)
     ax.set_title(title)
     if not points:
-        ax.text(0.5, 0.5, "not measured in any run", ha="center", va="center", transform=ax.transAxes)
+        reasons = sorted({str((r.get("unavailable") or {}).get(name)) for r in records
+                          if (r.get("unavailable") or {}).get(name)})
+        msg = "not measured in any run"
+        if len(reasons) == 1:  # one shared reason says why, wrapped to the panel
+            import textwrap
+
+            msg = "unavailable:\n" + "\n".join(textwrap.wrap(reasons[0], 42)[:5])
+        elif reasons:
+            msg = "unavailable in every run\n(each run's reason is in the table)"
+        ax.text(0.5, 0.5, text(msg), ha="center", va="center", transform=ax.transAxes, fontsize=8)
         ax.set_axis_off()
         return set()
     _params_axis(ax, _plot_vs_params(ax, series, points, ylabel, log_y=log_y))
