@@ -162,7 +162,8 @@ def models_show(model_id: Annotated[str, typer.Argument(help="Model id.")], mode
 
 @app.command()
 def run(
-    model: Annotated[str, typer.Option("--model", "-m", help="Model id (see `edgebench models list`).")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model id (see `edgebench models list`).")] = None,
+    model_file: Annotated[Path | None, typer.Option("--model-file", help="A real checkpoint instead of a card: a GGUF file (llama.cpp) or an ort-genai ONNX folder.")] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="local, a serial, all, or filters like tier=entry,soc=SM8650.")] = "local",
     adb: Annotated[list[str] | None, typer.Option("--adb", help="adb server HOST:PORT (repeatable) [default: 127.0.0.1:5037].")] = None,
     runtime: Annotated[str, typer.Option("--runtime", help="Runtime: ort-genai (ONNX) or llama.cpp (GGUF).")] = "ort-genai",
@@ -181,6 +182,11 @@ def run(
     """Benchmark a model on a device: prefill, decode, TTFT, memory, sensors, roofline."""
     from suite.devices import parse_servers, resolve
 
+    if (model is None) == (model_file is None):
+        raise EdgebenchError("give --model ID or --model-file PATH (one of them)", exit_code=2)
+    if model_file is not None and not model_file.exists():
+        raise EdgebenchError(f"no model file at {model_file}", exit_code=2)
+    model = model or model_file.stem
     try:
         refs = [None] if device == "local" else resolve(device, parse_servers(adb))
     except EdgebenchError as exc:
@@ -189,7 +195,7 @@ def run(
     failures = []
     for ref in refs:
         try:
-            path = _run_one(model, device=device, ref=ref, runtime=runtime, prompt_tokens=prompt_tokens,
+            path = _run_one(model, model_file=model_file, device=device, ref=ref, runtime=runtime, prompt_tokens=prompt_tokens,
                             gen_tokens=gen_tokens, reps=reps, warmup=warmup, threads=threads, quant=quant,
                             seed=seed, rate=rate, probe=probe, results_dir=results_dir, models_dir=models_dir)
             _print_run_summary(path)
@@ -202,7 +208,7 @@ def run(
         raise EdgebenchError(f"{len(failures)} of {len(refs)} devices failed", exit_code=1)
 
 
-def _run_one(model: str, *, device: str = "local", ref=None, runtime: str = "ort-genai", prompt_tokens: int = 128,
+def _run_one(model: str, *, model_file: Path | None = None, device: str = "local", ref=None, runtime: str = "ort-genai", prompt_tokens: int = 128,
              gen_tokens: int = 64, reps: int = 5, warmup: int = 1, threads: int | None = None,
              quant: str | None = None, seed: int = 0, rate: float = 10.0, probe: bool = True,
              results_dir: Path = Path("results"), models_dir: Path | None = None) -> Path:
@@ -212,13 +218,15 @@ def _run_one(model: str, *, device: str = "local", ref=None, runtime: str = "ort
     from suite.session import Interrupted, RunRequest, run_local
 
     fmt = get_runtime(runtime).formats[0]  # unknown runtime: fail before any work
-    card = get_model_card(model)
     root = models_dir or default_models_dir()
-    _build_with_progress(card, fmt=fmt, quant=quant, seed=seed, root=root)
+    if model_file is None:
+        card = get_model_card(model)
+        _build_with_progress(card, fmt=fmt, quant=quant, seed=seed, root=root)
     params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
                          threads=threads, seed=seed)
     req = RunRequest(model_id=model, runtime=runtime, device=device, params=params, quant=quant, seed=seed,
-                     models_dir=root, results_dir=results_dir, sample_rate_hz=rate, probe=probe)
+                     models_dir=root, results_dir=results_dir, sample_rate_hz=rate, probe=probe,
+                     model_file=model_file)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, transient=True,

@@ -50,6 +50,8 @@ class RunRequest:
     results_dir: Path = Path("results")
     sample_rate_hz: float = 10.0
     probe: bool = True
+    #: a user's real checkpoint (GGUF, or an ort-genai ONNX folder) instead of a built card
+    model_file: Path | None = None
 
 
 def _host() -> dict:
@@ -99,6 +101,24 @@ def model_record(card: ModelCard, built: BuiltModel) -> dict:
     }
 
 
+def resolve_model(req: RunRequest, runtime, say: Status = lambda _m: None):
+    """(card, built artefact, what the runtime loads): the user's file, or a card built here."""
+    fmt = runtime.formats[0]
+    if req.model_file is not None:
+        from suite.model_file import artefact_from_file
+
+        card, built = artefact_from_file(req.model_file)
+        if built.format not in runtime.formats:
+            raise EdgebenchError(
+                f"{req.model_file} is {built.format}; runtime {runtime.name} loads {', '.join(runtime.formats)}",
+                hint="GGUF runs on llama.cpp, an ort-genai ONNX folder on ort-genai", exit_code=2)
+        return card, built, (built.model_file if built.format == "gguf" else built.path)
+    card = get_model_card(req.model_id)
+    say(f"model {card.id}: checking the build")
+    built = build_model(card, fmt=fmt, quant=req.quant, seed=req.seed, out_root=req.models_dir or default_models_dir())
+    return card, built, built.path
+
+
 def new_record(device: dict, card: ModelCard, built: BuiltModel, runtime: dict, params: BurstParams,
                conditions: dict) -> dict:
     """A run record before measuring: every field present, outcome completed until shown otherwise."""
@@ -138,17 +158,17 @@ def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Pat
         raise EdgebenchError(
             f"unknown device {req.device!r}", hint="this version benchmarks `local`; see `edgebench devices`"
         )
-    card = get_model_card(req.model_id)
     runtime = get_runtime(req.runtime)
-    fmt = runtime.formats[0]
-    say(f"model {card.id}: checking the build")
-    built = build_model(card, fmt=fmt, quant=req.quant, seed=req.seed,
-                        out_root=req.models_dir or default_models_dir())
+    card, built, artefact = resolve_model(req, runtime, say)
     device = local_device_info()
     record = new_record(device.to_dict(), card, built,
                         {"name": runtime.name, "version": runtime.version(), "backend": None,
                          "threads": req.params.threads, "affinity": None},
                         req.params, _local_conditions())
+    if req.model_file is not None:
+        from suite.model_file import model_record as file_model_record
+
+        record["model"] = file_model_record(card, built)
     threads = req.params.threads or device.to_dict()["cpu"].get("logical_cores") or 1
     from suite.probe import last_level_cache_bytes
 
@@ -177,7 +197,7 @@ def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Pat
     try:
         say(f"running {card.id} on {req.runtime}: warmup {req.params.warmup}, reps {req.params.reps}")
         with sampler:
-            result = runtime.run_burst(built.path, req.params, on_rep=keep)
+            result = runtime.run_burst(artefact, req.params, on_rep=keep)
         load_s = result.load_s
         record["runtime"] = result.info
         if probes:
@@ -357,6 +377,10 @@ class Probes:
             self.compute.append(ComputePeakResult(None, self.threads, 0, 0, 0, (), "none", reason))
             return
         c = self.card
+        if not (c.hidden_size and c.intermediate_size):
+            self.compute.append(ComputePeakResult(None, self.threads, 0, 0, 0, (), "none",
+                                                  "the model file does not say its matmul shapes"))
+            return
         k = c.hidden_size - c.hidden_size % 32 or 32
         self.compute.append(
             measure_compute_peak(threads=self.threads, m=self.params.prompt_tokens, k=k, n=c.intermediate_size)
@@ -373,7 +397,7 @@ def prefill_params_per_token(card: ModelCard, prompt_tokens: int) -> float:
     """Matmul parameters one prompt token passes through: every layer's weights, plus the
     LM head once per prompt (logits are computed for the last position only). The
     embedding lookup is a gather, not a matmul."""
-    head = card.vocab_size * card.hidden_size
+    head = (card.vocab_size or 0) * (card.hidden_size or 0)
     embeddings = head * (1 if card.tie_word_embeddings else 2)
     return card.params() - embeddings + head / prompt_tokens
 

@@ -129,3 +129,22 @@ def test_import_llama_bench_writes_runs_and_fails_on_an_error_log(tmp_path):
     bad = fixtures / "aarch64-ascend-cann_error_b5002_md.txt"
     proc = cli("import", "llama-bench", str(bad), "-r", str(tmp_path))
     assert proc.returncode == 1 and "no result rows" in proc.stdout + proc.stderr
+
+
+def test_run_with_a_model_file_records_the_file_not_a_card(workdir, tmp_path):
+    d, env = workdir
+    assert cli("models", "build", "tiny", "--format", "gguf", env=env).returncode == 0
+    show = json.loads(cli("models", "show", "tiny", env=env).stdout)
+    gguf = next(Path(b["path"]) / "model.gguf" for b in show["builds"] if b["options"]["format"] == "gguf")
+    proc = cli("run", "--model-file", str(gguf), "--runtime", "llama.cpp", "--reps", "1", "--gen-tokens", "4",
+               "--prompt-tokens", "8", "--no-probe", "--results-dir", str(tmp_path), env=env)
+    assert proc.returncode == 0, proc.stderr
+    (rec,) = [json.loads((p / "run.json").read_text()) for p in tmp_path.iterdir()]
+    assert rec["model"]["synthetic_weights"] is False and rec["model"]["format"] == "gguf"
+    import hashlib
+
+    assert rec["model"]["sha256"] == hashlib.sha256(gguf.read_bytes()).hexdigest()
+    wrong = cli("run", "--model-file", str(gguf), "--runtime", "ort-genai", "--no-probe", env=env)
+    assert wrong.returncode == 2 and "loads onnx" in wrong.stderr
+    both = cli("run", "--model", "tiny", "--model-file", str(gguf), env=env)
+    assert both.returncode == 2 and "one of them" in both.stderr

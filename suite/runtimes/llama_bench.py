@@ -1,0 +1,429 @@
+"""Runtime `llama-bench` on phones: a user-supplied llama.cpp bundle run over adb.
+
+A bundle is a folder `DIR/bin/llama-bench` + `DIR/lib/*.so` (docs/llama-cpp.md says how to
+build one for Android arm64). A run:
+
+1. reads the device's ABI (`getprop ro.product.cpu.abi`) and refuses a bundle whose ELF machine
+   differs (`suite.elf.check_bundle_abi`), before anything is pushed;
+2. pushes the bundle and the GGUF through `provision.ensure_files` (cached by hash);
+3. picks the big cores: the cpufreq policies with the highest hardware max frequency
+   (`cpuinfo_max_freq`, else `scaling_max_freq`); threads = their count unless asked; the
+   `taskset` mask of those cores is recorded in the run's `runtime.affinity`;
+4. runs prefill and decode as SEPARATE llama-bench invocations (`-p N -n 0`, then `-p 0 -n N`,
+   `-r reps`, `-o jsonl`), each one shell command that prints the device clock
+   (`$EPOCHREALTIME`) before and after, so power and temperature split per phase;
+5. parses the output with `suite.importers.llama_bench.parse_llama_bench`:
+   `prefill_tps`/`decode_tps` samples are llama-bench's `samples_ts`.
+
+Everything that builds a command line is a pure function of (paths, params, device profile), tested
+without a device. `run_llama_bench_device` ties them together for session code.
+
+Phase placement: llama-bench loads the model, runs one warmup test, then the `-r` repetitions back to
+back and prints the result once at the end. The repetitions are placed at the end of the invocation's
+window (their durations are `samples_ns`); the rest of the window (process start, model load,
+warmup) is the `warmup` phase. llama-bench's process exit after the last repetition takes a few ms.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from suite.errors import EdgebenchError, RuntimeFailure
+from suite.transport import quote
+
+NAME = "llama-bench"
+#: the remote folder of the bundle, relative to provision.WORK_DIR
+REMOTE_BUNDLE = "llama-bench"
+_MARK = "EDGEBENCH"
+
+
+# --- the device's CPU ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BigCores:
+    """The cores llama-bench is pinned to: every policy at the highest max frequency."""
+
+    cpus: tuple[int, ...]
+    max_khz: int | None
+    policies: tuple[str, ...]
+
+    @property
+    def mask(self) -> str:
+        """taskset's hex mask (cpu n -> bit n)."""
+        return affinity_mask(self.cpus)
+
+    def to_dict(self) -> dict:
+        return {"cpus": list(self.cpus), "mask": self.mask, "max_khz": self.max_khz, "policies": list(self.policies),
+                "method": "taskset; cpufreq policies with the highest cpuinfo_max_freq"}
+
+
+def affinity_mask(cpus: Sequence[int]) -> str:
+    if not cpus:
+        raise ValueError("no cpus for an affinity mask")
+    return format(sum(1 << c for c in set(cpus)), "x")
+
+
+def big_cores(cpufreq_text: str, n_cpus: int | None = None) -> BigCores:
+    """The big cluster(s) from `grep . /sys/devices/system/cpu/cpufreq/policy*/*` output.
+
+    Several policies sharing the top frequency all count (e.g. two prime cores in two policies).
+    With no readable policy, every cpu (0..n_cpus-1) is used and `max_khz` is None."""
+    from suite.android.cpu import parse_cpufreq
+
+    pols = [p for p in parse_cpufreq(cpufreq_text).policies if (p.cpuinfo_max_khz or p.max_khz)]
+    if not pols:
+        if not n_cpus:
+            raise EdgebenchError("the device's cpufreq policies are unreadable and its core count unknown: "
+                                 "cannot pick the big cores", hint="pass --threads")
+        return BigCores(tuple(range(n_cpus)), None, ())
+    top = max(p.cpuinfo_max_khz or p.max_khz for p in pols)
+    chosen = [p for p in pols if (p.cpuinfo_max_khz or p.max_khz) == top]
+    cpus = sorted({c for p in chosen for c in (p.related_cpus or p.affected_cpus or ())})
+    if not cpus:  # no related_cpus listed: a policy is named after its first cpu
+        cpus = [p.index for p in chosen]
+    return BigCores(tuple(cpus), top, tuple(p.name for p in chosen))
+
+
+# --- the bundle ----------------------------------------------------------------------------------
+
+
+def bundle_files(bundle_dir: Path, prefix: str = REMOTE_BUNDLE) -> dict[str, Path]:
+    """Remote name (relative to the work dir) -> local file for `provision.ensure_files`.
+
+    Symbolic links (a host build's `libllama.so -> libllama.so.0 -> libllama.so.0.5.0`) are not
+    pushed as copies: `bundle_links` lists them and `prepare_command` recreates them on the device."""
+    from suite.elf import bundle_elf_files
+
+    root = Path(bundle_dir)
+    return {f"{prefix}/{f.relative_to(root).as_posix()}": f for f in bundle_elf_files(root)
+            if f.is_file() and not f.is_symlink()}
+
+
+def bundle_links(bundle_dir: Path) -> dict[str, str]:
+    """`lib/` symlinks of a bundle: relative link path -> target name (inside lib/)."""
+    lib = Path(bundle_dir) / "lib"
+    out = {}
+    if lib.is_dir():
+        for f in sorted(lib.iterdir()):
+            if f.is_symlink():
+                target = f.resolve()
+                if target.parent != lib.resolve() or not target.is_file():
+                    from suite.elf import ElfError
+
+                    raise ElfError(f"{f} links outside the bundle's lib/ ({target})",
+                                   hint="copy the library into lib/ instead of linking to it")
+                out[f"lib/{f.name}"] = target.name
+    return out
+
+
+# --- command lines -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One llama-bench process: which phase, its argv and the full shell command."""
+
+    phase: str  # "prefill" | "decode"
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    affinity_mask: str | None
+    command: str
+    nonce: str
+
+
+def llama_bench_argv(binary: str, model: str, phase: str, tokens: int, *, reps: int, threads: int,
+                     extra: Sequence[str] = ()) -> list[str]:
+    """`-m MODEL -p N -n 0` (prefill) or `-p 0 -n N` (decode), `-r`, `-t`, `-o jsonl`."""
+    if phase not in ("prefill", "decode"):
+        raise ValueError(f"phase {phase!r}")
+    if tokens < 1 or reps < 1 or threads < 1:
+        raise ValueError("tokens, reps and threads must be >= 1")
+    p, n = (tokens, 0) if phase == "prefill" else (0, tokens)
+    return [binary, "-m", model, "-p", str(p), "-n", str(n), "-r", str(reps), "-t", str(threads),
+            "-o", "jsonl", *extra]
+
+
+def phase_command(bundle_remote: str, model_remote: str, phase: str, tokens: int, *, reps: int, threads: int,
+                  mask: str | None, nonce: str | None = None, extra: Sequence[str] = ()) -> Invocation:
+    """One shell command: device time, the pinned llama-bench, device time, its exit status.
+
+    Markers are `EDGEBENCH <nonce> T0|T1|RC value` lines on stdout; llama-bench's JSON lines sit
+    between them; its log goes to stderr. `$EPOCHREALTIME` is mksh's (Android's sh); `date +%s.%N`
+    is the fallback for other shells."""
+    nonce = nonce or secrets.token_hex(4)
+    binary = f"{bundle_remote}/bin/llama-bench"
+    argv = llama_bench_argv(binary, model_remote, phase, tokens, reps=reps, threads=threads, extra=extra)
+    env = (("LD_LIBRARY_PATH", f"{bundle_remote}/lib"),)
+    prog = ("taskset " + quote(mask) + " " if mask else "") + " ".join(quote(a) for a in argv)
+    envs = " ".join(f"{k}={quote(v)}" for k, v in env)
+    mark = f"{_MARK} {nonce}"
+    now = '${EPOCHREALTIME:-$(date +%s.%N)}'
+    command = (f'echo "{mark} T0 {now}"; {envs} {prog}; rc=$?; echo "{mark} T1 {now}"; echo "{mark} RC $rc"')
+    return Invocation(phase, tuple(argv), env, mask, command, nonce)
+
+
+def prepare_command(bundle_remote: str, links: Mapping[str, str] | None = None) -> str:
+    """Pushed files are 0644: make the binary executable (libraries need only read); recreate the
+    bundle's library symlinks (`bundle_links`)."""
+    parts = [f"chmod 755 {quote(bundle_remote + '/bin/llama-bench')}"]
+    for link, target in sorted((links or {}).items()):
+        parts.append(f"ln -sf {quote(target)} {quote(bundle_remote + '/' + link)}")
+    return " && ".join(parts)
+
+
+def affinity_check_command(mask: str) -> str:
+    return f"taskset {quote(mask)} true"
+
+
+def check_affinity(transport, cores: BigCores) -> tuple[str | None, str | None]:
+    """(mask to use, None) when `taskset MASK` works on the device; else (None, why): the cores are
+    offline (hotplug) or absent (the loopback phone's sandbox has fewer cpus than its profile), and
+    llama-bench runs unpinned, which the record says."""
+    r = transport.shell(affinity_check_command(cores.mask), timeout_s=15)
+    if r.exit_code == 0:
+        return cores.mask, None
+    return None, f"taskset {cores.mask} failed on the device: {(r.stderr or r.stdout).strip()[-200:]}"
+
+
+def device_abi_command() -> str:
+    return "getprop ro.product.cpu.abi"
+
+
+# --- output --------------------------------------------------------------------------------------
+
+
+@dataclass
+class PhaseOutput:
+    phase: str
+    t_start: float | None
+    t_end: float | None
+    exit_code: int | None
+    rows: list = field(default_factory=list)  # BenchRow
+    problems: list = field(default_factory=list)
+    text: str = ""
+    stderr: str = ""
+
+    def row(self):
+        """The one result row of this invocation (RuntimeFailure when missing)."""
+        kind = "pp" if self.phase == "prefill" else "tg"
+        rows = [r for r in self.rows if r.kind == kind]
+        if not rows:
+            why = f"exit status {self.exit_code}" if self.exit_code else "no result line"
+            err = [ln.strip() for ln in self.stderr.splitlines() if ln.strip()]
+            tail = "; ".join(err[-3:] or [p.line for p in self.problems[-3:]])
+            raise RuntimeFailure(f"llama-bench {self.phase} gave no {kind} result ({why})"
+                                 + (f": {tail}" if tail else ""))
+        return rows[-1]
+
+
+def parse_phase_output(phase: str, stdout: str, nonce: str, stderr: str = "") -> PhaseOutput:
+    from suite.importers.llama_bench import parse_llama_bench
+
+    mark = f"{_MARK} {nonce} "
+    t0 = t1 = rc = None
+    body: list[str] = []
+    for line in stdout.splitlines():
+        if line.startswith(mark):
+            key, _, value = line[len(mark):].partition(" ")
+            try:
+                if key == "T0":
+                    t0 = float(value)
+                elif key == "T1":
+                    t1 = float(value)
+                elif key == "RC":
+                    rc = int(value)
+            except ValueError:
+                pass
+            continue
+        body.append(line)
+    text = "\n".join(body)
+    res = parse_llama_bench(text, source=f"llama-bench {phase}")
+    return PhaseOutput(phase, t0, t1, rc, list(res.rows), list(res.problems), text, stderr or "")
+
+
+def phase_spans(out: PhaseOutput, row) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(measured spans, warmup spans) on the device clock: repetitions packed at the window's end."""
+    if out.t_start is None or out.t_end is None:
+        return [], []
+    durs = [ns / 1e9 for ns in (row.samples_ns or ())]
+    if not durs and row.avg_ns and row.repetitions:
+        durs = [row.avg_ns / 1e9] * row.repetitions
+    spans = []
+    end = out.t_end
+    for d in reversed(durs):
+        start = max(out.t_start, end - d)
+        spans.append((start, end))
+        end = start
+    spans.reverse()
+    warm = [(out.t_start, spans[0][0])] if spans and spans[0][0] > out.t_start else []
+    return spans, warm
+
+
+def throughput_metrics(pp_row, tg_row) -> dict[str, dict]:
+    """prefill_tps / decode_tps from llama-bench's per-repetition `samples_ts` (else avg_ts)."""
+    from suite.stats import metric
+
+    out = {}
+    for name, row in (("prefill_tps", pp_row), ("decode_tps", tg_row)):
+        if row is None:
+            continue
+        samples = list(row.samples_ts) if row.samples_ts else [row.avg_ts]
+        out[name] = metric(name, samples)
+    return out
+
+
+def runtime_record(info: Mapping, threads: int, cores: BigCores | None, rows: Sequence) -> dict:
+    """The run's `runtime` block: build, backend, threads and the affinity recorded."""
+    r = next((x for x in rows if x is not None), None)
+    commit = getattr(r, "build_commit", None)
+    return {
+        "name": NAME,
+        "version": commit and f"{commit} (build {getattr(r, 'build_number', None)})",
+        "backend": ",".join(getattr(r, "backends", ()) or ()) or None,
+        "threads": threads,
+        "affinity": cores.to_dict() if cores else None,
+        **dict(info),
+    }
+
+
+# --- a run on a device -----------------------------------------------------------------------------
+
+
+def run_llama_bench_device(ref, req, bundle_dir: str | Path, *, model_file: str | Path | None = None,
+                           status=None, push_progress=None) -> Path:
+    """Benchmark a GGUF with the user's llama-bench on an attached device; returns the run folder.
+
+    `model_file`: a user's GGUF (`--model-file`); else the GGUF of `req.model_id`'s card is built
+    (quant `req.quant`, default q4_0). `req.params`: prompt_tokens (-p), gen_tokens (-n), reps (-r),
+    threads (-t; default: the number of big cores)."""
+    import dataclasses
+
+    from suite import analysis
+    from suite.android import provision
+    from suite.catalog import get_model_card
+    from suite.device import lab_salt
+    from suite.elf import check_bundle_abi
+    from suite.model_file import artefact_from_file
+    from suite.model_file import model_record as file_model_record
+    from suite.models import build_model, default_models_dir
+    from suite.schema import Outcome
+    from suite.sensors.android import AndroidSampler
+    from suite.session import _fail, _finish, _frame, _roofline, new_record
+    from suite.session_device import (_bandwidth, _NoCompute, _battery_conditions, _device_llc,
+                                      _device_now, _end_conditions, _prepared_state)
+    from suite.store import write_run
+
+    say = status or (lambda _m: None)
+    bundle_dir = Path(bundle_dir)
+    transport = ref.transport()
+    say(f"{transport.serial}: reading identity")
+    live = ref.live()
+    device = live.device_info(lab_salt())
+    abi = (live.props.get("ro.product.cpu.abi") or transport.shell(device_abi_command(), timeout_s=15).stdout).strip()
+    checked = check_bundle_abi(bundle_dir, abi)  # before anything is pushed
+
+    if model_file is not None:
+        card, built = artefact_from_file(model_file)
+        if built.format != "gguf":
+            raise EdgebenchError(f"{model_file}: llama-bench runs GGUF files, not {built.format}", exit_code=2)
+        model_path = built.model_file
+    else:
+        card = get_model_card(req.model_id)
+        built = build_model(card, fmt="gguf", quant=req.quant or "q4_0", seed=req.seed,
+                            out_root=req.models_dir or default_models_dir())
+        model_path = built.model_file
+    model_name = f"models/{card.id}/{built.manifest.get('model_sha256', '')[:12] or built.path.name}/{model_path.name}"
+    files = {model_name: model_path, **bundle_files(bundle_dir)}
+    say(f"{transport.serial}: provisioning llama-bench and {card.id}")
+    report = provision.ensure_files(transport, files, progress=push_progress)
+    bundle_remote = f"{provision.WORK_DIR}/{REMOTE_BUNDLE}"
+    model_remote = report.remote(model_name)
+    transport.shell(prepare_command(bundle_remote, bundle_links(bundle_dir)), timeout_s=15, check=True)
+
+    from suite.android import snapshot as snap
+
+    cores = big_cores(live.texts.get(snap.CPUFREQ, ""), device.to_dict().get("logical_cores"))
+    mask, why = check_affinity(transport, cores)
+    p = req.params
+    threads = p.threads or len(cores.cpus)
+    snapshot = live.snapshot
+    batt = _battery_conditions(snapshot)
+    conditions = {
+        "battery_level_start": batt["level"], "battery_level_end": None,
+        "battery_temp_c_start": batt["temp_c"], "battery_temp_c_end": None,
+        "charging": batt["charging"], "battery_status_start": batt["status"],
+        "thermal_status_start": (snapshot.get("thermal") or {}).get("status"),
+        "cooldown_waited_s": 0.0, "power_source": None, "screen": None,
+        "prepared": _prepared_state(transport),
+    }
+    record = new_record(device.to_dict(), card, built, runtime_record({}, threads, cores, []), p, conditions)
+    if model_file is not None:
+        record["model"] = file_model_record(card, built)
+    record["provisioning"] = {k: v for k, v in report.to_dict().items() if k != "files"} | {
+        "pushed": [f.name for f in report.pushed], "cached": [f.name for f in report.cached]}
+    record["runtime"]["affinity"] |= {"applied": mask is not None, "not_applied_because": why}
+    record["runtime"]["bundle"] = {"path": str(bundle_dir.resolve()), "abi": abi, "elf": checked}
+
+    # the SoC catalog's peak (the bandwidth probe needs the Python runner, not pushed for llama-bench)
+    bw = _bandwidth(transport, None, None, device, dataclasses.replace(req, probe=False), say)
+    compute = _NoCompute("no compute peak on a device for llama-bench runs")
+    llc = _device_llc(transport)
+    sampler = AndroidSampler(transport, rate_hz=req.sample_rate_hz)
+    t0 = _device_now(transport)
+    sampler.set_t0_device(t0)
+    outs: dict[str, PhaseOutput] = {}
+    invocations = {
+        "prefill": phase_command(bundle_remote, model_remote, "prefill", p.prompt_tokens, reps=p.reps,
+                                 threads=threads, mask=mask),
+        "decode": phase_command(bundle_remote, model_remote, "decode", p.gen_tokens, reps=p.reps,
+                                threads=threads, mask=mask),
+    }
+    record["runtime"]["commands"] = {k: v.command for k, v in invocations.items()}
+    rows_pp = rows_tg = None
+    sampler.start()
+    try:
+        for phase, inv in invocations.items():
+            say(f"llama-bench {phase} on {transport.serial}: {' '.join(inv.argv[1:])}")
+            r = transport.shell(inv.command, timeout_s=3600)
+            outs[phase] = parse_phase_output(phase, r.stdout, inv.nonce, r.stderr)
+            if phase == "prefill":
+                rows_pp = outs[phase].row()
+            else:
+                rows_tg = outs[phase].row()
+    except RuntimeFailure as exc:
+        _fail(record, Outcome.CRASHED if rows_pp else Outcome.LOAD_FAILED, "RuntimeFailure", exc.message)
+        record["runner_output"] = [ln for o in outs.values() for ln in (o.text + "\n" + o.stderr).splitlines()[-20:]]
+    finally:
+        import time
+
+        time.sleep(2.0 / max(req.sample_rate_hz, 0.5))  # a sample past the last phase edge
+        sampler.stop()
+    record["runtime"].update({k: v for k, v in runtime_record({}, threads, cores, [rows_pp, rows_tg]).items()
+                              if k in ("version", "backend")})
+    spans: dict[str, list] = {"prefill": [], "decode": [], "warmup": []}
+    n_reps = 0
+    for phase, row in (("prefill", rows_pp), ("decode", rows_tg)):
+        if row is None:
+            continue
+        measured, warm = phase_spans(outs[phase], row)
+        spans[phase] += measured
+        spans["warmup"] += warm
+        n_reps = len(measured) if phase == "prefill" else min(n_reps, len(measured))
+    record["metrics"].update(throughput_metrics(rows_pp, rows_tg))
+    rows = analysis.phase_rows(spans, t0)
+    _finish(record, sampler, rows, t0)
+    _end_conditions(record["conditions"], ref, record)
+    frame = _frame(rows)
+    record["metrics"].update(analysis.temperature_metrics(frame))
+    if n_reps and rows_tg is not None:
+        # analysis counts gen_tokens - 1 decode steps (the first token ends prefill); llama-bench's
+        # tg test times all n_gen steps
+        energy, missing = analysis.energy_metrics(frame, dataclasses.replace(p, gen_tokens=p.gen_tokens + 1), n_reps)
+        record["metrics"].update(energy)
+        record["unavailable"].update({k: v for k, v in missing.items() if k not in record["metrics"]})
+        _roofline(record, card, p, bw, compute, llc)
+    return write_run(req.results_dir, record, frame)
