@@ -166,7 +166,8 @@ def run(
     model_file: Annotated[Path | None, typer.Option("--model-file", help="A real checkpoint instead of a card: a GGUF file (llama.cpp) or an ort-genai ONNX folder.")] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="local, a serial, all, or filters like tier=entry,soc=SM8650.")] = "local",
     adb: Annotated[list[str] | None, typer.Option("--adb", help="adb server HOST:PORT (repeatable) [default: 127.0.0.1:5037].")] = None,
-    runtime: Annotated[str, typer.Option("--runtime", help="Runtime: ort-genai (ONNX) or llama.cpp (GGUF).")] = "ort-genai",
+    runtime: Annotated[str, typer.Option("--runtime", help="ort-genai (ONNX), llama.cpp (GGUF), or llama-bench (a native bundle on a phone).")] = "ort-genai",
+    runtime_bundle: Annotated[Path | None, typer.Option("--runtime-bundle", help="llama-bench bundle folder: bin/llama-bench + lib/*.so for the device's ABI.")] = None,
     prompt_tokens: Annotated[int, typer.Option(help="Prompt length prefilled in one batch.", min=1)] = 128,
     gen_tokens: Annotated[int, typer.Option(help="Tokens generated per repetition.", min=2)] = 64,
     reps: Annotated[int, typer.Option(help="Measured repetitions.", min=1)] = 5,
@@ -195,7 +196,7 @@ def run(
     failures = []
     for ref in refs:
         try:
-            path = _run_one(model, model_file=model_file, device=device, ref=ref, runtime=runtime, prompt_tokens=prompt_tokens,
+            path = _run_one(model, model_file=model_file, bundle=runtime_bundle, device=device, ref=ref, runtime=runtime, prompt_tokens=prompt_tokens,
                             gen_tokens=gen_tokens, reps=reps, warmup=warmup, threads=threads, quant=quant,
                             seed=seed, rate=rate, probe=probe, results_dir=results_dir, models_dir=models_dir)
             _print_run_summary(path)
@@ -208,7 +209,7 @@ def run(
         raise EdgebenchError(f"{len(failures)} of {len(refs)} devices failed", exit_code=1)
 
 
-def _run_one(model: str, *, model_file: Path | None = None, device: str = "local", ref=None, runtime: str = "ort-genai", prompt_tokens: int = 128,
+def _run_one(model: str, *, model_file: Path | None = None, bundle: Path | None = None, device: str = "local", ref=None, runtime: str = "ort-genai", prompt_tokens: int = 128,
              gen_tokens: int = 64, reps: int = 5, warmup: int = 1, threads: int | None = None,
              quant: str | None = None, seed: int = 0, rate: float = 10.0, probe: bool = True,
              results_dir: Path = Path("results"), models_dir: Path | None = None) -> Path:
@@ -217,7 +218,14 @@ def _run_one(model: str, *, model_file: Path | None = None, device: str = "local
     from suite.runtimes import BurstParams, get_runtime
     from suite.session import Interrupted, RunRequest, run_local
 
-    fmt = get_runtime(runtime).formats[0]  # unknown runtime: fail before any work
+    if runtime == "llama-bench":
+        if bundle is None or ref is None:
+            raise EdgebenchError("the llama-bench runtime runs a native bundle on a phone: give --device SERIAL "
+                                 "and --runtime-bundle DIR", hint="see docs/llama-cpp.md for building a bundle",
+                                 exit_code=2)
+        fmt = "gguf"
+    else:
+        fmt = get_runtime(runtime).formats[0]  # unknown runtime: fail before any work
     root = models_dir or default_models_dir()
     if model_file is None:
         card = get_model_card(model)
@@ -252,6 +260,11 @@ def _run_one(model: str, *, model_file: Path | None = None, device: str = "local
             progress.update(push_task, completed=done, total=total)
 
         try:
+            if runtime == "llama-bench":
+                from suite.runtimes.llama_bench import run_llama_bench_device
+
+                return run_llama_bench_device(ref, req, bundle, model_file=model_file, status=status,
+                                              push_progress=push_progress)
             if ref is not None and ref.serial != "local":
                 from suite.session_device import run_device
 

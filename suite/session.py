@@ -247,16 +247,29 @@ def _store(req, record, sampler, reps, load_s, card, bw, compute, t0, *, llc: in
     (end_conditions or _local_end_conditions)(record["conditions"])
     frame = _frame(rows)
     n_reps = sum(1 for r in reps if not r.warmup)
-    record["metrics"].update(analysis.temperature_metrics(frame))
-    if n_reps:
-        energy, missing = analysis.energy_metrics(frame, req.params, n_reps)
-        record["metrics"].update(energy)
-        if POWER_SENSOR not in record["sensors"].get("unavailable", {}):
-            record["unavailable"].update(missing)
-        _roofline(record, card, req.params, bw, compute, llc)
+    derive_metrics(record, frame, req.params, n_reps, card, bw, compute, llc)
     if record["outcome"] != Outcome.COMPLETED.value and n_reps:
         record["errors"][-1]["completed_reps"] = n_reps
     return write_run(req.results_dir, record, frame)
+
+
+def derive_metrics(record: dict, frame: pd.DataFrame, params: BurstParams, n_reps: int, card, bw, compute,
+                   llc: int | None) -> None:
+    """What the samples and bounds give: hottest temperature, energy per phase, roofline.
+
+    A missing power sensor's reason (e.g. `charging: ...`) stays: the energy step adds its
+    own reasons only when the device had power samples to integrate.
+    """
+    record["metrics"].update(analysis.temperature_metrics(frame))
+    if not n_reps:
+        return
+    energy, missing = analysis.energy_metrics(frame, params, n_reps)
+    record["metrics"].update(energy)
+    if POWER_SENSOR not in record["sensors"].get("unavailable", {}):
+        for name, reason in missing.items():
+            if name not in record["metrics"]:
+                record["unavailable"].setdefault(name, reason)
+    _roofline(record, card, params, bw, compute, llc)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -423,8 +436,8 @@ def _roofline(record: dict, card: ModelCard, params: BurstParams, bw, compute, l
             return
         record["metrics"][name] = metric(name, frac)
 
-    if bw is None:
-        un["roofline_fraction/decode"] = "bandwidth probe not run (--no-probe)"
+    if bw is None or getattr(bw, "bytes_per_s", None) is None:
+        un["roofline_fraction/decode"] = getattr(bw, "reason", None) or "bandwidth probe not run (--no-probe)"
     else:
         source = getattr(bw, "source", "probe")
         roof.update(bandwidth_bytes_per_s=bw.bytes_per_s, bandwidth_source=source,

@@ -312,7 +312,7 @@ def run_llama_bench_device(ref, req, bundle_dir: str | Path, *, model_file: str 
     from suite.models import build_model, default_models_dir
     from suite.schema import Outcome
     from suite.sensors.android import AndroidSampler
-    from suite.session import _fail, _finish, _frame, _roofline, new_record
+    from suite.session import _fail, _finish, _frame, derive_metrics, new_record
     from suite.session_device import (_bandwidth, _NoCompute, _battery_conditions, _device_llc,
                                       _device_now, _end_conditions, _prepared_state)
     from suite.store import write_run
@@ -418,12 +418,11 @@ def run_llama_bench_device(ref, req, bundle_dir: str | Path, *, model_file: str 
     _finish(record, sampler, rows, t0)
     _end_conditions(record["conditions"], ref, record)
     frame = _frame(rows)
-    record["metrics"].update(analysis.temperature_metrics(frame))
-    if n_reps and rows_tg is not None:
+    if rows_tg is not None:
         # analysis counts gen_tokens - 1 decode steps (the first token ends prefill); llama-bench's
         # tg test times all n_gen steps
-        energy, missing = analysis.energy_metrics(frame, dataclasses.replace(p, gen_tokens=p.gen_tokens + 1), n_reps)
-        record["metrics"].update(energy)
-        record["unavailable"].update({k: v for k, v in missing.items() if k not in record["metrics"]})
-        _roofline(record, card, p, bw, compute, llc)
+        derive_metrics(record, frame, dataclasses.replace(p, gen_tokens=p.gen_tokens + 1), n_reps, card, bw,
+                       compute, llc)
+    else:
+        record["metrics"].update(analysis.temperature_metrics(frame))
     return write_run(req.results_dir, record, frame)
