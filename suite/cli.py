@@ -177,6 +177,15 @@ def run(
     seed: Annotated[int, typer.Option(help="Seed of the model weights and prompt ids.")] = 0,
     rate: Annotated[float, typer.Option(help="Sensor sampling rate (Hz).", min=0.1)] = 10.0,
     probe: Annotated[bool, typer.Option(help="Measure memory bandwidth and compute peak for the roofline.")] = True,
+    scenario: Annotated[str, typer.Option(help="burst (prefill/decode/TTFT), sustained (throttling over time) or fit (largest model that runs); sustained and fit run on phones.")] = "burst",
+    duration: Annotated[str | None, typer.Option(help="sustained: how long to decode, e.g. 10m, 90s.")] = None,
+    windows: Annotated[int | None, typer.Option(help="sustained: number of windows (instead of --duration).", min=1)] = None,
+    window_tokens: Annotated[int, typer.Option(help="sustained: tokens generated per window.", min=2)] = 64,
+    models: Annotated[str | None, typer.Option(help="fit: comma-separated ladder [default: every reference card by size].")] = None,
+    cooldown_max_temp: Annotated[float | None, typer.Option(help="Gate: wait until the battery (or hottest) sensor is under this (degC) and thermal status is NONE.")] = None,
+    cooldown_timeout: Annotated[str, typer.Option(help="Gate: give up cooling after this long, e.g. 10m.")] = "10m",
+    battery_floor: Annotated[float | None, typer.Option(help="Gate: skip (or --battery-wait) when the battery is under this level (%).")] = None,
+    battery_wait: Annotated[bool, typer.Option(help="Gate: wait for charge instead of skipping.")] = False,
     results_dir: ResultsDir = Path("results"),
     models_dir: ModelsDir = None,
 ) -> None:
@@ -193,6 +202,24 @@ def run(
     except EdgebenchError as exc:
         raise EdgebenchError(f"cannot run on device {device!r}: {exc.message}", hint=exc.hint,
                              exit_code=exc.exit_code) from None
+    gate = None
+    if cooldown_max_temp is not None or battery_floor is not None:
+        from suite.scenarios import Gate
+
+        gate = Gate(cooldown_max_temp_c=cooldown_max_temp, cooldown_timeout_s=_seconds(cooldown_timeout),
+                    battery_floor=battery_floor, battery_wait=battery_wait)
+    if scenario not in ("burst", "sustained", "fit"):
+        raise EdgebenchError(f"unknown scenario {scenario!r}", hint="burst, sustained or fit", exit_code=2)
+    if scenario != "burst" or gate is not None:
+        if refs == [None]:
+            raise EdgebenchError(f"the {scenario} scenario and the gates run on phones: give --device SERIAL",
+                                 exit_code=2)
+        for ref in refs:
+            _run_scenario(scenario, ref, model, model_file=model_file, runtime=runtime, prompt_tokens=prompt_tokens,
+                          gen_tokens=gen_tokens, reps=reps, warmup=warmup, threads=threads, quant=quant, seed=seed,
+                          rate=rate, probe=probe, results_dir=results_dir, models_dir=models_dir, gate=gate,
+                          duration=duration, windows=windows, window_tokens=window_tokens, models=models)
+        return
     failures = []
     for ref in refs:
         try:
@@ -274,6 +301,53 @@ def _run_one(model: str, *, model_file: Path | None = None, bundle: Path | None 
             raise EdgebenchError(
                 f"interrupted: the partial run is recorded in {exc.path} (outcome interrupted)"
             , exit_code=130) from None
+
+
+def _seconds(text: str | None) -> float | None:
+    """`90`, `90s`, `10m`, `1h` -> seconds."""
+    if text is None:
+        return None
+    t = text.strip().lower()
+    scale = {"s": 1, "m": 60, "h": 3600}.get(t[-1:], None)
+    try:
+        return float(t[:-1]) * scale if scale else float(t)
+    except ValueError:
+        raise EdgebenchError(f"bad duration {text!r}", hint="e.g. 90s, 10m, 1h", exit_code=2) from None
+
+
+def _run_scenario(scenario: str, ref, model: str, *, model_file, runtime, prompt_tokens, gen_tokens, reps, warmup,
+                  threads, quant, seed, rate, probe, results_dir, models_dir, gate, duration, windows,
+                  window_tokens, models) -> None:
+    """sustained / fit / a gated burst on one phone."""
+    from suite.models import default_models_dir
+    from suite.runtimes import BurstParams
+    from suite.scenarios import apply_gate, run_fit, run_sustained
+    from suite.session import RunRequest
+    from suite.session_device import ScenarioHooks, run_device
+
+    params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
+                         threads=threads, seed=seed)
+    req = RunRequest(model_id=model, runtime=runtime, device=ref.serial, params=params, quant=quant, seed=seed,
+                     models_dir=models_dir or default_models_dir(), results_dir=results_dir, sample_rate_hz=rate,
+                     probe=probe, model_file=model_file)
+
+    def status(msg: str) -> None:
+        err.print(f"[dim]{_plain(ref.serial)}:[/] {_plain(msg)}", highlight=False)
+
+    if scenario == "sustained":
+        if duration is None and windows is None:
+            raise EdgebenchError("the sustained scenario needs --duration or --windows", exit_code=2)
+        path = run_sustained(ref, req, duration_s=_seconds(duration), windows=windows, window_tokens=window_tokens,
+                             status=status, gate=gate)
+        _print_run_summary(path)
+    elif scenario == "fit":
+        summary = run_fit(ref, req, [m.strip() for m in models.split(",")] if models else None, status=status,
+                          gate=gate)
+        console.print(_plain(summary.text()), highlight=False)
+    else:
+        conditions = apply_gate(ref, gate, status)
+        path = run_device(ref, req, status=status, hooks=ScenarioHooks(conditions=conditions))
+        _print_run_summary(path)
 
 
 def _print_run_summary(path: Path) -> None:

@@ -83,10 +83,13 @@ def _battery_conditions(snapshot: dict) -> dict:
     }
 
 
-def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None, push_progress=None) -> Path:
+def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None, push_progress=None, *,
+               hooks: ScenarioHooks | None = None) -> Path:
     """Benchmark a model on an attached device; returns the run folder (always written).
 
-    `push_progress(done_bytes, total_bytes)` follows the provisioning pushes.
+    `push_progress(done_bytes, total_bytes)` follows the provisioning pushes. `hooks` (None
+    for the burst scenario) lets a scenario (suite.scenarios) name itself, add conditions,
+    and add metrics and sample rows before the record is written.
     """
     say = status or (lambda _m: None)
     card = get_model_card(req.model_id)
@@ -128,6 +131,7 @@ def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None, 
     record = new_record(device.to_dict(), card, built,
                         {"name": runtime.name, "version": None, "backend": None, "threads": req.params.threads,
                          "affinity": None}, req.params, conditions)
+    _apply_scenario_hooks_start(hooks, record)
     record["provisioning"] = {k: v for k, v in report.to_dict().items() if k != "files"} | {
         "pushed": [f.name for f in report.pushed], "cached": [f.name for f in report.cached]}
 
@@ -163,7 +167,8 @@ def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None, 
     def store() -> Path:
         # the runner's own VmHWM: true on any device, whatever the sampler's shell can see
         record["sensors"]["runtime_vm_hwm_bytes"] = events.vm_hwm_bytes
-        return _store(req, record, sampler, events.reps, events.load_s, card, bw, compute, t0, llc=llc,
+        sampled = _scenario_sampler(hooks, record, sampler, events, t0)
+        return _store(req, record, sampled, events.reps, events.load_s, card, bw, compute, t0, llc=llc,
                       end_conditions=lambda c: _end_conditions(c, ref, record))
 
     try:
@@ -242,7 +247,7 @@ def _device_now(transport) -> float:
 def _kill_stale_runner(transport, pid_file: str) -> None:
     """A runner left from a killed session (the host died, not the phone) is stopped first."""
     f = quote(pid_file)
-    transport.shell(f"if [ -f {f} ]; then p=$(cat {f}); grep -q edgebench-runner /proc/$p/cmdline 2>/dev/null "
+    transport.shell(f"if [ -f {f} ]; then p=$(cat {f}); grep -q edgebench/runner/ /proc/$p/cmdline 2>/dev/null "
                     f"&& kill -9 $p; rm -f {f}; fi", timeout_s=15)
 
 
@@ -300,3 +305,52 @@ def _bandwidth(transport, python, remote_runner, device, req, say):
             if soc.peak_dram_bw_gbps:
                 return CatalogBandwidth(soc.peak_dram_bw_gbps * 1e9, f"catalog peak for {soc.marketing_name}")
     return None
+
+
+# --- scenario hooks (suite.scenarios) ---------------------------------------------------------
+# Absent (hooks=None) for the burst scenario: run_device then behaves exactly as before.
+
+
+@dataclass
+class ScenarioHooks:
+    """What a scenario adds to one device run.
+
+    `scenario` replaces the record's `scenario` block; `conditions` are merged into its
+    `conditions` (gating results); `before_store(record, rows, events, t0)` sees the record, the
+    sampler's rows (t_s relative to t0, device clock) and the runner's events just before the
+    record is written, may add metrics or keys to the record, and returns extra sample rows.
+    """
+
+    scenario: dict | None = None
+    conditions: dict | None = None
+    before_store: Callable | None = None
+
+
+def _apply_scenario_hooks_start(hooks: ScenarioHooks | None, record: dict) -> None:
+    if hooks is None:
+        return
+    if hooks.scenario is not None:
+        record["scenario"] = hooks.scenario
+    if hooks.conditions:
+        record["conditions"].update(hooks.conditions)
+
+
+class _RowsAdded:
+    """The sampler as `_store` reads it, with a scenario's extra rows appended to `rows`."""
+
+    def __init__(self, sampler, extra: list) -> None:
+        self._sampler, self._extra = sampler, list(extra)
+
+    def __getattr__(self, name):
+        return getattr(self._sampler, name)
+
+    @property
+    def rows(self):
+        return [*self._sampler.rows, *self._extra]
+
+
+def _scenario_sampler(hooks: ScenarioHooks | None, record: dict, sampler, events: RunnerEvents, t0: float):
+    if hooks is None or hooks.before_store is None:
+        return sampler
+    extra = hooks.before_store(record, sampler.rows, events, t0) or []
+    return _RowsAdded(sampler, extra)

@@ -79,14 +79,20 @@ def detect_throttling(samples, *, cpuinfo_max_khz: dict[str, int] | None = None,
         t_first = float(st[st["value"] > 0]["t_s"].iloc[0])
         evidence.append(f"thermal status reached {mx} ({THERMAL_STATUS.get(mx, '?')}); first above 0 "
                         f"(NONE) at t={t_first:.1f} s")
+    device_evidence = bool(evidence)
     if window_tps:
         drop = _first_drop(window_tps, fraction)
         if drop is not None:
             t, tps = drop
             text = (f"decode throughput {tps:.3g} tok/s at t={t:.1f} s is under {fraction:.0%} of the initial "
                     f"{window_tps[0][1]:.3g} tok/s")
-            evidence.append(text)
-    return ThrottleEvidence(bool(evidence), evidence, notes)
+            if device_evidence:
+                evidence.append(text)
+            else:
+                # a slow window with no frequency cap and no thermal status is noise or
+                # contention, not throttling: say so, do not call the device throttled
+                notes.append(text + " (no frequency cap or thermal status seen: not counted as throttling)")
+    return ThrottleEvidence(device_evidence, evidence, notes)
 
 
 def sustained_summary(window_tps: Sequence[tuple[float, float]], samples=None, *,

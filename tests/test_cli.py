@@ -148,3 +148,12 @@ def test_run_with_a_model_file_records_the_file_not_a_card(workdir, tmp_path):
     assert wrong.returncode == 2 and "loads onnx" in wrong.stderr
     both = cli("run", "--model", "tiny", "--model-file", str(gguf), env=env)
     assert both.returncode == 2 and "one of them" in both.stderr
+
+
+def test_scenarios_and_gates_are_validated_before_any_work():
+    proc = cli("run", "--model", "tiny", "--scenario", "marathon")
+    assert proc.returncode == 2 and "unknown scenario 'marathon'" in proc.stderr
+    proc = cli("run", "--model", "tiny", "--scenario", "sustained", "--windows", "3")
+    assert proc.returncode == 2 and "run on phones" in proc.stderr
+    proc = cli("run", "--model", "tiny", "--cooldown-max-temp", "35")
+    assert proc.returncode == 2 and "run on phones" in proc.stderr

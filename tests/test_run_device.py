@@ -122,5 +122,5 @@ def test_decode_slows_after_the_phone_throttles(loopback_phone_factory, loopback
     caps = s[s["channel"].str.startswith("cpufreq_max_khz/")]
     # the governor lowered scaling_max_freq to at most 65% (severity >= 2) at some point
     assert caps["value"].min() <= 0.7 * caps["value"].max(), "the phone never throttled"
-    assert last < 0.8 * first, f"decode did not slow down after the trip: first {first:.1f}, last {last:.1f} tok/s"
+    assert last < 0.85 * first, f"decode did not slow down after the trip: first {first:.1f}, last {last:.1f} tok/s"
     assert rec["metrics"]["temp_c/max"]["value"] > rec["conditions"]["battery_temp_c_start"]

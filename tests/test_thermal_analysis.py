@@ -60,9 +60,15 @@ def test_no_throttling_and_vendor_cap_is_not_throttling():
     ev = detect_throttling(rows, cpuinfo_max_khz={"policy7": 3187200})
     assert not ev.throttled and ev.evidence == []
     assert ev.notes and "vendor cap" in ev.notes[0]
-    # a throughput drop alone is evidence
+    # a throughput drop alone (no cap fell, status stayed NONE) is noted, not called throttling:
+    # on a shared host a slow window is as likely contention as heat
     ev2 = detect_throttling(rows, window_tps=WINDOWS)
-    assert ev2.throttled and "8.9 tok/s at t=240.0 s is under 90% of the initial 10 tok/s" in ev2.evidence[0]
+    assert not ev2.throttled and ev2.evidence == []
+    assert any("8.9 tok/s at t=240.0 s is under 90% of the initial 10 tok/s" in n for n in ev2.notes)
+    # with a cap that fell, the same drop is evidence too
+    capped = rows + [(5.0, ch_cpufreq_max("policy7"), 1400000.0)]
+    ev3 = detect_throttling(capped, cpuinfo_max_khz={"policy7": 3187200}, window_tps=WINDOWS)
+    assert ev3.throttled and any("8.9 tok/s" in e for e in ev3.evidence)
 
 
 def test_window_rows_round_trip():

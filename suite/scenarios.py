@@ -1,0 +1,334 @@
+"""Scenarios beyond burst on a device (issue 6): `sustained` and `fit`.
+
+- sustained: ONE runner invocation decodes continuously: every repetition is one window of
+  `window_tokens` generated tokens (a fresh generation from a short prompt, so the KV cache
+  does not grow from window to window); the throughput of each window (tokens after the first
+  / their time, as `decode_tps`) is stored as the `decode_tps_window` channel, stamped with
+  the window's end on the device clock (the clock of every other sample). With `duration_s`
+  the runner gets a large repetition cap and is stopped after the first window that ends past
+  the duration (that stop is the scenario's, not a failure). Metrics: `stability_pct`,
+  `time_to_throttle_s` (seconds from the start of the first window to the end of the first
+  window under 90% of the first window's throughput; `unavailable: did not throttle` else),
+  `temp_c/max`, `thermal_status/max`, the energy figures of a burst run; the record's
+  `thermal` block carries `throttled` with its evidence (suite.thermal.detect_throttling),
+  the lowest frequency caps and the energy over the whole sustained decode.
+- fit: walk the reference model ladder upward (suite.catalog.reference_cards(), by size),
+  one run_device run per rung, each record's `scenario` = {"name": "fit", ...}; the outcome of
+  each rung (`completed` / `oom` / `load_failed` / ...) and the largest model that ran.
+
+Gating (suite.gating) runs before each measured run when `gate` is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from suite import thermal
+from suite.catalog import reference_cards
+from suite.errors import EdgebenchError
+from suite.schema import CH_POWER_W, Outcome
+from suite.session import Interrupted, RunRequest
+from suite.session_device import ScenarioHooks, run_device
+from suite.stats import metric
+
+Status = Callable[[str], None]
+
+DEFAULT_WINDOWS = 20
+DEFAULT_WINDOW_TOKENS = 64
+#: repetition cap of a duration-bound sustained run (it is stopped by time long before)
+DURATION_REPS_CAP = 100_000
+
+
+# --- gating ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Gates before each measured run (None: that gate is off)."""
+
+    cooldown_max_temp_c: float | None = None
+    cooldown_sensor: str = "battery"
+    cooldown_timeout_s: float = 600.0
+    cooldown_delay_s: float = 0.0
+    require_status_none: bool = True
+    battery_floor: float | None = None
+    battery_wait: bool = False
+    battery_timeout_s: float = 1800.0
+    poll_s: float = 1.0
+
+
+class GateSkipped(EdgebenchError):
+    """A gate said skip (battery under the floor, not waiting); no run was made."""
+
+    exit_code = 5
+
+
+def apply_gate(ref, gate: Gate | None, status: Status | None = None) -> dict:
+    """Run the gates; the run record's `conditions` additions. Raises GateSkipped / GateTimeout."""
+    from suite import gating
+
+    if gate is None:
+        return {}
+    out: dict = {}
+    if gate.battery_floor is not None:
+        b = gating.battery_floor(ref, level_min=gate.battery_floor, wait=gate.battery_wait,
+                                 timeout_s=gate.battery_timeout_s, poll_s=gate.poll_s, status=status)
+        out.update(b.conditions())
+        if not b.ok:
+            raise GateSkipped(f"skipped: {b.reason}", gate=b.to_dict())
+    if gate.cooldown_max_temp_c is not None:
+        c = gating.cooldown(ref, max_temp_c=gate.cooldown_max_temp_c, sensor=gate.cooldown_sensor,
+                            require_status_none=gate.require_status_none, timeout_s=gate.cooldown_timeout_s,
+                            poll_s=gate.poll_s, delay_s=gate.cooldown_delay_s, status=status)
+        out.update(c.conditions())
+    return out
+
+
+# --- sustained ---------------------------------------------------------------------------------
+
+
+def window_tps(reps, t0: float) -> list[tuple[float, float]]:
+    """[(window end, s since t0 on the device clock), decode tok/s] of the measured repetitions."""
+    out = []
+    for r in reps:
+        if r.warmup:
+            continue
+        lat = r.decode_latencies_s
+        if lat and sum(lat) > 0:
+            out.append((r.t_end - t0, len(lat) / sum(lat)))
+    return out
+
+
+def _energy_j(rows, a: float, b: float) -> tuple[float | None, int]:
+    """Trapezoid of power_w over [a, b] (s since t0), samples inside only; (J, n samples)."""
+    pts = sorted((t, v) for t, ch, v in rows if ch == CH_POWER_W and a <= t <= b)
+    if len(pts) < 2:
+        return None, len(pts)
+    e = sum((t2 - t1) * (v1 + v2) / 2 for (t1, v1), (t2, v2) in zip(pts, pts[1:], strict=False))
+    return e, len(pts)
+
+
+def _sustained_store(params: dict, stopped: dict) -> Callable:
+    def before_store(record: dict, rows, events, t0: float):
+        if stopped.get("by_duration") and record["outcome"] != Outcome.COMPLETED.value and events.reps:
+            # the scenario stopped the runner at the duration: not a failure
+            err = record["errors"].pop() if record["errors"] else None
+            record["outcome"] = Outcome.COMPLETED.value
+            record["scenario"]["stopped"] = {"by": "duration", "after_s": params["duration_s"],
+                                             "recorded_as": (err or {}).get("type")}
+        windows = window_tps(events.reps, t0)
+        measured = [r for r in events.reps if not r.warmup]
+        start = (measured[0].t_start - t0) if measured else None
+        # relative to the start of the sustained decode for the summary (time to throttle)
+        rel = [(t - start, v) for t, v in windows] if start is not None else []
+        summary = thermal.sustained_summary(rel, rows)
+        ev = thermal.detect_throttling(rows, window_tps=windows)
+        m, un = record["metrics"], record["unavailable"]
+        if summary["stability_pct"] is not None:
+            m["stability_pct"] = metric("stability_pct", summary["stability_pct"])
+        else:
+            un["stability_pct"] = "no completed window"
+        if summary["time_to_throttle_s"] is not None:
+            m["time_to_throttle_s"] = metric("time_to_throttle_s", summary["time_to_throttle_s"])
+        else:
+            un["time_to_throttle_s"] = ("did not throttle: no window under 90% of the first" if len(rel) > 1
+                                        else "fewer than two windows")
+        if summary.get("max_thermal_status") is not None:
+            m["thermal_status/max"] = metric("thermal_status/max", summary["max_thermal_status"])
+        else:
+            un["thermal_status/max"] = "no thermal status sampled"
+        energy = n_power = None
+        if measured:
+            energy, n_power = _energy_j(rows, start, measured[-1].t_end - t0)
+        record["thermal"] = {
+            **ev.to_dict(),
+            "window_tps": [[round(t, 4), round(v, 4)] for t, v in windows],
+            "decode_start_t_s": start,
+            "summary": summary,
+            "min_freq_cap_khz": summary.get("min_freq_cap_khz"),
+            "energy_j": energy,
+            "energy_power_samples": n_power,
+            "energy_unavailable": (None if energy is not None else
+                                   record["sensors"].get("unavailable", {}).get(CH_POWER_W)
+                                   or "fewer than two power samples in the sustained decode"),
+        }
+        record["scenario"]["params"]["windows_done"] = len(windows)
+        return thermal.window_rows(windows)
+
+    return before_store
+
+
+class _DurationReached(KeyboardInterrupt):
+    """Raised from the rep callback when the duration is reached: run_device then hangs up the
+    runner and records the run as for Ctrl-C; the scenario's hook turns that into `completed`."""
+
+
+def run_sustained(ref, req: RunRequest, *, duration_s: float | None = None, windows: int | None = None,
+                  window_tokens: int = DEFAULT_WINDOW_TOKENS, status: Status | None = None, on_rep=None,
+                  gate: Gate | None = None, push_progress=None) -> Path:
+    """Decode continuously on the device; one run record (scenario `sustained`). Returns its folder.
+
+    `windows`: the number of windows; `duration_s`: stop after the first window ending past it
+    (then `windows`, if given, is a cap). Neither: DEFAULT_WINDOWS windows. `req.params` gives
+    the prompt length, threads, warmup and seed; gen_tokens/reps are the scenario's.
+    """
+    if windows is not None and windows < 1:
+        raise EdgebenchError("--windows must be at least 1", exit_code=2)
+    if duration_s is not None and duration_s <= 0:
+        raise EdgebenchError("--duration must be positive", exit_code=2)
+    if window_tokens < 2:
+        raise EdgebenchError("a window needs at least 2 tokens (decode excludes the first)", exit_code=2)
+    n = windows if windows is not None else (DURATION_REPS_CAP if duration_s else DEFAULT_WINDOWS)
+    params = dataclasses.replace(req.params, gen_tokens=window_tokens, reps=n)
+    req = dataclasses.replace(req, params=params)
+    conditions = apply_gate(ref, gate, status)
+    scen_params = {**params.to_dict(), "duration_s": duration_s, "windows": windows,
+                   "window_tokens": window_tokens}
+    stopped: dict = {}
+    first_start: list[float] = []
+
+    def rep_seen(i: int, total: int, rep) -> None:
+        if on_rep:
+            on_rep(i, total, rep)
+        if duration_s is None or rep.warmup:
+            return
+        if not first_start:
+            first_start.append(rep.t_start)
+        if rep.t_end - first_start[0] >= duration_s and not stopped:
+            stopped["by_duration"] = True
+            raise _DurationReached()
+
+    hooks = ScenarioHooks(scenario={"name": "sustained", "params": scen_params}, conditions=conditions,
+                          before_store=_sustained_store(scen_params, stopped))
+    try:
+        return run_device(ref, req, status=status, on_rep=rep_seen, push_progress=push_progress, hooks=hooks)
+    except Interrupted as exc:
+        if stopped.get("by_duration"):
+            return exc.path
+        raise
+
+
+# --- fit ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Rung:
+    model_id: str
+    params: int
+    outcome: str
+    run_dir: str | None = None
+    peak_rss_bytes: float | None = None
+    load_s: float | None = None
+    message: str | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class FitSummary:
+    device: str
+    rungs: list[Rung] = field(default_factory=list)
+
+    @property
+    def largest(self) -> str | None:
+        """The largest model whose run completed (None: none did)."""
+        ok = [r for r in self.rungs if r.outcome == Outcome.COMPLETED.value]
+        return max(ok, key=lambda r: r.params).model_id if ok else None
+
+    def to_dict(self) -> dict:
+        return {"scenario": "fit", "device": self.device, "largest": self.largest,
+                "rungs": [r.to_dict() for r in self.rungs]}
+
+    def text(self) -> str:
+        lines = [f"fit on {self.device}:"]
+        for r in self.rungs:
+            rss = f", peak RSS {r.peak_rss_bytes / 2**20:.0f} MiB" if r.peak_rss_bytes else ""
+            load = f", load {r.load_s:.2f} s" if r.load_s is not None else ""
+            lines.append(f"  {r.model_id:16s} {r.params / 1e9:6.3f} B  {r.outcome}{rss}{load}")
+        lines.append(f"largest that runs: {self.largest or 'none'}")
+        return "\n".join(lines)
+
+
+def ladder(models: list[str] | None = None) -> list:
+    """Reference cards by size; `models` restricts (and may reorder nothing: size order kept)."""
+    cards = reference_cards()
+    if models is None:
+        return cards
+    by_id = {c.id: c for c in cards}
+    from suite.catalog import get_model_card
+
+    chosen = [by_id.get(m) or get_model_card(m) for m in models]
+    return sorted(chosen, key=lambda c: c.params())
+
+
+def _read_rung(path: Path, rung: Rung) -> None:
+    rec = json.loads((path / "run.json").read_text())
+    rung.outcome = rec["outcome"]
+    m = rec.get("metrics", {})
+    rung.peak_rss_bytes = (m.get("peak_rss_bytes") or {}).get("value") or rec["sensors"].get("runtime_vm_hwm_bytes")
+    rung.load_s = (m.get("load_s") or {}).get("value")
+    if rec.get("errors"):
+        rung.message = rec["errors"][-1].get("message")
+
+
+def run_fit(ref, req_template: RunRequest, models: list[str] | None = None, *, status: Status | None = None,
+            continue_after_fail: int = 0, gate: Gate | None = None, summary_path: Path | None = None) -> FitSummary:
+    """Walk the ladder upward, one run_device run per model; stop after the first rung that does not
+    complete (or `continue_after_fail` more rungs). The summary is also written as JSON to
+    `summary_path` (default: `<results_dir>/fit-<serial>-<first run id>.json`)."""
+    say = status or (lambda _m: None)
+    cards = ladder(models)
+    ids = [c.id for c in cards]
+    serial = getattr(ref, "serial", None) or ref.transport().serial
+    summary = FitSummary(device=serial)
+    failures = 0
+    for i, card in enumerate(cards):
+        rung = Rung(card.id, card.params(), outcome="not_run")
+        summary.rungs.append(rung)
+        run_ids: list[str] = []
+
+        def note(record, rows, events, t0, _ids=run_ids):
+            _ids.append(record["run_id"])
+            return []
+
+        hooks = ScenarioHooks(scenario={"name": "fit", "params": {**req_template.params.to_dict(), "rung": i,
+                                                                 "ladder": ids}},
+                              before_store=note)
+        req = dataclasses.replace(req_template, model_id=card.id)
+        say(f"fit: {card.id} ({card.params() / 1e9:.3f} B)")
+        try:
+            hooks.conditions = apply_gate(ref, gate, status)
+            path = run_device(ref, req, status=status, hooks=hooks)
+            _read_rung(path, rung)
+        except EdgebenchError as exc:
+            path = Path(req.results_dir) / run_ids[0] if run_ids else None
+            if path is not None and (path / "run.json").exists():
+                _read_rung(path, rung)
+            else:  # no run made: provisioning (free space), gating, device errors
+                rung.outcome = "not_run"
+                rung.message = exc.message
+        rung.run_dir = str(path) if path is not None else None
+        say(f"fit: {card.id}: {rung.outcome}")
+        if rung.outcome != Outcome.COMPLETED.value:
+            failures += 1
+            if failures > continue_after_fail:
+                break
+    say(f"fit: largest that runs: {summary.largest or 'none'}")
+    target = summary_path
+    if target is None and summary.rungs:
+        first = next((r.run_dir for r in summary.rungs if r.run_dir), None)
+        name = f"fit-{serial.replace(':', '_')}-{Path(first).name if first else 'none'}.json"
+        target = Path(req_template.results_dir) / name
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+    return summary
+
+
+__all__ = ["DEFAULT_WINDOWS", "DEFAULT_WINDOW_TOKENS", "FitSummary", "Gate", "GateSkipped", "Rung", "apply_gate",
+           "ladder", "run_fit", "run_sustained", "window_tps"]
