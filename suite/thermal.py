@@ -44,10 +44,20 @@ class ThrottleEvidence:
         return {"throttled": self.throttled, "evidence": list(self.evidence), "notes": list(self.notes)}
 
 
+#: The initial throughput is the median of this many first windows: one noisy first window
+#: (a busy host, a cold cache) must not move the 90% line the whole run is judged against.
+INITIAL_WINDOWS = 3
+
+
+def initial_tps(window_tps: Sequence[tuple[float, float]]) -> float:
+    first = sorted(v for _, v in window_tps[:INITIAL_WINDOWS])
+    return first[len(first) // 2]
+
+
 def _first_drop(window_tps: Sequence[tuple[float, float]], fraction: float) -> tuple[float, float] | None:
     if not window_tps:
         return None
-    initial = window_tps[0][1]
+    initial = initial_tps(window_tps)
     for t, tps in window_tps[1:]:
         if tps < fraction * initial:
             return t, tps
@@ -85,7 +95,7 @@ def detect_throttling(samples, *, cpuinfo_max_khz: dict[str, int] | None = None,
         if drop is not None:
             t, tps = drop
             text = (f"decode throughput {tps:.3g} tok/s at t={t:.1f} s is under {fraction:.0%} of the initial "
-                    f"{window_tps[0][1]:.3g} tok/s")
+                    f"{initial_tps(window_tps):.3g} tok/s")
             if device_evidence:
                 evidence.append(text)
             else:
@@ -105,7 +115,7 @@ def sustained_summary(window_tps: Sequence[tuple[float, float]], samples=None, *
         vals = [v for _, v in windows]
         best, worst = max(vals), min(vals)
         out.update({
-            "initial_tps": windows[0][1], "best_tps": best, "worst_tps": worst,
+            "initial_tps": initial_tps(windows), "best_tps": best, "worst_tps": worst,
             "stability_pct": 100.0 * worst / best if best > 0 else None,
         })
         drop = _first_drop(windows, fraction)

@@ -124,3 +124,16 @@ def test_decode_slows_after_the_phone_throttles(loopback_phone_factory, loopback
     assert caps["value"].min() <= 0.7 * caps["value"].max(), "the phone never throttled"
     assert last < 0.85 * first, f"decode did not slow down after the trip: first {first:.1f}, last {last:.1f} tok/s"
     assert rec["metrics"]["temp_c/max"]["value"] > rec["conditions"]["battery_temp_c_start"]
+
+
+def test_llama_cpp_runs_inside_the_phone_into_the_same_schema(loopback_phone_factory, loopback_adb_server,
+                                                              models_dir, tmp_path):
+    phone = loopback_phone_factory("qcom-flagship", charging=False)
+    req = request(models_dir, tmp_path)
+    req.runtime = "llama.cpp"
+    rec = json.loads((run_device(ref_for(phone, loopback_adb_server), req) / "run.json").read_text())
+    assert rec["outcome"] == "completed"
+    assert rec["runtime"]["name"] == "llama.cpp" and rec["model"]["format"] == "gguf"
+    m = rec["metrics"]
+    assert m["prefill_tps"]["n"] == 2 and m["decode_tps"]["value"] > 0 and m["ttft_s"]["value"] > 0
+    assert m["power_w/avg"]["value"] > 0 and "temp_c/max" in m

@@ -58,12 +58,13 @@ def test_sustained_run_on_a_phone_that_throttles(loopback_phone_factory, loopbac
     vals = list(w["value"])
     assert m["stability_pct"]["value"] == pytest.approx(100 * min(vals) / max(vals))
     assert m["stability_pct"]["value"] < 80
-    # time to throttle agrees with the trace: it is the first window under 90% of the first,
+    # time to throttle agrees with the trace: it is the first window under 90% of the initial,
     # measured from the start of the sustained decode, and it comes no later than the window in
     # which the sampled cap fell (sampled at 1 Hz). It can come EARLIER: on this shared 2-core
     # host unthrottled windows vary by ~15% (seen 47, 46, 39, 50 tok/s before any cap change).
     start = th["decode_start_t_s"]
-    first_slow = next(t for t, v in zip(w["t_s"], w["value"], strict=True) if v < 0.9 * vals[0])
+    initial = sorted(vals[:3])[1]  # the median of the first three windows (suite.thermal.initial_tps)
+    first_slow = next(t for t, v in list(zip(w["t_s"], w["value"], strict=True))[1:] if v < 0.9 * initial)
     assert m["time_to_throttle_s"]["value"] == pytest.approx(first_slow - start, abs=1e-3)
     caps = s[s["channel"] == "cpufreq_max_khz/policy0"].sort_values("t_s")
     t_cap = caps[caps["value"] < caps["value"].iloc[0]]["t_s"].min()
@@ -72,7 +73,9 @@ def test_sustained_run_on_a_phone_that_throttles(loopback_phone_factory, loopbac
     # and the cap really slowed decode: windows ending after the cap fell are slower
     before = [v for t, v in zip(w["t_s"], vals, strict=True) if t < t_cap - 1.0]
     after = [v for t, v in zip(w["t_s"], vals, strict=True) if t > t_cap + window_s]
-    assert before and after and sorted(after)[len(after) // 2] < 0.85 * sorted(before)[len(before) // 2]
+    # (the governor releases the cap as the skin cools, so later windows oscillate: the lower
+    # quartile of the windows after the cap is what the cap does, not their median)
+    assert before and after and sorted(after)[len(after) // 4] < 0.85 * sorted(before)[len(before) // 2]
     assert th["min_freq_cap_khz"]["policy0"] <= 0.65 * 2016000
     assert m["thermal_status/max"]["value"] >= 2
     assert m["temp_c/max"]["value"] > 45
