@@ -135,7 +135,7 @@ def _sustained_store(params: dict, stopped: dict) -> Callable:
         if summary["time_to_throttle_s"] is not None:
             m["time_to_throttle_s"] = metric("time_to_throttle_s", summary["time_to_throttle_s"])
         else:
-            un["time_to_throttle_s"] = ("did not throttle: no window under 90% of the first" if len(rel) > 1
+            un["time_to_throttle_s"] = ("did not throttle: no window under 90% of the initial throughput" if len(rel) > 1
                                         else "fewer than two windows")
         if summary.get("max_thermal_status") is not None:
             m["thermal_status/max"] = metric("thermal_status/max", summary["max_thermal_status"])

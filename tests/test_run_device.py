@@ -117,12 +117,14 @@ def test_decode_slows_after_the_phone_throttles(loopback_phone_factory, loopback
     req = request(models_dir, tmp_path, model="smollm2-135m", gen_tokens=24, reps=30, warmup=1)
     rec = json.loads((run_device(ref_for(phone, loopback_adb_server), req, on_rep=on_rep) / "run.json").read_text())
     tps = rec["metrics"]["decode_tps"]["samples"]
-    first, last = sorted(tps[:3])[1], sorted(tps[-5:])[2]
+    # the governor releases the cap as the skin cools, so late repetitions oscillate: the
+    # slowest of the last ten is what the cap does
+    first, last = sorted(tps[:3])[1], min(tps[-10:])
     s = load_results([tmp_path]).samples()
     caps = s[s["channel"].str.startswith("cpufreq_max_khz/")]
     # the governor lowered scaling_max_freq to at most 65% (severity >= 2) at some point
     assert caps["value"].min() <= 0.7 * caps["value"].max(), "the phone never throttled"
-    assert last < 0.85 * first, f"decode did not slow down after the trip: first {first:.1f}, last {last:.1f} tok/s"
+    assert last < 0.8 * first, f"decode did not slow down after the trip: first {first:.1f}, last {last:.1f} tok/s"
     assert rec["metrics"]["temp_c/max"]["value"] > rec["conditions"]["battery_temp_c_start"]
 
 

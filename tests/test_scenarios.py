@@ -101,16 +101,19 @@ def test_sustained_run_that_does_not_throttle(loopback_phone_factory, loopback_a
     assert th["min_freq_cap_khz"]["policy0"] == 2016000
     assert rec["metrics"]["thermal_status/max"]["value"] == 0
     assert phone.state()["severity"] == 0
-    # throughput: the 90% rule on the recorded windows. On this shared 2-core host a window can
-    # dip >10% without any heat (seen: 181 vs 207 tok/s); then suite.thermal counts the drop as
-    # evidence, and the record must say exactly that and nothing else.
+    # no cap fell and the status stayed NONE: not throttled, whatever the windows did
     vals = [v for _, v in th["window_tps"]]
     assert rec["metrics"]["stability_pct"]["value"] == pytest.approx(100 * min(vals) / max(vals))
-    if all(v >= 0.9 * vals[0] for v in vals[1:]):
-        assert th["throttled"] is False
+    assert th["throttled"] is False and th["evidence"] == []
+    # the 90% rule on the recorded windows, against the median of the first three. On this shared
+    # 2-core host a window can dip >10% without any heat (seen: 181 vs 207 tok/s): then the time
+    # to throttle is that window, and the notes say the dip was not counted as throttling.
+    initial = sorted(vals[:3])[1]
+    if all(v >= 0.9 * initial for v in vals[1:]):
         assert rec["unavailable"]["time_to_throttle_s"].startswith("did not throttle")
     else:
-        assert th["throttled"] is True and all(e.startswith("decode throughput") for e in th["evidence"])
+        assert "time_to_throttle_s" in rec["metrics"]
+        assert any("not counted as throttling" in n for n in th["notes"])
     # the gates ran and are recorded
     cond = rec["conditions"]
     assert cond["cooldown"]["ok"] and cond["cooldown_waited_s"] >= 0 and cond["battery_floor"]["ok"]
