@@ -266,15 +266,20 @@ class ThermalZoneSource:
         return None
 
     def read(self) -> list[Row]:
-        rows = []
-        for channel, path in self._files:
-            try:
-                temp_c = int(_read_text(path)) / 1000.0
-            except (OSError, ValueError):
-                continue
-            if _plausible(temp_c):
-                rows.append((channel, temp_c))
-        return rows
+        return _read_millidegrees(self._files)
+
+
+def _read_millidegrees(files: list[tuple[str, Path]]) -> list[Row]:
+    """One row per readable, plausible temperature file (kernel millidegrees C)."""
+    rows = []
+    for channel, path in files:
+        try:
+            temp_c = int(_read_text(path)) / 1000.0
+        except (OSError, ValueError):
+            continue
+        if _plausible(temp_c):
+            rows.append((channel, temp_c))
+    return rows
 
 
 @dataclass
@@ -317,15 +322,7 @@ class HwmonSource:
         return None if self._files else "no plausible hwmon temperature: " + "; ".join(reasons)
 
     def read(self) -> list[Row]:
-        rows = []
-        for channel, path in self._files:
-            try:
-                temp_c = int(_read_text(path)) / 1000.0
-            except (OSError, ValueError):
-                continue
-            if _plausible(temp_c):
-                rows.append((channel, temp_c))
-        return rows
+        return _read_millidegrees(self._files)
 
 
 # --- power ------------------------------------------------------------------------------
