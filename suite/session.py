@@ -364,11 +364,16 @@ def _sensor_gaps(avail: dict[str, str | None]) -> dict[str, str]:
     return gaps
 
 
+#: Rows of the compute probe's matmul at the least (see Probes.measure).
+PROBE_MIN_M = 256
+
+
 class Probes:
     """The device's bandwidth and compute peak, measured in this session (best of all probes).
 
     The compute probe runs onnxruntime's int4 MatMulNBits kernel at the model's own largest
-    matmul shape (M = prompt tokens, K = hidden, N = intermediate): the kernel prefill uses.
+    matmul shape (M = prompt tokens, at least 256; K = hidden, N = intermediate): the kernel
+    prefill uses.
     """
 
     #: Runtimes whose prefill kernel the compute probe runs. Another runtime's kernels
@@ -396,7 +401,10 @@ class Probes:
             return
         k = c.hidden_size - c.hidden_size % 32 or 32
         self.compute.append(
-            measure_compute_peak(threads=self.threads, m=self.params.prompt_tokens, k=k, n=c.intermediate_size)
+            # M at least 256: a small prompt's single matmul under-fills the kernel, and a bound
+            # must be an upper bound (a 16-token probe once measured below the real prefill)
+            measure_compute_peak(threads=self.threads, m=max(self.params.prompt_tokens, PROBE_MIN_M), k=k,
+                                 n=c.intermediate_size)
         )
 
     def best(self):
