@@ -186,6 +186,9 @@ def run(
     cooldown_timeout: Annotated[str, typer.Option(help="Gate: give up cooling after this long, e.g. 10m.")] = "10m",
     battery_floor: Annotated[float | None, typer.Option(help="Gate: skip (or --battery-wait) when the battery is under this level (%).")] = None,
     battery_wait: Annotated[bool, typer.Option(help="Gate: wait for charge instead of skipping.")] = False,
+    idle: Annotated[str, typer.Option(help="Idle baseline sampled before the model loads (power_w/idle and the above-idle figures), e.g. 5s; 0 for none. Skipped when the device has no power reading.")] = "5s",
+    power_meter: Annotated[Path | None, typer.Option("--power-meter", help="An external meter's CSV log (time + watts, or volts and amps), read when the run ends and aligned by timestamps: it becomes the run's power.")] = None,
+    meter_offset: Annotated[float, typer.Option(help="The meter's clock minus this host's clock (s), when the meter logs on another machine.")] = 0.0,
     results_dir: ResultsDir = Path("results"),
     models_dir: ModelsDir = None,
 ) -> None:
@@ -197,6 +200,10 @@ def run(
     if model_file is not None and not model_file.exists():
         raise EdgebenchError(f"no model file at {model_file}", exit_code=2)
     model = model or model_file.stem
+    if power_meter is not None and not power_meter.is_file():
+        raise EdgebenchError(f"no power-meter log at {power_meter}", hint="start the meter's logging first; the "
+                             "log is read when the run ends", exit_code=2)
+    power_opts = {"idle_s": _seconds(idle), "power_meter": power_meter, "meter_offset_s": meter_offset}
     try:
         refs = [None] if device == "local" else resolve(device, parse_servers(adb))
     except EdgebenchError as exc:
@@ -218,14 +225,16 @@ def run(
             _run_scenario(scenario, ref, model, model_file=model_file, runtime=runtime, prompt_tokens=prompt_tokens,
                           gen_tokens=gen_tokens, reps=reps, warmup=warmup, threads=threads, quant=quant, seed=seed,
                           rate=rate, probe=probe, results_dir=results_dir, models_dir=models_dir, gate=gate,
-                          duration=duration, windows=windows, window_tokens=window_tokens, models=models)
+                          duration=duration, windows=windows, window_tokens=window_tokens, models=models,
+                          **power_opts)
         return
     failures = []
     for ref in refs:
         try:
             path = _run_one(model, model_file=model_file, bundle=runtime_bundle, device=device, ref=ref, runtime=runtime, prompt_tokens=prompt_tokens,
                             gen_tokens=gen_tokens, reps=reps, warmup=warmup, threads=threads, quant=quant,
-                            seed=seed, rate=rate, probe=probe, results_dir=results_dir, models_dir=models_dir)
+                            seed=seed, rate=rate, probe=probe, results_dir=results_dir, models_dir=models_dir,
+                            **power_opts)
             _print_run_summary(path)
         except EdgebenchError as exc:
             if len(refs) == 1 or exc.exit_code == 130:
@@ -239,7 +248,8 @@ def run(
 def _run_one(model: str, *, model_file: Path | None = None, bundle: Path | None = None, device: str = "local", ref=None, runtime: str = "ort-genai", prompt_tokens: int = 128,
              gen_tokens: int = 64, reps: int = 5, warmup: int = 1, threads: int | None = None,
              quant: str | None = None, seed: int = 0, rate: float = 10.0, probe: bool = True,
-             results_dir: Path = Path("results"), models_dir: Path | None = None) -> Path:
+             results_dir: Path = Path("results"), models_dir: Path | None = None, idle_s: float = 0.0,
+             power_meter: Path | None = None, meter_offset_s: float = 0.0) -> Path:
     from suite.catalog import get_model_card
     from suite.models import default_models_dir
     from suite.runtimes import BurstParams, get_runtime
@@ -261,7 +271,7 @@ def _run_one(model: str, *, model_file: Path | None = None, bundle: Path | None 
                          threads=threads, seed=seed)
     req = RunRequest(model_id=model, runtime=runtime, device=device, params=params, quant=quant, seed=seed,
                      models_dir=root, results_dir=results_dir, sample_rate_hz=rate, probe=probe,
-                     model_file=model_file)
+                     model_file=model_file, idle_s=idle_s, power_meter=power_meter, meter_offset_s=meter_offset_s)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, transient=True,
@@ -317,7 +327,7 @@ def _seconds(text: str | None) -> float | None:
 
 def _run_scenario(scenario: str, ref, model: str, *, model_file, runtime, prompt_tokens, gen_tokens, reps, warmup,
                   threads, quant, seed, rate, probe, results_dir, models_dir, gate, duration, windows,
-                  window_tokens, models) -> None:
+                  window_tokens, models, idle_s=0.0, power_meter=None, meter_offset_s=0.0) -> None:
     """sustained / fit / a gated burst on one phone."""
     from suite.models import default_models_dir
     from suite.runtimes import BurstParams
@@ -329,7 +339,8 @@ def _run_scenario(scenario: str, ref, model: str, *, model_file, runtime, prompt
                          threads=threads, seed=seed)
     req = RunRequest(model_id=model, runtime=runtime, device=ref.serial, params=params, quant=quant, seed=seed,
                      models_dir=models_dir or default_models_dir(), results_dir=results_dir, sample_rate_hz=rate,
-                     probe=probe, model_file=model_file)
+                     probe=probe, model_file=model_file, idle_s=idle_s, power_meter=power_meter,
+                     meter_offset_s=meter_offset_s)
 
     def status(msg: str) -> None:
         err.print(f"[dim]{_plain(ref.serial)}:[/] {_plain(msg)}", highlight=False)
@@ -374,6 +385,9 @@ def _print_run_summary(path: Path) -> None:
         by_reason.setdefault(reason, []).append(name)
     for reason, names in by_reason.items():
         console.print(f"[dim]unavailable[/] {', '.join(names)}: [dim]{_plain(reason)}[/]", highlight=False)
+    for e in rec["errors"]:
+        if e["type"] == "PowerMeterError":
+            err.print(f"[yellow]warning:[/] power meter not used: {_plain(e['message'])}", highlight=False)
     console.print(f"run stored in [bold]{path}[/]")
 
 
@@ -492,6 +506,26 @@ def import_llama_bench_cmd(
     code = cli_import(files, results_dir, device=device)
     if code:
         raise typer.Exit(code)
+
+
+@import_app.command("meter")
+def import_meter_cmd(
+    log: Annotated[Path, typer.Argument(help="The meter's CSV log: a time column (epoch s or ISO 8601) and watts, or volts and amps.")],
+    run_id: Annotated[str, typer.Option("--run", help="The burst run to attach it to (its id or folder).")],
+    results_dir: ResultsDir = Path("results"),
+    meter_offset: Annotated[float, typer.Option(help="The meter's clock minus the clock of the host that ran the run (s).")] = 0.0,
+) -> None:
+    """Attach an external power meter's log to a stored run: a new run with the meter's power supersedes it."""
+    from suite.session import attach_meter
+
+    run_dir = Path(run_id) if Path(run_id).is_dir() else results_dir / run_id
+    if not (run_dir / "run.json").is_file():
+        raise EdgebenchError(f"no run {run_id!r} in {results_dir}", hint="see `edgebench results`", exit_code=2)
+    if not log.is_file():
+        raise EdgebenchError(f"no meter log at {log}", exit_code=2)
+    path = attach_meter(run_dir, log, offset_s=meter_offset, results_dir=run_dir.parent)
+    console.print(f"{_plain(path.name)} supersedes {_plain(run_dir.name)} (power from {_plain(log)})", highlight=False)
+    _print_run_summary(path)
 
 
 def _loopback_profiles() -> list[str]:

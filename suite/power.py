@@ -31,7 +31,7 @@ import pandas as pd
 
 from suite.analysis import energy_j, integrate
 from suite.android.battery import REASON_CHARGING, REASON_FULL, REASON_NOT_CHARGING, normalize_status
-from suite.schema import CH_POWER_W, SAMPLE_COLUMNS
+from suite.schema import CH_POWER_W, CH_POWER_W_DEVICE, SAMPLE_COLUMNS
 
 SOURCE_BATTERY = "battery_fuel_gauge"
 SOURCE_ODPM = "odpm_rails"
@@ -294,7 +294,144 @@ def power_summary(samples, intervals: Sequence[tuple[float, float]],
     return out
 
 
+# --- idle baseline in a run ------------------------------------------------------------------
+
+#: Metrics that need an idle baseline (the above-baseline ones) besides `power_w/idle`.
+ABOVE_IDLE_METRICS = ("power_w/avg_above_idle", "energy_j/prefill_above_idle", "energy_j/decode_above_idle",
+                      "j_per_token/prefill_above_idle", "j_per_token/decode_above_idle")
+IDLE_METRICS = ("power_w/idle", *ABOVE_IDLE_METRICS)
+#: Reason used when a run was asked for no baseline.
+NO_IDLE_REASON = "no idle baseline measured (--idle 0)"
+
+
+def idle_window(samples) -> tuple[float, float] | None:
+    """The idle phase of a run (phase/idle markers), or None when it has none."""
+    from suite.analysis import intervals_from_samples
+
+    spans = intervals_from_samples(_frame(samples), "idle")
+    return spans[0] if spans else None
+
+
+def idle_metrics(samples, metrics: dict[str, dict], tokens: dict[str, int]) -> tuple[dict[str, dict], dict[str, str]]:
+    """`power_w/idle` and the above-baseline figures from a run's idle phase.
+
+    `metrics`: the run's energy metrics so far (energy_j/prefill, energy_j/decode, power_w/avg);
+    `tokens`: {"prefill": n, "decode": n} over the measured repetitions. Above-baseline energy of
+    a phase = its energy - idle W x its duration: what running the model added to an idle phone.
+    Returns (metrics, reasons for the ones that cannot be computed).
+    """
+    from suite.analysis import intervals_from_samples
+    from suite.stats import metric
+
+    df = _frame(samples)
+    window = idle_window(df)
+    if window is None:
+        return {}, dict.fromkeys(IDLE_METRICS, NO_IDLE_REASON)
+    base = idle_baseline(df, window)
+    if base is None:
+        why = f"no power sample inside the idle window ({window[1] - window[0]:.1f} s)"
+        return {}, dict.fromkeys(IDLE_METRICS, why)
+    out = {"power_w/idle": metric("power_w/idle", base.power_w)}
+    missing: dict[str, str] = {}
+    durations = {ph: sum(b - a for a, b in intervals_from_samples(df, ph)) for ph in ("prefill", "decode")}
+    for ph, dur in durations.items():
+        e = (metrics.get(f"energy_j/{ph}") or {}).get("value")
+        if e is None or dur <= 0:
+            missing[f"energy_j/{ph}_above_idle"] = missing[f"j_per_token/{ph}_above_idle"] = (
+                f"no {ph} energy to subtract the baseline from")
+            continue
+        above = e - base.power_w * dur
+        out[f"energy_j/{ph}_above_idle"] = metric(f"energy_j/{ph}_above_idle", above)
+        if tokens.get(ph):
+            out[f"j_per_token/{ph}_above_idle"] = metric(f"j_per_token/{ph}_above_idle", above / tokens[ph])
+    avg = (metrics.get("power_w/avg") or {}).get("value")
+    if avg is not None:
+        out["power_w/avg_above_idle"] = metric("power_w/avg_above_idle", avg - base.power_w)
+    else:
+        missing["power_w/avg_above_idle"] = "no average power over the measured phases"
+    return out, missing
+
+
+# --- an external meter in a run ---------------------------------------------------------------
+
+
+
+def clock_block(t0_epoch_s: float, host_minus_device_s: float = 0.0) -> dict[str, float]:
+    """What a run records to align outside logs: the epoch of t_s = 0 on the device clock, and
+    the host's clock minus the device's (measured at the start of the run)."""
+    return {"t0_epoch_s": float(t0_epoch_s), "host_minus_device_s": float(host_minus_device_s)}
+
+
+def apply_meter(record: dict, rows: list[tuple[float, str, float]], trace: MeterTrace, *,
+                offset_s: float = 0.0) -> list[tuple[float, str, float]]:
+    """Put a meter's watts on the run's time axis as `power_w`; the device's own power readings
+    (if any) move to `power_w_device`. The meter's clock is taken to be the controller host's
+    clock (the one `edgebench run` recorded against the device clock); `offset_s` adds a further
+    shift (meter clock minus host clock, when the meter logs on another machine).
+
+    Updates `record` (power source, sensors, the meter's provenance) and returns the new rows.
+    Raises ValueError when the log has no sample within the run.
+    """
+    clock = (record.get("sensors") or {}).get("time_base")
+    if not clock:
+        raise ValueError("this run recorded no time base (t0 epoch): cannot align a meter log to it")
+    kept = [(t, CH_POWER_W_DEVICE if ch == CH_POWER_W else ch, v) for t, ch, v in rows]
+    t_end = max((t for t, _, _ in rows), default=None)
+    # meter (host) time -> device time: minus (host - device), minus the meter's own offset
+    shift = -float(clock.get("host_minus_device_s") or 0.0) - offset_s
+    meter = align_meter(trace, float(clock["t0_epoch_s"]), t_end, offset_s=shift)
+    if len(meter) < 2:
+        span = (f"{trace.t_epoch_s[0]:.1f}..{trace.t_epoch_s[-1]:.1f}" if len(trace.t_epoch_s) else "empty")
+        raise ValueError(f"the meter log ({span}, epoch s) has fewer than 2 samples inside the run "
+                         f"(t0 {clock['t0_epoch_s']:.1f}, {t_end or 0:.1f} s long); check the clocks or --meter-offset")
+    sensors = record.setdefault("sensors", {})
+    unavailable = sensors.setdefault("unavailable", {})
+    replaced = unavailable.pop(CH_POWER_W, None)
+    conditions = record.setdefault("conditions", {})
+    device_source = conditions.get("power_source")
+    conditions["power_source"] = SOURCE_METER
+    if CH_POWER_W in sensors.get("available", []):
+        sensors["available"] = sorted({*sensors["available"], CH_POWER_W_DEVICE})
+    sensors["available"] = sorted({*sensors.get("available", []), CH_POWER_W})
+    for name in list(record.get("unavailable", {})):
+        if name.startswith(("power_w/", "energy_j/", "j_per_token/", "tokens_per_j/")):
+            del record["unavailable"][name]
+    ts = [t for t, _, _ in meter]
+    record["power_meter"] = {
+        "file": trace.source, "columns": trace.columns, "rows": len(trace.t_epoch_s), "rows_in_run": len(meter),
+        "rate_hz": (len(ts) - 1) / (ts[-1] - ts[0]) if ts[-1] > ts[0] else None,
+        "offset_s": offset_s, "time_base": dict(clock),
+        "device_power_source": device_source, "device_power_unavailable": replaced,
+    }
+    return [*kept, *meter]
+
+
+def charge_counter_summary(samples, battery_start: dict, battery_end: dict, duration_s: float, *,
+                           min_counted_uah: float = 5000.0) -> dict[str, object] | None:
+    """The fuel gauge's coulomb counter against the integrated current over a run.
+
+    None when the device has no counter. Below `min_counted_uah` (5 mAh) the counter's
+    resolution (often 1 mAh) dominates: the ratio is withheld with that reason.
+    """
+    a, b = battery_start.get("charge_counter"), battery_end.get("charge_counter")
+    if a is None or b is None:
+        return None
+    check = charge_counter_check(samples, a, b)
+    out: dict[str, object] = {**check, "duration_s": duration_s}
+    counted = check["counted_uah"] or 0.0
+    if abs(counted) < min_counted_uah:
+        out["ratio"] = None
+        out["note"] = (f"the counter moved {counted:.0f} uAh in {duration_s:.0f} s; under {min_counted_uah:.0f} uAh "
+                       "its resolution dominates: a cross-check needs a longer run (minutes)")
+    elif check["ratio"] is not None and not 0.8 <= check["ratio"] <= 1.25:
+        out["note"] = ("integrated current and the coulomb counter disagree by more than 20%: a wrong current "
+                       "unit or a draw the current reading misses")
+    return out
+
+
 __all__ = [
+    "ABOVE_IDLE_METRICS", "CH_POWER_W_DEVICE", "IDLE_METRICS", "NO_IDLE_REASON", "apply_meter",
+    "charge_counter_summary", "clock_block", "idle_metrics", "idle_window",
     "CHARGING_PREFIX", "SOURCES", "SOURCE_BATTERY", "SOURCE_METER", "SOURCE_ODPM", "WIFI_ADB_HOWTO",
     "IdleBaseline", "MeterTrace", "above_baseline", "align_meter", "charge_counter_check", "charging_reason",
     "idle_baseline",

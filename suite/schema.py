@@ -36,8 +36,10 @@ RUN_FIELDS = (
 #: what they do not know): `labels` (badges such as "fixture", "synthetic-store"),
 #: `provisioning` (what a device run pushed or found cached), `import` (the source file,
 #: lines and problems of an imported run), `runner_output` (non-event lines a device-side
-#: runner printed).
-OPTIONAL_RUN_FIELDS = ("labels", "provisioning", "import", "runner_output")
+#: runner printed), `power_meter` (the external meter log that gave `power_w`), `supersedes`
+#: (the run id this run replaces: same measurement, re-derived, e.g. with a meter's log),
+#: `lab` (the lab plan, job key and attempt a run belongs to).
+OPTIONAL_RUN_FIELDS = ("labels", "provisioning", "import", "runner_output", "power_meter", "supersedes", "lab")
 
 
 class Outcome(StrEnum):
@@ -97,6 +99,11 @@ METRICS: dict[str, MetricSpec] = _specs(
     MetricSpec("power_w/avg", "W", False, "average power over the measured phases"),
     MetricSpec("power_w/peak", "W", False, "peak sampled power"),
     MetricSpec("power_w/idle", "W", False, "idle baseline power before the run"),
+    MetricSpec("power_w/avg_above_idle", "W", False, "average power over the measured phases minus the idle baseline"),
+    MetricSpec("energy_j/prefill_above_idle", "J", False, "prefill energy minus idle power x prefill time"),
+    MetricSpec("energy_j/decode_above_idle", "J", False, "decode energy minus idle power x decode time"),
+    MetricSpec("j_per_token/prefill_above_idle", "J/tok", False, "above-idle energy per prompt token"),
+    MetricSpec("j_per_token/decode_above_idle", "J/tok", False, "above-idle energy per generated token"),
     MetricSpec("temp_c/max", "degC", False, "hottest temperature seen during the run"),
     MetricSpec("thermal_status/max", "status", False, "highest thermal status (0 NONE .. 6 SHUTDOWN)"),
     MetricSpec("stability_pct", "%", True, "worst window throughput / best window throughput"),
@@ -126,6 +133,8 @@ CH_RSS_BYTES = "rss_bytes"
 CH_THERMAL_STATUS = "thermal_status"
 CH_DECODE_TPS_WINDOW = "decode_tps_window"
 CH_CPU_UTIL_PCT = "cpu_util_pct"
+#: The device's own power reading when an external meter's log gives `power_w`.
+CH_POWER_W_DEVICE = "power_w_device"
 #: Phase markers: channel "phase/<name>", value 1.0 at the phase start and 0.0 at its end.
 CH_PHASE_PREFIX = "phase/"
 

@@ -6,6 +6,10 @@ samples, probes) and writes one run folder, atomically, whatever the outcome.
 
 from __future__ import annotations
 
+import contextvars
+import copy
+import dataclasses
+
 import logging
 import platform
 import socket
@@ -18,20 +22,20 @@ from pathlib import Path
 import pandas as pd
 
 import suite
-from suite import analysis, roofline
+from suite import analysis, power, roofline
 from suite.catalog import ModelCard, get_model_card
 from suite.errors import EdgebenchError, RooflineError, RuntimeFailure
 from suite.models import BuiltModel, build_model, default_models_dir
 from suite.runtimes import BurstParams, Repetition, get_runtime
-from suite.schema import CH_RSS_BYTES, SAMPLE_COLUMNS, SCHEMA_VERSION, Origin, Outcome
+from suite.schema import CH_CURRENT_A, CH_RSS_BYTES, SAMPLE_COLUMNS, SCHEMA_VERSION, Origin, Outcome
 from suite.stats import metric
 from suite.store import new_run_id, utc_now, write_run
 
 log = logging.getLogger(__name__)
 
 #: Metrics a run measures only when the device has a power sensor.
-POWER_METRICS = ("power_w/avg", "power_w/peak", "power_w/idle", "energy_j/prefill", "energy_j/decode",
-                 "j_per_token/prefill", "j_per_token/decode", "tokens_per_j/decode")
+POWER_METRICS = ("power_w/avg", "power_w/peak", "energy_j/prefill", "energy_j/decode",
+                 "j_per_token/prefill", "j_per_token/decode", "tokens_per_j/decode", *power.IDLE_METRICS)
 POWER_SENSOR = "power_w"
 
 #: (message) -> None: the CLI shows these as progress.
@@ -52,6 +56,13 @@ class RunRequest:
     probe: bool = True
     #: a user's real checkpoint (GGUF, or an ort-genai ONNX folder) instead of a built card
     model_file: Path | None = None
+    #: seconds of idle sampling before the model loads: the baseline of `power_w/idle` and the
+    #: above-baseline figures (0: none; skipped when the device has no power reading)
+    idle_s: float = 0.0
+    #: an external power meter's CSV log, read when the run ends and aligned by timestamps
+    power_meter: Path | None = None
+    #: the meter's clock minus this host's clock (s), when the meter logs on another machine
+    meter_offset_s: float = 0.0
 
 
 def _host() -> dict:
@@ -119,9 +130,19 @@ def resolve_model(req: RunRequest, runtime, say: Status = lambda _m: None):
     return card, built, built.path
 
 
+#: Optional top-level keys added to every record made in this context (e.g. `lab`: the lab
+#: job a run belongs to); set with `record_extras.set({...})` around the runs.
+record_extras: contextvars.ContextVar[dict | None] = contextvars.ContextVar("record_extras", default=None)
+
+
 def new_record(device: dict, card: ModelCard, built: BuiltModel, runtime: dict, params: BurstParams,
                conditions: dict) -> dict:
     """A run record before measuring: every field present, outcome completed until shown otherwise."""
+    return _new_record(device, card, built, runtime, params, conditions) | copy.deepcopy(record_extras.get() or {})
+
+
+def _new_record(device: dict, card: ModelCard, built: BuiltModel, runtime: dict, params: BurstParams,
+                conditions: dict) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": new_run_id(),
@@ -192,11 +213,14 @@ def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Pat
 
     t0 = time.monotonic()
     sampler.t0 = t0
+    record["sensors"]["time_base"] = power.clock_block(time.time() - (time.monotonic() - t0))
     load_s = None
+    idle = None
     bw = compute = None
     try:
         say(f"running {card.id} on {req.runtime}: warmup {req.params.warmup}, reps {req.params.reps}")
         with sampler:
+            idle = measure_idle(sampler, req.idle_s, t0, say)
             result = runtime.run_burst(artefact, req.params, on_rep=keep)
         load_s = result.load_s
         record["runtime"] = result.info
@@ -208,18 +232,18 @@ def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Pat
             bw, compute = probes.best()
     except KeyboardInterrupt:
         _fail(record, Outcome.INTERRUPTED, "KeyboardInterrupt", "interrupted by the user")
-        path = _store(req, record, sampler, done, None, card, bw, compute, t0, llc=host_llc)
+        path = _store(req, record, sampler, done, None, card, bw, compute, t0, llc=host_llc, idle=idle)
         raise Interrupted(path) from None
     except RuntimeFailure as exc:
         outcome = Outcome.CRASHED if done else Outcome.LOAD_FAILED
         _fail(record, outcome, type(exc).__name__, str(exc))
-        path = _store(req, record, sampler, done, None, card, bw, compute, t0, llc=host_llc)
+        path = _store(req, record, sampler, done, None, card, bw, compute, t0, llc=host_llc, idle=idle)
         raise EdgebenchError(f"{exc.message} (run recorded at {path})") from exc
     except Exception as exc:
         _fail(record, Outcome.CRASHED, type(exc).__name__, str(exc), traceback.format_exc(limit=8))
-        path = _store(req, record, sampler, done, None, card, bw, compute, t0, llc=host_llc)
+        path = _store(req, record, sampler, done, None, card, bw, compute, t0, llc=host_llc, idle=idle)
         raise EdgebenchError(f"run crashed: {exc} (run recorded at {path})") from exc
-    path = _store(req, record, sampler, done, load_s, card, bw, compute, t0, llc=host_llc)
+    path = _store(req, record, sampler, done, load_s, card, bw, compute, t0, llc=host_llc, idle=idle)
     failed = [e for e in record["errors"] if e["type"] == "RooflineError"]
     if failed:
         raise RooflineError(f"{failed[0]['message']} (run recorded at {path})")
@@ -235,16 +259,22 @@ def _fail(record: dict, outcome: Outcome, kind: str, message: str, tb: str | Non
 
 
 def _store(req, record, sampler, reps, load_s, card, bw, compute, t0, *, llc: int | None,
-           end_conditions=None) -> Path:
+           end_conditions=None, idle: tuple[float, float] | None = None) -> Path:
     """Metrics from the repetitions that completed, samples, roofline; one atomic write.
 
     `llc`: the device's last-level cache in bytes (None: unknown); `end_conditions`: a
-    callable filling the end-of-run conditions (default: this host's battery).
+    callable filling the end-of-run conditions (default: this host's battery); `idle`: the
+    idle-baseline window (absolute times on the clock of t0), if one was measured.
     """
-    rows = analysis.phase_rows(analysis.phase_intervals(reps), t0)
+    spans = analysis.phase_intervals(reps)
+    if idle is not None:
+        spans["idle"] = [idle]
+    rows = analysis.phase_rows(spans, t0)
     record["metrics"].update(analysis.burst_metrics(reps, req.params, load_s))
     _finish(record, sampler, rows, t0)
     (end_conditions or _local_end_conditions)(record["conditions"])
+    if req.power_meter is not None:
+        rows = _with_meter(req, record, rows)
     frame = _frame(rows)
     n_reps = sum(1 for r in reps if not r.warmup)
     derive_metrics(record, frame, req.params, n_reps, card, bw, compute, llc)
@@ -265,11 +295,68 @@ def derive_metrics(record: dict, frame: pd.DataFrame, params: BurstParams, n_rep
         return
     energy, missing = analysis.energy_metrics(frame, params, n_reps)
     record["metrics"].update(energy)
+    tokens = {"prefill": params.prompt_tokens * n_reps, "decode": (params.gen_tokens - 1) * n_reps}
+    idle, idle_missing = power.idle_metrics(frame, record["metrics"], tokens)
+    record["metrics"].update(idle)
     if POWER_SENSOR not in record["sensors"].get("unavailable", {}):
-        for name, reason in missing.items():
+        for name, reason in {**missing, **idle_missing}.items():
             if name not in record["metrics"]:
                 record["unavailable"].setdefault(name, reason)
+    for name in record["metrics"]:
+        record["unavailable"].pop(name, None)
+    _charge_counter(record, frame)
     _roofline(record, card, params, bw, compute, llc)
+
+
+def _charge_counter(record: dict, frame: pd.DataFrame) -> None:
+    """The fuel gauge's coulomb counter against the integrated current (suite.power)."""
+    sensors = record["sensors"]
+    start, end = sensors.get("battery_start"), sensors.get("battery_end")
+    if not start or not end:
+        return
+    cur = frame[frame["channel"] == CH_CURRENT_A]["t_s"]
+    duration = float(cur.max() - cur.min()) if len(cur) > 1 else 0.0
+    check = power.charge_counter_summary(frame, start, end, duration)
+    if check is not None:
+        sensors["charge_counter_check"] = check
+
+
+def _with_meter(req, record: dict, rows: list) -> list:
+    """The external meter's log as this run's power (suite.power.apply_meter); a log that
+    cannot be read or aligned is an error in the record, and the run keeps its own power."""
+    try:
+        trace = power.load_meter_csv(req.power_meter)
+        return power.apply_meter(record, rows, trace, offset_s=req.meter_offset_s)
+    except (OSError, ValueError) as exc:
+        record["errors"].append({"type": "PowerMeterError", "message": f"{req.power_meter}: {exc}"})
+        return rows
+
+
+def measure_idle(sampler, idle_s: float, t0: float, say: Status, *,
+                 live_rows: Callable[[], list] | None = None) -> tuple[float, float] | None:
+    """Sample an idle device for `idle_s` seconds before the model loads: the window
+    (absolute, on the clock of t0) or None when there is nothing to measure (no power reading,
+    or idle_s = 0). `live_rows`: the sampler's rows so far (t_s relative to t0), for a sampler
+    on another clock (a phone): the window's edges are then its own first and last rows, on the
+    device clock whatever the host's clock does. Without it, t0 is this host's monotonic clock."""
+    if idle_s <= 0 or sampler.availability().get(POWER_SENSOR) is not None:
+        return None
+    say(f"idle baseline: {idle_s:g} s")
+    if live_rows is None:
+        a = time.monotonic()
+        time.sleep(idle_s)
+        return (a, time.monotonic())
+    deadline = time.monotonic() + idle_s + 10.0
+    first = last = None
+    while time.monotonic() < deadline:
+        ts = [t for t, _, _ in live_rows()]
+        if ts:
+            first = min(ts) if first is None else first
+            last = max(ts)
+            if last >= first + idle_s:
+                break
+        time.sleep(0.05)
+    return (t0 + first, t0 + last) if first is not None and last > first else None
 
 
 class Interrupted(KeyboardInterrupt):
@@ -356,8 +443,6 @@ def _sensor_gaps(avail: dict[str, str | None]) -> dict[str, str]:
     if power_reason:
         for name in POWER_METRICS:
             gaps[name] = power_reason
-    else:
-        gaps["power_w/idle"] = "the burst scenario measures no idle baseline"
     temps = {k: v for k, v in avail.items() if k.startswith("temp_c")}
     if not temps or all(temps.values()):
         gaps["temp_c/max"] = "; ".join(str(v) for v in temps.values()) or "no temperature sensor"
@@ -479,3 +564,52 @@ def _roofline(record: dict, card: ModelCard, params: BurstParams, bw, compute, l
 
 #: A model reading less than this multiple of the LLC per token is not DRAM-bound.
 CACHE_RESIDENT_MULTIPLE = 4
+
+
+def attach_meter(run_dir: Path, meter_csv: Path, *, offset_s: float = 0.0, results_dir: Path | None = None) -> Path:
+    """Re-derive a stored burst run with an external meter's log as its power: a NEW run that
+    `supersedes` the original (results are append-only; loaders then show only the new one).
+
+    The energy, power and idle figures are recomputed from the meter's samples; everything else
+    is the original measurement. Sustained runs take the meter during the run only
+    (`edgebench run --power-meter`): their per-window energy is computed as they are stored.
+    """
+    from suite.store import load_run
+
+    run_dir = Path(run_dir)
+    record = load_run(run_dir)
+    scenario = (record.get("scenario") or {}).get("name")
+    if scenario != "burst":
+        raise EdgebenchError(f"run {record['run_id']} is a {scenario} run: a meter log is attached to burst runs "
+                             "after the fact", hint="pass --power-meter CSV to `edgebench run` while it runs",
+                             exit_code=2)
+    if record.get("origin") != Origin.MEASURED.value:
+        raise EdgebenchError(f"run {record['run_id']} was imported, not measured: it has no clock to align to",
+                             exit_code=2)
+    frame = pd.read_parquet(run_dir / "samples.parquet")
+    rows = list(frame.itertuples(index=False, name=None))
+    try:
+        rows = power.apply_meter(record, rows, power.load_meter_csv(meter_csv), offset_s=offset_s)
+    except (OSError, ValueError) as exc:
+        raise EdgebenchError(f"cannot attach {meter_csv} to run {record['run_id']}: {exc}", exit_code=2) from None
+    frame = _frame(rows)
+    params = BurstParams(**{k: v for k, v in record["scenario"]["params"].items()
+                            if k in BurstParams.__dataclass_fields__})
+    n_reps = int((record["metrics"].get("decode_tps") or {}).get("n") or 0)
+    if (record.get("runtime") or {}).get("name") == "llama-bench":
+        # llama-bench's tg test times all n_gen steps (see suite.runtimes.llama_bench)
+        params = dataclasses.replace(params, gen_tokens=params.gen_tokens + 1)
+    for name in [n for n in record["metrics"] if n in POWER_METRICS]:
+        del record["metrics"][name]
+    if n_reps:
+        energy, missing = analysis.energy_metrics(frame, params, n_reps)
+        tokens = {"prefill": params.prompt_tokens * n_reps, "decode": (params.gen_tokens - 1) * n_reps}
+        idle, idle_missing = power.idle_metrics(frame, energy, tokens)
+        record["metrics"].update(energy | idle)
+        for name, reason in {**missing, **idle_missing}.items():
+            if name not in record["metrics"]:
+                record["unavailable"][name] = reason
+    _charge_counter(record, frame)
+    record["supersedes"] = record["run_id"]
+    record["run_id"] = new_run_id()
+    return write_run(results_dir or run_dir.parent, record, frame)

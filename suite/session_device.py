@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from suite import power
 from suite.android import provision, settings
 from suite.catalog import get_model_card
 from suite.device import lab_salt
@@ -21,7 +22,7 @@ from suite.models import build_model, default_models_dir
 from suite.remote import RunnerEvents, build_runner, find_python, runner_command
 from suite.runtimes import get_runtime
 from suite.schema import Outcome
-from suite.session import Interrupted, RunRequest, _fail, _store, new_record
+from suite.session import Interrupted, RunRequest, _fail, _store, measure_idle, new_record
 from suite.transport import DeviceDisconnected, DeviceError, quote
 
 #: The Python module each in-process runtime needs on the device.
@@ -146,8 +147,10 @@ def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None, 
     _kill_stale_runner(transport, pid_file)
     sampler = AndroidSampler(transport, rate_hz=req.sample_rate_hz, pid_file=pid_file)
     events = RunnerEvents()
-    t0 = _device_now(transport)
+    t0, host_minus_device = device_clock(transport)
     sampler.set_t0_device(t0)
+    record["sensors"]["time_base"] = power.clock_block(t0, host_minus_device)
+    idle = None
     p = req.params
     args = ["burst", "--runtime", runtime.name, "--model", remote_model, "--prompt-tokens", str(p.prompt_tokens),
             "--gen-tokens", str(p.gen_tokens), "--reps", str(p.reps), "--warmup", str(p.warmup),
@@ -169,11 +172,12 @@ def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None, 
         record["sensors"]["runtime_vm_hwm_bytes"] = events.vm_hwm_bytes
         sampled = _scenario_sampler(hooks, record, sampler, events, t0)
         return _store(req, record, sampled, events.reps, events.load_s, card, bw, compute, t0, llc=llc,
-                      end_conditions=lambda c: _end_conditions(c, ref, record))
+                      end_conditions=lambda c: _end_conditions(c, ref, record), idle=idle)
 
     try:
         say(f"running {card.id} on {runtime.name} on {transport.serial}: warmup {p.warmup}, reps {p.reps}")
         sampler.start()
+        idle = measure_idle(sampler, req.idle_s, t0, say, live_rows=lambda: sampler.rows)
         stream = transport.stream(command)
         for line in stream.lines():
             ev = events.feed(line)
@@ -233,6 +237,15 @@ def _let_sampler_pass(sampler, events: RunnerEvents, t0: float, timeout_s: float
         if rows and max(t for t, _, _ in rows) > end:
             return
         time.sleep(0.05)
+
+
+def device_clock(transport) -> tuple[float, float]:
+    """(the device's realtime clock now, this host's clock minus the device's): the second
+    aligns logs kept on the host (an external power meter) to the device's samples; its
+    error is half the shell round trip."""
+    h1 = time.time()
+    t = _device_now(transport)
+    return t, (h1 + time.time()) / 2 - t
 
 
 def _device_now(transport) -> float:

@@ -184,6 +184,8 @@ class Results:
 
     records: list[dict]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: run ids left out because a later run supersedes them
+    superseded: list[str] = field(default_factory=list)
 
     @property
     def runs(self) -> pd.DataFrame:
@@ -287,7 +289,8 @@ def load_results(paths: Iterable[Path]) -> Results:
     """Load every run under `paths`; a broken run is skipped with a StoreWarning.
 
     Runs are merged by run_id: the same run copied into two folders counts once.
-    A future schema_version is not skipped silently: it raises SchemaVersionError.
+    A future schema_version is not skipped silently: it raises SchemaVersionError. A run that
+    another run `supersedes` is left out (listed in `Results.superseded`).
     """
     records: dict[str, dict] = {}
     skipped: list[tuple[str, str]] = []
@@ -301,5 +304,7 @@ def load_results(paths: Iterable[Path]) -> Results:
             warnings.warn(f"skipped {run_dir}: {exc.message}", StoreWarning, stacklevel=2)
             continue
         records.setdefault(rec["run_id"], rec)
-    ordered = sorted(records.values(), key=lambda r: r["run_id"])
-    return Results(records=ordered, skipped=skipped)
+    # a run re-derived from another (e.g. with an external meter's log) replaces it
+    replaced = {r["supersedes"] for r in records.values() if r.get("supersedes")}
+    ordered = sorted((r for r in records.values() if r["run_id"] not in replaced), key=lambda r: r["run_id"])
+    return Results(records=ordered, skipped=skipped, superseded=sorted(replaced & records.keys()))

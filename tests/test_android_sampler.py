@@ -23,9 +23,34 @@ from suite.schema import (
     ch_cpufreq_max,
     ch_temp_tz,
 )
-from suite.sensors.android import CH_POWER_ODPM, AndroidSampler, _stat_cpu_ticks, ch_power_rail
+from suite.android.battery import parse_dumpsys_battery
+from suite.sensors.android import (
+    CH_POWER_ODPM,
+    DUMPSYS_NO_CURRENT,
+    AndroidSampler,
+    Node,
+    _stat_cpu_ticks,
+    ch_power_rail,
+    dumpsys_power_problem,
+)
 from suite.thermal import detect_throttling
 from suite.transport.adb import AdbServerAddress, AdbTransport
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "android"
+
+
+def _capture(name: str) -> str:
+    """A capture without its leading `# ` provenance lines."""
+    lines = (FIXTURES / name).read_text().split("\n")
+    i = 0
+    while i < len(lines) and lines[i].startswith("# "):
+        i += 1
+    return "\n".join(lines[i:])
+
+
+A15_BATTERY = "samsung_a15_mt6789_android16_dumpsys_battery.txt"
+SKIA_BATTERY = "skia_lab_android_dumpsys_battery_partial.txt"
 
 
 def _transport(phone) -> AdbTransport:
@@ -74,7 +99,6 @@ class _FakeTransport:
 def test_row_parsing_normalises_once():
     """Rows as the loop prints them (qcom-flagship convention: uA, positive while discharging)."""
     s = AndroidSampler(_FakeTransport())
-    from suite.sensors.android import Node
 
     s._fast = [Node("current", "/c", "current_now"), Node("voltage", "/v", "voltage_now"),
                Node("status", "/s", "status")]
@@ -260,3 +284,154 @@ def test_pid_from_another_namespace_is_not_reported(loopback_phone_factory, tmp_
         time.sleep(1.2)
     assert CH_RSS_BYTES not in _by_channel(s.rows) and s.peak_rss_bytes is None
     assert "not the runtime" in s.availability()[CH_RSS_BYTES]
+
+
+# --- the dumpsys battery fallback (battery sysfs unreadable) ------------------------------
+
+
+def test_dumpsys_power_problem_on_captures():
+    # Samsung A15: `current now: 587` (L31) and `voltage: 4378` (L17): usable
+    assert dumpsys_power_problem(parse_dumpsys_battery(_capture(A15_BATTERY))) is None
+    # Skia lab (AOSP-style): no current line at all
+    why = dumpsys_power_problem(parse_dumpsys_battery(_capture(SKIA_BATTERY)))
+    assert why.startswith(DUMPSYS_NO_CURRENT)
+    # `Can't find service: battery` goes to stderr: nothing parsed
+    why = dumpsys_power_problem(parse_dumpsys_battery(""), "")
+    assert why == "dumpsys battery gave no battery state (no output)"
+    odd = _capture(A15_BATTERY).replace("current now: 587", "current now: n/a")
+    assert "'n/a', not an integer" in dumpsys_power_problem(parse_dumpsys_battery(odd))
+
+
+def _fallback_sampler(power_source="battery_fuel_gauge") -> AndroidSampler:
+    """A sampler in the state discover() leaves it in when the sysfs is unreadable."""
+    s = AndroidSampler(_FakeTransport())
+    s._fast, s._slow = [], []
+    s.power_source = power_source
+    s._availability = {}
+    s._sysfs_battery_reason = "permission denied reading /sys/class/power_supply/battery/current_now as the shell uid"
+    s.dumpsys_battery_every = 20
+    return s
+
+
+def _dumpsys_block(t0: float, t1: float, text: str) -> list[str]:
+    return [f"B<|{t0:.6f}", *text.split("\n"), f"B>|{t1:.6f}"]
+
+
+def test_dumpsys_rows_from_the_verbatim_a15_capture():
+    """Verbatim A15 capture: AC powered, status 2 (Charging), current now 587 mA, voltage 4378 mV.
+    Current normalised (negative: into the battery), no power (the charging confound)."""
+    s = _fallback_sampler()
+    for line in ["H|7|1000.000000|100|10|0|20", *_dumpsys_block(1000.0, 1000.1, _capture(A15_BATTERY))]:
+        s._parse(line)
+    s.set_t0_device(1000.0)
+    ch = _by_channel(s.rows)
+    assert ch[CH_CURRENT_A] == [(pytest.approx(0.05), pytest.approx(-0.587))]  # mid-call, -587 mA
+    assert ch[CH_VOLTAGE_V] == [(pytest.approx(0.05), pytest.approx(4.378))]
+    assert CH_POWER_W not in ch
+    assert s.convention.unit == "mA" and s.convention.discharge_sign == "negative while discharging"
+    # the broadcast log (current_avg -17 while status 3 ...) agrees with the status rule
+    assert any("current_avg" in e for e in s.convention.evidence)
+    s._finish_stats()
+    assert s.availability()[CH_POWER_W].startswith("charging: ")
+
+
+def test_dumpsys_rows_discharging_hand_derived():
+    """The A15 capture unplugged (its own lines edited: AC powered false, status 3): power is
+    voltage (mV) x -current now (mA), every snapshot, stamped mid-call."""
+    base = (_capture(A15_BATTERY).replace("AC powered: true", "AC powered: false")
+            .replace("  status: 2", "  status: 3"))
+    s = _fallback_sampler()
+    s._parse("H|7|1000.000000|100|10|0|20")
+    for t, cur_ma, mv in ((1000.0, -412, 4378), (1002.0, -412, 4378), (1004.0, -655, 4371)):
+        text = base.replace("current now: 587", f"current now: {cur_ma}").replace(
+            "  voltage: 4378", f"  voltage: {mv}")
+        for line in _dumpsys_block(t, t + 0.08, text):
+            s._parse(line)
+    s.set_t0_device(1000.0)
+    ch = _by_channel(s.rows)
+    assert [t for t, _ in ch[CH_POWER_W]] == pytest.approx([0.04, 2.04, 4.04])
+    # 4.378 V x 0.412 A = 1.803736 W; 4.371 V x 0.655 A = 2.863005 W
+    assert [v for _, v in ch[CH_POWER_W]] == pytest.approx([1.803736, 1.803736, 2.863005])
+    assert [v for _, v in ch[CH_CURRENT_A]] == pytest.approx([0.412, 0.412, 0.655])
+    s._finish_stats()
+    assert s.availability().get(CH_POWER_W) is None
+    n = s.notes
+    assert n["power_source_detail"] == "dumpsys battery 'current now' (mA), every 2 s"
+    db = n["dumpsys_battery"]
+    assert db["achieved_period_s"] == pytest.approx(2.0) and db["snapshots"] == 3
+    assert db["repeated_readings"] == 1 and db["call_s_max"] == pytest.approx(0.08)
+    assert "coarse" in db["note"] and "permission denied" in db["why"]
+    assert n["battery_raw_convention"]["source"] == "dumpsys battery 'current now'"
+
+
+def test_dumpsys_snapshot_without_current_is_a_gap_and_counted():
+    s = _fallback_sampler()
+    s._parse("H|7|1000.000000|100|10|0|20")
+    for line in _dumpsys_block(1000.0, 1000.1, _capture(SKIA_BATTERY)):
+        s._parse(line)
+    s._finish_stats()
+    assert s.rows == []
+    av = s.availability()[CH_POWER_W]
+    assert "permission denied" in av and DUMPSYS_NO_CURRENT in av and "1 of 1" in av
+    assert s.notes["dumpsys_battery"]["snapshots_without_current"] == 1
+
+
+@pytest.mark.loopback
+def test_dumpsys_battery_fallback_when_sysfs_denied(loopback_phone_factory):
+    """galaxy-a15 with its battery sysfs denied to the shell uid (SELinux on many phones):
+    power from `dumpsys battery` 'current now' (mA) at 0.5 Hz, the sysfs path off."""
+    phone = loopback_phone_factory("galaxy-a15", charging=False, battery_overrides={"sysfs_readable": False})
+    t = _transport(phone)
+    denied = t.shell("cat /sys/class/power_supply/battery/current_now 2>&1").stdout
+    assert "Permission denied" in denied, denied
+    s = AndroidSampler(t, thermal_period_s=None)
+    av = s.availability()
+    assert s.power_source == "battery_fuel_gauge" and av[CH_POWER_W] is None
+    assert av[CH_CURRENT_A] is None and av[CH_VOLTAGE_V] is None
+    assert av[CH_TEMP_BATTERY] is None  # sysfs temp denied too: dumpsys `temperature` instead
+    assert s.dumpsys_battery_every == 20  # 2 s at 10 Hz
+    with s:
+        time.sleep(6.6)
+        snapshot = t.shell("dumpsys battery").stdout  # what the phone prints now
+    ch = _by_channel(s.rows)
+    power = ch[CH_POWER_W]
+    assert 3 <= len(power) <= 5, power
+    steps = [b[0] - a[0] for a, b in zip(power, power[1:], strict=False)]
+    assert all(1.7 < d < 2.4 for d in steps), steps  # ~0.5 Hz, not the 10 Hz fast tick
+    # every power row is the same snapshot's voltage x current, both whole mV / mA
+    volts, amps = dict(ch[CH_VOLTAGE_V]), dict(ch[CH_CURRENT_A])
+    for t_s, w in power:
+        assert w == pytest.approx(volts[t_s] * amps[t_s])
+        assert amps[t_s] * 1000 == pytest.approx(round(amps[t_s] * 1000), abs=1e-6)
+        assert volts[t_s] * 1000 == pytest.approx(round(volts[t_s] * 1000), abs=1e-6)
+    # hand-derived from the text the phone printed at the end: mV x -mA (negative while discharging)
+    db = parse_dumpsys_battery(snapshot)
+    assert db.status == "Discharging" and db.plugged == ()
+    expected_w = db.voltage_v * (-db.current_now_raw / 1000.0)
+    assert expected_w > 0.2
+    assert power[-1][1] == pytest.approx(expected_w, rel=0.25)  # the model moves with the host's load
+    assert s.convention.unit == "mA" and s.convention.discharge_sign == "negative while discharging"
+    n = s.notes
+    assert n["power_source_detail"] == "dumpsys battery 'current now' (mA), every 2 s"
+    assert "permission denied" in n["battery_sysfs_unreadable"]
+    assert 1.7 < n["dumpsys_battery"]["achieved_period_s"] < 2.4
+    assert "coarse" in n["dumpsys_battery"]["note"]
+    assert ch[CH_TEMP_BATTERY] and s.stats.achieved_hz > 9.0  # the fast tick still keeps its rate
+
+
+@pytest.mark.loopback
+def test_no_power_when_sysfs_denied_and_dumpsys_prints_no_current(loopback_phone_factory):
+    """qcom-flagship (its dumpsys battery: the Skia lab capture, no current line) with the sysfs
+    denied: power unavailable, the reason names both failures."""
+    phone = loopback_phone_factory("qcom-flagship", charging=False, battery_overrides={"sysfs_readable": False})
+    s = AndroidSampler(_transport(phone), thermal_period_s=None)
+    av = s.availability()
+    assert s.power_source is None and s.dumpsys_battery_every == 0
+    why = av[CH_POWER_W]
+    assert "permission denied reading /sys/class/power_supply/battery/current_now" in why, why
+    assert DUMPSYS_NO_CURRENT in why, why
+    with s:
+        time.sleep(1.0)
+    ch = _by_channel(s.rows)
+    assert CH_POWER_W not in ch and CH_CURRENT_A not in ch
+    assert ch[ch_temp_tz("skin-msm-therm")]  # the rest still sampled

@@ -312,9 +312,10 @@ def run_llama_bench_device(ref, req, bundle_dir: str | Path, *, model_file: str 
     from suite.models import build_model, default_models_dir
     from suite.schema import Outcome
     from suite.sensors.android import AndroidSampler
-    from suite.session import _fail, _finish, _frame, derive_metrics, new_record
+    from suite import power
+    from suite.session import _fail, _finish, _frame, _with_meter, derive_metrics, measure_idle, new_record
     from suite.session_device import (_bandwidth, _NoCompute, _battery_conditions, _device_llc,
-                                      _device_now, _end_conditions, _prepared_state)
+                                      _end_conditions, _prepared_state, device_clock)
     from suite.store import write_run
 
     say = status or (lambda _m: None)
@@ -373,8 +374,9 @@ def run_llama_bench_device(ref, req, bundle_dir: str | Path, *, model_file: str 
     compute = _NoCompute("no compute peak on a device for llama-bench runs")
     llc = _device_llc(transport)
     sampler = AndroidSampler(transport, rate_hz=req.sample_rate_hz)
-    t0 = _device_now(transport)
+    t0, host_minus_device = device_clock(transport)
     sampler.set_t0_device(t0)
+    record["sensors"]["time_base"] = power.clock_block(t0, host_minus_device)
     outs: dict[str, PhaseOutput] = {}
     invocations = {
         "prefill": phase_command(bundle_remote, model_remote, "prefill", p.prompt_tokens, reps=p.reps,
@@ -385,7 +387,9 @@ def run_llama_bench_device(ref, req, bundle_dir: str | Path, *, model_file: str 
     record["runtime"]["commands"] = {k: v.command for k, v in invocations.items()}
     rows_pp = rows_tg = None
     sampler.start()
+    idle = None
     try:
+        idle = measure_idle(sampler, req.idle_s, t0, say, live_rows=lambda: sampler.rows)
         for phase, inv in invocations.items():
             say(f"llama-bench {phase} on {transport.serial}: {' '.join(inv.argv[1:])}")
             r = transport.shell(inv.command, timeout_s=3600)
@@ -404,7 +408,7 @@ def run_llama_bench_device(ref, req, bundle_dir: str | Path, *, model_file: str 
         sampler.stop()
     record["runtime"].update({k: v for k, v in runtime_record({}, threads, cores, [rows_pp, rows_tg]).items()
                               if k in ("version", "backend")})
-    spans: dict[str, list] = {"prefill": [], "decode": [], "warmup": []}
+    spans: dict[str, list] = {"prefill": [], "decode": [], "warmup": [], **({"idle": [idle]} if idle else {})}
     n_reps = 0
     for phase, row in (("prefill", rows_pp), ("decode", rows_tg)):
         if row is None:
@@ -417,6 +421,8 @@ def run_llama_bench_device(ref, req, bundle_dir: str | Path, *, model_file: str 
     rows = analysis.phase_rows(spans, t0)
     _finish(record, sampler, rows, t0)
     _end_conditions(record["conditions"], ref, record)
+    if req.power_meter is not None:
+        rows = _with_meter(req, record, rows)
     frame = _frame(rows)
     if rows_tg is not None:
         # analysis counts gen_tokens - 1 decode steps (the first token ends prefill); llama-bench's

@@ -11,6 +11,9 @@ How it works (docs/sampling.md):
    ODPM energy counters. Slow tick (default 1 Hz): thermal zones, battery temperature,
    cpufreq cur/max per policy, the runtime's VmRSS/VmHWM, the loop's own /proc stat.
    `dumpsys thermalservice` (a fork) every `thermal_period_s` (default 5 s).
+   When the battery sysfs current or voltage is unreadable (SELinux on many phones),
+   `dumpsys battery` (a fork) every `dumpsys_battery_period_s` (default 2 s) instead: a
+   low-rate power source where the phone prints a current (Samsung's `current now`, mA).
 3. Values are normalised with the offline parsers of suite.android (never re-parsed here):
    battery via `parse_battery_uevent` + `battery_power` (positive while discharging, unit and
    sign detected once per device, raw convention in `notes`), zones via
@@ -40,9 +43,13 @@ from typing import Self
 from suite.android.battery import (
     DISCHARGE_NEGATIVE,
     DISCHARGE_POSITIVE,
+    BatteryPower,
     CurrentConvention,
+    DumpsysBattery,
     battery_power,
     parse_battery_uevent,
+    parse_dumpsys_battery,
+    samsung_log_sign,
 )
 from suite.android.power_rails import parse_odpm_energy, rail_power_w
 from suite.android.thermal import parse_thermal_zones, parse_thermalservice
@@ -81,6 +88,15 @@ THERMAL_GLOB = "/sys/class/thermal/thermal_zone*"
 CPUFREQ_GLOB = "/sys/devices/system/cpu/cpufreq/policy*"
 ODPM_GLOB = "/sys/bus/iio/devices/iio:device*/energy_value"
 SUPPLY_ONLINE_GLOB = "/sys/class/power_supply/*/online"
+
+#: `battery_power` source names (they also pick the unit rule: dumpsys prints mA)
+SYSFS_CURRENT_SOURCE = "sysfs current_now"
+DUMPSYS_CURRENT_SOURCE = "dumpsys battery 'current now'"
+#: the second half of the reason when neither the sysfs nor dumpsys gives a current
+DUMPSYS_NO_CURRENT = "dumpsys battery prints no current"
+LOW_RATE_NOTE = ("low-rate source: one `dumpsys battery` snapshot every {period:g} s (BatteryService's "
+                 "latest health values, which may repeat between fuel-gauge updates); energy integrated "
+                 "from it is coarse and misses bursts shorter than the period")
 
 #: Extra channel names (not yet in suite.schema: the lead may move them there).
 CH_POWER_ODPM = "power_w/odpm"
@@ -124,6 +140,21 @@ def _err_reason(path: str, text: str) -> str:
     return f"cannot read {path}: {text.strip()[:200] or 'no output'}"
 
 
+def dumpsys_power_problem(db: DumpsysBattery, text: str = "") -> str | None:
+    """Why this `dumpsys battery` output cannot give battery power, or None when it can
+    (a current and a voltage)."""
+    if not db.fields:
+        first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        return f"dumpsys battery gave no battery state ({first[:120] or 'no output'})"
+    if db.current_now_raw is None:
+        if "current now" in db.fields:
+            return f"dumpsys battery 'current now' is {db.fields['current now']!r}, not an integer"
+        return DUMPSYS_NO_CURRENT + " (no 'current now' line: AOSP prints none, Samsung does)"
+    if db.voltage_v is None:
+        return "dumpsys battery prints no voltage"
+    return None
+
+
 def _stat_cpu_ticks(stat_line: str) -> int | None:
     """utime+stime+cutime+cstime from a /proc/<pid>/stat line (comm may hold spaces)."""
     _, sep, rest = stat_line.rpartition(")")
@@ -150,6 +181,7 @@ class AndroidSampler:
         paths: dict[str, str] | None = None,
         pid_file: str | None = None,
         thermal_period_s: float | None = 5.0,
+        dumpsys_battery_period_s: float | None = 2.0,
         power_source: str | None = None,
         charge_control: bool = False,
         not_runtime_names: tuple[str, ...] | None = None,
@@ -166,6 +198,9 @@ class AndroidSampler:
         self.slow_every = max(1, round(rate_hz / slow_rate_hz))
         self.thermal_every = (max(1, round(thermal_period_s * 1000.0 / self.period_ms))
                               if thermal_period_s else 0)
+        #: `dumpsys battery` every this many fast ticks when it replaces an unreadable sysfs (0: off)
+        self.dumpsys_battery_period_s = dumpsys_battery_period_s
+        self.dumpsys_battery_every = 0
         self.pid = pid
         self.pid_file = pid_file
         #: overrides of the default node locations: battery_dir, thermal_glob, cpufreq_glob, odpm_glob
@@ -220,6 +255,17 @@ class AndroidSampler:
         self._thermal_t: float | None = None
         self._thermal_problems: dict[str, str] = {}
         self._hwm_bytes: int | None = None
+        # dumpsys battery fallback
+        self._sysfs_battery_reason: str | None = None
+        self._db_block: list[str] | None = None
+        self._db_t: float | None = None
+        self._db_times: list[float] = []
+        self._db_call_s: list[float] = []
+        self._db_no_current = 0
+        self._db_no_current_why: str | None = None
+        self._db_repeats = 0
+        self._db_last: tuple[int, float] | None = None
+        self._db_temp = False
         self._mem_pid: int | None = None
         self._battery_first: dict[str, float] = {}
         self._battery_last: dict[str, float] = {}
@@ -400,22 +446,53 @@ class AndroidSampler:
 
         # power source
         status_text = ok(nodes["status"])
+        status = status_text.strip() if status_text else None
+        plugged = self._plugged()
+        battery_reason = av[CH_CURRENT_A] or av[CH_VOLTAGE_V]
+        if battery_reason is not None:
+            db, battery_reason = self._discover_dumpsys_battery(battery_reason)
+            if db is not None:
+                # dumpsys replaces the sysfs current and voltage (both: one consistent snapshot)
+                self._fast = [n for n in self._fast if n.kind not in ("current", "voltage")]
+                av[CH_CURRENT_A] = av[CH_VOLTAGE_V] = None
+                status = db.status
+                plugged = db.plugged if db.plugged is not None else plugged
+                if av[CH_TEMP_BATTERY] is not None and db.temp_c is not None:
+                    self._db_temp = True
+                    av[CH_TEMP_BATTERY] = None
         source, reason = select_power_source(
-            battery_ok=av[CH_CURRENT_A] is None and av[CH_VOLTAGE_V] is None,
-            battery_reason=av[CH_CURRENT_A] or av[CH_VOLTAGE_V],
+            battery_ok=battery_reason is None,
+            battery_reason=battery_reason,
             odpm_ok=bool(readable), odpm_reason=av[AV_ODPM],
-            status=status_text.strip() if status_text else None,
-            prefer=self._prefer_power, plugged=self._plugged(), charge_control=self.charge_control,
+            status=status,
+            prefer=self._prefer_power, plugged=plugged, charge_control=self.charge_control,
         )
         self.power_source = source
         av[CH_POWER_W] = reason
-        if source == SOURCE_BATTERY and status_text is not None:
-            initial = charging_reason(status_text.strip(), plugged=self._plugged(),
-                                      charge_control=self.charge_control)
+        if source == SOURCE_BATTERY and status is not None:
+            initial = charging_reason(status, plugged=plugged, charge_control=self.charge_control)
             if initial:
                 av[CH_POWER_W] = initial
         self._availability = av
         return av
+
+    def _discover_dumpsys_battery(self, sysfs_reason: str) -> tuple[DumpsysBattery | None, str | None]:
+        """The battery sysfs is unreadable: can `dumpsys battery` give current and voltage instead?
+        (its parse, None) and the loop polls it; else (None, a reason naming both failures)."""
+        self._sysfs_battery_reason = sysfs_reason
+        if not self.dumpsys_battery_period_s:
+            return None, f"{sysfs_reason}; dumpsys battery fallback off (dumpsys_battery_period_s=None)"
+        try:
+            res = self.transport.shell("dumpsys battery", timeout_s=30)
+        except DeviceError as exc:
+            return None, f"{sysfs_reason}; dumpsys battery failed: {str(exc).splitlines()[0]}"
+        db = parse_dumpsys_battery(res.stdout)
+        self._discovery["dumpsys_battery_fields"] = sorted(db.fields)
+        problem = dumpsys_power_problem(db, res.stdout)
+        if problem is not None:
+            return None, f"{sysfs_reason}; {problem}"
+        self.dumpsys_battery_every = max(1, round(self.dumpsys_battery_period_s * 1000.0 / self.period_ms))
+        return db, None
 
     def availability(self) -> dict[str, str | None]:
         """channel or sensor -> None if it is sampled, else the reason it is not."""
@@ -442,6 +519,7 @@ class AndroidSampler:
             # when they feed power_w
             f"NO={1 if self.power_source == SOURCE_ODPM else self.slow_every}",
             f"NT={self.thermal_every}",
+            f"NB={self.dumpsys_battery_every}",
             f"PID={int(self.pid) if self.pid is not None else ''}",
             f"PIDF={quote(self.pid_file) if self.pid_file else ''}",
             self._read_fn("fast", self._fast),
@@ -559,6 +637,15 @@ class AndroidSampler:
             self._raw.append((t, ch, float(v)))
 
     def _parse(self, line: str) -> None:
+        if self._db_block is not None:
+            if line.startswith("B>|"):
+                t_end = float(line[3:])
+                text = "\n".join(self._db_block)
+                self._db_block = None
+                self._dumpsys_battery(self._db_t, t_end, text)
+            else:
+                self._db_block.append(line)
+            return
         if self._thermal_block is not None:
             if line.startswith("T>|"):
                 self._thermal(self._thermal_t, "\n".join(self._thermal_block))
@@ -571,7 +658,7 @@ class AndroidSampler:
             idx, _, raw = rest.partition("|")
             self._odpm_lines.append(raw)
             return
-        if tag in ("F", "S", "H", "E", "T<"):
+        if tag in ("F", "S", "H", "E", "T<", "B<"):
             self._flush_odpm()
         if tag == "F":
             self._fast_row(rest.split("|"))
@@ -584,6 +671,9 @@ class AndroidSampler:
         elif tag == "T<":
             self._thermal_t = float(rest)
             self._thermal_block = []
+        elif tag == "B<":
+            self._db_t = float(rest)
+            self._db_block = []
         elif tag == "H":
             pid, t, *_ = rest.split("|")
             self._loop_pid = int(pid)
@@ -625,9 +715,15 @@ class AndroidSampler:
         if self._convention is None and len(self._history) < 50:
             self._history.append(ue.current_now_raw)
         plugged = self._plugged()
-        bp = battery_power(ue.current_now_raw, ue.voltage_v, ue.status, source="sysfs current_now",
+        bp = battery_power(ue.current_now_raw, ue.voltage_v, ue.status, source=SYSFS_CURRENT_SOURCE,
                            plugged=None if self.charge_control else plugged, known=self._convention,
                            history=self._history)
+        self._battery_reading(t, bp, ue.status, plugged)
+
+    def _battery_reading(self, t: float, bp: BatteryPower, status: str | None,
+                         plugged: tuple[str, ...] | None) -> None:
+        """One normalised fuel-gauge reading (sysfs or dumpsys): current row, power row or the
+        reason it is not device power."""
         conv = bp.convention
         if self._convention is None and conv.unit and conv.discharge_sign:
             self._convention = conv
@@ -641,12 +737,45 @@ class AndroidSampler:
             for key, val in (("current_a", bp.current_a), ("voltage_v", bp.voltage_v)):
                 self._battery_first.setdefault(key, val)
         else:
-            reason = (charging_reason(ue.status, plugged=self._plugged(), charge_control=self.charge_control)
+            reason = (charging_reason(status, plugged=plugged, charge_control=self.charge_control)
                       or bp.power_reason or "no power")
             key = reason.split(":")[0]
             self._power_invalid[key] = self._power_invalid.get(key, 0) + 1
             if self._power_invalid_first is None:
                 self._power_invalid_first = reason
+
+    def _dumpsys_battery(self, t_start: float | None, t_end: float, text: str) -> None:
+        """One `dumpsys battery` snapshot (the sysfs fallback), stamped at the middle of the call."""
+        t = (t_start + t_end) / 2.0 if t_start is not None else t_end
+        self._db_times.append(t)
+        if t_start is not None:
+            self._db_call_s.append(t_end - t_start)
+        db = parse_dumpsys_battery(text)
+        problem = dumpsys_power_problem(db, text)
+        if problem is not None or db.current_now_raw is None or db.voltage_v is None:
+            # a gap (counted in notes), not a wrong value: the other snapshots stand
+            self._db_no_current += 1
+            self._db_no_current_why = self._db_no_current_why or problem
+            return
+        if self._db_last == (db.current_now_raw, db.voltage_v):
+            self._db_repeats += 1
+        self._db_last = (db.current_now_raw, db.voltage_v)
+        if db.status:
+            self._status_seen[db.status] = self._status_seen.get(db.status, 0) + 1
+        self._add(t, CH_VOLTAGE_V, db.voltage_v)
+        if self._db_temp and db.temp_c is not None:
+            self._add(t, CH_TEMP_BATTERY, db.temp_c)
+            self._battery_first.setdefault("bat_temp", db.temp_c)
+            self._battery_last["bat_temp"] = db.temp_c
+        if self._convention is None and len(self._history) < 50:
+            self._history.append(db.current_now_raw)
+        plugged = db.plugged if db.plugged is not None else self._plugged()
+        bp = battery_power(db.current_now_raw, db.voltage_v, db.status, source=DUMPSYS_CURRENT_SOURCE,
+                           plugged=None if self.charge_control else plugged, known=self._convention,
+                           extra_sign_evidence=(samsung_log_sign(db.broadcasts) if self._convention is None
+                                                else (None, ())),
+                           history=self._history)
+        self._battery_reading(t, bp, db.status, plugged)
 
     def _plugged(self) -> tuple[str, ...] | None:
         """External supplies online (power_supply/*/online, read at the slow rate); None: unknown."""
@@ -762,6 +891,10 @@ class AndroidSampler:
             if not first.startswith("charging"):
                 first = "charging: " + first
             av[CH_POWER_W] = f"{first} ({sum(self._power_invalid.values())} of {total} readings)"
+        if (av is not None and self.dumpsys_battery_every and self.power_source == SOURCE_BATTERY
+                and not self._power_rows and self._db_no_current):
+            av[CH_POWER_W] = (f"{self._sysfs_battery_reason}; {self._db_no_current_why} "
+                              f"({self._db_no_current} of {len(self._db_times)} dumpsys battery snapshots)")
         if av is not None and self.thermal_every and av.get(CH_THERMAL_STATUS) is None:
             with self._lock:
                 seen = any(ch == CH_THERMAL_STATUS for _, ch, _ in self._raw)
@@ -832,6 +965,35 @@ class AndroidSampler:
         return self._convention
 
     @property
+    def dumpsys_battery_period_s_effective(self) -> float | None:
+        """The requested `dumpsys battery` period rounded to whole fast ticks (None: not polled)."""
+        return self.dumpsys_battery_every * self.period_ms / 1000.0 if self.dumpsys_battery_every else None
+
+    def _power_source_detail(self) -> str:
+        unit = self._convention.unit if self._convention and self._convention.unit else "unit not determined"
+        if self.dumpsys_battery_every:
+            return f"{DUMPSYS_CURRENT_SOURCE} ({unit}), every {self.dumpsys_battery_period_s_effective:g} s"
+        return f"{SYSFS_CURRENT_SOURCE} ({unit}) x voltage_now, every {self.period_ms / 1000.0:g} s"
+
+    def _dumpsys_notes(self) -> dict[str, object]:
+        """How the `dumpsys battery` fallback kept its rate: it is a fork and a binder call."""
+        period = self.dumpsys_battery_period_s_effective or 0.0
+        ts = self._db_times
+        calls = self._db_call_s
+        return {
+            "why": f"battery sysfs unreadable ({self._sysfs_battery_reason})",
+            "requested_period_s": period,
+            "achieved_period_s": (ts[-1] - ts[0]) / (len(ts) - 1) if len(ts) > 1 else None,
+            "snapshots": len(ts),
+            "snapshots_without_current": self._db_no_current,
+            "repeated_readings": self._db_repeats,
+            "call_s_mean": sum(calls) / len(calls) if calls else None,
+            "call_s_max": max(calls) if calls else None,
+            "battery_temp_from_dumpsys": self._db_temp,
+            "note": LOW_RATE_NOTE.format(period=period),
+        }
+
+    @property
     def notes(self) -> dict[str, object]:
         """Provenance for run.json's `sensors` block."""
         out: dict[str, object] = {
@@ -853,6 +1015,12 @@ class AndroidSampler:
                 "raw_discharge_negative": c.discharge_sign == DISCHARGE_NEGATIVE,
                 "raw_discharge_positive": c.discharge_sign == DISCHARGE_POSITIVE,
             }
+        if self.power_source == SOURCE_BATTERY:
+            out["power_source_detail"] = self._power_source_detail()
+        if self._sysfs_battery_reason is not None:
+            out["battery_sysfs_unreadable"] = self._sysfs_battery_reason
+        if self.dumpsys_battery_every:
+            out["dumpsys_battery"] = self._dumpsys_notes()
         if self._status_seen:
             out["battery_status_seen"] = dict(self._status_seen)
         if self._power_invalid:

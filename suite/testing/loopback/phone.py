@@ -163,7 +163,8 @@ class LoopbackPhone:
                  port: int | None = None, time_scale: float = 1.0, cpu_cores: float = 1.0,
                  ram_bytes: int | None = None, data_size_bytes: int = 1 << 30,
                  charging: bool | None = None, ambient_c: float | None = None,
-                 workdir: Path | None = None, detached: bool = False):
+                 workdir: Path | None = None, detached: bool = False,
+                 battery_overrides: dict | None = None):
         self.detached = detached  # True: the daemon outlives this process (CLI use)
         self.profile_name = profile
         self.profile = load_profile(profile)
@@ -176,6 +177,9 @@ class LoopbackPhone:
         self.data_size_bytes = data_size_bytes
         self.charging = charging
         self.ambient_c = ambient_c
+        #: merged over the profile's `battery` block, e.g. {"sysfs_readable": False} (SELinux-denied
+        #: battery sysfs) or {"dumpsys_current_unit": None} (a dumpsys battery without a current)
+        self.battery_overrides = dict(battery_overrides or {})
         self.workdir = workdir
         self.state_dir: Path | None = None
         self.daemon: subprocess.Popen | None = None
@@ -227,7 +231,7 @@ class LoopbackPhone:
                                 data_size_bytes=self.data_size_bytes, cpu_cores=self.cpu_cores,
                                 time_scale=self.time_scale, serial=self.serial,
                                 cgroup=self.cgroup.to_json(), charging=self.charging,
-                                ambient_c=self.ambient_c)
+                                ambient_c=self.ambient_c, battery_overrides=self.battery_overrides)
         self.start_daemon()
         if self.server is None:
             self.server = AdbServer(home_parent=self.state_dir).start()

@@ -243,7 +243,8 @@ def toybox_applets() -> list[str]:
 
 def materialize(prof: dict, state_dir: Path, *, ram_bytes: int, data_size_bytes: int,
                 cpu_cores: float, time_scale: float, serial: str, cgroup: dict | None,
-                charging: bool | None = None, ambient_c: float | None = None) -> dict:
+                charging: bool | None = None, ambient_c: float | None = None,
+                battery_overrides: dict | None = None) -> dict:
     """Lay the profile out under state_dir and write phone.json; returns its content."""
     sd = Path(state_dir)
     for d in ("system/bin", "system/etc/loopback/dumpsys", "data/local/tmp", "data/media/0",
@@ -287,7 +288,7 @@ def materialize(prof: dict, state_dir: Path, *, ram_bytes: int, data_size_bytes:
         os.chown(d, SHELL_UID, SHELL_UID)
         os.chmod(d, 0o771)
     th = prof["thermal"]
-    batt = dict(prof["battery"])
+    batt = {**prof["battery"], **(battery_overrides or {})}
     if charging is not None:
         batt["charging"] = charging
     info = {

@@ -96,6 +96,9 @@ class ThermalModel:
             os.chmod(d, 0o755 if readable else 0o700)
         bat = sys_ / "class/power_supply/battery"
         bat.mkdir(parents=True, exist_ok=True)
+        # battery `sysfs_readable: false`: not traversable by the shell uid, as SELinux denies it
+        # on many phones (reads fail with Permission denied; dumpsys battery still answers)
+        os.chmod(bat, 0o755 if self.bt.get("sysfs_readable", True) else 0o700)
         self.bat_dir = bat
         cpuf = sys_ / "devices/system/cpu/cpufreq"
         cpuf.mkdir(parents=True, exist_ok=True)
