@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from suite.cli_devices import devices_app
+from suite.cli_lab import lab_app
 from suite.errors import EdgebenchError
 
 app = typer.Typer(
@@ -36,6 +37,7 @@ app = typer.Typer(
 models_app = typer.Typer(help="The reference model ladder: list, build, show.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(devices_app, name="devices")
+app.add_typer(lab_app, name="lab")
 import_app = typer.Typer(help="Import other tools' results as runs.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 loopback_app = typer.Typer(

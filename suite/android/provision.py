@@ -17,6 +17,8 @@ device's `sha256sum` must equal the local hash before the file is recorded.
 
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import json
 import os
@@ -285,6 +287,18 @@ def ensure_files(transport: Transport, files: Mapping[str, Path], progress: Prog
     elif view.manifest_problem:
         pass  # nothing to push; an unreadable manifest would have sent every file to to_push
 
+    with (PUSH_GATE if to_push and PUSH_GATE is not None else contextlib.nullcontext()):
+        return _push(transport, names, local, remotes, sizes, hashes, to_push, manifest, work_dir, progress,
+                     free_before, t_start)
+
+
+#: A context manager held around the pushes of one ensure_files call (None: no limit). A lab
+#: worker sets a semaphore shared with the other workers: phones on one USB hub push N at a time.
+PUSH_GATE: contextlib.AbstractContextManager | None = None
+
+
+def _push(transport, names, local, remotes, sizes, hashes, to_push, manifest, work_dir, progress, free_before,
+          t_start) -> ProvisionReport:
     total = sum(sizes[n] for n in to_push)
     done_before = 0
     push_seconds = 0.0

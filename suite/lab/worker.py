@@ -1,0 +1,319 @@
+"""One lab worker: a process per device that runs its jobs one after another (issue 7).
+
+A process, not a thread: Ctrl-C and SIGTERM reach every worker, and each one stops its run the
+way `edgebench run` does (the interrupted run is written, complete and marked; the device-side
+runner is killed); a worker whose controller died (SIGKILL, a host crash) notices its parent is
+gone and stops the same way. Never two runs on one device: the worker holds the device's lock
+(suite.lab.lock) for as long as it works on it.
+
+Events to the controller are dicts on a multiprocessing queue: {"serial", "event", ...}.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from suite.errors import EdgebenchError
+
+#: how often a worker checks that its device is back after a disconnect
+RECONNECT_POLL_S = 1.0
+
+
+@dataclass
+class WorkerArgs:
+    plan_path: str
+    serial: str
+    server: tuple[str, int] | None
+    ordinals: list[int]  # indexes into plan.expand() of this device's jobs
+    digests: dict
+    models_dir: str
+    shuffle: bool = False
+    present: bool = True  # False: the phone was not attached when the plan started
+    controller: str = field(default_factory=socket.gethostname)
+
+
+class _Stop(KeyboardInterrupt):
+    """SIGTERM or the controller gone: stop like Ctrl-C."""
+
+
+def _install_stops(parent_pid: int) -> None:
+    def on_term(_sig, _frame):
+        raise _Stop()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def watch_parent() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch_parent, name="edgebench-parent-watch", daemon=True).start()
+
+
+def main(args: WorkerArgs, queue, push_gate, parent_pid: int) -> None:
+    """The worker process's entry point (multiprocessing, spawn)."""
+    _install_stops(parent_pid)
+    w = _Worker(args, queue, push_gate)
+    try:
+        w.run()
+    except KeyboardInterrupt:
+        w.emit("state", state="stopped", message="interrupted")
+    except Exception as exc:  # noqa: BLE001 - a worker reports, never dies silently
+        w.emit("state", state="error", message=f"{type(exc).__name__}: {exc}",
+               traceback=traceback.format_exc(limit=6))
+    finally:
+        w.finish()
+
+
+class _Worker:
+    def __init__(self, args: WorkerArgs, queue, push_gate) -> None:
+        from suite.android import provision
+        from suite.lab.plan import load_plan
+
+        self.args = args
+        self.queue = queue
+        self.plan = load_plan(args.plan_path)
+        self.serial = args.serial
+        provision.PUSH_GATE = push_gate
+        self.counts = {"done": 0, "failed": 0, "skipped": 0, "already": 0, "lost": 0, "pending": 0}
+        self.lock = None
+        self.jobs: list = []
+        self.final_state = "finished"
+
+    # --- events -------------------------------------------------------------------------------
+
+    def emit(self, event: str, **kw: Any) -> None:
+        try:
+            self.queue.put({"serial": self.serial, "event": event, "t": time.time(), **kw})
+        except (OSError, ValueError):  # the controller is gone: the journal still has everything
+            pass
+
+    def say(self, msg: str) -> None:
+        self.emit("status", message=msg)
+
+    def finish(self) -> None:
+        if self.lock is not None:
+            try:
+                self.lock.__exit__(None, None, None)
+            except Exception:  # noqa: BLE001
+                pass
+        self.emit("summary", counts=dict(self.counts), state=self.final_state)
+
+    # --- the device ---------------------------------------------------------------------------
+
+    def ref(self, wait_s: float = 0.0):
+        """The device's ref, waiting up to `wait_s` for it to be attached and ready."""
+        from suite.devices import attached
+        from suite.transport import AdbServerAddress
+
+        servers = [AdbServerAddress(*self.args.server)] if self.args.server else None
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                for ref in attached(servers):
+                    if ref.serial == self.serial and ref.ready:
+                        return ref
+            except EdgebenchError:
+                pass
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(RECONNECT_POLL_S)
+
+    def wait_back(self, why: str):
+        timeout = self.plan.run.lost_timeout_s
+        self.emit("state", state="lost", message=f"{why}; waiting up to {timeout:.0f} s for it")
+        ref = self.ref(wait_s=timeout)
+        if ref is not None:
+            self.emit("state", state="running", message="back")
+        return ref
+
+    # --- the jobs -----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        from suite.device import lab_salt
+        from suite.lab.jobs import DONE, device_jobs, job_states, write_device_manifest
+        from suite.lab.lock import DeviceLock, LockHeld
+
+        ref = self.ref(wait_s=0 if self.args.present else self.plan.run.lost_timeout_s)
+        if ref is None:
+            self.counts["lost"] = len(self.args.ordinals)
+            self.final_state = "absent"
+            self.emit("state", state="absent", message=f"not attached within {self.plan.run.lost_timeout_s:.0f} s")
+            return
+        self.emit("state", state="locking")
+        lock = DeviceLock(ref.transport(), owner={"plan": self.plan.name, "controller_host": self.args.controller})
+        try:
+            lock.__enter__()
+        except LockHeld as exc:
+            self.counts["pending"] = len(self.args.ordinals)
+            self.final_state = "busy"
+            self.emit("state", state="busy", message=exc.message)
+            return
+        self.lock = lock
+        if lock.broke_stale:
+            self.say(f"broke a stale lock: {lock.broke_stale.get('reason')}")
+        self.emit("state", state="identity")
+        device_id = ref.info(lab_salt()).to_dict()["device_id"]
+        specs = self.plan.expand()
+        mine = [(i, specs[i]) for i in self.args.ordinals]
+        versions = {rt: self.runtime_version(ref, rt, [s for _, s in mine if s.runtime == rt][0])
+                    for rt in dict.fromkeys(s.runtime for _, s in mine)}
+        jobs = device_jobs(mine, device_id, self.args.digests, versions)
+        server = f"{self.args.server[0]}:{self.args.server[1]}" if self.args.server else None
+        write_device_manifest(self.plan, self.serial, device_id, server, jobs)
+        if self.args.shuffle or self.plan.run.order == "shuffle":
+            seed = self.plan.run.shuffle_seed
+            rng = random.Random(f"{seed}:{device_id}" if seed is not None else None)
+            rng.shuffle(jobs)
+        states = job_states(self.plan, [j.key for j in jobs])
+        todo = [j for j in jobs if states[j.key].status != DONE]
+        self.counts["already"] = len(jobs) - len(todo)
+        self.emit("plan", device_id=device_id, total=len(jobs), already=self.counts["already"],
+                  jobs=[{"key": j.key, "label": j.label(), "ordinal": j.ordinal} for j in jobs])
+        for n, job in enumerate(todo):
+            ref = self.run_job(ref, job, n, len(todo))
+            if ref is None:  # lost for good: the rest waits for the next run of the plan
+                left = len(todo) - n - 1
+                self.counts["lost"] += left
+                self.final_state = "lost"
+                self.emit("state", state="lost", message=f"did not come back; {left} job(s) left for the next run")
+                return
+        self.emit("state", state="finished")
+
+    def runtime_version(self, ref, runtime: str, spec) -> str:
+        from suite.lab.jobs import bundle_version
+
+        if runtime == "llama-bench":
+            return bundle_version(spec.runtime_bundle)
+        from suite.remote import find_python
+        from suite.session_device import RUNTIME_MODULES
+        from suite.transport import quote
+
+        module = RUNTIME_MODULES.get(runtime)
+        try:
+            python = find_python(ref.transport(), ref.live().props, module)
+            r = ref.transport().shell(f"{quote(python)} -c "
+                                      + quote(f"import {module} as m; print(getattr(m, '__version__', '?'))"),
+                                      timeout_s=60)
+            return r.stdout.strip().splitlines()[-1] if r.exit_code == 0 and r.stdout.strip() else "unknown"
+        except EdgebenchError:
+            return "unknown"
+
+    def run_job(self, ref, job, n: int, total: int):
+        """Run one job with its retries; the ref to go on with (None: the device is gone)."""
+        from suite.lab.jobs import (DONE, FAILED, FINAL_OUTCOMES, INTERRUPTED, SKIPPED, append_journal,
+                                    journal_path, lab_runs)
+        from suite.scenarios import GateSkipped
+
+        journal = journal_path(self.plan)
+
+        def runs() -> dict[str, str]:
+            return {r["run_id"]: r["outcome"] for r in lab_runs(self.plan.output).get(job.key, [])}
+
+        for attempt in range(1, self.plan.run.retries + 2):
+            self.emit("job", key=job.key, label=job.label(), index=n, total=total, attempt=attempt)
+            t0, before = time.time(), runs()
+            base = {"key": job.key, "serial": self.serial, "device_id": job.identity["device_id"],
+                    "job": job.label(), "ordinal": job.ordinal, "attempt": attempt}
+
+            def new() -> dict[str, str]:
+                return {k: v for k, v in runs().items() if k not in before}
+
+            try:
+                self.execute(ref, job, attempt)
+            except KeyboardInterrupt:
+                append_journal(journal, {**base, "status": INTERRUPTED, "seconds": time.time() - t0,
+                                         "run_ids": sorted(new())})
+                raise
+            except GateSkipped as exc:
+                append_journal(journal, {**base, "status": SKIPPED, "message": exc.message})
+                self.counts["skipped"] += 1
+                self.emit("job_end", key=job.key, status=SKIPPED, message=exc.message)
+                return ref
+            except Exception as exc:  # noqa: BLE001 - record, retry, go on
+                made = new()
+                msg = exc.message if isinstance(exc, EdgebenchError) else f"{type(exc).__name__}: {exc}"
+                if made and all(o in FINAL_OUTCOMES for o in made.values()) and job.spec.scenario != "fit":
+                    # e.g. `oom`: the run is the answer (the model does not fit), not a failure to retry
+                    append_journal(journal, {**base, "status": DONE, "message": msg, "seconds": time.time() - t0,
+                                             "run_ids": sorted(made)})
+                    self.counts["done"] += 1
+                    self.emit("job_end", key=job.key, status=DONE, message=msg, run_ids=sorted(made))
+                    return ref
+                append_journal(journal, {**base, "status": FAILED, "message": msg, "seconds": time.time() - t0,
+                                         "run_ids": sorted(made)})
+                self.emit("job_end", key=job.key, status=FAILED, message=msg, attempt=attempt)
+                back = self.ref()
+                if back is None:
+                    back = self.wait_back(f"{self.serial} disconnected")
+                    if back is None:
+                        self.counts["failed"] += 1
+                        return None
+                ref = back
+                continue
+            made = sorted(new())
+            append_journal(journal, {**base, "status": DONE, "seconds": time.time() - t0, "run_ids": made})
+            self.counts["done"] += 1
+            self.emit("job_end", key=job.key, status=DONE, run_ids=made, seconds=time.time() - t0)
+            return ref
+        self.counts["failed"] += 1
+        return ref
+
+    def execute(self, ref, job, attempt: int) -> None:
+        """One attempt: the gate and the measured run(s), records stamped with the lab job."""
+        from suite.runtimes import BurstParams
+        from suite.scenarios import apply_gate, run_fit, run_sustained
+        from suite.session import RunRequest, record_extras
+        from suite.session_device import ScenarioHooks, run_device
+
+        spec, p, plan = job.spec, job.spec.params, self.plan
+        token = record_extras.set({"lab": {"plan": plan.name, "plan_sha256": plan.text_sha256, "job_key": job.key,
+                                           "attempt": attempt, "job": job.label(), "line": spec.line,
+                                           "controller": self.args.controller}})
+        try:
+            params = BurstParams(prompt_tokens=p["prompt_tokens"], gen_tokens=p["gen_tokens"], reps=p["reps"],
+                                 warmup=p["warmup"], threads=p.get("threads"), seed=p.get("seed") or 0)
+            model = spec.model or (spec.model_file.stem if spec.model_file else (p.get("models") or ["?"])[0])
+            req = RunRequest(model_id=model, runtime=spec.runtime, device=self.serial, params=params,
+                             quant=p.get("quant"), seed=p.get("seed") or 0, models_dir=Path(self.args.models_dir),
+                             results_dir=plan.output, sample_rate_hz=p.get("rate") or 10.0,
+                             probe=bool(p.get("probe")), model_file=spec.model_file,
+                             idle_s=float(p.get("idle_s") or 0.0))
+            gate = plan.gate.to_gate() if plan.gate else None
+            say = self.say
+
+            def on_rep(i: int, total: int, rep) -> None:
+                self.emit("progress", done=i + 1, total=total, phase="warmup" if rep.warmup else "measure")
+
+            def push(done: int, total: int) -> None:
+                self.emit("progress", done=done, total=total, phase="push")
+
+            if spec.scenario == "sustained":
+                run_sustained(ref, req, duration_s=p.get("duration_s"), windows=p.get("windows"),
+                              window_tokens=p.get("window_tokens") or 64, status=say, gate=gate)
+            elif spec.scenario == "fit":
+                run_fit(ref, req, list(p.get("models") or []) or None, status=say, gate=gate)
+            elif spec.runtime == "llama-bench":
+                from suite.runtimes.llama_bench import run_llama_bench_device
+
+                apply_gate(ref, gate, say)
+                run_llama_bench_device(ref, req, spec.runtime_bundle, model_file=spec.model_file, status=say,
+                                       push_progress=push)
+            else:
+                conditions = apply_gate(ref, gate, say)
+                run_device(ref, req, status=say, on_rep=on_rep, push_progress=push,
+                           hooks=ScenarioHooks(conditions=conditions))
+        finally:
+            record_extras.reset(token)
