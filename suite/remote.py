@@ -50,7 +50,7 @@ def build_runner(cache_dir: Path) -> Path:
     path = Path(cache_dir) / f"runner-{digest}.pyz"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".tmp{os.getpid()}")  # lab workers may build it at once
         tmp.write_bytes(data)
         os.replace(tmp, path)
     return path

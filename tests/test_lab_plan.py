@@ -120,7 +120,7 @@ def test_expansion_is_models_x_runtimes_x_repetitions(tmp_path):
     assert [(j.model, j.runtime, j.repetition) for j in burst] == [
         (m, rt, rep) for m in ("llama-68m", "smollm2-135m") for rt in ("ort-genai", "llama.cpp") for rep in (0, 1)]
     assert burst[0].params == {"prompt_tokens": 256, "gen_tokens": 32, "reps": 3, "warmup": 0, "threads": None,
-                               "quant": None, "seed": 7, "rate": 5.0, "probe": False}
+                               "quant": None, "seed": 7, "rate": 5.0, "probe": False, "idle_s": 5.0}
     assert burst[0].line == line_of(FULL, "[[jobs]]", 1)
 
 
@@ -357,3 +357,21 @@ def test_dotted_and_quoted_keys_are_located(tmp_path):
     assert fails(tmp_path, text).line == line_of(text, "gate.battery_floor")
     text = MINIMAL_HEAD + '\n[gate]\n"battery_floor" = 500\n' + BURST
     assert fails(tmp_path, text).line == line_of(text, '"battery_floor"')
+
+
+def test_cli_refuses_a_bad_plan_naming_the_line(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('version = 1\n[devices]\nselect = ["all"]\n\n[[jobs]]\nscenario = "brst"\nmodels = ["tiny"]\n')
+    for args in (["validate", str(bad)], ["run", str(bad)]):
+        r = subprocess.run([sys.executable, "-m", "suite.cli", "lab", *args], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 2, r.stderr
+        assert "bad.toml:6" in r.stderr and "brst" in r.stderr
+    good = tmp_path / "good.toml"
+    good.write_text('version = 1\n[devices]\nselect = ["all"]\n\n[[jobs]]\nscenario = "burst"\nmodels = ["tiny"]\n')
+    r = subprocess.run([sys.executable, "-m", "suite.cli", "lab", "validate", str(good)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and "plan is valid" in r.stdout and "1 job" in r.stdout

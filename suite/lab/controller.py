@@ -138,7 +138,9 @@ def build_models(plan: Plan, models_dir: Path, say: Say) -> dict:
         card = get_model_card(model)
         built = build_model(card, fmt=fmt, quant=quant, seed=seed, out_root=models_dir)
         digests[key] = model_record(card, built)["sha256"]
-    build_runner(models_dir.parent / "runner")  # one writer, before the workers read it
+    from suite.models import default_models_dir
+
+    build_runner(default_models_dir().parent / "runner")  # where run_device looks; one writer, before the workers
     return digests
 
 
@@ -446,8 +448,16 @@ def print_summary(result: LabResult, console) -> None:
                   str(c.get("failed", 0)), str(c.get("skipped", 0)), str(c.get("lost", 0) + c.get("pending", 0)),
                   _plain(r.message)[:100])
     console.print(t)
+    for r in result.rows.values():
+        if r.state in ("busy", "absent", "lost", "error", "stopped") and r.message:
+            console.print(f"[yellow]{_plain(r.serial)}[/] {r.state}: {_plain(r.message)}", highlight=False)
     for sel in result.missing_selectors:
         console.print(f"[yellow]{_plain(sel)}[/]: not attached at the start", highlight=False)
+    tot = {k: sum(r.counts.get(k, 0) for r in result.rows.values()) for k in
+           ("done", "already", "failed", "skipped", "lost", "pending")}
+    console.print(f"{tot['done']} done now, {tot['already']} already done, {tot['failed']} failed, "
+                  f"{tot['skipped']} skipped, {tot['lost'] + tot['pending']} waiting for their device"
+                  + (" (interrupted)" if result.interrupted else ""), highlight=False)
 
 
 __all__ = ["LabResult", "StatusRow", "dry_run", "find_devices", "plan_status", "print_rows", "print_summary",

@@ -23,6 +23,7 @@
     rate = 10.0                  # sensor sampling, Hz, > 0
     probe = false                # the roofline probe: slow, so off by default in a lab
     repetitions = 1              # each job is run this many times, each a job of its own
+    idle = "5s"                  # idle-baseline sampling before each run (as `run --idle`); 0: none
 
     [gate]                       # optional: gates before each measured run
     cooldown_max_temp = 35.0     # °C, 0 < x < 120; absent: no cooldown gate
@@ -85,6 +86,7 @@ DEFAULT_WINDOW_TOKENS = 64  # suite.scenarios.DEFAULT_WINDOW_TOKENS (that module
 PARAM_DEFAULTS: dict[str, Any] = {
     "runtime": "ort-genai", "runtime_bundle": None, "prompt_tokens": 128, "gen_tokens": 64, "reps": 5,
     "warmup": 1, "threads": None, "quant": None, "seed": 0, "rate": 10.0, "probe": False, "repetitions": 1,
+    "idle": 5.0,
 }
 #: the params every job carries (sustained adds duration_s/windows/window_tokens, fit its ladder)
 RUN_PARAMS = ("prompt_tokens", "gen_tokens", "reps", "warmup", "threads", "quant", "seed", "rate", "probe")
@@ -523,7 +525,7 @@ def _jobs(root: _Table, base: Path) -> list[JobSpec]:
         "runtime": _str(_runtime_names(), "runtime"), "runtime_bundle": _path(base, folder=True),
         "prompt_tokens": _int(1), "gen_tokens": _int(2), "reps": _int(1), "warmup": _int(0), "threads": _int(1),
         "quant": _str([q for qs in QUANTS.values() for q in qs], "quant"), "seed": _int(),
-        "rate": _number(0, exclusive=True), "probe": _bool, "repetitions": _int(1),
+        "rate": _number(0, exclusive=True), "probe": _bool, "repetitions": _int(1), "idle": _duration(),
     }
     defaults = root.table("defaults")
     defaults.check_keys(tuple(PARAM_DEFAULTS))
@@ -562,7 +564,7 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
             within = "" if source["quant"] is job else f" (in {job.label})"
             source["quant"].fail("quant", f"{quant!r} is not a quant of {rt} ({', '.join(known)}){within}")
 
-    params = {k: values[k] for k in RUN_PARAMS}
+    params = {k: values[k] for k in RUN_PARAMS} | {"idle_s": values["idle"]}
     models: tuple[str | None, ...] = (None,)
     model_file = None
     if scenario == "fit":

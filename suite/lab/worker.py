@@ -69,8 +69,10 @@ def main(args: WorkerArgs, queue, push_gate, parent_pid: int) -> None:
     try:
         w.run()
     except KeyboardInterrupt:
+        w.final_state = "stopped"
         w.emit("state", state="stopped", message="interrupted")
     except Exception as exc:  # noqa: BLE001 - a worker reports, never dies silently
+        w.final_state = "error"
         w.emit("state", state="error", message=f"{type(exc).__name__}: {exc}",
                traceback=traceback.format_exc(limit=6))
     finally:
@@ -102,6 +104,32 @@ class _Worker:
 
     def say(self, msg: str) -> None:
         self.emit("status", message=msg)
+
+    def unlock(self) -> None:
+        """Let go of the lock (ours only: a lock another controller took meanwhile stays)."""
+        lock, self.lock = self.lock, None
+        if lock is not None:
+            lock.stop_heartbeat()
+            try:
+                lock.release()
+            except Exception:  # noqa: BLE001 - a phone still away: the lock goes stale by itself
+                pass
+
+    def relock(self, ref) -> bool:
+        """After the phone came back: the lock again (a phone that restarted lost it). False when
+        another controller took the phone meanwhile."""
+        from suite.lab.lock import DeviceLock, LockHeld
+
+        self.unlock()
+        lock = DeviceLock(ref.transport(), owner={"plan": self.plan.name, "controller_host": self.args.controller})
+        try:
+            lock.__enter__()
+        except LockHeld as exc:
+            self.final_state = "busy"
+            self.emit("state", state="busy", message=f"back, but {exc.message}")
+            return False
+        self.lock = lock
+        return True
 
     def finish(self) -> None:
         if self.lock is not None:
@@ -142,16 +170,49 @@ class _Worker:
     # --- the jobs -----------------------------------------------------------------------------
 
     def run(self) -> None:
-        from suite.device import lab_salt
-        from suite.lab.jobs import DONE, device_jobs, job_states, write_device_manifest
-        from suite.lab.lock import DeviceLock, LockHeld
+        from suite.lab.jobs import DONE, job_states
+        from suite.transport import DeviceError
 
         ref = self.ref(wait_s=0 if self.args.present else self.plan.run.lost_timeout_s)
-        if ref is None:
-            self.counts["lost"] = len(self.args.ordinals)
-            self.final_state = "absent"
-            self.emit("state", state="absent", message=f"not attached within {self.plan.run.lost_timeout_s:.0f} s")
+        while True:
+            if ref is None:
+                self.counts["lost"] = len(self.args.ordinals)
+                self.final_state = "absent" if self.args.present is False else "lost"
+                self.emit("state", state=self.final_state,
+                          message=f"not attached within {self.plan.run.lost_timeout_s:.0f} s")
+                return
+            try:
+                jobs = self.setup(ref)
+                break
+            except DeviceError as exc:  # gone while locking or reading its identity
+                if self.ref() is not None:
+                    raise
+                ref = self.wait_back(f"{self.serial} disconnected ({exc.message})")
+                self.unlock()
+        if jobs is None:
             return
+        states = job_states(self.plan, [j.key for j in jobs])
+        todo = [j for j in jobs if states[j.key].status != DONE]
+        self.counts["already"] = len(jobs) - len(todo)
+        self.emit("plan", total=len(jobs), already=self.counts["already"],
+                  jobs=[{"key": j.key, "label": j.label(), "ordinal": j.ordinal} for j in jobs])
+        for n, job in enumerate(todo):
+            ref = self.run_job(ref, job, n, len(todo))
+            if ref is None:  # lost for good: the rest waits for the next run of the plan
+                left = len(todo) - n - 1
+                self.counts["lost"] += left
+                self.final_state = "lost"
+                self.emit("state", state="lost", message=f"did not come back; {left} job(s) left for the next run")
+                return
+        self.emit("state", state="finished")
+
+    def setup(self, ref):
+        """Lock the device, read its identity and runtime versions: its jobs with their keys, in
+        the order to run them (None: the device is another controller's)."""
+        from suite.device import lab_salt
+        from suite.lab.jobs import device_jobs, write_device_manifest
+        from suite.lab.lock import DeviceLock, LockHeld
+
         self.emit("state", state="locking")
         lock = DeviceLock(ref.transport(), owner={"plan": self.plan.name, "controller_host": self.args.controller})
         try:
@@ -160,7 +221,7 @@ class _Worker:
             self.counts["pending"] = len(self.args.ordinals)
             self.final_state = "busy"
             self.emit("state", state="busy", message=exc.message)
-            return
+            return None
         self.lock = lock
         if lock.broke_stale:
             self.say(f"broke a stale lock: {lock.broke_stale.get('reason')}")
@@ -177,20 +238,7 @@ class _Worker:
             seed = self.plan.run.shuffle_seed
             rng = random.Random(f"{seed}:{device_id}" if seed is not None else None)
             rng.shuffle(jobs)
-        states = job_states(self.plan, [j.key for j in jobs])
-        todo = [j for j in jobs if states[j.key].status != DONE]
-        self.counts["already"] = len(jobs) - len(todo)
-        self.emit("plan", device_id=device_id, total=len(jobs), already=self.counts["already"],
-                  jobs=[{"key": j.key, "label": j.label(), "ordinal": j.ordinal} for j in jobs])
-        for n, job in enumerate(todo):
-            ref = self.run_job(ref, job, n, len(todo))
-            if ref is None:  # lost for good: the rest waits for the next run of the plan
-                left = len(todo) - n - 1
-                self.counts["lost"] += left
-                self.final_state = "lost"
-                self.emit("state", state="lost", message=f"did not come back; {left} job(s) left for the next run")
-                return
-        self.emit("state", state="finished")
+        return jobs
 
     def runtime_version(self, ref, runtime: str, spec) -> str:
         from suite.lab.jobs import bundle_version
@@ -259,6 +307,9 @@ class _Worker:
                 if back is None:
                     back = self.wait_back(f"{self.serial} disconnected")
                     if back is None:
+                        self.counts["failed"] += 1
+                        return None
+                    if not self.relock(back):
                         self.counts["failed"] += 1
                         return None
                 ref = back
