@@ -308,8 +308,15 @@ def devices_clean(
 ) -> None:
     """Remove everything edgebench put on the phone (/data/local/tmp/edgebench/)."""
     from suite.android.provision import clean
+    from suite.lab.lock import describe, read_lock
 
-    rep = clean(_one(ctx, serial, adb).transport(), force=force)
+    transport = _one(ctx, serial, adb).transport()
+    holder = read_lock(transport)
+    if holder is not None and not force:
+        raise EdgebenchError(f"{serial} is in use by a lab controller: {describe(holder)}",
+                             hint="wait for it, or `edgebench lab unlock SERIAL` if it is dead; --force cleans anyway",
+                             exit_code=6)
+    rep = clean(transport, force=force)
     if not rep.existed:
         _console().print(f"nothing to clean on {_plain(serial)} ({_plain(rep.work_dir)} does not exist)")
         return

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextvars
 import copy
 import dataclasses
-
 import logging
 import platform
 import socket

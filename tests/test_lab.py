@@ -123,7 +123,7 @@ def assert_never_two_runs_on_one_device(records: list[dict]) -> None:
         by_dev.setdefault(r["device"]["device_id"], []).append((_t(r["started_at"]), _t(r["ended_at"])))
     for spans in by_dev.values():
         spans.sort()
-        for (a0, a1), (b0, _) in zip(spans, spans[1:]):
+        for (_, a1), (b0, _) in zip(spans, spans[1:], strict=False):
             assert b0 >= a1, f"two runs overlap on one device: {spans}"
 
 
@@ -250,7 +250,7 @@ def test_a_phone_that_stays_lost_fails_the_plan_and_the_others_finish(loopback_p
 
 
 def test_two_controllers_never_share_a_phone(loopback_phone_factory, loopback_adb_server, models_dir, tmp_path):
-    phone = loopback_phone_factory("qcom-flagship", charging=False)
+    loopback_phone_factory("qcom-flagship", charging=False)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     a = write_plan(tmp_path / "a", loopback_adb_server.port, name="first", delay="4s", repetitions=2)

@@ -15,7 +15,6 @@ from suite.schema import CH_CURRENT_A, CH_POWER_W, CH_POWER_W_DEVICE, ch_phase
 from suite.session import RunRequest, attach_meter, run_local
 from suite.store import load_results
 
-
 #: an epoch (2023-11-14) for hand-made logs
 E = 1_700_000_000.0
 
@@ -57,7 +56,7 @@ def test_idle_metrics_say_why_when_there_is_no_baseline():
 
 
 def _meter_csv(path, t_host, watts):
-    path.write_text("timestamp,power_w\n" + "".join(f"{t:.3f},{w}\n" for t, w in zip(t_host, watts)))
+    path.write_text("timestamp,power_w\n" + "".join(f"{t:.3f},{w}\n" for t, w in zip(t_host, watts, strict=True)))
     return path
 
 

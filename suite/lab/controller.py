@@ -380,10 +380,7 @@ def dry_run(plan: Plan, *, models_dir: Path, say: Say) -> list[StatusRow]:
     """Which jobs would run where, with their keys and whether they are done; builds the models
     (their digests are in the keys) and reads each attached device's identity, runs nothing."""
     from suite.device import lab_salt
-    from suite.lab.jobs import bundle_version
-    from suite.remote import find_python
-    from suite.session_device import RUNTIME_MODULES
-    from suite.transport import quote
+    from suite.lab.jobs import runtime_version
 
     refs, missing = find_devices(plan)
     digests = build_models(plan, models_dir, say)
@@ -392,22 +389,8 @@ def dry_run(plan: Plan, *, models_dir: Path, say: Say) -> list[StatusRow]:
     for serial, ref in refs.items():
         ordinals = jobs_for(plan, serial, refs)
         device_id = ref.info(lab_salt()).to_dict()["device_id"]
-        versions: dict[str, str] = {}
-        for o in ordinals:
-            rt = specs[o].runtime
-            if rt in versions:
-                continue
-            if rt == "llama-bench":
-                versions[rt] = bundle_version(specs[o].runtime_bundle)
-                continue
-            try:
-                module = RUNTIME_MODULES[rt]
-                py = find_python(ref.transport(), ref.live().props, module)
-                r = ref.transport().shell(f"{quote(py)} -c " + quote(
-                    f"import {module} as m; print(getattr(m, '__version__', '?'))"), timeout_s=60)
-                versions[rt] = r.stdout.strip().splitlines()[-1] if r.exit_code == 0 and r.stdout.strip() else "unknown"
-            except EdgebenchError:
-                versions[rt] = "unknown"
+        bundles = {specs[o].runtime: specs[o].runtime_bundle for o in ordinals}
+        versions = {rt: runtime_version(ref, rt, b) for rt, b in bundles.items()}
         jobs = device_jobs([(o, specs[o]) for o in ordinals], device_id, digests, versions)
         states = job_states(plan, [j.key for j in jobs])
         for j in jobs:

@@ -70,6 +70,28 @@ def bundle_version(bundle: Path) -> str:
     return "sha256:" + file_sha256(exe)[:16] if exe.is_file() else "unknown"
 
 
+def runtime_version(ref, runtime: str, bundle: Path | None = None) -> str:
+    """The runtime's version on the device: the bundle's binary digest for llama-bench, else the
+    version of the module the device's Python imports ("unknown" when it cannot tell)."""
+    if runtime == LLAMA_BENCH:
+        return bundle_version(bundle) if bundle else "unknown"
+    from suite.errors import EdgebenchError
+    from suite.remote import find_python
+    from suite.session_device import RUNTIME_MODULES
+    from suite.transport import quote
+
+    module = RUNTIME_MODULES.get(runtime)
+    try:
+        python = find_python(ref.transport(), ref.live().props, module)
+        r = ref.transport().shell(f"{quote(python)} -c "
+                                  + quote(f"import {module} as m; print(getattr(m, '__version__', '?'))"),
+                                  timeout_s=60)
+    except EdgebenchError:
+        return "unknown"
+    out = r.stdout.strip().splitlines()
+    return out[-1] if r.exit_code == 0 and out else "unknown"
+
+
 @dataclass(frozen=True)
 class DeviceJob:
     """A JobSpec on one device, with its resume key."""

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from suite.android.provision import WORK_DIR
@@ -89,7 +89,7 @@ def describe(holder: Mapping[str, Any]) -> str:
     if holder.get("garbled"):
         return f"an unknown controller (owner file unreadable; lock created {holder['dir_age_s']:.0f} s ago)"
     since = holder.get("acquired")
-    since_text = (datetime.fromtimestamp(since, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    since_text = (datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
                   if isinstance(since, (int, float)) else "?")
     return (f"host {holder.get('host', '?')} pid {holder.get('pid', '?')} (plan {holder.get('plan') or '-'}) "
             f"since {since_text} device clock; heartbeat {holder['heartbeat_age_s']:.0f} s ago")

@@ -210,7 +210,7 @@ class _Worker:
         """Lock the device, read its identity and runtime versions: its jobs with their keys, in
         the order to run them (None: the device is another controller's)."""
         from suite.device import lab_salt
-        from suite.lab.jobs import device_jobs, write_device_manifest
+        from suite.lab.jobs import device_jobs, runtime_version, write_device_manifest
         from suite.lab.lock import DeviceLock, LockHeld
 
         self.emit("state", state="locking")
@@ -229,8 +229,8 @@ class _Worker:
         device_id = ref.info(lab_salt()).to_dict()["device_id"]
         specs = self.plan.expand()
         mine = [(i, specs[i]) for i in self.args.ordinals]
-        versions = {rt: self.runtime_version(ref, rt, [s for _, s in mine if s.runtime == rt][0])
-                    for rt in dict.fromkeys(s.runtime for _, s in mine)}
+        bundles = {s.runtime: s.runtime_bundle for _, s in mine}
+        versions = {rt: runtime_version(ref, rt, b) for rt, b in bundles.items()}
         jobs = device_jobs(mine, device_id, self.args.digests, versions)
         server = f"{self.args.server[0]}:{self.args.server[1]}" if self.args.server else None
         write_device_manifest(self.plan, self.serial, device_id, server, jobs)
@@ -240,29 +240,18 @@ class _Worker:
             rng.shuffle(jobs)
         return jobs
 
-    def runtime_version(self, ref, runtime: str, spec) -> str:
-        from suite.lab.jobs import bundle_version
-
-        if runtime == "llama-bench":
-            return bundle_version(spec.runtime_bundle)
-        from suite.remote import find_python
-        from suite.session_device import RUNTIME_MODULES
-        from suite.transport import quote
-
-        module = RUNTIME_MODULES.get(runtime)
-        try:
-            python = find_python(ref.transport(), ref.live().props, module)
-            r = ref.transport().shell(f"{quote(python)} -c "
-                                      + quote(f"import {module} as m; print(getattr(m, '__version__', '?'))"),
-                                      timeout_s=60)
-            return r.stdout.strip().splitlines()[-1] if r.exit_code == 0 and r.stdout.strip() else "unknown"
-        except EdgebenchError:
-            return "unknown"
-
     def run_job(self, ref, job, n: int, total: int):
         """Run one job with its retries; the ref to go on with (None: the device is gone)."""
-        from suite.lab.jobs import (DONE, FAILED, FINAL_OUTCOMES, INTERRUPTED, SKIPPED, append_journal,
-                                    journal_path, lab_runs)
+        from suite.lab.jobs import (
+            DONE,
+            FAILED,
+            FINAL_OUTCOMES,
+            INTERRUPTED,
+            SKIPPED,
+            append_journal,
+            journal_path,
+            lab_runs,
+        )
         from suite.scenarios import GateSkipped
 
         journal = journal_path(self.plan)
@@ -276,7 +265,7 @@ class _Worker:
             base = {"key": job.key, "serial": self.serial, "device_id": job.identity["device_id"],
                     "job": job.label(), "ordinal": job.ordinal, "attempt": attempt}
 
-            def new() -> dict[str, str]:
+            def new(before: dict[str, str] = before) -> dict[str, str]:
                 return {k: v for k, v in runs().items() if k not in before}
 
             try:

@@ -302,7 +302,7 @@ def run_llama_bench_device(ref, req, bundle_dir: str | Path, *, model_file: str 
     threads (-t; default: the number of big cores)."""
     import dataclasses
 
-    from suite import analysis
+    from suite import analysis, power
     from suite.android import provision
     from suite.catalog import get_model_card
     from suite.device import lab_salt
@@ -312,10 +312,16 @@ def run_llama_bench_device(ref, req, bundle_dir: str | Path, *, model_file: str 
     from suite.models import build_model, default_models_dir
     from suite.schema import Outcome
     from suite.sensors.android import AndroidSampler
-    from suite import power
     from suite.session import _fail, _finish, _frame, _with_meter, derive_metrics, measure_idle, new_record
-    from suite.session_device import (_bandwidth, _NoCompute, _battery_conditions, _device_llc,
-                                      _end_conditions, _prepared_state, device_clock)
+    from suite.session_device import (
+        _bandwidth,
+        _battery_conditions,
+        _device_llc,
+        _end_conditions,
+        _NoCompute,
+        _prepared_state,
+        device_clock,
+    )
     from suite.store import write_run
 
     say = status or (lambda _m: None)
