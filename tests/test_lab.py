@@ -321,3 +321,25 @@ def _stderr_so_far(proc: subprocess.Popen) -> list[str]:
 
 def _collected(proc: subprocess.Popen) -> str:
     return "".join(_OUTPUT.get(proc.pid, []))
+
+
+def test_one_controller_drives_phones_on_two_adb_servers(loopback_phone_factory, loopback_adb_server, models_dir,
+                                                         tmp_path):
+    from suite.testing.loopback.phone import AdbServer, LoopbackPhone
+
+    here = loopback_phone_factory("qcom-flagship", charging=False)
+    with AdbServer() as other_host:  # a second lab host's `adb -a -P PORT server nodaemon`
+        there = LoopbackPhone("galaxy-a15", adb_server=other_host, charging=False).start()
+        try:
+            plan = write_plan(tmp_path, loopback_adb_server.port, delay="0s", repetitions=1)
+            text = plan.read_text().replace(f'adb = ["127.0.0.1:{loopback_adb_server.port}"]',
+                                            f'adb = ["127.0.0.1:{loopback_adb_server.port}", '
+                                            f'"127.0.0.1:{other_host.port}"]')
+            plan.write_text(text)
+            r = lab("run", plan, models_dir=models_dir)
+            assert r.returncode == 0, r.stderr[-3000:]
+            records = runs(tmp_path)  # one results folder for both hosts
+            assert len(records) == 2 and len({x["device"]["device_id"] for x in records}) == 2
+            assert {e["serial"] for e in journal(plan)} == {here.serial, there.serial}
+        finally:
+            there.stop()
