@@ -284,14 +284,20 @@ def _store(req, record, sampler, reps, load_s, card, bw, compute, t0, *, llc: in
 
 def derive_metrics(record: dict, frame: pd.DataFrame, params: BurstParams, n_reps: int, card, bw, compute,
                    llc: int | None) -> None:
-    """What the samples and bounds give: hottest temperature, energy per phase, roofline.
-
-    A missing power sensor's reason (e.g. `charging: ...`) stays: the energy step adds its
-    own reasons only when the device had power samples to integrate.
-    """
+    """What the samples and bounds give: hottest temperature, energy and power, roofline."""
     record["metrics"].update(analysis.temperature_metrics(frame))
     if not n_reps:
         return
+    _power_metrics(record, frame, params, n_reps)
+    _roofline(record, card, params, bw, compute, llc)
+
+
+def _power_metrics(record: dict, frame: pd.DataFrame, params: BurstParams, n_reps: int) -> None:
+    """Energy per phase, the idle baseline and the above-idle figures, the charge-counter check.
+
+    A missing power sensor's reason (e.g. `charging: ...`) stays: the energy step adds its own
+    reasons only when the device had power samples to integrate.
+    """
     energy, missing = analysis.energy_metrics(frame, params, n_reps)
     record["metrics"].update(energy)
     tokens = {"prefill": params.prompt_tokens * n_reps, "decode": (params.gen_tokens - 1) * n_reps}
@@ -304,7 +310,6 @@ def derive_metrics(record: dict, frame: pd.DataFrame, params: BurstParams, n_rep
     for name in record["metrics"]:
         record["unavailable"].pop(name, None)
     _charge_counter(record, frame)
-    _roofline(record, card, params, bw, compute, llc)
 
 
 def _charge_counter(record: dict, frame: pd.DataFrame) -> None:
@@ -601,14 +606,7 @@ def attach_meter(run_dir: Path, meter_csv: Path, *, offset_s: float = 0.0, resul
     for name in [n for n in record["metrics"] if n in POWER_METRICS]:
         del record["metrics"][name]
     if n_reps:
-        energy, missing = analysis.energy_metrics(frame, params, n_reps)
-        tokens = {"prefill": params.prompt_tokens * n_reps, "decode": (params.gen_tokens - 1) * n_reps}
-        idle, idle_missing = power.idle_metrics(frame, energy, tokens)
-        record["metrics"].update(energy | idle)
-        for name, reason in {**missing, **idle_missing}.items():
-            if name not in record["metrics"]:
-                record["unavailable"][name] = reason
-    _charge_counter(record, frame)
+        _power_metrics(record, frame, params, n_reps)
     record["supersedes"] = record["run_id"]
     record["run_id"] = new_run_id()
     return write_run(results_dir or run_dir.parent, record, frame)
