@@ -18,7 +18,6 @@ device's `sha256sum` must equal the local hash before the file is recorded.
 from __future__ import annotations
 
 import contextlib
-
 import hashlib
 import json
 import os
@@ -221,6 +220,11 @@ def _device_sha256_and_stat(transport: Transport, remote: str) -> tuple[str | No
 # --- the API ---------------------------------------------------------------------------------
 
 
+#: A context manager held around the pushes of one ensure_files call (None: no limit). A lab
+#: worker sets a semaphore shared with the other workers: phones on one USB hub push N at a time.
+PUSH_GATE: contextlib.AbstractContextManager | None = None
+
+
 def ensure_files(transport: Transport, files: Mapping[str, Path], progress: Progress | None = None, *,
                  work_dir: str = WORK_DIR, verify: bool = False) -> ProvisionReport:
     """Make every `files` entry (remote name relative to `work_dir` -> local file) present on
@@ -287,49 +291,39 @@ def ensure_files(transport: Transport, files: Mapping[str, Path], progress: Prog
     elif view.manifest_problem:
         pass  # nothing to push; an unreadable manifest would have sent every file to to_push
 
-    with (PUSH_GATE if to_push and PUSH_GATE is not None else contextlib.nullcontext()):
-        return _push(transport, names, local, remotes, sizes, hashes, to_push, manifest, work_dir, progress,
-                     free_before, t_start)
-
-
-#: A context manager held around the pushes of one ensure_files call (None: no limit). A lab
-#: worker sets a semaphore shared with the other workers: phones on one USB hub push N at a time.
-PUSH_GATE: contextlib.AbstractContextManager | None = None
-
-
-def _push(transport, names, local, remotes, sizes, hashes, to_push, manifest, work_dir, progress, free_before,
-          t_start) -> ProvisionReport:
     total = sum(sizes[n] for n in to_push)
     done_before = 0
     push_seconds = 0.0
     reports: list[FileReport] = []
-    for n in names:
-        if n not in to_push:
-            reports.append(FileReport(n, remotes[n], sizes[n], hashes[n], False, 0.0, "cached"))
-            continue
+    # a lab worker limits how many phones push at once; a cached file takes no slot
+    with PUSH_GATE if to_push and PUSH_GATE is not None else contextlib.nullcontext():
+        for n in names:
+            if n not in to_push:
+                reports.append(FileReport(n, remotes[n], sizes[n], hashes[n], False, 0.0, "cached"))
+                continue
 
-        def file_progress(done: int, _total: int, base: int = done_before) -> None:
-            if progress:
-                progress(base + done, total)
+            def file_progress(done: int, _total: int, base: int = done_before) -> None:
+                if progress:
+                    progress(base + done, total)
 
-        t0 = time.monotonic()
-        transport.push(local[n], remotes[n], progress=file_progress if progress else None)
-        seconds = time.monotonic() - t0
-        push_seconds += seconds
-        digest, st, output = _device_sha256_and_stat(transport, remotes[n])
-        if digest != hashes[n] or st is None or st[0] != sizes[n]:
-            transport.shell(["rm", "-f", "--", remotes[n]], timeout_s=_SHELL_TIMEOUT_S)
-            raise ArtifactCorruptError(
-                f"{transport.serial}: {remotes[n]} failed its integrity check after the push: device sha256 "
-                f"{digest or '?'} size {st[0] if st else '?'}, expected {hashes[n]} size {sizes[n]}"
-                + (f" ({output})" if output and not digest else ""),
-                hint="the file was removed; retry (a flaky cable or a full disk can cut a push short)",
-            )
-        manifest[n] = {"size": sizes[n], "sha256": hashes[n], "device_size": st[0], "device_mtime": st[1],
-                       "pushed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "source": local[n].name}
-        _write_manifest(transport, work_dir, manifest)
-        done_before += sizes[n]
-        reports.append(FileReport(n, remotes[n], sizes[n], hashes[n], True, seconds, to_push[n]))
+            t0 = time.monotonic()
+            transport.push(local[n], remotes[n], progress=file_progress if progress else None)
+            seconds = time.monotonic() - t0
+            push_seconds += seconds
+            digest, st, output = _device_sha256_and_stat(transport, remotes[n])
+            if digest != hashes[n] or st is None or st[0] != sizes[n]:
+                transport.shell(["rm", "-f", "--", remotes[n]], timeout_s=_SHELL_TIMEOUT_S)
+                raise ArtifactCorruptError(
+                    f"{transport.serial}: {remotes[n]} failed its integrity check after the push: device sha256 "
+                    f"{digest or '?'} size {st[0] if st else '?'}, expected {hashes[n]} size {sizes[n]}"
+                    + (f" ({output})" if output and not digest else ""),
+                    hint="the file was removed; retry (a flaky cable or a full disk can cut a push short)",
+                )
+            manifest[n] = {"size": sizes[n], "sha256": hashes[n], "device_size": st[0], "device_mtime": st[1],
+                           "pushed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "source": local[n].name}
+            _write_manifest(transport, work_dir, manifest)
+            done_before += sizes[n]
+            reports.append(FileReport(n, remotes[n], sizes[n], hashes[n], True, seconds, to_push[n]))
     return ProvisionReport(transport.serial, work_dir, tuple(reports), time.monotonic() - t_start,
                            push_seconds, free_before)
 
