@@ -79,11 +79,14 @@ class Repetition:
 
 @dataclass
 class BurstResult:
-    load_s: float
     t_load_start: float
     t_load_end: float
     repetitions: list[Repetition]
     info: dict  # name, version, backend, threads, affinity
+
+    @property
+    def load_s(self) -> float:
+        return self.t_load_end - self.t_load_start
 
 
 #: Called by a runtime as it moves between phases: (phase name, "start" | "end", t_monotonic).

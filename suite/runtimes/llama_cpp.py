@@ -178,13 +178,7 @@ class LlamaCppRuntime:
             }
         finally:
             loaded.close()
-        return BurstResult(
-            load_s=t_load_end - t_load_start,
-            t_load_start=t_load_start,
-            t_load_end=t_load_end,
-            repetitions=reps,
-            info=info,
-        )
+        return BurstResult(t_load_start, t_load_end, reps, info)
 
     @staticmethod
     def _one(loaded: _Loaded, prompt, params: BurstParams, warm: bool, on_phase) -> Repetition:

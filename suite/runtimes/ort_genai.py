@@ -86,13 +86,7 @@ class OrtGenaiRuntime:
             "threads": threads,
             "affinity": None,
         }
-        return BurstResult(
-            load_s=t_load_end - t_load_start,
-            t_load_start=t_load_start,
-            t_load_end=t_load_end,
-            repetitions=reps,
-            info=info,
-        )
+        return BurstResult(t_load_start, t_load_end, reps, info)
 
     @staticmethod
     def _one(og, model, ids, params: BurstParams, warm: bool, on_phase) -> Repetition:
