@@ -177,14 +177,6 @@ def _bundle(root: Path, machine: int) -> Path:
     return root
 
 
-def _ref(phone, server):
-    from suite.devices import resolve
-    from suite.transport import AdbServerAddress
-
-    (ref,) = resolve(phone.serial, [AdbServerAddress("127.0.0.1", server.port)])
-    return ref
-
-
 def _request(tmp_path):
     from suite.session import RunRequest
 
@@ -202,7 +194,7 @@ def test_arm64_bundle_refused_on_the_x86_64_loopback_phone_before_any_push(loopb
     from suite.runtimes.llama_bench import run_llama_bench_device
 
     phone = loopback_phone_factory("galaxy-a15")
-    ref = _ref(phone, loopback_adb_server)
+    ref = phone.ref()
     live = ref.live()
     assert live.props["ro.product.cpu.abi"] == "x86_64"
     cores = big_cores(live.texts[snap.CPUFREQ])
@@ -221,7 +213,7 @@ def test_llama_bench_end_to_end_on_the_loopback_phone(loopback_phone_factory, lo
     from suite.store import load_results
 
     phone = loopback_phone_factory("galaxy-a15", charging=False)
-    ref = _ref(phone, loopback_adb_server)
+    ref = phone.ref()
     bundle = os.environ["EDGEBENCH_LLAMA_BENCH_BUNDLE"]
     path = run_llama_bench_device(ref, _request(tmp_path), bundle)
     rec = json.loads((path / "run.json").read_text())

@@ -160,12 +160,9 @@ def test_a_meter_log_from_another_day_is_a_clear_error(models_dir, tmp_path):
 @pytest.mark.loopback
 def test_phone_run_measures_an_idle_baseline_and_takes_a_meter_log(loopback_phone_factory, loopback_adb_server,
                                                                    models_dir, tmp_path):
-    from suite.devices import resolve
     from suite.session_device import run_device
-    from suite.transport import AdbServerAddress
 
-    phone = loopback_phone_factory("qcom-flagship", charging=False)
-    (ref,) = resolve(phone.serial, [AdbServerAddress("127.0.0.1", loopback_adb_server.port)])
+    ref = loopback_phone_factory("qcom-flagship", charging=False).ref()
     params = BurstParams(prompt_tokens=16, gen_tokens=16, reps=2, warmup=1, threads=1)
     req = RunRequest(model_id="tiny", device="phone", params=params, models_dir=models_dir, results_dir=tmp_path,
                      probe=False, idle_s=2.0)

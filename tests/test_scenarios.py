@@ -5,12 +5,10 @@ import json
 
 import pytest
 
-from suite.devices import resolve
 from suite.runtimes import BurstParams
 from suite.scenarios import Gate, run_fit, run_sustained, window_tps
 from suite.session import RunRequest
 from suite.store import load_results
-from suite.transport import AdbServerAddress
 
 pytestmark = pytest.mark.loopback
 
@@ -19,10 +17,6 @@ pytestmark = pytest.mark.loopback
 def models_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("models")
 
-
-def ref_for(phone, server):
-    (ref,) = resolve(phone.serial, [AdbServerAddress("127.0.0.1", server.port)])
-    return ref
 
 
 def request(models_dir, results, model="smollm2-135m", **params):
@@ -41,7 +35,7 @@ def test_sustained_run_on_a_phone_that_throttles(loopback_phone_factory, loopbac
         if i == 6:  # after 3 warmups and 4 windows
             phone.set_time_scale(200)
 
-    path = run_sustained(ref_for(phone, loopback_adb_server), request(models_dir, tmp_path, warmup=3), windows=16,
+    path = run_sustained(phone.ref(), request(models_dir, tmp_path, warmup=3), windows=16,
                          window_tokens=32, on_rep=on_rep)
     rec = json.loads((path / "run.json").read_text())
     assert rec["outcome"] == "completed"
@@ -87,7 +81,7 @@ def test_sustained_run_that_does_not_throttle(loopback_phone_factory, loopback_a
     # a cold room and real time: the skin stays under the first threshold (25 degC) for the run.
     # Half a core (a cgroup quota) keeps the decode speed independent of the host's other load.
     phone = loopback_phone_factory("qcom-flagship", charging=False, time_scale=1, ambient_c=12, cpu_cores=0.5)
-    ref = ref_for(phone, loopback_adb_server)
+    ref = phone.ref()
     said = []
     req = request(models_dir, tmp_path, model="llama-68m")
     req.sample_rate_hz = 2.0
@@ -122,7 +116,7 @@ def test_sustained_run_that_does_not_throttle(loopback_phone_factory, loopback_a
 
 def test_sustained_by_duration_stops_itself(loopback_phone_factory, loopback_adb_server, models_dir, tmp_path):
     phone = loopback_phone_factory("qcom-flagship", charging=False, ambient_c=12)
-    path = run_sustained(ref_for(phone, loopback_adb_server), request(models_dir, tmp_path, model="tiny"),
+    path = run_sustained(phone.ref(), request(models_dir, tmp_path, model="tiny"),
                          duration_s=2.0, window_tokens=16)
     rec = json.loads((path / "run.json").read_text())
     assert rec["outcome"] == "completed" and rec["errors"] == []
@@ -146,7 +140,7 @@ def test_fit_walks_the_ladder_until_the_memory_limit_kills(loopback_phone_factor
                                                            models_dir, tmp_path):
     phone = loopback_phone_factory("galaxy-a15", ram_bytes=320 << 20, data_size_bytes=2 << 30)
     said = []
-    summary = run_fit(ref_for(phone, loopback_adb_server), request(models_dir, tmp_path, model="tiny", gen_tokens=4),
+    summary = run_fit(phone.ref(), request(models_dir, tmp_path, model="tiny", gen_tokens=4),
                       models=["tiny", "llama-68m", "smollm2-135m", "qwen2.5-0.5b", "llama-3.2-1b"],
                       status=said.append)
     got = {r.model_id: r.outcome for r in summary.rungs}

@@ -202,6 +202,14 @@ class LoopbackPhone:
     def device(self):
         return self.adb_client().device(serial=self.serial)
 
+    def ref(self):
+        """edgebench's DeviceRef for this phone, found on its adb server as `--device SERIAL` does."""
+        from suite.devices import resolve
+        from suite.transport import AdbServerAddress
+
+        (ref,) = resolve(self.serial, [AdbServerAddress("127.0.0.1", self.server.port)])
+        return ref
+
     def adb(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         """The adb CLI, aimed at this phone."""
         return self.server.run("-s", self.serial, *args, timeout=timeout)
