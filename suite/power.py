@@ -355,7 +355,6 @@ def idle_metrics(samples, metrics: dict[str, dict], tokens: dict[str, int]) -> t
 # --- an external meter in a run ---------------------------------------------------------------
 
 
-
 def clock_block(t0_epoch_s: float, host_minus_device_s: float = 0.0) -> dict[str, float]:
     """What a run records to align outside logs: the epoch of t_s = 0 on the device clock, and
     the host's clock minus the device's (measured at the start of the run)."""
