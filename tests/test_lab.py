@@ -166,9 +166,7 @@ def test_three_phones_run_in_parallel_and_a_rerun_does_nothing(loopback_phone_fa
 
 def test_killed_controller_resumes_without_duplicates(loopback_phone_factory, loopback_adb_server, models_dir,
                                                       tmp_path):
-    from suite.devices import resolve
     from suite.lab.lock import read_lock
-    from suite.transport import AdbServerAddress
 
     phones = [loopback_phone_factory("qcom-flagship", charging=False) for _ in range(2)]
     plan = write_plan(tmp_path, loopback_adb_server.port, delay="2s", repetitions=3)
@@ -184,9 +182,8 @@ def test_killed_controller_resumes_without_duplicates(loopback_phone_factory, lo
     wait_for(lambda: len([e for e in journal(plan) if e["status"] == "done"]) > n_done, what="one more job")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
-    servers = [AdbServerAddress("127.0.0.1", loopback_adb_server.port)]
     for p in phones:  # the orphaned workers release their locks: no controller holds the phones
-        (ref,) = resolve(p.serial, servers)
+        ref = p.ref()
         wait_for(lambda ref=ref: read_lock(ref.transport()) is None, timeout=60, what="the lock released")
     assert not list((tmp_path / "results").glob(".tmp-*"))
     # 3. run again: only what is left runs, nothing is duplicated, nothing is lost

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.errors import EdgebenchError
-from suite.lab.jobs import DONE, device_jobs, job_states, model_build_key
+from suite.lab.jobs import DONE, job_label, job_states, model_build_key
 from suite.lab.plan import JobSpec, Plan
 
 Say = Callable[[str], None]
@@ -87,47 +87,41 @@ def find_devices(plan: Plan) -> tuple[dict[str, Any], list[str]]:
     return found, [m for m in missing if m not in plan.devices.exclude]
 
 
-def jobs_for(plan: Plan, serial: str, refs: dict[str, Any]) -> list[int]:
-    """Ordinals of the jobs that run on a device (a job's own `devices` narrow the plan's)."""
+def assign_jobs(plan: Plan, serials: list[str]) -> dict[str, list[int]]:
+    """serial -> ordinals (in plan.expand()) of the jobs that run on it. A job's own `devices`
+    narrow the plan's: each of its selectors is resolved once, against the attached phones (a
+    phone not attached matches only by its serial)."""
     from suite.devices import resolve
 
     servers = list(plan.devices.adb) or None
-    out = []
-    cache: dict[str, set[str]] = {}
-    for i, spec in enumerate(plan.expand()):
-        if spec.devices:
-            ok = False
-            for sel in spec.devices:
-                if sel == serial:
-                    ok = True
-                    break
-                if sel not in cache:
-                    try:
-                        cache[sel] = {r.serial for r in resolve(sel, servers)}
-                    except EdgebenchError:
-                        cache[sel] = set()
-                if serial in cache[sel]:
-                    ok = True
-                    break
-            if not ok:
-                continue
-        out.append(i)
-    return out
+    named: dict[str, set[str]] = {}
+
+    def names(sel: str) -> set[str]:
+        if sel not in named:
+            try:
+                named[sel] = {r.serial for r in resolve(sel, servers)}
+            except EdgebenchError:
+                named[sel] = set()
+        return named[sel]
+
+    specs = plan.expand()
+    return {serial: [i for i, spec in enumerate(specs)
+                     if not spec.devices or any(sel == serial or serial in names(sel) for sel in spec.devices)]
+            for serial in serials}
 
 
 def build_models(plan: Plan, models_dir: Path, say: Say) -> dict:
     """Build (or find built) every artefact the plan runs; {build key or model file: sha256}."""
     from suite.catalog import get_model_card
-    from suite.models import build_model
+    from suite.model_file import artefact_from_file
+    from suite.model_file import model_record as file_record
+    from suite.models import build_model, default_models_dir
     from suite.remote import build_runner
     from suite.session import model_record
 
     digests: dict = {}
     for spec in plan.expand():
         if spec.model_file is not None and str(spec.model_file) not in digests:
-            from suite.model_file import artefact_from_file
-            from suite.model_file import model_record as file_record
-
             card, built = artefact_from_file(spec.model_file)
             digests[str(spec.model_file)] = file_record(card, built)["sha256"]
         key = model_build_key(spec)
@@ -138,8 +132,6 @@ def build_models(plan: Plan, models_dir: Path, say: Say) -> dict:
         card = get_model_card(model)
         built = build_model(card, fmt=fmt, quant=quant, seed=seed, out_root=models_dir)
         digests[key] = model_record(card, built)["sha256"]
-    from suite.models import default_models_dir
-
     build_runner(default_models_dir().parent / "runner")  # where run_device looks; one writer, before the workers
     return digests
 
@@ -173,9 +165,9 @@ def run_plan(plan: Plan, *, models_dir: Path, shuffle: bool = False, live: bool 
     rows: dict[str, DeviceRow] = {}
     procs: dict[str, Any] = {}
     everyone = [(s, r, True) for s, r in refs.items()] + [(s, None, False) for s in missing]
+    assigned = assign_jobs(plan, [s for s, _, _ in everyone])
     for serial, ref, present in everyone:
-        ordinals = jobs_for(plan, serial, refs) if present else [
-            i for i, sp in enumerate(plan.expand()) if not sp.devices or serial in sp.devices]
+        ordinals = assigned[serial]
         server = (ref.server.host, ref.server.port) if ref is not None and ref.server else (
             (plan.devices.adb[0].host, plan.devices.adb[0].port) if plan.devices.adb else None)
         rows[serial] = DeviceRow(serial, f"{server[0]}:{server[1]}" if server else "", total=len(ordinals))
@@ -358,10 +350,10 @@ def plan_status(plan: Plan) -> list[StatusRow]:
         for spec, k in wanted:
             st = states.get(k) if k else None
             if st is None:
-                rows.append(StatusRow(man["serial"], man.get("device_id"), _label(spec), None, "pending",
+                rows.append(StatusRow(man["serial"], man.get("device_id"), job_label(spec), None, "pending",
                                       message="new or changed since the device's last run"))
             else:
-                rows.append(StatusRow(man["serial"], man.get("device_id"), _label(spec), k, st.status, st.attempts,
+                rows.append(StatusRow(man["serial"], man.get("device_id"), job_label(spec), k, st.status, st.attempts,
                                       len(st.run_ids), st.message))
     return rows
 
@@ -370,32 +362,22 @@ def _may_run_on(spec: JobSpec, serial: str) -> bool:
     return not spec.devices or serial in spec.devices or any("=" in d or d == "all" for d in spec.devices)
 
 
-def _label(spec: JobSpec) -> str:
-    what = spec.model or (spec.model_file.name if spec.model_file else "ladder")
-    rep = f" #{spec.repetition + 1}" if spec.repetition else ""
-    return f"{what} {spec.runtime} {spec.scenario}{rep}"
-
-
 def dry_run(plan: Plan, *, models_dir: Path, say: Say) -> list[StatusRow]:
     """Which jobs would run where, with their keys and whether they are done; builds the models
     (their digests are in the keys) and reads each attached device's identity, runs nothing."""
-    from suite.device import lab_salt
-    from suite.lab.jobs import runtime_version
+    from suite.lab.jobs import jobs_on_device
 
     refs, missing = find_devices(plan)
     digests = build_models(plan, models_dir, say)
     specs = plan.expand()
     rows: list[StatusRow] = []
+    assigned = assign_jobs(plan, list(refs))
     for serial, ref in refs.items():
-        ordinals = jobs_for(plan, serial, refs)
-        device_id = ref.info(lab_salt()).to_dict()["device_id"]
-        bundles = {specs[o].runtime: specs[o].runtime_bundle for o in ordinals}
-        versions = {rt: runtime_version(ref, rt, b) for rt, b in bundles.items()}
-        jobs = device_jobs([(o, specs[o]) for o in ordinals], device_id, digests, versions)
+        jobs = jobs_on_device(ref, [(o, specs[o]) for o in assigned[serial]], digests)
         states = job_states(plan, [j.key for j in jobs])
         for j in jobs:
             st = states[j.key]
-            rows.append(StatusRow(serial, device_id, j.label(), j.key,
+            rows.append(StatusRow(serial, j.identity["device_id"], j.label(), j.key,
                                   "done (skip)" if st.status == DONE else f"would run ({st.status})",
                                   st.attempts, len(st.run_ids), st.message))
     for serial in missing:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ulid import ULID
+
 from suite.lab.plan import LLAMA_BENCH, JobSpec, Plan, job_key
 
 #: Outcomes that answer the job's question (a model that does not fit is an answer).
@@ -102,10 +104,14 @@ class DeviceJob:
     ordinal: int = 0  # position in the plan's expansion
 
     def label(self) -> str:
-        s = self.spec
-        what = s.model or (s.model_file.name if s.model_file else "ladder")
-        rep = f" #{s.repetition + 1}" if s.repetition else ""
-        return f"{what} {s.runtime} {s.scenario}{rep}"
+        return job_label(self.spec)
+
+
+def job_label(spec: JobSpec) -> str:
+    """`model runtime scenario [#repetition]`, for tables and logs."""
+    what = spec.model or (spec.model_file.name if spec.model_file else "ladder")
+    rep = f" #{spec.repetition + 1}" if spec.repetition else ""
+    return f"{what} {spec.runtime} {spec.scenario}{rep}"
 
 
 def device_jobs(specs: Iterable[tuple[int, JobSpec]], device_id: str, digests: dict,
@@ -116,6 +122,16 @@ def device_jobs(specs: Iterable[tuple[int, JobSpec]], device_id: str, digests: d
                  "runtime_version": runtime_versions.get(spec.runtime, "unknown")}
         out.append(DeviceJob(spec, job_key(ident), ident, ordinal))
     return out
+
+
+def jobs_on_device(ref, specs: list[tuple[int, JobSpec]], digests: dict) -> list[DeviceJob]:
+    """The device's jobs with their keys: reads its identity and each runtime's version on it."""
+    from suite.device import lab_salt
+
+    device_id = ref.info(lab_salt()).to_dict()["device_id"]
+    bundles = {spec.runtime: spec.runtime_bundle for _, spec in specs}
+    versions = {rt: runtime_version(ref, rt, bundle) for rt, bundle in bundles.items()}
+    return device_jobs(specs, device_id, digests, versions)
 
 
 # --- the journal ----------------------------------------------------------------------------
@@ -152,14 +168,19 @@ def read_journal(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def lab_runs(output: Path) -> dict[str, list[dict[str, Any]]]:
-    """job key -> [{run_id, outcome, attempt}] of the lab runs in a results folder (run.json only:
-    cheap enough to scan every time)."""
+def lab_runs(output: Path, since: float | None = None) -> dict[str, list[dict[str, Any]]]:
+    """job key -> [{run_id, outcome, attempt, scenario}] of the lab runs in a results folder.
+
+    `since` (epoch s): only runs made from then on. Run folders are named by their ULID, whose
+    first 10 characters are its millisecond timestamp, so older folders are skipped by name
+    without reading them (a worker asks after every attempt)."""
     by_key: dict[str, list[dict[str, Any]]] = {}
     if not output.is_dir():
         return by_key
+    floor = str(ULID.from_timestamp(since))[:10] if since is not None else None
     for run_json in output.glob("*/run.json"):
-        if run_json.parent.name.startswith("."):
+        name = run_json.parent.name
+        if name.startswith(".") or (floor is not None and (len(name) != 26 or name[:10] < floor)):
             continue
         try:
             rec = json.loads(run_json.read_text(encoding="utf-8"))
@@ -207,10 +228,6 @@ def job_states(plan: Plan, keys: Iterable[str]) -> dict[str, JobState]:
         if st.status != DONE and any(r["outcome"] in FINAL_OUTCOMES and r["scenario"] != "fit" for r in runs):
             st.status = DONE
     return states
-
-
-def is_llama_bench(spec: JobSpec) -> bool:
-    return spec.runtime == LLAMA_BENCH
 
 
 def spec_key(spec: JobSpec) -> str:

@@ -91,7 +91,6 @@ class _Worker:
         provision.PUSH_GATE = push_gate
         self.counts = {"done": 0, "failed": 0, "skipped": 0, "already": 0, "lost": 0, "pending": 0}
         self.lock = None
-        self.jobs: list = []
         self.final_state = "finished"
 
     # --- events -------------------------------------------------------------------------------
@@ -115,9 +114,8 @@ class _Worker:
             except Exception:  # noqa: BLE001 - a phone still away: the lock goes stale by itself
                 pass
 
-    def relock(self, ref) -> bool:
-        """After the phone came back: the lock again (a phone that restarted lost it). False when
-        another controller took the phone meanwhile."""
+    def lock_device(self, ref) -> str | None:
+        """Take the device's lock (heartbeat running); None, or who holds it instead."""
         from suite.lab.lock import DeviceLock, LockHeld
 
         self.unlock()
@@ -125,18 +123,14 @@ class _Worker:
         try:
             lock.__enter__()
         except LockHeld as exc:
-            self.final_state = "busy"
-            self.emit("state", state="busy", message=f"back, but {exc.message}")
-            return False
+            return exc.message
         self.lock = lock
-        return True
+        if lock.broke_stale:
+            self.say(f"broke a stale lock: {lock.broke_stale.get('reason')}")
+        return None
 
     def finish(self) -> None:
-        if self.lock is not None:
-            try:
-                self.lock.__exit__(None, None, None)
-            except Exception:  # noqa: BLE001
-                pass
+        self.unlock()
         self.emit("summary", counts=dict(self.counts), state=self.final_state)
 
     # --- the device ---------------------------------------------------------------------------
@@ -177,7 +171,7 @@ class _Worker:
         while True:
             if ref is None:
                 self.counts["lost"] = len(self.args.ordinals)
-                self.final_state = "absent" if self.args.present is False else "lost"
+                self.final_state = "lost" if self.args.present else "absent"
                 self.emit("state", state=self.final_state,
                           message=f"not attached within {self.plan.run.lost_timeout_s:.0f} s")
                 return
@@ -188,7 +182,6 @@ class _Worker:
                 if self.ref() is not None:
                     raise
                 ref = self.wait_back(f"{self.serial} disconnected ({exc.message})")
-                self.unlock()
         if jobs is None:
             return
         states = job_states(self.plan, [j.key for j in jobs])
@@ -209,29 +202,19 @@ class _Worker:
     def setup(self, ref):
         """Lock the device, read its identity and runtime versions: its jobs with their keys, in
         the order to run them (None: the device is another controller's)."""
-        from suite.device import lab_salt
-        from suite.lab.jobs import device_jobs, runtime_version, write_device_manifest
-        from suite.lab.lock import DeviceLock, LockHeld
+        from suite.lab.jobs import jobs_on_device, write_device_manifest
 
         self.emit("state", state="locking")
-        lock = DeviceLock(ref.transport(), owner={"plan": self.plan.name, "controller_host": self.args.controller})
-        try:
-            lock.__enter__()
-        except LockHeld as exc:
+        held = self.lock_device(ref)
+        if held is not None:
             self.counts["pending"] = len(self.args.ordinals)
             self.final_state = "busy"
-            self.emit("state", state="busy", message=exc.message)
+            self.emit("state", state="busy", message=held)
             return None
-        self.lock = lock
-        if lock.broke_stale:
-            self.say(f"broke a stale lock: {lock.broke_stale.get('reason')}")
         self.emit("state", state="identity")
-        device_id = ref.info(lab_salt()).to_dict()["device_id"]
         specs = self.plan.expand()
-        mine = [(i, specs[i]) for i in self.args.ordinals]
-        bundles = {s.runtime: s.runtime_bundle for _, s in mine}
-        versions = {rt: runtime_version(ref, rt, b) for rt, b in bundles.items()}
-        jobs = device_jobs(mine, device_id, self.args.digests, versions)
+        jobs = jobs_on_device(ref, [(i, specs[i]) for i in self.args.ordinals], self.args.digests)
+        device_id = jobs[0].identity["device_id"]
         server = f"{self.args.server[0]}:{self.args.server[1]}" if self.args.server else None
         write_device_manifest(self.plan, self.serial, device_id, server, jobs)
         if self.args.shuffle or self.plan.run.order == "shuffle":
@@ -256,17 +239,15 @@ class _Worker:
 
         journal = journal_path(self.plan)
 
-        def runs() -> dict[str, str]:
-            return {r["run_id"]: r["outcome"] for r in lab_runs(self.plan.output).get(job.key, [])}
-
         for attempt in range(1, self.plan.run.retries + 2):
             self.emit("job", key=job.key, label=job.label(), index=n, total=total, attempt=attempt)
-            t0, before = time.time(), runs()
+            t0 = time.time()
             base = {"key": job.key, "serial": self.serial, "device_id": job.identity["device_id"],
                     "job": job.label(), "ordinal": job.ordinal, "attempt": attempt}
 
-            def new(before: dict[str, str] = before) -> dict[str, str]:
-                return {k: v for k, v in runs().items() if k not in before}
+            def new(since: float = t0) -> dict[str, str]:
+                """run id -> outcome of the runs this attempt made"""
+                return {r["run_id"]: r["outcome"] for r in lab_runs(self.plan.output, since).get(job.key, [])}
 
             try:
                 self.execute(ref, job, attempt)
@@ -298,8 +279,11 @@ class _Worker:
                     if back is None:
                         self.counts["failed"] += 1
                         return None
-                    if not self.relock(back):
+                    held = self.lock_device(back)  # a phone that restarted lost our lock
+                    if held is not None:
                         self.counts["failed"] += 1
+                        self.final_state = "busy"
+                        self.emit("state", state="busy", message=f"back, but {held}")
                         return None
                 ref = back
                 continue
