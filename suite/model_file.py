@@ -12,7 +12,7 @@ without a reference card.
   zero points are not parameters), a tensor shared by two nodes (tied embeddings) counts once,
   integer constants are not parameters.
 
-`artefact_from_file(path) -> (FileModelCard, FileArtefact)` gives what session code gets from
+`artefact_from_file(path) -> (FileModelCard, BuiltModel)` (with `file` set) gives what session code gets from
 `get_model_card` + `build_model`: same attribute names (`card.id/name/architecture/params()/
 kv_cache_bytes_per_token()/hidden_size/vocab_size/tie_word_embeddings`, `built.path/manifest/
 model_file/format/total_bytes`), with `manifest["synthetic_weights"] = False`,
@@ -26,11 +26,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from suite.errors import EdgebenchError
+from suite.models.artifact import BuiltModel
 
 GGUF_MAGIC = b"GGUF"
 
@@ -80,31 +81,6 @@ class FileModelCard:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class FileArtefact:
-    """A BuiltModel-like view of a user's file: `path` is the folder, `model_file` the file to load."""
-
-    path: Path
-    manifest: dict[str, Any]
-    model_file: Path
-
-    @property
-    def card_id(self) -> str:
-        return self.manifest["card"]["id"]
-
-    @property
-    def total_bytes(self) -> int:
-        return self.manifest["total_bytes"]
-
-    @property
-    def format(self) -> str:
-        return self.manifest["options"]["format"]
-
-    def files(self) -> dict[str, Path]:
-        """name -> local path of every file the model needs (what to push to a device)."""
-        return {name: self.path / name for name in self.manifest["files"]}
 
 
 def file_sha256(path: Path) -> str:
@@ -330,7 +306,7 @@ def detect_format(path: str | Path) -> str:
                          hint="--model-file takes a .gguf file, or the folder holding genai_config.json")
 
 
-def artefact_from_file(path: str | Path) -> tuple[FileModelCard, FileArtefact]:
+def artefact_from_file(path: str | Path) -> tuple[FileModelCard, BuiltModel]:
     """What session code needs in place of `get_model_card(...)` + `build_model(...)`."""
     p = Path(path).expanduser()
     if not p.exists():
@@ -364,10 +340,10 @@ def artefact_from_file(path: str | Path) -> tuple[FileModelCard, FileArtefact]:
         "files": files,
         "total_bytes": sum(f["bytes"] for f in files.values()),
     }
-    return card, FileArtefact(folder, manifest, model_file)
+    return card, BuiltModel(folder, manifest, file=model_file)
 
 
-def model_record(card: FileModelCard, built: FileArtefact) -> dict:
+def model_record(card: FileModelCard, built: BuiltModel) -> dict:
     """The run record's `model` for a user's file: session.model_record with the file's own digest
     as `sha256` (a GGUF's sha256 is the file's; built artefacts hash their file list)."""
     from suite.session import model_record as base

@@ -46,10 +46,12 @@ ProgressFn = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class BuiltModel:
-    """A complete artefact folder and its manifest."""
+    """A complete artefact folder and its manifest (also a user's own model file: `file` then
+    names the file to load, which need not carry the builder's file name)."""
 
     path: Path
     manifest: dict[str, Any]
+    file: Path | None = None
 
     @property
     def card_id(self) -> str:
@@ -65,7 +67,11 @@ class BuiltModel:
 
     @property
     def model_file(self) -> Path:
-        return self.path / MODEL_FILE[self.format]
+        return self.file or self.path / MODEL_FILE[self.format]
+
+    def files(self) -> dict[str, Path]:
+        """name -> local path of every file the model needs (what to push to a device)."""
+        return {name: self.path / name for name in self.manifest["files"]}
 
 
 def default_models_dir() -> Path:
