@@ -84,6 +84,19 @@ def _battery_conditions(snapshot: dict) -> dict:
     }
 
 
+def start_conditions(transport, snap: dict) -> dict:
+    """The record's `conditions` at the start of a phone run (the end ones are filled later)."""
+    batt = _battery_conditions(snap)
+    return {
+        "battery_level_start": batt["level"], "battery_level_end": None,
+        "battery_temp_c_start": batt["temp_c"], "battery_temp_c_end": None,
+        "charging": batt["charging"], "battery_status_start": batt["status"],
+        "thermal_status_start": (snap.get("thermal") or {}).get("status"),
+        "cooldown_waited_s": 0.0, "power_source": None, "screen": None,
+        "prepared": _prepared_state(transport),
+    }
+
+
 def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None, push_progress=None, *,
                hooks: ScenarioHooks | None = None) -> Path:
     """Benchmark a model on an attached device; returns the run folder (always written).
@@ -119,16 +132,7 @@ def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None, 
     remote_model = report.remote(next(iter(files))).rsplit("/", 1)[0]
     remote_runner = report.remote("runner/" + runner.name)
 
-    snap = live.snapshot
-    batt = _battery_conditions(snap)
-    conditions = {
-        "battery_level_start": batt["level"], "battery_level_end": None,
-        "battery_temp_c_start": batt["temp_c"], "battery_temp_c_end": None,
-        "charging": batt["charging"], "battery_status_start": batt["status"],
-        "thermal_status_start": (snap.get("thermal") or {}).get("status"),
-        "cooldown_waited_s": 0.0, "power_source": None, "screen": None,
-        "prepared": _prepared_state(transport),
-    }
+    conditions = start_conditions(transport, live.snapshot)
     record = new_record(device.to_dict(), card, built,
                         {"name": runtime.name, "version": None, "backend": None, "threads": req.params.threads,
                          "affinity": None}, req.params, conditions)

@@ -315,12 +315,11 @@ def run_llama_bench_device(ref, req, bundle_dir: str | Path, *, model_file: str 
     from suite.session import _fail, _finish, _frame, _with_meter, derive_metrics, measure_idle, new_record
     from suite.session_device import (
         _bandwidth,
-        _battery_conditions,
         _device_llc,
         _end_conditions,
         _NoCompute,
-        _prepared_state,
         device_clock,
+        start_conditions,
     )
     from suite.store import write_run
 
@@ -357,16 +356,7 @@ def run_llama_bench_device(ref, req, bundle_dir: str | Path, *, model_file: str 
     mask, why = check_affinity(transport, cores)
     p = req.params
     threads = p.threads or len(cores.cpus)
-    snapshot = live.snapshot
-    batt = _battery_conditions(snapshot)
-    conditions = {
-        "battery_level_start": batt["level"], "battery_level_end": None,
-        "battery_temp_c_start": batt["temp_c"], "battery_temp_c_end": None,
-        "charging": batt["charging"], "battery_status_start": batt["status"],
-        "thermal_status_start": (snapshot.get("thermal") or {}).get("status"),
-        "cooldown_waited_s": 0.0, "power_source": None, "screen": None,
-        "prepared": _prepared_state(transport),
-    }
+    conditions = start_conditions(transport, live.snapshot)
     record = new_record(device.to_dict(), card, built, runtime_record({}, threads, cores, []), p, conditions)
     if model_file is not None:
         record["model"] = file_model_record(card, built)
