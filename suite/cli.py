@@ -316,13 +316,13 @@ def _run_one(model: str, *, model_file: Path | None = None, bundle: Path | None 
 
 
 def _seconds(text: str | None) -> float | None:
-    """`90`, `90s`, `10m`, `1h` -> seconds."""
+    """`90`, `90s`, `10m`, `1h` -> seconds (the plan files' rule)."""
+    from suite.lab.plan import parse_duration
+
     if text is None:
         return None
-    t = text.strip().lower()
-    scale = {"s": 1, "m": 60, "h": 3600}.get(t[-1:], None)
     try:
-        return float(t[:-1]) * scale if scale else float(t)
+        return parse_duration(text)
     except ValueError:
         raise EdgebenchError(f"bad duration {text!r}", hint="e.g. 90s, 10m, 1h", exit_code=2) from None
 
