@@ -213,7 +213,7 @@ def run(
                              exit_code=exc.exit_code) from None
     gate = None
     if cooldown_max_temp is not None or battery_floor is not None:
-        from suite.scenarios import Gate
+        from suite.gating import Gate
 
         gate = Gate(cooldown_max_temp_c=cooldown_max_temp, cooldown_timeout_s=_seconds(cooldown_timeout),
                     battery_floor=battery_floor, battery_wait=battery_wait)

@@ -29,6 +29,21 @@ DEFAULT_MAX_TEMP_C = 35.0
 DEFAULT_BATTERY_FLOOR = 50
 
 
+@dataclass(frozen=True)
+class Gate:
+    """Gates before each measured run (None: that gate is off); suite.scenarios.apply_gate runs them."""
+
+    cooldown_max_temp_c: float | None = None
+    cooldown_sensor: str = "battery"
+    cooldown_timeout_s: float = 600.0
+    cooldown_delay_s: float = 0.0
+    require_status_none: bool = True
+    battery_floor: float | None = None
+    battery_wait: bool = False
+    battery_timeout_s: float = 1800.0
+    poll_s: float = 1.0
+
+
 class GateTimeout(EdgebenchError):
     """A gate was not met within its timeout (the numbers are in the message and context)."""
 

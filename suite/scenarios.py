@@ -30,6 +30,7 @@ from pathlib import Path
 from suite import thermal
 from suite.catalog import reference_cards
 from suite.errors import EdgebenchError
+from suite.gating import Gate
 from suite.schema import CH_POWER_W, Outcome
 from suite.session import Interrupted, RunRequest
 from suite.session_device import ScenarioHooks, run_device
@@ -44,21 +45,6 @@ DURATION_REPS_CAP = 100_000
 
 
 # --- gating ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Gate:
-    """Gates before each measured run (None: that gate is off)."""
-
-    cooldown_max_temp_c: float | None = None
-    cooldown_sensor: str = "battery"
-    cooldown_timeout_s: float = 600.0
-    cooldown_delay_s: float = 0.0
-    require_status_none: bool = True
-    battery_floor: float | None = None
-    battery_wait: bool = False
-    battery_timeout_s: float = 1800.0
-    poll_s: float = 1.0
 
 
 class GateSkipped(EdgebenchError):

@@ -153,8 +153,11 @@ def test_window_tokens_default_matches_scenarios():
     assert plan.DEFAULT_WINDOW_TOKENS == DEFAULT_WINDOW_TOKENS
 
 
-def test_gate_spec_maps_to_gate(tmp_path):
-    gate = load_plan(write(tmp_path, FULL)).gate.to_gate()
+def test_gate_table_is_the_gate_the_scenarios_take(tmp_path):
+    from suite.gating import Gate
+
+    gate = load_plan(write(tmp_path, FULL)).gate
+    assert isinstance(gate, Gate)
     assert gate.cooldown_max_temp_c == 35.0 and gate.cooldown_sensor == "max"
     assert gate.cooldown_timeout_s == 600.0 and gate.cooldown_delay_s == 30.0
     assert gate.battery_floor == 50.0 and gate.battery_wait is True

@@ -73,7 +73,7 @@ from typing import Any, NoReturn
 from suite.catalog import ModelCard, load_model_cards
 from suite.devices import parse_filters
 from suite.errors import EdgebenchError, UnknownNameError
-from suite.gating import SENSORS
+from suite.gating import SENSORS, Gate
 from suite.transport import AdbServerAddress
 
 PLAN_VERSION = 1
@@ -134,26 +134,6 @@ class DeviceSpec:
 
 
 @dataclass(frozen=True)
-class GateSpec:
-    cooldown_max_temp_c: float | None = None
-    cooldown_sensor: str = "battery"
-    cooldown_timeout_s: float = 600.0
-    cooldown_delay_s: float = 0.0
-    battery_floor: float | None = None
-    battery_wait: bool = False
-    battery_timeout_s: float = 1800.0
-
-    def to_gate(self):
-        """The `suite.scenarios.Gate` the scenario runners take."""
-        from suite.scenarios import Gate
-
-        return Gate(cooldown_max_temp_c=self.cooldown_max_temp_c, cooldown_sensor=self.cooldown_sensor,
-                    cooldown_timeout_s=self.cooldown_timeout_s, cooldown_delay_s=self.cooldown_delay_s,
-                    battery_floor=self.battery_floor, battery_wait=self.battery_wait,
-                    battery_timeout_s=self.battery_timeout_s)
-
-
-@dataclass(frozen=True)
 class RunSpec:
     retries: int = 1
     max_parallel_pushes: int = 2
@@ -201,7 +181,7 @@ class Plan:
     output: Path
     work_dir: Path
     devices: DeviceSpec
-    gate: GateSpec | None
+    gate: Gate | None
     run: RunSpec
     jobs: tuple[JobSpec, ...]  # expanded: see expand()
     text_sha256: str
@@ -491,16 +471,16 @@ def load_plan(path: str | Path) -> Plan:
                 run=_run(root.table("run")), jobs=jobs, text_sha256=hashlib.sha256(raw).hexdigest())
 
 
-def _gate(g: _Table) -> GateSpec:
+def _gate(g: _Table) -> Gate:
     g.check_keys(GATE_KEYS)
-    d = GateSpec()
-    return GateSpec(cooldown_max_temp_c=g.get("cooldown_max_temp", _number(0, 120, exclusive=True)),
-                    cooldown_sensor=g.get("cooldown_sensor", _str(SENSORS, "cooldown sensor"), d.cooldown_sensor),
-                    cooldown_timeout_s=g.get("cooldown_timeout", _duration(), d.cooldown_timeout_s),
-                    cooldown_delay_s=g.get("cooldown_delay", _duration(), d.cooldown_delay_s),
-                    battery_floor=g.get("battery_floor", _number(0, 100)),
-                    battery_wait=g.get("battery_wait", _bool, d.battery_wait),
-                    battery_timeout_s=g.get("battery_timeout", _duration(), d.battery_timeout_s))
+    d = Gate()
+    return Gate(cooldown_max_temp_c=g.get("cooldown_max_temp", _number(0, 120, exclusive=True)),
+                cooldown_sensor=g.get("cooldown_sensor", _str(SENSORS, "cooldown sensor"), d.cooldown_sensor),
+                cooldown_timeout_s=g.get("cooldown_timeout", _duration(), d.cooldown_timeout_s),
+                cooldown_delay_s=g.get("cooldown_delay", _duration(), d.cooldown_delay_s),
+                battery_floor=g.get("battery_floor", _number(0, 100)),
+                battery_wait=g.get("battery_wait", _bool, d.battery_wait),
+                battery_timeout_s=g.get("battery_timeout", _duration(), d.battery_timeout_s))
 
 
 def _run(r: _Table) -> RunSpec:

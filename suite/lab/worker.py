@@ -315,7 +315,7 @@ class _Worker:
                              results_dir=plan.output, sample_rate_hz=p.get("rate") or 10.0,
                              probe=bool(p.get("probe")), model_file=spec.model_file,
                              idle_s=float(p.get("idle_s") or 0.0))
-            gate = plan.gate.to_gate() if plan.gate else None
+            gate = plan.gate
             say = self.say
 
             def on_rep(i: int, total: int, rep) -> None:
