@@ -314,7 +314,8 @@ def devices_clean(
     holder = read_lock(transport)
     if holder is not None and not force:
         raise EdgebenchError(f"{serial} is in use by a lab controller: {describe(holder)}",
-                             hint="wait for it, or `edgebench lab unlock SERIAL` if it is dead; --force cleans anyway",
+                             hint=f"wait for it, or `edgebench lab unlock {serial}` if it is dead; --force cleans "
+                             "anyway",
                              exit_code=6)
     rep = clean(transport, force=force)
     if not rep.existed:

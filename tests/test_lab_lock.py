@@ -208,3 +208,20 @@ def test_two_processes_contending_one_holds(phone, connect, loopback_adb_server,
     for p in procs:
         assert p.wait(20) == 0
     assert read_lock(connect()) is None
+
+
+def test_devices_clean_leaves_a_locked_phone_alone_unless_forced(phone, connect, loopback_adb_server):
+    t = connect()
+    held = other(t)
+    held.acquire()
+    cmd = [sys.executable, "-m", "suite.cli", "devices", "clean", phone.serial, "--adb",
+           f"127.0.0.1:{loopback_adb_server.port}"]
+    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 6, refused.stderr
+    said = " ".join(refused.stderr.split())  # rich wraps long lines
+    assert "in use by a lab controller: host lab-host-2 pid 4242 (plan other plan)" in said
+    assert f"edgebench lab unlock {phone.serial}" in said
+    assert read_lock(t)["token"] == held.token  # nothing removed
+    forced = subprocess.run([*cmd, "--force"], capture_output=True, text=True, timeout=120)
+    assert forced.returncode == 0, forced.stderr
+    assert read_lock(t) is None
