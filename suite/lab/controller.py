@@ -8,6 +8,7 @@ code says whether every job is done. Re-running a plan is idempotent: done jobs 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -224,18 +225,14 @@ def _follow(q, procs: dict, rows: dict[str, DeviceRow], console, live: bool, *, 
             except queue_mod.Empty:
                 return
 
-    if live:
-        with Live(render_table(rows), console=console, refresh_per_second=4, transient=False) as view:
-            while alive() or not q.empty():
-                if deadline and time.monotonic() > deadline:
-                    return
-                drain(0.25)
-                view.update(render_table(rows))
-    else:
+    view = Live(render_table(rows), console=console, refresh_per_second=4) if live else None
+    with view or contextlib.nullcontext():
         while alive() or not q.empty():
             if deadline and time.monotonic() > deadline:
                 return
-            drain(0.5)
+            drain(0.25)
+            if view is not None:
+                view.update(render_table(rows))
     for p in procs.values():
         p.join(5)
     for serial, p in procs.items():
