@@ -54,16 +54,19 @@ def test_sustained_run_on_a_phone_that_throttles(loopback_phone_factory, loopbac
     assert m["stability_pct"]["value"] < 80
     # time to throttle agrees with the trace: it is the first window under 90% of the initial,
     # measured from the start of the sustained decode, and it comes no later than the window in
-    # which the sampled cap fell (sampled at 1 Hz). It can come EARLIER: on this shared 2-core
-    # host unthrottled windows vary by ~15% (seen 47, 46, 39, 50 tok/s before any cap change).
+    # which the sampled cap (1 Hz) fell under 80% of its start: the phone's first step (85%)
+    # sits at the 90% line and does not always cross it; the next (65%) always does. It can come
+    # EARLIER: on this shared 2-core host unthrottled windows vary by ~15% (seen 47, 46, 39, 50
+    # tok/s before any cap change).
     start = th["decode_start_t_s"]
     initial = sorted(vals[:3])[1]  # the median of the first three windows (suite.thermal.initial_tps)
     first_slow = next(t for t, v in list(zip(w["t_s"], w["value"], strict=True))[1:] if v < 0.9 * initial)
     assert m["time_to_throttle_s"]["value"] == pytest.approx(first_slow - start, abs=1e-3)
     caps = s[s["channel"] == "cpufreq_max_khz/policy0"].sort_values("t_s")
     t_cap = caps[caps["value"] < caps["value"].iloc[0]]["t_s"].min()
+    t_deep_cap = caps[caps["value"] < 0.8 * caps["value"].iloc[0]]["t_s"].min()
     window_s = max(b - a for a, b in zip(w["t_s"], list(w["t_s"])[1:], strict=False))
-    assert first_slow <= t_cap + window_s + 1.0
+    assert first_slow <= t_deep_cap + window_s + 1.0
     # and the cap really slowed decode: windows ending after the cap fell are slower
     before = [v for t, v in zip(w["t_s"], vals, strict=True) if t < t_cap - 1.0]
     after = [v for t, v in zip(w["t_s"], vals, strict=True) if t > t_cap + window_s]
