@@ -1,4 +1,4 @@
-"""Cross-check suite.probe.measure_memory_bandwidth against sysbench and mbw.
+"""Cross-check suite.sensors.probe.measure_memory_bandwidth against sysbench and mbw.
 
 Usage: .venv/bin/python benchmarks/bandwidth_crosscheck.py [--threads N] [--runs 3]
 Needs Debian's `sysbench` and `mbw` (apt-get install -y sysbench mbw).
@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from suite.probe import MIB, default_bandwidth_size, measure_memory_bandwidth, usable_cpus
+from suite.sensors.probe import MIB, default_bandwidth_size, measure_memory_bandwidth, usable_cpus
 
 GB = 1e9
 

@@ -31,10 +31,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args()
 
-    from suite.catalog import get_model_card
+    from suite.catalog.cards import get_model_card
     from suite.models import build_model, default_models_dir
     from suite.runtimes import BurstParams
-    from suite.session import RunRequest, run_local
+    from suite.session.local import RunRequest, run_local
 
     built = build_model(get_model_card(args.model), out_root=default_models_dir())
     params = BurstParams(prompt_tokens=args.prompt_tokens, gen_tokens=args.gen_tokens, reps=args.reps,

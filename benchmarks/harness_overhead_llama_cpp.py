@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--no-sampler", action="store_true", help="leave the 10 Hz sampler out (to attribute overhead)")
     args = ap.parse_args()
 
-    from suite.analysis import burst_metrics
+    from suite.analysis.metrics import burst_metrics
     from suite.models import build_model, default_models_dir
     from suite.runtimes import BurstParams, get_runtime
     from suite.sensors.process import ProcessSampler

@@ -41,12 +41,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from suite.testing.loopback.phone import AdbServer, LoopbackPhone  # noqa: E402
+from suite.loopback.phone import AdbServer, LoopbackPhone  # noqa: E402
 
 
 def edgebench_cmd() -> list[str]:
     exe = Path(sys.executable).parent / "edgebench"
-    return [str(exe)] if exe.exists() else [sys.executable, "-c", "import sys; from suite.cli import main; sys.exit(main())"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-c", "import sys; from suite.cli.main import main; sys.exit(main())"]
 
 
 def cooldown_plan(port: int, jobs: int, delay: float) -> str:

@@ -1,6 +1,6 @@
 """End-to-end energy error: a KNOWN power trace driven through the loopback phone's battery
 sysfs, sampled by the on-device sampler, written with suite.store.write_run, read back from
-samples.parquet and integrated by suite.analysis.energy_j (target < 1% error).
+samples.parquet and integrated by suite.analysis.metrics.energy_j (target < 1% error).
 
     .venv/bin/python benchmarks/power_trace.py --seconds 30
 
@@ -36,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pandas as pd  # noqa: E402
 
-from suite.analysis import energy_j, intervals_from_samples  # noqa: E402
-from suite.schema import CH_POWER_W, RUN_FIELDS, SCHEMA_VERSION, Phase  # noqa: E402
+from suite.analysis.metrics import energy_j, intervals_from_samples  # noqa: E402
+from suite.core.schema import CH_POWER_W, RUN_FIELDS, SCHEMA_VERSION, Phase  # noqa: E402
 from suite.sensors.android import AndroidSampler  # noqa: E402
 from suite.store import SAMPLES_PARQUET, new_run_id, utc_now, write_run  # noqa: E402
-from suite.testing.loopback import LoopbackPhone  # noqa: E402
+from suite.loopback import LoopbackPhone  # noqa: E402
 from suite.transport.adb import AdbServerAddress, AdbTransport  # noqa: E402
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from suite.android.provision import WORK_DIR, clean, ensure_files  # noqa: E402
+from suite.device.provision import WORK_DIR, clean, ensure_files  # noqa: E402
 from suite.models import build_model  # noqa: E402
-from suite.testing.loopback import LoopbackPhone  # noqa: E402
+from suite.loopback import LoopbackPhone  # noqa: E402
 from suite.transport import AdbServerAddress, AdbTransport  # noqa: E402
 
 MB = 1e6

@@ -26,7 +26,7 @@ MODELS = [(f"synth-{p}", int(p * 1e6)) for p in (82, 135, 360, 494, 1236, 1544, 
 
 
 def _record(i: int, n_devices: int) -> dict:
-    from suite.stats import metric
+    from suite.core.stats import metric
 
     rec = json.loads(EXAMPLE.read_text())
     dev = i % n_devices

@@ -23,7 +23,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from suite.runtimes import BurstParams
-    from suite.session import RunRequest, run_local
+    from suite.session.local import RunRequest, run_local
 
     rows = []
     with tempfile.TemporaryDirectory() as results:

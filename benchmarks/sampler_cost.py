@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from suite.sensors.android import AndroidSampler  # noqa: E402
-from suite.testing.loopback import LoopbackPhone  # noqa: E402
+from suite.loopback import LoopbackPhone  # noqa: E402
 from suite.transport.adb import AdbServerAddress, AdbTransport  # noqa: E402
 
 

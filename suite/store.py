@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from ulid import ULID
 
-from suite.errors import EdgebenchError, SchemaVersionError
-from suite.schema import RUN_FIELDS, SAMPLE_COLUMNS, SCHEMA_VERSION
+from suite.core.errors import EdgebenchError, SchemaVersionError
+from suite.core.schema import RUN_FIELDS, SAMPLE_COLUMNS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from suite.analysis import (
+from suite.analysis.metrics import (
     burst_metrics,
     energy_j,
     energy_metrics,

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from suite.android import live
-from suite.android.settings import PREPARED_FILE, current_values, prepare, read_record, restore
-from suite.android.snapshot import SNAPSHOT_FILES, parse_snapshot
-from suite.cli_devices import devices_app
-from suite.errors import EdgebenchError
+from suite.device import live
+from suite.device.provision import PREPARED_FILE
+from suite.device.settings import current_values, prepare, read_record, restore
+from suite.device.android.snapshot import SNAPSHOT_FILES, parse_snapshot
+from suite.cli.devices import devices_app
+from suite.core.errors import EdgebenchError
 from suite.transport import AdbServerAddress, AdbTransport, DeviceNotFound
 
 HOSTILE = "[red]x[/red] <script>alert(1)</script> $(reboot); `id` 'q' \"d\""
@@ -66,7 +67,7 @@ def test_batch_split_is_exact_and_ignores_fake_markers():
 
 
 def test_settings_failures_are_read_from_text_as_well_as_exit_codes():
-    from suite.android.settings import _failure
+    from suite.device.settings import _failure
     from suite.transport import ShellResult
 
     assert _failure(ShellResult("settings put global x 1", 0, "", "", 0.1)) is None
@@ -217,7 +218,7 @@ def test_airplane_is_skipped_over_wifi_adb_unless_simulated(transport):
 
 @pytest.mark.loopback
 def test_recorded_state_for_runs(transport):
-    from suite.android.settings import recorded_state
+    from suite.device.settings import recorded_state
 
     assert recorded_state(transport) == {"prepared": False, "prepared_at": None, "not_applied": {},
                                          "settings": BEFORE}

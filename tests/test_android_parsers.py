@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.android.battery import (
+from suite.device.android.battery import (
     DISCHARGE_NEGATIVE,
     DISCHARGE_POSITIVE,
     REASON_CHARGING,
@@ -22,13 +22,13 @@ from suite.android.battery import (
     parse_dumpsys_battery,
     samsung_log_sign,
 )
-from suite.android.cpu import parse_android_cpuinfo, parse_cpufreq
-from suite.android.gpu import parse_gpu_busy, parse_ls, parse_shell_errors
-from suite.android.memory import parse_dumpsys_meminfo, parse_meminfo, parse_smaps_rollup
-from suite.android.power_rails import parse_odpm_energy, rail_power_w
-from suite.android.props import parse_getprop
-from suite.android.thermal import parse_thermal_zones, parse_thermalservice
-from suite.schema import SIGN_CONVENTION
+from suite.device.android.cpu import parse_android_cpuinfo, parse_cpufreq
+from suite.device.android.gpu import parse_gpu_busy, parse_ls, parse_shell_errors
+from suite.device.android.memory import parse_dumpsys_meminfo, parse_meminfo, parse_smaps_rollup
+from suite.device.android.power_rails import parse_odpm_energy, rail_power_w
+from suite.device.android.props import parse_getprop
+from suite.device.android.thermal import parse_thermal_zones, parse_thermalservice
+from suite.core.schema import SIGN_CONVENTION
 
 FIXTURES = Path(__file__).parent / "fixtures" / "android"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.schema import (
+from suite.core.schema import (
     CH_CURRENT_A,
     CH_POWER_W,
     CH_RSS_BYTES,
@@ -23,7 +23,7 @@ from suite.schema import (
     ch_cpufreq_max,
     ch_temp_tz,
 )
-from suite.android.battery import parse_dumpsys_battery
+from suite.device.android.battery import parse_dumpsys_battery
 from suite.sensors.android import (
     CH_POWER_ODPM,
     DUMPSYS_NO_CURRENT,
@@ -33,7 +33,7 @@ from suite.sensors.android import (
     ch_power_rail,
     dumpsys_power_problem,
 )
-from suite.thermal import detect_throttling
+from suite.analysis.throttling import detect_throttling
 from suite.transport.adb import AdbServerAddress, AdbTransport
 
 

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from suite import catalog
-from suite.catalog import ModelCard, get_model_card, load_model_cards, reference_cards
-from suite.errors import UnknownNameError
+from suite.catalog import cards as catalog
+from suite.catalog.cards import ModelCard, get_model_card, load_model_cards, reference_cards
+from suite.core.errors import UnknownNameError
 
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
-PACKAGE_CARDS = Path(catalog.__file__).resolve().parent / "models" / "cards"
 REFERENCE_IDS = {
     "llama-68m", "smollm2-135m", "qwen2.5-0.5b", "llama-3.2-1b", "qwen2.5-1.5b", "llama-3.2-3b", "phi-3-mini",
     "qwen2.5-7b", "llama-2-7b", "llama-3-8b", "llama-3.1-8b", "llama-2-13b",
@@ -86,17 +85,12 @@ def test_unknown_field_in_a_card_is_refused(tmp_path):
         load_model_cards(tmp_path)
 
 
-def test_package_copy_equals_repo_cards():
-    """The wheel ships suite/models/cards; `python -m suite.catalog --sync` refreshes it."""
-    repo = {p.name: p.read_bytes() for p in REPO_MODELS.glob("*.toml")}
-    pkg = {p.name: p.read_bytes() for p in PACKAGE_CARDS.glob("*.toml")}
-    assert pkg == repo, "run: python -m suite.catalog --sync"
-    assert (PACKAGE_CARDS / "__init__.py").exists()  # a package, so setuptools' package-data "*.toml" ships it
+def test_cards_are_read_from_the_one_models_folder():
+    """No copy in the package: the checkout's models/ is where the cards come from."""
+    from suite.catalog.data import data_dir
 
-
-def test_cards_load_from_package_when_the_repo_folder_is_absent(monkeypatch, tmp_path):
-    monkeypatch.setattr(catalog, "REPO_MODELS_DIR", tmp_path / "absent")
-    assert load_model_cards() == CARDS
+    assert data_dir("models") == REPO_MODELS
+    assert not list(Path(catalog.__file__).resolve().parents[1].rglob("*.toml")), "a card copied into suite/"
 
 
 def test_cards_are_plain_toml_with_snake_case_keys():

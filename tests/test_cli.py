@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-EDGEBENCH = [sys.executable, "-m", "suite.cli"]
+EDGEBENCH = [sys.executable, "-m", "suite.cli.main"]
 
 
 def cli(*args, cwd=None, env=None):
@@ -111,7 +111,7 @@ def test_devices_show_parses_a_snapshot_offline(tmp_path):
     proc = cli("devices", "show", "--snapshot", str(tmp_path), "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    from suite.android.snapshot import parse_snapshot
+    from suite.device.android.snapshot import parse_snapshot
 
     assert data == json.loads(json.dumps(parse_snapshot(tmp_path), default=str))
     assert data["soc_model"] and data["tier"] == "entry"

@@ -1,4 +1,4 @@
-"""`suite.compare`: changes between a baseline and a candidate set of runs, with significance.
+"""`suite.report.compare`: changes between a baseline and a candidate set of runs, with significance.
 
 Expected p-values are derived by hand, not by calling the function under test:
 baseline decode samples 10, 11, 12, 13, 14 (mean 12, sample variance 2.5, n 5).
@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from suite.compare import INSUFFICIENT, cli_compare, compare
-from suite.errors import EdgebenchError
-from suite.stats import metric
+from suite.report.compare import INSUFFICIENT, cli_compare, compare
+from suite.core.errors import EdgebenchError
+from suite.core.stats import metric
 from suite.store import write_run
 
 EXAMPLE = Path(__file__).parent / "data" / "schema" / "run-v1.json"

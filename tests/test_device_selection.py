@@ -5,10 +5,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from suite.cli_devices import devices_app
-from suite.devices import DeviceRef, DeviceUnavailable, parse_filters, parse_servers, resolve, resolve_one
-from suite.errors import EdgebenchError
-from suite.testing.loopback import AdbServer, LoopbackPhone
+from suite.cli.devices import devices_app
+from suite.device.select import DeviceRef, DeviceUnavailable, parse_filters, parse_servers, resolve, resolve_one
+from suite.core.errors import EdgebenchError
+from suite.loopback import AdbServer, LoopbackPhone
 from suite.transport import AdbServerAddress, DeviceNotFound
 
 

@@ -1,4 +1,4 @@
-"""suite.elf: the machine of an ELF file and the bundle ABI check.
+"""suite.device.elf: the machine of an ELF file and the bundle ABI check.
 
 Headers are built by hand with this layout (ELF spec, "ELF Header"):
   0..3   b"\\x7fELF"
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.elf import ElfError, check_bundle_abi, elf_machine, normalize_abi, read_elf
+from suite.device.elf import ElfError, check_bundle_abi, elf_machine, normalize_abi, read_elf
 
 
 def elf_header(machine: int, bits: int = 64, little: bool = True, e_type: int = 3) -> bytes:

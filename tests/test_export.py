@@ -1,4 +1,4 @@
-"""`suite.export`: the tidy tables round-trip through csv, parquet and json in pandas."""
+"""`suite.report.export`: the tidy tables round-trip through csv, parquet and json in pandas."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from fixtures.results.fixture_set import make_record, make_samples
 
-from suite.errors import EdgebenchError
-from suite.export import cli_export, export
-from suite.schema import Outcome
+from suite.core.errors import EdgebenchError
+from suite.report.export import cli_export, export
+from suite.core.schema import Outcome
 from suite.store import load_results, write_run
 
 

@@ -3,7 +3,8 @@ whose temperatures and battery follow its thermal model for real."""
 
 import pytest
 
-from suite.gating import GateReading, GateTimeout, battery_floor, cooldown
+from suite.session.gating import GateReading, GateTimeout, battery_floor, cooldown
+from loopback_plugin import phone_ref
 
 
 
@@ -19,7 +20,7 @@ def test_cooldown_waits_on_a_hot_phone_and_proceeds_when_it_cools(loopback_phone
         if len(said) == 2:
             phone.set_ambient(15)
 
-    res = cooldown(phone.ref(), max_temp_c=35, poll_s=0.3, timeout_s=60, status=status)
+    res = cooldown(phone_ref(phone), max_temp_c=35, poll_s=0.3, timeout_s=60, status=status)
     assert res.ok and res.reason is None
     assert res.start_temps["battery"] > 40 and res.start["thermal_status"] >= 1
     assert res.end_temps["battery"] <= 35 and res.end["thermal_status"] == 0
@@ -35,7 +36,7 @@ def test_cooldown_waits_on_a_hot_phone_and_proceeds_when_it_cools(loopback_phone
 @pytest.mark.loopback
 def test_cooldown_times_out_with_the_numbers(loopback_phone_factory, loopback_adb_server):
     phone = loopback_phone_factory("qcom-flagship", charging=False, ambient_c=45)
-    ref = phone.ref()
+    ref = phone_ref(phone)
     pattern = r"cooldown timed out after \d+ s: battery 4\d\.\d °C .*threshold 35 °C"
     with pytest.raises(GateTimeout, match=pattern) as ei:
         cooldown(ref, max_temp_c=35, timeout_s=1.0, poll_s=0.3)
@@ -48,7 +49,7 @@ def test_cooldown_times_out_with_the_numbers(loopback_phone_factory, loopback_ad
 @pytest.mark.loopback
 def test_cooldown_on_the_hottest_sensor_and_a_fixed_delay(loopback_phone_factory, loopback_adb_server):
     phone = loopback_phone_factory("qcom-flagship", charging=False, ambient_c=15)
-    ref = phone.ref()
+    ref = phone_ref(phone)
     res = cooldown(ref, max_temp_c=35, sensor="max", poll_s=0.2, delay_s=0.3)
     assert res.ok and res.waited_s >= 0.3 and res.polls == 2
     assert res.start["hottest"] is not None and res.start["hottest"] >= res.start["battery"]
@@ -61,7 +62,7 @@ def test_cooldown_on_the_hottest_sensor_and_a_fixed_delay(loopback_phone_factory
 @pytest.mark.loopback
 def test_battery_floor_skips_or_waits_for_charge(loopback_phone_factory, loopback_adb_server):
     phone = loopback_phone_factory("qcom-flagship", charging=False, ambient_c=15, time_scale=200)
-    ref = phone.ref()
+    ref = phone_ref(phone)
     ok = battery_floor(ref, level_min=50)
     assert ok.ok and ok.start["level_pct"] == 80 and ok.waited_s < 5
     low = battery_floor(ref, level_min=95)

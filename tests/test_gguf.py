@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from gguf.quants import dequantize
 
-from suite.catalog import get_model_card
-from suite.errors import ArtifactCorruptError, InsufficientDiskError, ModelBuildError
+from suite.catalog.cards import get_model_card
+from suite.core.errors import ArtifactCorruptError, InsufficientDiskError, ModelBuildError
 from suite.models import artifact as artifact_mod
 from suite.models import artifact_dir, build_model, estimate_bytes, find_built, list_built, verify_artifact
 from suite.models.gguf import BUILDER_VERSION, GGUFPlan, rope_freq_factors, synthetic_vocab

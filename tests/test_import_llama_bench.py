@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from suite.importers.llama_bench import NO_SENSORS, cli_import, import_llama_bench
-from suite.schema import RUN_FIELDS
+from suite.core.schema import RUN_FIELDS
 from suite.store import load_results
 
 FIXTURES = Path(__file__).parent / "fixtures" / "llama-bench"

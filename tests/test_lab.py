@@ -20,10 +20,11 @@ import pytest
 
 from suite.lab.jobs import read_journal
 from suite.lab.plan import load_plan
+from loopback_plugin import phone_ref
 
 pytestmark = pytest.mark.loopback
 
-EDGEBENCH = [sys.executable, "-m", "suite.cli"]
+EDGEBENCH = [sys.executable, "-m", "suite.cli.main"]
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -183,7 +184,7 @@ def test_killed_controller_resumes_without_duplicates(loopback_phone_factory, lo
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     for p in phones:  # the orphaned workers release their locks: no controller holds the phones
-        ref = p.ref()
+        ref = phone_ref(p)
         wait_for(lambda ref=ref: read_lock(ref.transport()) is None, timeout=60, what="the lock released")
     assert not list((tmp_path / "results").glob(".tmp-*"))
     # 3. run again: only what is left runs, nothing is duplicated, nothing is lost
@@ -200,7 +201,7 @@ def test_killed_controller_resumes_without_duplicates(loopback_phone_factory, lo
 
 def test_a_phone_lost_mid_plan_waits_for_it_while_the_others_finish(loopback_phone_factory, loopback_adb_server,
                                                                      models_dir, tmp_path):
-    from suite.testing.loopback.phone import LoopbackPhone
+    from suite.loopback.phone import LoopbackPhone
 
     phones = [loopback_phone_factory("qcom-flagship", charging=False) for _ in range(3)]
     victim = phones[0]
@@ -322,7 +323,7 @@ def _collected(proc: subprocess.Popen) -> str:
 
 def test_one_controller_drives_phones_on_two_adb_servers(loopback_phone_factory, loopback_adb_server, models_dir,
                                                          tmp_path):
-    from suite.testing.loopback.phone import AdbServer, LoopbackPhone
+    from suite.loopback.phone import AdbServer, LoopbackPhone
 
     here = loopback_phone_factory("qcom-flagship", charging=False)
     with AdbServer() as other_host:  # a second lab host's `adb -a -P PORT server nodaemon`

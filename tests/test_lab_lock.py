@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.android.provision import WORK_DIR
+from suite.device.provision import WORK_DIR
 from suite.lab.lock import DeviceLock, LockHeld, force_unlock, lock_path, read_lock
 from suite.transport import AdbServerAddress, AdbTransport, quote
 
@@ -214,7 +214,7 @@ def test_devices_clean_leaves_a_locked_phone_alone_unless_forced(phone, connect,
     t = connect()
     held = other(t)
     held.acquire()
-    cmd = [sys.executable, "-m", "suite.cli", "devices", "clean", phone.serial, "--adb",
+    cmd = [sys.executable, "-m", "suite.cli.main", "devices", "clean", phone.serial, "--adb",
            f"127.0.0.1:{loopback_adb_server.port}"]
     refused = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 6, refused.stderr

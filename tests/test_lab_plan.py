@@ -141,20 +141,20 @@ def test_defaults_when_tables_are_absent(tmp_path):
     assert plan.name == "mini" and plan.gate is None and plan.run.retries == 1 and plan.devices.adb == ()
     burst, fit = plan.expand()
     assert burst.runtime == "ort-genai" and burst.params["reps"] == 5 and burst.params["probe"] is False
-    from suite.catalog import reference_cards
+    from suite.catalog.cards import reference_cards
 
     assert fit.params["models"] == [c.id for c in reference_cards()]
 
 
 def test_window_tokens_default_matches_scenarios():
     from suite.lab import plan
-    from suite.scenarios import DEFAULT_WINDOW_TOKENS
+    from suite.scenarios.sustained import DEFAULT_WINDOW_TOKENS
 
     assert plan.DEFAULT_WINDOW_TOKENS == DEFAULT_WINDOW_TOKENS
 
 
 def test_gate_table_is_the_gate_the_scenarios_take(tmp_path):
-    from suite.gating import Gate
+    from suite.session.gating import Gate
 
     gate = load_plan(write(tmp_path, FULL)).gate
     assert isinstance(gate, Gate)
@@ -369,12 +369,12 @@ def test_cli_refuses_a_bad_plan_naming_the_line(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('version = 1\n[devices]\nselect = ["all"]\n\n[[jobs]]\nscenario = "brst"\nmodels = ["tiny"]\n')
     for args in (["validate", str(bad)], ["run", str(bad)]):
-        r = subprocess.run([sys.executable, "-m", "suite.cli", "lab", *args], capture_output=True, text=True,
+        r = subprocess.run([sys.executable, "-m", "suite.cli.main", "lab", *args], capture_output=True, text=True,
                            timeout=120)
         assert r.returncode == 2, r.stderr
         assert "bad.toml:6" in r.stderr and "brst" in r.stderr
     good = tmp_path / "good.toml"
     good.write_text('version = 1\n[devices]\nselect = ["all"]\n\n[[jobs]]\nscenario = "burst"\nmodels = ["tiny"]\n')
-    r = subprocess.run([sys.executable, "-m", "suite.cli", "lab", "validate", str(good)], capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "suite.cli.main", "lab", "validate", str(good)], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0 and "plan is valid" in r.stdout and "1 job" in r.stdout

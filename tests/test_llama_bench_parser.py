@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.importers.llama_bench import (
+from suite.runtimes.llama_bench_output import (
     BenchRow,
     align,
     parse_llama_bench,

@@ -14,14 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from suite.elf import ElfError
+from suite.device.elf import ElfError
 from suite.runtimes import BurstParams
 from suite.runtimes.llama_bench import (
     affinity_mask, big_cores, bundle_files, llama_bench_argv, parse_phase_output, phase_command, phase_spans,
     prepare_command, throughput_metrics,
 )
+from loopback_plugin import phone_ref
 
-PROFILES = Path(__file__).parents[1] / "suite" / "testing" / "loopback" / "profiles"
+PROFILES = Path(__file__).parents[1] / "suite" / "loopback" / "profiles"
 FIXTURES = Path(__file__).parent / "fixtures" / "llama-bench"
 
 
@@ -156,7 +157,7 @@ def test_metrics_from_samples_ts():
 
 
 def test_missing_result_is_a_runtime_failure():
-    from suite.errors import RuntimeFailure
+    from suite.core.errors import RuntimeFailure
 
     text = ("EDGEBENCH q T0 1.0\nerror: failed to load model '/data/x.gguf'\nmain: error: failed to load model\n"
             "EDGEBENCH q T1 2.0\nEDGEBENCH q RC 1\n")
@@ -178,7 +179,7 @@ def _bundle(root: Path, machine: int) -> Path:
 
 
 def _request(tmp_path):
-    from suite.session import RunRequest
+    from suite.session.local import RunRequest
 
     return RunRequest(model_id="tiny", device="phone",
                       params=BurstParams(prompt_tokens=16, gen_tokens=8, reps=2, warmup=1, threads=None),
@@ -189,12 +190,12 @@ def _request(tmp_path):
 @pytest.mark.loopback
 def test_arm64_bundle_refused_on_the_x86_64_loopback_phone_before_any_push(loopback_phone_factory,
                                                                            loopback_adb_server, tmp_path):
-    from suite.android import provision
-    from suite.android import snapshot as snap
-    from suite.runtimes.llama_bench import run_llama_bench_device
+    from suite.device import provision
+    from suite.device.android import snapshot as snap
+    from suite.session.llama_bench import run_llama_bench_device
 
     phone = loopback_phone_factory("galaxy-a15")
-    ref = phone.ref()
+    ref = phone_ref(phone)
     live = ref.live()
     assert live.props["ro.product.cpu.abi"] == "x86_64"
     cores = big_cores(live.texts[snap.CPUFREQ])
@@ -209,11 +210,11 @@ def test_arm64_bundle_refused_on_the_x86_64_loopback_phone_before_any_push(loopb
                     reason="no x86_64 llama-bench bundle (set EDGEBENCH_LLAMA_BENCH_BUNDLE=DIR with bin/llama-bench "
                            "+ lib/*.so built from llama.cpp); a fake script is no substitute for the real tool")
 def test_llama_bench_end_to_end_on_the_loopback_phone(loopback_phone_factory, loopback_adb_server, tmp_path):
-    from suite.runtimes.llama_bench import run_llama_bench_device
+    from suite.session.llama_bench import run_llama_bench_device
     from suite.store import load_results
 
     phone = loopback_phone_factory("galaxy-a15", charging=False)
-    ref = phone.ref()
+    ref = phone_ref(phone)
     bundle = os.environ["EDGEBENCH_LLAMA_BENCH_BUNDLE"]
     path = run_llama_bench_device(ref, _request(tmp_path), bundle)
     rec = json.loads((path / "run.json").read_text())
@@ -295,7 +296,7 @@ REAL_TG = '{"build_commit": "0c1e570", "build_number": 1, "cpu_info": "AMD EPYC"
 def test_parse_real_output_of_this_llama_bench():
     import json as _json
 
-    from suite.catalog import get_model_card
+    from suite.catalog.cards import get_model_card
 
     pp = parse_phase_output("prefill", "EDGEBENCH r T0 10.0\n" + REAL_PP + "\nEDGEBENCH r T1 11.5\nEDGEBENCH r RC 0\n", "r")
     tg = parse_phase_output("decode", "EDGEBENCH s T0 12.0\n" + REAL_TG + "\nEDGEBENCH s T1 13.0\nEDGEBENCH s RC 0\n", "s")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from suite.device import (
+from suite.device.identity import (
     DeviceInfo,
     device_id,
     lab_salt,

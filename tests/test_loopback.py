@@ -17,7 +17,7 @@ from pathlib import Path
 import adbutils
 import pytest
 
-from suite.testing.loopback import LoopbackPhone
+from suite.loopback import LoopbackPhone
 
 pytestmark = pytest.mark.loopback
 
@@ -523,7 +523,7 @@ def test_killed_owner_leaves_nothing_behind(tmp_path):
     script = (
         "import sys, time\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
-        "from suite.testing.loopback import LoopbackPhone\n"
+        "from suite.loopback import LoopbackPhone\n"
         "p = LoopbackPhone('galaxy-a15').start()\n"
         "import threading\n"
         "threading.Thread(target=p.device().shell, args=('sleep 60',), daemon=True).start()\n"
@@ -552,10 +552,10 @@ def test_killed_owner_leaves_nothing_behind(tmp_path):
 
 
 def test_cli_start_list_stop(tmp_path):
-    from suite.testing.loopback.phone import free_port
+    from suite.loopback.phone import free_port
     env = dict(os.environ, EDGEBENCH_LOOPBACK_HOME=str(tmp_path / "reg"))
     port = str(free_port())
-    cli = [sys.executable, "-m", "suite.testing.loopback"]
+    cli = [sys.executable, "-m", "suite.loopback"]
     root = Path(__file__).resolve().parents[1]
     r = subprocess.run(cli + ["start", "--profile", "qcom-flagship", "--adb-port", port],
                        env=env, capture_output=True, text=True, timeout=60, cwd=root)
@@ -596,7 +596,7 @@ class socket_closed:
 
 
 def test_profiles_keep_provenance():
-    from suite.testing.loopback import list_profiles, load_profile
+    from suite.loopback import list_profiles, load_profile
     assert {"galaxy-a15", "qcom-flagship", "pixel-tensor"} <= set(list_profiles())
     for name in list_profiles():
         prof = load_profile(name)

@@ -18,8 +18,8 @@ import onnxruntime_genai as og
 import pytest
 from onnx import numpy_helper
 
-from suite.catalog import ModelCard, get_model_card
-from suite.errors import ArtifactCorruptError, InsufficientDiskError, ModelBuildError
+from suite.catalog.cards import ModelCard, get_model_card
+from suite.core.errors import ArtifactCorruptError, InsufficientDiskError, ModelBuildError
 from suite.models import artifact_dir, build_model, default_models_dir, find_built, list_built, verify_artifact
 from suite.models import artifact as artifact_mod
 

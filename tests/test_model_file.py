@@ -1,4 +1,4 @@
-"""suite.model_file: a user's GGUF / ort-genai checkpoint read back into a card-like description.
+"""suite.models.user_file: a user's GGUF / ort-genai checkpoint read back into a card-like description.
 
 The files are the project's own factory builds of the tiny card (and variants), so every figure
 read back is compared with the card and the factory's manifest."""
@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from suite.catalog import get_model_card
-from suite.model_file import ModelFileError, artefact_from_file, detect_format, model_record
+from suite.catalog.cards import get_model_card
+from suite.models.user_file import ModelFileError, artefact_from_file, detect_format, model_record
 from suite.models import build_model
 
 TINY = get_model_card("tiny")

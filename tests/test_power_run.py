@@ -8,12 +8,13 @@ import time
 import pandas as pd
 import pytest
 
-from suite import power
-from suite.analysis import intervals_from_samples
+from suite.sensors import power
+from suite.analysis.metrics import intervals_from_samples
 from suite.runtimes import BurstParams
-from suite.schema import CH_CURRENT_A, CH_POWER_W, CH_POWER_W_DEVICE, ch_phase
-from suite.session import RunRequest, attach_meter, run_local
+from suite.core.schema import CH_CURRENT_A, CH_POWER_W, CH_POWER_W_DEVICE, ch_phase
+from suite.session.local import RunRequest, attach_meter, run_local
 from suite.store import load_results
+from loopback_plugin import phone_ref
 
 #: an epoch (2023-11-14) for hand-made logs
 E = 1_700_000_000.0
@@ -143,7 +144,7 @@ def test_meter_log_attached_to_a_local_run_supersedes_it(models_dir, tmp_path):
 
 
 def test_a_meter_log_from_another_day_is_a_clear_error(models_dir, tmp_path):
-    from suite.errors import EdgebenchError
+    from suite.core.errors import EdgebenchError
 
     params = BurstParams(prompt_tokens=8, gen_tokens=4, reps=1, warmup=0, threads=1)
     path = run_local(RunRequest(model_id="tiny", params=params, models_dir=models_dir, results_dir=tmp_path,
@@ -160,9 +161,9 @@ def test_a_meter_log_from_another_day_is_a_clear_error(models_dir, tmp_path):
 @pytest.mark.loopback
 def test_phone_run_measures_an_idle_baseline_and_takes_a_meter_log(loopback_phone_factory, loopback_adb_server,
                                                                    models_dir, tmp_path):
-    from suite.session_device import run_device
+    from suite.session.device import run_device
 
-    ref = loopback_phone_factory("qcom-flagship", charging=False).ref()
+    ref = phone_ref(loopback_phone_factory("qcom-flagship", charging=False))
     params = BurstParams(prompt_tokens=16, gen_tokens=16, reps=2, warmup=1, threads=1)
     req = RunRequest(model_id="tiny", device="phone", params=params, models_dir=models_dir, results_dir=tmp_path,
                      probe=False, idle_s=2.0)

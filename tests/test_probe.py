@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from suite.probe import (
+from suite.sensors.probe import (
     MIB,
     dequantize_int4,
     last_level_cache_bytes,

@@ -5,18 +5,18 @@ import os
 
 import pytest
 
-from suite.android.provision import (
+from suite.device.provision import (
     MANIFEST,
     WORK_DIR,
     ProvisionError,
     check_name,
     clean,
     ensure_files,
-    local_sha256,
     read_manifest,
 )
-from suite.android.settings import prepare, restore
-from suite.errors import InsufficientDiskError
+from suite.core.filehash import local_sha256
+from suite.device.settings import prepare, restore
+from suite.core.errors import InsufficientDiskError
 from suite.transport import AdbServerAddress, AdbTransport, DeviceDisconnected
 
 pytestmark = pytest.mark.loopback

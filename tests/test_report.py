@@ -15,10 +15,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suite.errors import EdgebenchError
+from suite.core.errors import EdgebenchError
 from suite.report import render_report
 from suite.report.charts import phase_spans
-from suite.schema import (
+from suite.core.schema import (
     CH_CPU_UTIL_PCT,
     CH_POWER_W,
     CH_RSS_BYTES,
@@ -28,7 +28,7 @@ from suite.schema import (
     ch_phase,
     ch_temp_tz,
 )
-from suite.stats import metric
+from suite.core.stats import metric
 from suite.store import write_run
 
 EXAMPLE = Path(__file__).parent / "data" / "schema" / "run-v1.json"

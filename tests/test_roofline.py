@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from suite.errors import RooflineError
-from suite.roofline import (
+from suite.core.errors import RooflineError
+from suite.analysis.roofline import (
     decode_bound_tps,
     decode_bytes_per_token,
     mean_decode_context,

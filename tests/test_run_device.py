@@ -6,11 +6,12 @@ import threading
 
 import pytest
 
-from suite.errors import EdgebenchError
+from suite.core.errors import EdgebenchError
 from suite.runtimes import BurstParams
-from suite.session import RunRequest
-from suite.session_device import run_device
+from suite.session.local import RunRequest
+from suite.session.device import run_device
 from suite.store import load_results
+from loopback_plugin import phone_ref
 
 pytestmark = pytest.mark.loopback
 
@@ -30,7 +31,7 @@ def request(models_dir, results, model="tiny", **params):
 def test_run_on_a_phone_records_throughput_power_and_temperatures(loopback_phone_factory, loopback_adb_server,
                                                                     models_dir, tmp_path):
     phone = loopback_phone_factory("qcom-flagship", charging=False)
-    path = run_device(phone.ref(), request(models_dir, tmp_path))
+    path = run_device(phone_ref(phone), request(models_dir, tmp_path))
     rec = json.loads((path / "run.json").read_text())
     assert rec["outcome"] == "completed"
     dev = rec["device"]
@@ -54,14 +55,14 @@ def test_run_on_a_phone_records_throughput_power_and_temperatures(loopback_phone
     assert power.min() <= decode.min() and power.max() >= decode.max()
 
     # a second run is a provisioning cache hit
-    again = json.loads((run_device(phone.ref(), request(models_dir, tmp_path)) / "run.json")
+    again = json.loads((run_device(phone_ref(phone), request(models_dir, tmp_path)) / "run.json")
                        .read_text())
     assert again["provisioning"]["pushed"] == [] and again["provisioning"]["cached"]
 
 
 def test_charging_phone_reports_power_unavailable(loopback_phone_factory, loopback_adb_server, models_dir, tmp_path):
     phone = loopback_phone_factory("qcom-flagship", charging=True)
-    rec = json.loads((run_device(phone.ref(), request(models_dir, tmp_path)) / "run.json")
+    rec = json.loads((run_device(phone_ref(phone), request(models_dir, tmp_path)) / "run.json")
                      .read_text())
     assert rec["outcome"] == "completed"
     assert "power_w/avg" not in rec["metrics"]
@@ -74,7 +75,7 @@ def test_model_larger_than_the_phone_is_oom_not_a_crash(loopback_phone_factory, 
     # qwen2.5-0.5b needs ~600 MB resident; this phone has 256 MiB: the memory limit kills it
     phone = loopback_phone_factory("galaxy-a15", ram_bytes=256 << 20)
     with pytest.raises(EdgebenchError, match="oom"):
-        run_device(phone.ref(), request(models_dir, tmp_path, model="qwen2.5-0.5b"))
+        run_device(phone_ref(phone), request(models_dir, tmp_path, model="qwen2.5-0.5b"))
     (rec,) = load_results([tmp_path]).records
     assert rec["outcome"] == "oom" and "does not fit" in rec["errors"][-1]["message"]
 
@@ -89,7 +90,7 @@ def test_unplugged_mid_run_keeps_partial_results(loopback_phone_factory, loopbac
             threading.Thread(target=phone.kill).start()
 
     with pytest.raises(EdgebenchError, match="disconnected"):
-        run_device(phone.ref(), request(models_dir, tmp_path, reps=200), on_rep=on_rep)
+        run_device(phone_ref(phone), request(models_dir, tmp_path, reps=200), on_rep=on_rep)
     (rec,) = load_results([tmp_path]).records
     assert rec["outcome"] == "disconnected"
     assert rec["metrics"]["decode_tps"]["n"] >= 1  # the repetition that finished is kept
@@ -109,7 +110,7 @@ def test_decode_slows_after_the_phone_throttles(loopback_phone_factory, loopback
             phone.set_time_scale(200)
 
     req = request(models_dir, tmp_path, model="smollm2-135m", gen_tokens=24, reps=30, warmup=1)
-    rec = json.loads((run_device(phone.ref(), req, on_rep=on_rep) / "run.json").read_text())
+    rec = json.loads((run_device(phone_ref(phone), req, on_rep=on_rep) / "run.json").read_text())
     tps = rec["metrics"]["decode_tps"]["samples"]
     # the governor releases the cap as the skin cools, so late repetitions oscillate: the
     # slowest of the last ten is what the cap does
@@ -127,7 +128,7 @@ def test_llama_cpp_runs_inside_the_phone_into_the_same_schema(loopback_phone_fac
     phone = loopback_phone_factory("qcom-flagship", charging=False)
     req = request(models_dir, tmp_path)
     req.runtime = "llama.cpp"
-    rec = json.loads((run_device(phone.ref(), req) / "run.json").read_text())
+    rec = json.loads((run_device(phone_ref(phone), req) / "run.json").read_text())
     assert rec["outcome"] == "completed"
     assert rec["runtime"]["name"] == "llama.cpp" and rec["model"]["format"] == "gguf"
     m = rec["metrics"]

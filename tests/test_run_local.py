@@ -10,10 +10,10 @@ import threading
 import pytest
 
 from suite.runtimes import BurstParams
-from suite.session import RunRequest, run_local
+from suite.session.local import RunRequest, run_local
 from suite.store import load_results
 
-EDGEBENCH = [sys.executable, "-m", "suite.cli"]
+EDGEBENCH = [sys.executable, "-m", "suite.cli.main"]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from suite.models import build_model
-from suite.remote import RunnerEvents, build_runner, read_events, runner_bytes
+from suite.runtimes.remote import RunnerEvents, build_runner, read_events, runner_bytes
 
 
 def test_runner_zip_is_deterministic_and_excludes_test_support():
@@ -17,8 +17,8 @@ def test_runner_zip_is_deterministic_and_excludes_test_support():
     a, b = runner_bytes(), runner_bytes()
     assert a == b
     names = zipfile.ZipFile(io.BytesIO(a)).namelist()
-    assert "__main__.py" in names and "suite/runner.py" in names and "suite/runtimes/ort_genai.py" in names
-    assert not any(n.startswith(("suite/testing/", "suite/report/")) for n in names)
+    assert "__main__.py" in names and "suite/runtimes/runner.py" in names and "suite/runtimes/ort_genai.py" in names
+    assert not any(n.startswith(("suite/loopback/", "suite/report/")) for n in names)
 
 
 @pytest.fixture(scope="module")

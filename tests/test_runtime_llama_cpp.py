@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from suite.analysis import burst_metrics, phase_intervals
-from suite.errors import RuntimeFailure
+from suite.analysis.metrics import burst_metrics, phase_intervals
+from suite.core.errors import RuntimeFailure
 from suite.models import build_model
 from suite.runtimes import RUNTIMES, BurstParams, get_runtime
 from suite.runtimes.llama_cpp import LlamaCppRuntime, model_path
@@ -101,7 +101,7 @@ def test_timestamps_mean_what_ort_genais_mean(tiny_gguf):
 def test_every_quant_and_family_runs(models_dir):
     import dataclasses
 
-    from suite.catalog import get_model_card
+    from suite.catalog.cards import get_model_card
 
     tiny = get_model_card("tiny")
     qwen2 = dataclasses.replace(tiny, id="tiny-qwen2", architecture="qwen2", qkv_bias=True, tie_word_embeddings=True)

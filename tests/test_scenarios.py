@@ -6,9 +6,12 @@ import json
 import pytest
 
 from suite.runtimes import BurstParams
-from suite.scenarios import Gate, run_fit, run_sustained, window_tps
-from suite.session import RunRequest
+from suite.scenarios.fit import run_fit
+from suite.scenarios.sustained import run_sustained, window_tps
+from suite.session.gating import Gate
+from suite.session.local import RunRequest
 from suite.store import load_results
+from loopback_plugin import phone_ref
 
 pytestmark = pytest.mark.loopback
 
@@ -35,7 +38,7 @@ def test_sustained_run_on_a_phone_that_throttles(loopback_phone_factory, loopbac
         if i == 6:  # after 3 warmups and 4 windows
             phone.set_time_scale(200)
 
-    path = run_sustained(phone.ref(), request(models_dir, tmp_path, warmup=3), windows=16,
+    path = run_sustained(phone_ref(phone), request(models_dir, tmp_path, warmup=3), windows=16,
                          window_tokens=32, on_rep=on_rep)
     rec = json.loads((path / "run.json").read_text())
     assert rec["outcome"] == "completed"
@@ -59,7 +62,7 @@ def test_sustained_run_on_a_phone_that_throttles(loopback_phone_factory, loopbac
     # EARLIER: on this shared 2-core host unthrottled windows vary by ~15% (seen 47, 46, 39, 50
     # tok/s before any cap change).
     start = th["decode_start_t_s"]
-    initial = sorted(vals[:3])[1]  # the median of the first three windows (suite.thermal.initial_tps)
+    initial = sorted(vals[:3])[1]  # the median of the first three windows (suite.analysis.throttling.initial_tps)
     first_slow = next(t for t, v in list(zip(w["t_s"], w["value"], strict=True))[1:] if v < 0.9 * initial)
     assert m["time_to_throttle_s"]["value"] == pytest.approx(first_slow - start, abs=1e-3)
     caps = s[s["channel"] == "cpufreq_max_khz/policy0"].sort_values("t_s")
@@ -84,7 +87,7 @@ def test_sustained_run_that_does_not_throttle(loopback_phone_factory, loopback_a
     # a cold room and real time: the skin stays under the first threshold (25 degC) for the run.
     # Half a core (a cgroup quota) keeps the decode speed independent of the host's other load.
     phone = loopback_phone_factory("qcom-flagship", charging=False, time_scale=1, ambient_c=12, cpu_cores=0.5)
-    ref = phone.ref()
+    ref = phone_ref(phone)
     said = []
     req = request(models_dir, tmp_path, model="llama-68m")
     req.sample_rate_hz = 2.0
@@ -119,7 +122,7 @@ def test_sustained_run_that_does_not_throttle(loopback_phone_factory, loopback_a
 
 def test_sustained_by_duration_stops_itself(loopback_phone_factory, loopback_adb_server, models_dir, tmp_path):
     phone = loopback_phone_factory("qcom-flagship", charging=False, ambient_c=12)
-    path = run_sustained(phone.ref(), request(models_dir, tmp_path, model="tiny"),
+    path = run_sustained(phone_ref(phone), request(models_dir, tmp_path, model="tiny"),
                          duration_s=2.0, window_tokens=16)
     rec = json.loads((path / "run.json").read_text())
     assert rec["outcome"] == "completed" and rec["errors"] == []
@@ -143,7 +146,7 @@ def test_fit_walks_the_ladder_until_the_memory_limit_kills(loopback_phone_factor
                                                            models_dir, tmp_path):
     phone = loopback_phone_factory("galaxy-a15", ram_bytes=320 << 20, data_size_bytes=2 << 30)
     said = []
-    summary = run_fit(phone.ref(), request(models_dir, tmp_path, model="tiny", gen_tokens=4),
+    summary = run_fit(phone_ref(phone), request(models_dir, tmp_path, model="tiny", gen_tokens=4),
                       models=["tiny", "llama-68m", "smollm2-135m", "qwen2.5-0.5b", "llama-3.2-1b"],
                       status=said.append)
     got = {r.model_id: r.outcome for r in summary.rungs}

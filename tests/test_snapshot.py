@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from suite.android.identity import android_device_info
-from suite.android.snapshot import (
+from suite.device.android.identity import android_device_info
+from suite.device.android.snapshot import (
     BATTERY_UEVENT,
     CPUFREQ,
     DUMPSYS_BATTERY,
@@ -25,8 +25,8 @@ from suite.android.snapshot import (
     parse_snapshot,
     snapshot_from_texts,
 )
-from suite.device import DeviceInfo, local_device_info
-from suite.socs import SOCS_CSV_HINT_PATH
+from suite.device.identity import DeviceInfo, local_device_info
+from suite.catalog.socs import SOCS_CSV_HINT_PATH
 
 FIXTURES = Path(__file__).parent / "fixtures" / "android"
 A15 = "samsung_a15_mt6789_android16_"

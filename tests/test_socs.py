@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from suite.socs import REPO_SOCS_CSV, SOCS_CSV_HINT_PATH, TIER_UNKNOWN, load_socs, match_soc
+from suite.catalog.socs import SOCS_CSV_HINT_PATH, TIER_UNKNOWN, load_socs, match_soc
 
+REPO_SOCS_CSV = Path(__file__).resolve().parents[1] / "devices" / "socs.csv"
 SHARED_CSV = Path(__file__).resolve().parents[2] / "shared" / "catalog" / "socs.csv"
 
 
@@ -156,8 +157,8 @@ def test_bad_tier_rejected(tmp_path):
         load_socs(bad)
 
 
-def test_package_copy_of_the_catalog_matches_devices_csv():
-    # Wheels carry suite/devices_data/socs.csv; `python -m suite.socs --sync` refreshes it.
-    from suite.socs import PACKAGE_SOCS_CSV, REPO_SOCS_CSV
+def test_the_catalog_is_read_from_the_one_devices_folder():
+    from suite.catalog.socs import default_socs_csv
 
-    assert PACKAGE_SOCS_CSV.read_bytes() == REPO_SOCS_CSV.read_bytes(), "run: python -m suite.socs --sync"
+    assert default_socs_csv() == REPO_SOCS_CSV
+    assert not list(Path(load_socs.__code__.co_filename).resolve().parents[1].rglob("*.csv")), "a csv copied into suite/"

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from suite.stats import metric, percentile, summarize
+from suite.core.stats import metric, percentile, summarize
 
 
 def test_summarize_five_samples_by_hand():

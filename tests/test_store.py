@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from suite.errors import EdgebenchError, SchemaVersionError
-from suite.schema import SCHEMA_VERSION
+from suite.core.errors import EdgebenchError, SchemaVersionError
+from suite.core.schema import SCHEMA_VERSION
 from suite.store import (
     StoreWarning,
     load_results,

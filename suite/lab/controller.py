@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from suite.errors import EdgebenchError
+from suite.core.errors import EdgebenchError
 from suite.lab.jobs import DONE, job_label, job_states, model_build_key
 from suite.lab.plan import JobSpec, Plan
 
@@ -69,7 +69,7 @@ class LabResult:
 def find_devices(plan: Plan) -> tuple[dict[str, Any], list[str]]:
     """serial -> DeviceRef of the plan's devices that are attached, and the serial selectors that
     are not (their workers wait for them)."""
-    from suite.devices import parse_filters, resolve
+    from suite.device.select import parse_filters, resolve
 
     servers = list(plan.devices.adb) or None
     found: dict[str, Any] = {}
@@ -92,7 +92,7 @@ def assign_jobs(plan: Plan, serials: list[str]) -> dict[str, list[int]]:
     """serial -> ordinals (in plan.expand()) of the jobs that run on it. A job's own `devices`
     narrow the plan's: each of its selectors is resolved once, against the attached phones (a
     phone not attached matches only by its serial)."""
-    from suite.devices import resolve
+    from suite.device.select import resolve
 
     servers = list(plan.devices.adb) or None
     named: dict[str, set[str]] = {}
@@ -113,12 +113,12 @@ def assign_jobs(plan: Plan, serials: list[str]) -> dict[str, list[int]]:
 
 def build_models(plan: Plan, models_dir: Path, say: Say) -> dict:
     """Build (or find built) every artefact the plan runs; {build key or model file: sha256}."""
-    from suite.catalog import get_model_card
-    from suite.model_file import artefact_from_file
-    from suite.model_file import model_record as file_record
+    from suite.catalog.cards import get_model_card
+    from suite.models.user_file import artefact_from_file
+    from suite.models.user_file import model_record as file_record
     from suite.models import build_model, default_models_dir
-    from suite.remote import build_runner
-    from suite.session import model_record
+    from suite.runtimes.remote import build_runner
+    from suite.models.record import model_record
 
     digests: dict = {}
     for spec in plan.expand():

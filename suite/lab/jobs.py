@@ -77,9 +77,9 @@ def runtime_version(ref, runtime: str, bundle: Path | None = None) -> str:
     version of the module the device's Python imports ("unknown" when it cannot tell)."""
     if runtime == LLAMA_BENCH:
         return bundle_version(bundle) if bundle else "unknown"
-    from suite.errors import EdgebenchError
-    from suite.remote import find_python
-    from suite.session_device import RUNTIME_MODULES
+    from suite.core.errors import EdgebenchError
+    from suite.runtimes.remote import find_python
+    from suite.session.device import RUNTIME_MODULES
     from suite.transport import quote
 
     module = RUNTIME_MODULES.get(runtime)
@@ -126,7 +126,7 @@ def device_jobs(specs: Iterable[tuple[int, JobSpec]], device_id: str, digests: d
 
 def jobs_on_device(ref, specs: list[tuple[int, JobSpec]], digests: dict) -> list[DeviceJob]:
     """The device's jobs with their keys: reads its identity and each runtime's version on it."""
-    from suite.device import lab_salt
+    from suite.device.identity import lab_salt
 
     device_id = ref.info(lab_salt()).to_dict()["device_id"]
     bundles = {spec.runtime: spec.runtime_bundle for _, spec in specs}

@@ -70,10 +70,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from suite.catalog import ModelCard, load_model_cards
-from suite.devices import parse_filters
-from suite.errors import EdgebenchError, UnknownNameError
-from suite.gating import SENSORS, Gate
+from suite.catalog.cards import ModelCard, load_model_cards
+from suite.device.select import parse_filters
+from suite.core.errors import EdgebenchError, UnknownNameError
+from suite.session.gating import SENSORS, Gate
 from suite.transport import AdbServerAddress
 
 PLAN_VERSION = 1
@@ -81,7 +81,7 @@ SCENARIOS = ("burst", "sustained", "fit")
 ORDERS = ("plan", "shuffle")
 LLAMA_BENCH = "llama-bench"
 QUANTS = {"onnx": ("int4", "int8"), "gguf": ("q4_0", "q8_0")}
-DEFAULT_WINDOW_TOKENS = 64  # suite.scenarios.DEFAULT_WINDOW_TOKENS (that module is slow to import)
+DEFAULT_WINDOW_TOKENS = 64  # suite.scenarios.sustained.DEFAULT_WINDOW_TOKENS (that module is slow to import)
 #: the [defaults] keys (each a [[jobs]] key too) and their values when neither table gives one
 PARAM_DEFAULTS: dict[str, Any] = {
     "runtime": "ort-genai", "runtime_bundle": None, "prompt_tokens": 128, "gen_tokens": 64, "reps": 5,

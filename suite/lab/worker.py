@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from suite.errors import EdgebenchError
+from suite.core.errors import EdgebenchError
 
 #: how often a worker checks that its device is back after a disconnect
 RECONNECT_POLL_S = 1.0
@@ -81,7 +81,7 @@ def main(args: WorkerArgs, queue, push_gate, parent_pid: int) -> None:
 
 class _Worker:
     def __init__(self, args: WorkerArgs, queue, push_gate) -> None:
-        from suite.android import provision
+        from suite.device import provision
         from suite.lab.plan import load_plan
 
         self.args = args
@@ -137,7 +137,7 @@ class _Worker:
 
     def ref(self, wait_s: float = 0.0):
         """The device's ref, waiting up to `wait_s` for it to be attached and ready."""
-        from suite.devices import attached
+        from suite.device.select import attached
         from suite.transport import AdbServerAddress
 
         servers = [AdbServerAddress(*self.args.server)] if self.args.server else None
@@ -235,7 +235,7 @@ class _Worker:
             journal_path,
             lab_runs,
         )
-        from suite.scenarios import GateSkipped
+        from suite.session.gating import GateSkipped
 
         journal = journal_path(self.plan)
 
@@ -298,9 +298,11 @@ class _Worker:
     def execute(self, ref, job, attempt: int) -> None:
         """One attempt: the gate and the measured run(s), records stamped with the lab job."""
         from suite.runtimes import BurstParams
-        from suite.scenarios import apply_gate, run_fit, run_sustained
-        from suite.session import RunRequest, record_extras
-        from suite.session_device import ScenarioHooks, run_device
+        from suite.scenarios.fit import run_fit
+        from suite.scenarios.sustained import run_sustained
+        from suite.session.gating import apply_gate
+        from suite.session.local import RunRequest, record_extras
+        from suite.session.device import ScenarioHooks, run_device
 
         spec, p, plan = job.spec, job.spec.params, self.plan
         token = record_extras.set({"lab": {"plan": plan.name, "plan_sha256": plan.text_sha256, "job_key": job.key,
@@ -330,7 +332,7 @@ class _Worker:
             elif spec.scenario == "fit":
                 run_fit(ref, req, list(p.get("models") or []) or None, status=say, gate=gate)
             elif spec.runtime == "llama-bench":
-                from suite.runtimes.llama_bench import run_llama_bench_device
+                from suite.session.llama_bench import run_llama_bench_device
 
                 apply_gate(ref, gate, say)
                 run_llama_bench_device(ref, req, spec.runtime_bundle, model_file=spec.model_file, status=say,

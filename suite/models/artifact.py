@@ -16,15 +16,16 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from suite.catalog import ModelCard, get_model_card
-from suite.errors import ArtifactCorruptError, InsufficientDiskError, ModelBuildError
+from suite.catalog.cards import ModelCard, get_model_card
+from suite.core.errors import ArtifactCorruptError, InsufficientDiskError, ModelBuildError
+from suite.models import gguf
 from suite.models.onnx_graph import GraphPlan, genai_config, write_model
+from suite.models.recipe import ProgressFn, Recipe
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,6 @@ MODEL_FILE = {"onnx": "model.onnx", "gguf": "model.gguf"}
 #: Room kept free beyond the artefact's own bytes when checking the disk.
 DISK_HEADROOM_BYTES = 64 * 1024 * 1024
 _TMP_PREFIX = ".tmp-"
-
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -106,8 +105,6 @@ def estimate_bytes(card: ModelCard, *, quant: str | None = None, block_size: int
     """Bytes the artefact will take (the weights dominate; exact for them)."""
     _check_format(fmt)
     if fmt == "gguf":
-        from suite.models import gguf
-
         return gguf.GGUFPlan(card, quant or DEFAULT_QUANT[fmt]).estimate_bytes()
     plan = GraphPlan(card, bits=QUANT_BITS[quant or "int4"], block_size=block_size)
     return plan.data_bytes() + 1024 * 1024  # + graph, config, manifest
@@ -228,22 +225,6 @@ def check_disk(parent: Path, needed: int) -> None:
             needed_bytes=needed, free_bytes=free, path=str(probe))
 
 
-#: Writes an artefact's files into a (temp) folder; returns file name -> sha256.
-WriteFn = Callable[[Path, "ProgressFn | None"], dict[str, str]]
-
-
-@dataclass
-class Recipe:
-    """What one format contributes to a build; `_build_artifact` does the rest (shared by ONNX and GGUF)."""
-
-    options: dict[str, Any]
-    builder_version: str
-    needed_bytes: int  # for the disk check, before anything is written
-    write: WriteFn
-    #: manifest fields after `params`/`synthetic_weights` (weight_bytes_read_per_token, ...)
-    manifest_fields: dict[str, Any] = field(default_factory=dict)
-
-
 def build_model(card: ModelCard | str, *, quant: str | None = None, seed: int = 0, block_size: int = 32,
                 out_root: Path | None = None, progress: ProgressFn | None = None, force: bool = False,
                 deep: bool = False, fmt: str = "onnx") -> BuiltModel:
@@ -260,8 +241,6 @@ def build_model(card: ModelCard | str, *, quant: str | None = None, seed: int = 
     quant = quant or DEFAULT_QUANT[fmt]
     out_root = Path(out_root) if out_root is not None else default_models_dir()
     if fmt == "gguf":
-        from suite.models import gguf
-
         recipe = gguf.recipe(card, quant=quant, seed=seed)
     else:
         recipe = _onnx_recipe(card, quant=quant, seed=seed, block_size=block_size)

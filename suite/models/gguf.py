@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version as _dist_version
@@ -36,8 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.catalog import ModelCard
-from suite.errors import ModelBuildError
+from suite.catalog.cards import ModelCard
+from suite.core.errors import ModelBuildError
+from suite.models.recipe import ProgressFn, Recipe
 from suite.models.onnx_graph import rope_inv_freq
 
 #: Bump when the bytes a build produces change for the same card and options.
@@ -56,7 +57,6 @@ CHUNK_BYTES = 16 * 1024 * 1024
 #: Token ids of the synthetic vocabulary's specials (SentencePiece / Llama 2 convention).
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
 
-ProgressFn = Callable[[int, int], None]
 
 
 def _gguf():
@@ -396,8 +396,6 @@ def write_gguf(plan: GGUFPlan, path: Path, *, seed: int, progress: ProgressFn | 
 
 def recipe(card: ModelCard, *, quant: str, seed: int):
     """What `suite.models.build_model(card, fmt="gguf", ...)` needs to build this card's GGUF."""
-    from suite.models.artifact import Recipe
-
     plan = GGUFPlan(card, quant)
 
     def write(tmp: Path, progress: ProgressFn | None) -> dict[str, str]:

@@ -21,7 +21,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from suite.catalog import ModelCard
+from suite.catalog.cards import ModelCard
+from suite.models.recipe import ProgressFn
 
 MS = "com.microsoft"
 #: Each tensor starts at a multiple of this in model.onnx.data (lets ORT mmap it).
@@ -30,8 +31,6 @@ ALIGN = 4096
 CHUNK_BYTES = 32 * 1024 * 1024
 #: Standard deviation of a uniform symmetric code (zero point 2^(bits-1)): sqrt(((2^b)^2 - 1)/12 + 1/4).
 CODE_STD = {bits: math.sqrt(((1 << bits) ** 2 - 1) / 12 + 0.25) for bits in (4, 8)}
-
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)

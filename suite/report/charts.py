@@ -41,7 +41,7 @@ from suite.report.tables import (
     series_key,
     series_labels,
 )
-from suite.schema import (
+from suite.core.schema import (
     CH_CPU_UTIL_PCT,
     CH_CURRENT_A,
     CH_DECODE_TPS_WINDOW,

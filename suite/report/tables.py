@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from suite.schema import METRICS, Outcome
+from suite.core.schema import METRICS, Outcome
 
 NOT_RECORDED = "not recorded"
 
@@ -26,7 +26,7 @@ def known_metrics(*names: str) -> tuple[str, ...]:
     return names
 
 
-#: The metrics the report arranges in sections and charts (names owned by suite/schema.py).
+#: The metrics the report arranges in sections and charts (names owned by suite/core/schema.py).
 PREFILL_TPS, DECODE_TPS, TTFT_S, LOAD_S = known_metrics("prefill_tps", "decode_tps", "ttft_s", "load_s")
 LAT_P50, LAT_P90, LAT_P99 = known_metrics(
     "decode_latency_s/p50", "decode_latency_s/p90", "decode_latency_s/p99"
@@ -572,7 +572,7 @@ def config_key(r: dict) -> tuple:
 
 def pooled(runs: list[dict], name: str) -> dict | None:
     """Median and 95% CI of one configuration's runs (identical config_key), with n."""
-    from suite.stats import summarize
+    from suite.core.stats import summarize
 
     xs: list[float] = []
     for r in runs:

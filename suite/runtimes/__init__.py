@@ -1,7 +1,12 @@
 """Runtimes, registered by name. Importing this package registers the built-in ones."""
 
-from suite.runtimes import ort_genai  # noqa: F401  (registers "ort-genai")
-from suite.runtimes import llama_cpp  # noqa: F401  (registers "llama.cpp")
-from suite.runtimes.base import RUNTIMES, BurstParams, BurstResult, Repetition, get_runtime
+from suite.runtimes import llama_cpp, ort_genai  # noqa: F401  (each registers itself)
+from suite.runtimes.base import RUNTIMES, BurstParams, BurstResult, Repetition, Runtime
 
-__all__ = ["RUNTIMES", "BurstParams", "BurstResult", "Repetition", "get_runtime"]
+
+def get_runtime(name: str) -> Runtime:
+    """A registered runtime by name (an UnknownNameError lists the registered ones)."""
+    return RUNTIMES.get(name)()
+
+
+__all__ = ["RUNTIMES", "BurstParams", "BurstResult", "Repetition", "Runtime", "get_runtime"]

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.errors import RuntimeFailure
+from suite.core.errors import RuntimeFailure
 from suite.runtimes.base import (
     RUNTIMES,
     BurstParams,
@@ -39,7 +39,7 @@ from suite.runtimes.base import (
     run_repetitions,
 )
 from suite.runtimes.ort_genai import prompt_ids
-from suite.schema import Phase
+from suite.core.schema import Phase
 
 log = logging.getLogger(__name__)
 

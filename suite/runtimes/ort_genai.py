@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from suite.errors import RuntimeFailure
+from suite.core.errors import RuntimeFailure
 from suite.runtimes.base import (
     RUNTIMES,
     BurstParams,
@@ -19,7 +19,7 @@ from suite.runtimes.base import (
     Repetition,
     run_repetitions,
 )
-from suite.schema import Phase
+from suite.core.schema import Phase
 
 
 def _og():

@@ -14,7 +14,7 @@ How it works (docs/sampling.md):
    When the battery sysfs current or voltage is unreadable (SELinux on many phones),
    `dumpsys battery` (a fork) every `dumpsys_battery_period_s` (default 2 s) instead: a
    low-rate power source where the phone prints a current (Samsung's `current now`, mA).
-3. Values are normalised with the offline parsers of suite.android (never re-parsed here):
+3. Values are normalised with the offline parsers of suite.device.android (never re-parsed here):
    battery via `parse_battery_uevent` + `battery_power` (positive while discharging, unit and
    sign detected once per device, raw convention in `notes`), zones via
    `parse_thermal_zones`, thermal status via `parse_thermalservice`, ODPM via
@@ -40,7 +40,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from suite.android.battery import (
+from suite.device.android.battery import (
     DISCHARGE_NEGATIVE,
     DISCHARGE_POSITIVE,
     BatteryPower,
@@ -51,15 +51,15 @@ from suite.android.battery import (
     parse_dumpsys_battery,
     samsung_log_sign,
 )
-from suite.android.power_rails import parse_odpm_energy, rail_power_w
-from suite.android.thermal import parse_thermal_zones, parse_thermalservice
-from suite.power import (
+from suite.device.android.power_rails import parse_odpm_energy, rail_power_w
+from suite.device.android.thermal import parse_thermal_zones, parse_thermalservice
+from suite.sensors.power import (
     SOURCE_BATTERY,
     SOURCE_ODPM,
     charging_reason,
     select_power_source,
 )
-from suite.schema import (
+from suite.core.schema import (
     CH_CURRENT_A,
     CH_POWER_W,
     CH_RSS_BYTES,
@@ -98,7 +98,7 @@ LOW_RATE_NOTE = ("low-rate source: one `dumpsys battery` snapshot every {period:
                  "latest health values, which may repeat between fuel-gauge updates); energy integrated "
                  "from it is coarse and misses bursts shorter than the period")
 
-#: Extra channel names (not yet in suite.schema: the lead may move them there).
+#: Extra channel names (not yet in suite.core.schema: the lead may move them there).
 CH_POWER_ODPM = "power_w/odpm"
 CH_VM_HWM = "vm_hwm_bytes"
 
@@ -207,7 +207,7 @@ class AndroidSampler:
         self.paths = dict(paths or {})
         self.work_dir = work_dir
         self._prefer_power = power_source
-        #: the user named a charge-control node that cuts the charger input (see suite.power)
+        #: the user named a charge-control node that cuts the charger input (see suite.sensors.power)
         self.charge_control = charge_control
         #: a pid whose /proc Name is one of these is not the runtime (see _mem_row)
         self.not_runtime_names = NOT_RUNTIME_NAMES if not_runtime_names is None else tuple(not_runtime_names)

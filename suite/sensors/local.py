@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from suite.schema import CH_RSS_BYTES, SAMPLE_COLUMNS, Phase, ch_phase
+from suite.core.schema import CH_RSS_BYTES, SAMPLE_COLUMNS, Phase, ch_phase
 from suite.sensors.sources import (
     BatterySource,
     CpufreqSource,

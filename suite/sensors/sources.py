@@ -17,7 +17,7 @@ from typing import Protocol
 
 import psutil
 
-from suite.schema import (
+from suite.core.schema import (
     CH_CPU_UTIL_PCT,
     CH_CURRENT_A,
     CH_POWER_W,

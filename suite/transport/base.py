@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from suite.errors import EdgebenchError
-from suite.registry import Registry
+from suite.core.errors import EdgebenchError
+from suite.core.registry import Registry
 
 
 def quote(value: object) -> str:

@@ -1,0 +1,635 @@
+"""The `edgebench` command: thin typer commands that parse, call a plain function, render."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from suite.cli.devices import devices_app
+from suite.cli.lab import lab_app
+from suite.core.errors import EdgebenchError
+
+app = typer.Typer(
+    name="edgebench",
+    help="Device capability benchmarking for on-device AI: which models run, how fast, "
+    "at what power, in how much memory.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="The reference model ladder: list, build, show.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(devices_app, name="devices")
+app.add_typer(lab_app, name="lab")
+import_app = typer.Typer(help="Import other tools' results as runs.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+loopback_app = typer.Typer(
+    help="Loopback phones: ADB devices on 127.0.0.1 for demos and tests without a phone "
+    "(simulated: results say so). Needs root, bubblewrap, mksh, toybox and cgroup v1.",
+    no_args_is_help=True,
+)
+app.add_typer(loopback_app, name="loopback")
+
+console = Console()
+err = Console(stderr=True)
+_state = {"debug": False}
+
+ResultsDir = Annotated[
+    Path, typer.Option("--results-dir", "-r", help="Folder that holds run folders.")
+]
+ModelsDir = Annotated[
+    Path | None,
+    typer.Option("--models-dir", help="Where built models live [default: $EDGEBENCH_CACHE_DIR/models or ~/.cache/edgebench/models]."),
+]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+QUICKSTART_MODELS = ("llama-68m", "smollm2-135m")
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+# --- devices ---------------------------------------------------------------------------
+
+
+def _plain(value) -> str:
+    """Device strings are data, never rich markup."""
+    from rich.markup import escape
+
+    return escape("" if value is None else str(value))
+
+
+# --- models ----------------------------------------------------------------------------
+
+
+@models_app.command("list")
+def models_list(models_dir: ModelsDir = None, as_json: JsonOut = False) -> None:
+    """List the model cards and which are built."""
+    from suite.catalog.cards import load_model_cards
+    from suite.models import default_models_dir, find_built
+
+    root = models_dir or default_models_dir()
+    cards = sorted(load_model_cards().values(), key=lambda c: c.params())
+    rows = []
+    for c in cards:
+        built = find_built(c.id, root)
+        rows.append({"id": c.id, "name": c.name, "architecture": c.architecture, "params": c.params(),
+                     "license": c.license, "built": [str(b.path) for b in built]})
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    t = Table(title=f"Reference models (built under {root})")
+    for col in ("id", "name", "arch", "params", "license", "built"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["id"], r["name"], r["architecture"], _params(r["params"]), str(r["license"] or ""),
+                  "yes" if r["built"] else "")
+    console.print(t)
+
+
+@models_app.command("build")
+def models_build(
+    ids: Annotated[list[str], typer.Argument(help="Model ids (see `edgebench models list`).")],
+    fmt: Annotated[str, typer.Option("--format", help="onnx (for ort-genai) or gguf (for llama.cpp).")] = "onnx",
+    quant: Annotated[str | None, typer.Option(help="int4/int8 (onnx), q4_0/q8_0 (gguf) [default: int4 / q4_0].")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the random weights.")] = 0,
+    force: Annotated[bool, typer.Option(help="Rebuild even when a matching build exists.")] = False,
+    models_dir: ModelsDir = None,
+) -> None:
+    """Build reference models: architecture-exact ONNX or GGUF with seeded random weights."""
+    from suite.catalog.cards import get_model_card
+    from suite.models import default_models_dir
+
+    cards = [get_model_card(i) for i in ids]  # fail on a bad id before building anything
+    root = models_dir or default_models_dir()
+    for card in cards:
+        built = _build_with_progress(card, fmt=fmt, quant=quant, seed=seed, root=root, force=force)
+        console.print(f"[green]built[/] {card.id}: {built.path} ({_gib(built.manifest.get('total_bytes'))})")
+
+
+def _build_with_progress(card, *, fmt: str = "onnx", quant: str | None, seed: int, root: Path, force: bool = False):
+    from suite.models import build_model
+
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        TimeRemainingColumn(), console=err, transient=True,
+    ) as progress:
+        task = progress.add_task(f"building {card.id}", total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return build_model(card, fmt=fmt, quant=quant, seed=seed, out_root=root, progress=update, force=force)
+
+
+@models_app.command("show")
+def models_show(model_id: Annotated[str, typer.Argument(help="Model id.")], models_dir: ModelsDir = None) -> None:
+    """Show a model card and its builds."""
+    from suite.catalog.cards import get_model_card
+    from suite.models import default_models_dir, find_built
+
+    card = get_model_card(model_id)
+    data = card.to_dict() | {"params_computed": card.params()}
+    data["builds"] = [
+        {"path": str(b.path), "bytes": b.manifest.get("total_bytes"), "options": b.manifest.get("options")}
+        for b in find_built(card.id, models_dir or default_models_dir())
+    ]
+    console.print_json(json.dumps(data, default=str))
+
+
+# --- run -------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model id (see `edgebench models list`).")] = None,
+    model_file: Annotated[Path | None, typer.Option("--model-file", help="A real checkpoint instead of a card: a GGUF file (llama.cpp) or an ort-genai ONNX folder.")] = None,
+    device: Annotated[str, typer.Option("--device", "-d", help="local, a serial, all, or filters like tier=entry,soc=SM8650.")] = "local",
+    adb: Annotated[list[str] | None, typer.Option("--adb", help="adb server HOST:PORT (repeatable) [default: 127.0.0.1:5037].")] = None,
+    runtime: Annotated[str, typer.Option("--runtime", help="ort-genai (ONNX), llama.cpp (GGUF), or llama-bench (a native bundle on a phone).")] = "ort-genai",
+    runtime_bundle: Annotated[Path | None, typer.Option("--runtime-bundle", help="llama-bench bundle folder: bin/llama-bench + lib/*.so for the device's ABI.")] = None,
+    prompt_tokens: Annotated[int, typer.Option(help="Prompt length prefilled in one batch.", min=1)] = 128,
+    gen_tokens: Annotated[int, typer.Option(help="Tokens generated per repetition.", min=2)] = 64,
+    reps: Annotated[int, typer.Option(help="Measured repetitions.", min=1)] = 5,
+    warmup: Annotated[int, typer.Option(help="Warmup repetitions, discarded.", min=0)] = 1,
+    threads: Annotated[int | None, typer.Option(help="Runtime threads [default: all logical cores].", min=1)] = None,
+    quant: Annotated[str | None, typer.Option(help="Model quantisation: int4/int8 (ONNX), q4_0/q8_0 (GGUF) [default: int4 / q4_0].")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the model weights and prompt ids.")] = 0,
+    rate: Annotated[float, typer.Option(help="Sensor sampling rate (Hz).", min=0.1)] = 10.0,
+    probe: Annotated[bool, typer.Option(help="Measure memory bandwidth and compute peak for the roofline.")] = True,
+    scenario: Annotated[str, typer.Option(help="burst (prefill/decode/TTFT), sustained (throttling over time) or fit (largest model that runs); sustained and fit run on phones.")] = "burst",
+    duration: Annotated[str | None, typer.Option(help="sustained: how long to decode, e.g. 10m, 90s.")] = None,
+    windows: Annotated[int | None, typer.Option(help="sustained: number of windows (instead of --duration).", min=1)] = None,
+    window_tokens: Annotated[int, typer.Option(help="sustained: tokens generated per window.", min=2)] = 64,
+    models: Annotated[str | None, typer.Option(help="fit: comma-separated ladder [default: every reference card by size].")] = None,
+    cooldown_max_temp: Annotated[float | None, typer.Option(help="Gate: wait until the battery (or hottest) sensor is under this (degC) and thermal status is NONE.")] = None,
+    cooldown_timeout: Annotated[str, typer.Option(help="Gate: give up cooling after this long, e.g. 10m.")] = "10m",
+    battery_floor: Annotated[float | None, typer.Option(help="Gate: skip (or --battery-wait) when the battery is under this level (%).")] = None,
+    battery_wait: Annotated[bool, typer.Option(help="Gate: wait for charge instead of skipping.")] = False,
+    idle: Annotated[str, typer.Option(help="Idle baseline sampled before the model loads (power_w/idle and the above-idle figures), e.g. 5s; 0 for none. Skipped when the device has no power reading.")] = "5s",
+    power_meter: Annotated[Path | None, typer.Option("--power-meter", help="An external meter's CSV log (time + watts, or volts and amps), read when the run ends and aligned by timestamps: it becomes the run's power.")] = None,
+    meter_offset: Annotated[float, typer.Option(help="The meter's clock minus this host's clock (s), when the meter logs on another machine.")] = 0.0,
+    results_dir: ResultsDir = Path("results"),
+    models_dir: ModelsDir = None,
+) -> None:
+    """Benchmark a model on a device: prefill, decode, TTFT, memory, sensors, roofline."""
+    from suite.device.select import parse_servers, resolve
+
+    if (model is None) == (model_file is None):
+        raise EdgebenchError("give --model ID or --model-file PATH (one of them)", exit_code=2)
+    if model_file is not None and not model_file.exists():
+        raise EdgebenchError(f"no model file at {model_file}", exit_code=2)
+    model = model or model_file.stem
+    if power_meter is not None and not power_meter.is_file():
+        raise EdgebenchError(f"no power-meter log at {power_meter}", hint="start the meter's logging first; the "
+                             "log is read when the run ends", exit_code=2)
+    power_opts = {"idle_s": _seconds(idle), "power_meter": power_meter, "meter_offset_s": meter_offset}
+    try:
+        refs = [None] if device == "local" else resolve(device, parse_servers(adb))
+    except EdgebenchError as exc:
+        raise EdgebenchError(f"cannot run on device {device!r}: {exc.message}", hint=exc.hint,
+                             exit_code=exc.exit_code) from None
+    gate = None
+    if cooldown_max_temp is not None or battery_floor is not None:
+        from suite.session.gating import Gate
+
+        gate = Gate(cooldown_max_temp_c=cooldown_max_temp, cooldown_timeout_s=_seconds(cooldown_timeout),
+                    battery_floor=battery_floor, battery_wait=battery_wait)
+    if scenario not in ("burst", "sustained", "fit"):
+        raise EdgebenchError(f"unknown scenario {scenario!r}", hint="burst, sustained or fit", exit_code=2)
+    if scenario != "burst" or gate is not None:
+        if refs == [None]:
+            raise EdgebenchError(f"the {scenario} scenario and the gates run on phones: give --device SERIAL",
+                                 exit_code=2)
+        for ref in refs:
+            _run_scenario(scenario, ref, model, model_file=model_file, runtime=runtime, prompt_tokens=prompt_tokens,
+                          gen_tokens=gen_tokens, reps=reps, warmup=warmup, threads=threads, quant=quant, seed=seed,
+                          rate=rate, probe=probe, results_dir=results_dir, models_dir=models_dir, gate=gate,
+                          duration=duration, windows=windows, window_tokens=window_tokens, models=models,
+                          **power_opts)
+        return
+    failures = []
+    for ref in refs:
+        try:
+            path = _run_one(model, model_file=model_file, bundle=runtime_bundle, device=device, ref=ref, runtime=runtime, prompt_tokens=prompt_tokens,
+                            gen_tokens=gen_tokens, reps=reps, warmup=warmup, threads=threads, quant=quant,
+                            seed=seed, rate=rate, probe=probe, results_dir=results_dir, models_dir=models_dir,
+                            **power_opts)
+            _print_run_summary(path)
+        except EdgebenchError as exc:
+            if len(refs) == 1 or exc.exit_code == 130:
+                raise
+            failures.append(exc)  # record-and-continue across devices; exit non-zero at the end
+            err.print(f"[red]error:[/] {_plain(exc.message)}", highlight=False)
+    if failures:
+        raise EdgebenchError(f"{len(failures)} of {len(refs)} devices failed", exit_code=1)
+
+
+def _run_one(model: str, *, model_file: Path | None = None, bundle: Path | None = None, device: str = "local", ref=None, runtime: str = "ort-genai", prompt_tokens: int = 128,
+             gen_tokens: int = 64, reps: int = 5, warmup: int = 1, threads: int | None = None,
+             quant: str | None = None, seed: int = 0, rate: float = 10.0, probe: bool = True,
+             results_dir: Path = Path("results"), models_dir: Path | None = None, idle_s: float = 0.0,
+             power_meter: Path | None = None, meter_offset_s: float = 0.0) -> Path:
+    from suite.catalog.cards import get_model_card
+    from suite.models import default_models_dir
+    from suite.runtimes import BurstParams, get_runtime
+    from suite.session.local import Interrupted, RunRequest, run_local
+
+    if runtime == "llama-bench":
+        if bundle is None or ref is None:
+            raise EdgebenchError("the llama-bench runtime runs a native bundle on a phone: give --device SERIAL "
+                                 "and --runtime-bundle DIR", hint="see docs/llama-cpp.md for building a bundle",
+                                 exit_code=2)
+        fmt = "gguf"
+    else:
+        fmt = get_runtime(runtime).formats[0]  # unknown runtime: fail before any work
+    root = models_dir or default_models_dir()
+    if model_file is None:
+        card = get_model_card(model)
+        _build_with_progress(card, fmt=fmt, quant=quant, seed=seed, root=root)
+    params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
+                         threads=threads, seed=seed)
+    req = RunRequest(model_id=model, runtime=runtime, device=device, params=params, quant=quant, seed=seed,
+                     models_dir=root, results_dir=results_dir, sample_rate_hz=rate, probe=probe,
+                     model_file=model_file, idle_s=idle_s, power_meter=power_meter, meter_offset_s=meter_offset_s)
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True,
+    ) as progress:
+        task = progress.add_task(f"{model}: preparing", total=warmup + reps)
+
+        def status(msg: str) -> None:
+            progress.update(task, description=f"{model}: {msg}")
+            _log_line(f"{model}: {msg}")
+
+        def on_rep(i: int, total: int, rep) -> None:
+            kind = "warmup" if rep.warmup else "rep"
+            line = f"{model}: {kind} {i + 1}/{total} done"
+            progress.update(task, completed=i + 1, description=line)
+            _log_line(line)
+
+        push_task = None
+
+        def push_progress(done: int, total: int) -> None:
+            nonlocal push_task
+            if push_task is None:
+                push_task = progress.add_task(f"{model}: pushing", total=total)
+            progress.update(push_task, completed=done, total=total)
+
+        try:
+            if runtime == "llama-bench":
+                from suite.session.llama_bench import run_llama_bench_device
+
+                return run_llama_bench_device(ref, req, bundle, model_file=model_file, status=status,
+                                              push_progress=push_progress)
+            if ref is not None and ref.serial != "local":
+                from suite.session.device import run_device
+
+                return run_device(ref, req, status=status, on_rep=on_rep, push_progress=push_progress)
+            return run_local(req, status=status, on_rep=on_rep)
+        except Interrupted as exc:
+            raise EdgebenchError(
+                f"interrupted: the partial run is recorded in {exc.path} (outcome interrupted)"
+            , exit_code=130) from None
+
+
+def _seconds(text: str | None) -> float | None:
+    """`90`, `90s`, `10m`, `1h` -> seconds (the plan files' rule)."""
+    from suite.lab.plan import parse_duration
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise EdgebenchError(f"bad duration {text!r}", hint="e.g. 90s, 10m, 1h", exit_code=2) from None
+
+
+def _run_scenario(scenario: str, ref, model: str, *, model_file, runtime, prompt_tokens, gen_tokens, reps, warmup,
+                  threads, quant, seed, rate, probe, results_dir, models_dir, gate, duration, windows,
+                  window_tokens, models, idle_s=0.0, power_meter=None, meter_offset_s=0.0) -> None:
+    """sustained / fit / a gated burst on one phone."""
+    from suite.models import default_models_dir
+    from suite.runtimes import BurstParams
+    from suite.scenarios.fit import run_fit
+    from suite.scenarios.sustained import run_sustained
+    from suite.session.gating import apply_gate
+    from suite.session.local import RunRequest
+    from suite.session.device import ScenarioHooks, run_device
+
+    params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
+                         threads=threads, seed=seed)
+    req = RunRequest(model_id=model, runtime=runtime, device=ref.serial, params=params, quant=quant, seed=seed,
+                     models_dir=models_dir or default_models_dir(), results_dir=results_dir, sample_rate_hz=rate,
+                     probe=probe, model_file=model_file, idle_s=idle_s, power_meter=power_meter,
+                     meter_offset_s=meter_offset_s)
+
+    def status(msg: str) -> None:
+        err.print(f"[dim]{_plain(ref.serial)}:[/] {_plain(msg)}", highlight=False)
+
+    if scenario == "sustained":
+        if duration is None and windows is None:
+            raise EdgebenchError("the sustained scenario needs --duration or --windows", exit_code=2)
+        path = run_sustained(ref, req, duration_s=_seconds(duration), windows=windows, window_tokens=window_tokens,
+                             status=status, gate=gate)
+        _print_run_summary(path)
+    elif scenario == "fit":
+        summary = run_fit(ref, req, [m.strip() for m in models.split(",")] if models else None, status=status,
+                          gate=gate)
+        console.print(_plain(summary.text()), highlight=False)
+    else:
+        conditions = apply_gate(ref, gate, status)
+        path = run_device(ref, req, status=status, hooks=ScenarioHooks(conditions=conditions))
+        _print_run_summary(path)
+
+
+def _print_run_summary(path: Path) -> None:
+    from suite.store import load_run
+
+    rec = load_run(path)
+    m, un = rec["metrics"], rec["unavailable"]
+    from suite.report.tables import device_label
+
+    t = Table(title=f"{rec['model']['id']} on {_plain(device_label(rec['device']))} "
+              f"({rec['runtime']['name']} {rec['runtime']['version']}) -> {rec['outcome']}")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_column("95% CI / n", justify="right")
+    for name, entry in m.items():
+        ci = entry.get("ci95")
+        ci_txt = f"[{_num(ci[0])}, {_num(ci[1])}]" if ci else ""
+        n_txt = f" n={entry['n']}" if "n" in entry else ""
+        flag = " [yellow]unstable[/]" if entry.get("unstable") else ""
+        t.add_row(name, f"{_num(entry['value'])} {entry['unit']}{flag}", ci_txt + n_txt)
+    console.print(t)
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in un.items():
+        by_reason.setdefault(reason, []).append(name)
+    for reason, names in by_reason.items():
+        console.print(f"[dim]unavailable[/] {', '.join(names)}: [dim]{_plain(reason)}[/]", highlight=False)
+    for e in rec["errors"]:
+        if e["type"] == "PowerMeterError":
+            err.print(f"[yellow]warning:[/] power meter not used: {_plain(e['message'])}", highlight=False)
+    console.print(f"run stored in [bold]{path}[/]")
+
+
+# --- results and report ----------------------------------------------------------------
+
+
+@app.command()
+def results(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Result folders [default: results/].")] = None,
+    as_json: JsonOut = False,
+) -> None:
+    """List stored runs."""
+    from suite.store import load_results
+
+    res = load_results(paths or [Path("results")])
+    runs = res.runs
+    metrics = res.metrics.set_index(["run_id", "metric"])["value"] if len(res.metrics) else None
+    rows = []
+    for _, r in runs.iterrows():
+        def val(name: str, run_id=r["run_id"]):
+            try:
+                return float(metrics.loc[(run_id, name)]) if metrics is not None else None
+            except KeyError:
+                return None
+        rows.append({"run_id": r["run_id"], "started_at": r["started_at"], "device": r["device_model"],
+                     "model": r["model_id"], "runtime": r["runtime"], "outcome": r["outcome"],
+                     "prefill_tps": val("prefill_tps"), "decode_tps": val("decode_tps"), "path": r["path"]})
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    t = Table(title=f"{len(rows)} runs")
+    for col in ("run_id", "started", "device", "model", "runtime", "outcome", "prefill tok/s", "decode tok/s"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(r["run_id"], str(r["started_at"]), str(r["device"]), str(r["model"]), str(r["runtime"]),
+                  str(r["outcome"]), _num(r["prefill_tps"]), _num(r["decode_tps"]))
+    console.print(t)
+    for path, reason in res.skipped:
+        err.print(f"[yellow]skipped[/] {path}: {reason}")
+
+
+@app.command()
+def report(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Result folders [default: results/].")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("reports"),
+    title: Annotated[str | None, typer.Option(help="Report title.")] = None,
+) -> None:
+    """Render a self-contained HTML report from stored runs."""
+    from suite.report import render_report
+
+    index = render_report(list(paths or [Path("results")]), out, title=title)
+    console.print(f"report written to [bold]{index}[/]")
+
+
+@app.command()
+def quickstart(
+    models: Annotated[list[str] | None, typer.Option("--model", "-m", help="Models to run [default: llama-68m, smollm2-135m].")] = None,
+    reps: Annotated[int, typer.Option(help="Measured repetitions per model.", min=1)] = 5,
+    results_dir: ResultsDir = Path("results"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report folder.")] = Path("reports"),
+    models_dir: ModelsDir = None,
+) -> None:
+    """Build the smallest reference models, benchmark this machine, render reports/index.html."""
+    from suite.report import render_report
+
+    done = []
+    for model_id in models or QUICKSTART_MODELS:
+        path = _run_one(model_id, reps=reps, results_dir=results_dir, models_dir=models_dir)
+        _print_run_summary(path)
+        done.append(path)
+    index = render_report([results_dir], out, title="edgebench quickstart: this machine")
+    console.print(f"\n{len(done)} runs stored under [bold]{results_dir}[/]; report: [bold]{index}[/]")
+
+
+@app.command()
+def compare(
+    baseline: Annotated[str, typer.Argument(help="Baseline: result folders or run ids, comma-separated.")],
+    candidate: Annotated[str, typer.Argument(help="Candidate: result folders or run ids, comma-separated.")],
+    results_dir: ResultsDir = Path("results"),
+) -> None:
+    """Changes between two sets of runs, per device, model, runtime and metric, with significance."""
+    from suite.report.compare import cli_compare
+
+    code = cli_compare(_split(baseline), _split(candidate), search=[results_dir], console=console)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def export(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Result folders [default: results/].")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("export"),
+    fmt: Annotated[str, typer.Option("--format", help="csv, parquet or json.")] = "parquet",
+) -> None:
+    """Export the tidy tables (runs, metrics, unavailable, samples) for pandas, DuckDB, spreadsheets."""
+    from suite.report.export import cli_export
+
+    code = cli_export(list(paths or [Path("results")]), out, fmt, console=console)
+    if code:
+        raise typer.Exit(code)
+
+
+def _split(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+@import_app.command("llama-bench")
+def import_llama_bench_cmd(
+    files: Annotated[list[Path], typer.Argument(help="llama-bench output files (md, csv, json, jsonl, sql).")],
+    results_dir: ResultsDir = Path("results"),
+    device: Annotated[str | None, typer.Option(help="Device name when the capture has none (markdown tables).")] = None,
+) -> None:
+    """Turn llama-bench output into runs (origin: imported) beside edgebench's own."""
+    from suite.importers import cli_import
+
+    code = cli_import(files, results_dir, device=device)
+    if code:
+        raise typer.Exit(code)
+
+
+@import_app.command("meter")
+def import_meter_cmd(
+    log: Annotated[Path, typer.Argument(help="The meter's CSV log: a time column (epoch s or ISO 8601) and watts, or volts and amps.")],
+    run_id: Annotated[str, typer.Option("--run", help="The burst run to attach it to (its id or folder).")],
+    results_dir: ResultsDir = Path("results"),
+    meter_offset: Annotated[float, typer.Option(help="The meter's clock minus the clock of the host that ran the run (s).")] = 0.0,
+) -> None:
+    """Attach an external power meter's log to a stored run: a new run with the meter's power supersedes it."""
+    from suite.session.local import attach_meter
+
+    run_dir = Path(run_id) if Path(run_id).is_dir() else results_dir / run_id
+    if not (run_dir / "run.json").is_file():
+        raise EdgebenchError(f"no run {run_id!r} in {results_dir}", hint="see `edgebench results`", exit_code=2)
+    if not log.is_file():
+        raise EdgebenchError(f"no meter log at {log}", exit_code=2)
+    path = attach_meter(run_dir, log, offset_s=meter_offset, results_dir=run_dir.parent)
+    console.print(f"{_plain(path.name)} supersedes {_plain(run_dir.name)} (power from {_plain(log)})", highlight=False)
+    _print_run_summary(path)
+
+
+def _loopback_profiles() -> list[str]:
+    from suite.loopback.profile import list_profiles
+
+    return list_profiles()
+
+
+@loopback_app.command("start")
+def loopback_start(
+    profile: Annotated[str, typer.Option(help="Device profile (see `edgebench loopback profiles`).")] = "galaxy-a15",
+    adb_port: Annotated[int, typer.Option(help="adb server port; started if none listens there.")] = 5037,
+    time_scale: Annotated[float, typer.Option(help="Phone seconds per real second (thermal model).", min=0.01)] = 1.0,
+    ram_bytes: Annotated[int | None, typer.Option(help="Memory limit [default: the profile's RAM].")] = None,
+    charging: Annotated[bool | None, typer.Option("--charging/--no-charging", help="Plugged in or on battery.")] = None,
+) -> None:
+    """Start a loopback phone attached to an adb server and print its serial."""
+    from suite.loopback import cli as lb
+    from suite.loopback.phone import LoopbackUnavailable
+
+    if profile not in _loopback_profiles():
+        from suite.core.errors import UnknownNameError
+
+        raise UnknownNameError("loopback profile", profile, _loopback_profiles())
+    try:
+        rec = lb.start(profile, adb_port=adb_port, time_scale=time_scale, ram_bytes=ram_bytes, charging=charging)
+    except LoopbackUnavailable as exc:
+        raise EdgebenchError(f"loopback phone unavailable: {exc}", exit_code=2) from None
+    print(rec["serial"])
+
+
+@loopback_app.command("stop")
+def loopback_stop(serial: Annotated[str | None, typer.Argument(help="Serial to stop [default: all].")] = None) -> None:
+    """Stop a loopback phone (all of them by default) and the adb server started for them."""
+    from suite.loopback import cli as lb
+
+    for sn in lb.stop(serial):
+        console.print(f"stopped {sn}")
+
+
+@loopback_app.command("list")
+def loopback_list() -> None:
+    """List running loopback phones."""
+    from suite.loopback import cli as lb
+
+    for rec in lb.records():
+        console.print(f"{rec['serial']}\t{rec['profile']}\tadb:{rec['adb_port']}\tpid:{rec['daemon_pid']}", highlight=False)
+
+
+@loopback_app.command("profiles")
+def loopback_profiles() -> None:
+    """List the device profiles a loopback phone can take."""
+    for name in _loopback_profiles():
+        console.print(name, highlight=False)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _log_line(msg: str) -> None:
+    """Progress as plain lines when stderr is not a terminal (logs, CI, lab runners)."""
+    if not err.is_terminal:
+        print(f"edgebench: {msg}", file=sys.stderr, flush=True)
+
+
+def _gib(n) -> str:
+    return f"{n / 2**30:.2f} GiB" if isinstance(n, (int, float)) and n else "?"
+
+
+def _params(n: int) -> str:
+    if n >= 1e9:
+        return f"{n / 1e9:.2f}B"
+    return f"{n / 1e6:.0f}M" if n >= 1e7 else f"{n / 1e6:.2f}M"
+
+
+def _num(x) -> str:
+    if x is None:
+        return ""
+    x = float(x)
+    if x == 0:
+        return "0"
+    if abs(x) >= 1e6:
+        return f"{x:.4g}"
+    if abs(x) >= 100:
+        return f"{x:.1f}"
+    return f"{x:.4g}"
+
+
+def main() -> None:
+    """Entry point: map errors to messages and exit codes; tracebacks only with --debug."""
+    try:
+        app()
+    except EdgebenchError as exc:
+        if _state["debug"]:
+            raise
+        err.print(f"[red]error:[/] {_plain(exc.message)}", highlight=False)
+        if exc.hint:
+            err.print(f"  [dim]hint:[/] {_plain(exc.hint)}", highlight=False)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

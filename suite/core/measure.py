@@ -1,0 +1,81 @@
+"""The typed parts of a measurement that every layer shares: what a burst asks for
+(`BurstParams`) and what a runtime reports (`Repetition`s inside a `BurstResult`), as raw
+monotonic timestamps; analysis turns them into metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class BurstParams:
+    """The burst scenario: prefill `prompt_tokens` in one batch, then decode `gen_tokens`."""
+
+    prompt_tokens: int = 128
+    gen_tokens: int = 64
+    reps: int = 5
+    warmup: int = 1
+    threads: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.prompt_tokens < 1:
+            raise ValueError("prompt_tokens must be >= 1")
+        if self.gen_tokens < 2:
+            raise ValueError("gen_tokens must be >= 2 (the first token only samples the prefill)")
+        if self.reps < 1:
+            raise ValueError("reps must be >= 1")
+        if self.warmup < 0:
+            raise ValueError("warmup must be >= 0")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError("threads must be >= 1")
+
+    def to_dict(self) -> dict:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "gen_tokens": self.gen_tokens,
+            "reps": self.reps,
+            "warmup": self.warmup,
+            "threads": self.threads,
+            "seed": self.seed,
+        }
+
+
+@dataclass
+class Repetition:
+    """One generation: monotonic timestamps (seconds) around the runtime's calls."""
+
+    warmup: bool
+    t_start: float
+    t_prefill_end: float
+    t_first_token: float
+    token_times: list[float] = field(default_factory=list)  # end of each decode step
+
+    @property
+    def prefill_s(self) -> float:
+        return self.t_prefill_end - self.t_start
+
+    @property
+    def ttft_s(self) -> float:
+        return self.t_first_token - self.t_start
+
+    @property
+    def decode_latencies_s(self) -> list[float]:
+        edges = [self.t_first_token, *self.token_times]
+        return [b - a for a, b in zip(edges, edges[1:], strict=False)]
+
+    @property
+    def t_end(self) -> float:
+        return self.token_times[-1] if self.token_times else self.t_first_token
+
+
+@dataclass
+class BurstResult:
+    t_load_start: float
+    t_load_end: float
+    repetitions: list[Repetition]
+    info: dict  # name, version, backend, threads, affinity
+
+    @property
+    def load_s(self) -> float:
+        return self.t_load_end - self.t_load_start

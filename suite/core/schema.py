@@ -1,0 +1,168 @@
+"""The names every layer shares: run record fields, outcomes, metrics, sample channels.
+
+This module and docs/schema.md own these names (DESIGN.md section 2). Code imports them
+from here and never retypes a metric or channel string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+SCHEMA_VERSION = 1
+
+#: Top-level keys of run.json, in the order they are written.
+RUN_FIELDS = (
+    "schema_version",
+    "run_id",
+    "started_at",
+    "ended_at",
+    "outcome",
+    "errors",
+    "origin",
+    "host",
+    "device",
+    "model",
+    "runtime",
+    "scenario",
+    "conditions",
+    "roofline",
+    "sensors",
+    "metrics",
+    "unavailable",
+)
+
+#: Top-level keys a record may carry beyond RUN_FIELDS (same schema_version: readers ignore
+#: what they do not know): `labels` (badges such as "fixture", "synthetic-store"),
+#: `provisioning` (what a device run pushed or found cached), `import` (the source file,
+#: lines and problems of an imported run), `runner_output` (non-event lines a device-side
+#: runner printed), `power_meter` (the external meter log that gave `power_w`), `supersedes`
+#: (the run id this run replaces: same measurement, re-derived, e.g. with a meter's log),
+#: `lab` (the lab plan, job key and attempt a run belongs to).
+OPTIONAL_RUN_FIELDS = ("labels", "provisioning", "import", "runner_output", "power_meter", "supersedes", "lab")
+
+
+class Outcome(StrEnum):
+    """How a run ended. Only `completed` runs carry a full set of metrics."""
+
+    COMPLETED = "completed"
+    PARTIAL = "partial"
+    OOM = "oom"
+    CRASHED = "crashed"
+    LOAD_FAILED = "load_failed"
+    TIMEOUT = "timeout"
+    DISCONNECTED = "disconnected"
+    INTERRUPTED = "interrupted"
+
+
+class Origin(StrEnum):
+    """Where a run's numbers come from."""
+
+    MEASURED = "measured"  # measured by edgebench itself
+    IMPORTED = "imported"  # converted from another tool's output (e.g. llama-bench)
+
+
+class Phase(StrEnum):
+    WARMUP = "warmup"
+    PREFILL = "prefill"
+    DECODE = "decode"
+    IDLE = "idle"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    unit: str
+    higher_is_better: bool
+    description: str
+
+
+def _specs(*specs: MetricSpec) -> dict[str, MetricSpec]:
+    return {s.name: s for s in specs}
+
+
+METRICS: dict[str, MetricSpec] = _specs(
+    MetricSpec("prefill_tps", "tok/s", True, "prompt tokens processed per second (one batch)"),
+    MetricSpec("decode_tps", "tok/s", True, "generated tokens per second, excluding the first"),
+    MetricSpec("ttft_s", "s", False, "time to first token: prefill plus first sample"),
+    MetricSpec("decode_latency_s/p50", "s", False, "median per-token decode latency"),
+    MetricSpec("decode_latency_s/p90", "s", False, "90th percentile per-token decode latency"),
+    MetricSpec("decode_latency_s/p99", "s", False, "99th percentile per-token decode latency"),
+    MetricSpec("load_s", "s", False, "model load time"),
+    MetricSpec("peak_rss_bytes", "bytes", False, "peak resident set size of the runtime process"),
+    MetricSpec("peak_pss_bytes", "bytes", False, "peak proportional set size of the runtime process"),
+    MetricSpec("energy_j/prefill", "J", False, "energy integrated over the prefill phases"),
+    MetricSpec("energy_j/decode", "J", False, "energy integrated over the decode phases"),
+    MetricSpec("j_per_token/prefill", "J/tok", False, "energy per prompt token"),
+    MetricSpec("j_per_token/decode", "J/tok", False, "energy per generated token"),
+    MetricSpec("tokens_per_j/decode", "tok/J", True, "generated tokens per joule"),
+    MetricSpec("power_w/avg", "W", False, "average power over the measured phases"),
+    MetricSpec("power_w/peak", "W", False, "peak sampled power"),
+    MetricSpec("power_w/idle", "W", False, "idle baseline power before the run"),
+    MetricSpec("power_w/avg_above_idle", "W", False, "average power over the measured phases minus the idle baseline"),
+    MetricSpec("energy_j/prefill_above_idle", "J", False, "prefill energy minus idle power x prefill time"),
+    MetricSpec("energy_j/decode_above_idle", "J", False, "decode energy minus idle power x decode time"),
+    MetricSpec("j_per_token/prefill_above_idle", "J/tok", False, "above-idle energy per prompt token"),
+    MetricSpec("j_per_token/decode_above_idle", "J/tok", False, "above-idle energy per generated token"),
+    MetricSpec("temp_c/max", "degC", False, "hottest temperature seen during the run"),
+    MetricSpec("thermal_status/max", "status", False, "highest thermal status (0 NONE .. 6 SHUTDOWN)"),
+    MetricSpec("stability_pct", "%", True, "worst window throughput / best window throughput"),
+    MetricSpec("time_to_throttle_s", "s", True, "first window under 90% of the initial throughput"),
+    MetricSpec("roofline_fraction/decode", "fraction", True, "decode throughput / memory-bandwidth bound"),
+    MetricSpec("roofline_fraction/prefill", "fraction", True, "prefill throughput / compute bound"),
+    MetricSpec("memory_bandwidth_bytes_per_s", "bytes/s", True, "measured read bandwidth of the device"),
+)
+
+
+def metric_spec(name: str) -> MetricSpec:
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise KeyError(f"unknown metric {name!r}; known: {', '.join(METRICS)}") from None
+
+
+# --- samples.parquet -------------------------------------------------------------------
+#: Long format; t_s is seconds on the device clock relative to the run start.
+SAMPLE_COLUMNS = ("t_s", "channel", "value")
+
+CH_POWER_W = "power_w"
+CH_CURRENT_A = "current_a"
+CH_VOLTAGE_V = "voltage_v"
+CH_TEMP_BATTERY = "temp_c/battery"
+CH_RSS_BYTES = "rss_bytes"
+CH_THERMAL_STATUS = "thermal_status"
+#: The values of `thermal_status` (Android ThrottlingSeverity / PowerManager.THERMAL_STATUS_*).
+THERMAL_STATUS = {0: "NONE", 1: "LIGHT", 2: "MODERATE", 3: "SEVERE", 4: "CRITICAL", 5: "EMERGENCY", 6: "SHUTDOWN"}
+CH_DECODE_TPS_WINDOW = "decode_tps_window"
+CH_CPU_UTIL_PCT = "cpu_util_pct"
+#: The device's own power reading when an external meter's log gives `power_w`.
+CH_POWER_W_DEVICE = "power_w_device"
+#: Phase markers: channel "phase/<name>", value 1.0 at the phase start and 0.0 at its end.
+CH_PHASE_PREFIX = "phase/"
+
+
+def ch_temp_hal(name: str) -> str:
+    return f"temp_c/hal/{name}"
+
+
+def ch_temp_tz(zone_type: str) -> str:
+    return f"temp_c/tz/{zone_type}"
+
+
+def ch_cpufreq_cur(policy: str) -> str:
+    return f"cpufreq_cur_khz/{policy}"
+
+
+def ch_cpufreq_max(policy: str) -> str:
+    return f"cpufreq_max_khz/{policy}"
+
+
+def ch_phase(phase: Phase | str) -> str:
+    return f"{CH_PHASE_PREFIX}{Phase(phase).value}"
+
+
+#: Sign convention: current and power are positive while the device draws from its battery.
+SIGN_CONVENTION = "positive while discharging"
+
+#: A statistic is flagged unstable when its coefficient of variation exceeds this.
+UNSTABLE_CV = 0.05

@@ -1,0 +1,129 @@
+"""Which CPU an ELF file is built for, with the stdlib only (no new dependency).
+
+Layout read (ELF spec, "ELF Header"; the same for ELF32 and ELF64 up to e_machine):
+
+    offset 0   e_ident[EI_MAG0..3]  b"\\x7fELF"
+    offset 4   e_ident[EI_CLASS]    1 = ELFCLASS32, 2 = ELFCLASS64
+    offset 5   e_ident[EI_DATA]     1 = little endian, 2 = big endian
+    offset 6   e_ident[EI_VERSION]  1
+    offset 16  e_type               u16 (2 = EXEC, 3 = DYN)
+    offset 18  e_machine            u16, in the byte order of EI_DATA
+
+`elf_machine(path)` names the machine the way Android names ABIs where one exists
+(`arm64-v8a`, `armeabi-v7a`, `x86_64`, `x86`); `check_bundle_abi(dir, device_abi)` refuses a
+llama-bench bundle whose binary or libraries are for another ABI than the device's, before
+anything is pushed.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from suite.core.errors import EdgebenchError
+
+ELF_MAGIC = b"\x7fELF"
+
+#: e_machine -> Android ABI name (or the ELF name where Android has no ABI for it)
+MACHINES: dict[int, str] = {
+    3: "x86",          # EM_386
+    8: "mips",         # EM_MIPS
+    40: "armeabi-v7a",  # EM_ARM
+    62: "x86_64",      # EM_X86_64
+    183: "arm64-v8a",  # EM_AARCH64
+    243: "riscv64",    # EM_RISCV (64-bit class)
+}
+
+#: names a device or a user may give for the same ABI
+ABI_ALIASES: dict[str, str] = {
+    "aarch64": "arm64-v8a", "arm64": "arm64-v8a", "arm64-v8a": "arm64-v8a",
+    "armeabi-v7a": "armeabi-v7a", "armeabi": "armeabi-v7a", "arm": "armeabi-v7a", "armv7l": "armeabi-v7a",
+    "armv7": "armeabi-v7a",
+    "x86_64": "x86_64", "amd64": "x86_64", "x86-64": "x86_64",
+    "x86": "x86", "i386": "x86", "i686": "x86",
+    "riscv64": "riscv64", "mips": "mips",
+}
+
+
+class ElfError(EdgebenchError):
+    """A file that should be an ELF binary is not, or is for another ABI than the device's."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class ElfInfo:
+    path: Path
+    bits: int  # 32 | 64
+    little_endian: bool
+    e_type: int
+    e_machine: int
+    abi: str  # Android ABI name, or "machine-<n>" when unknown
+
+
+def normalize_abi(name: str) -> str:
+    """`aarch64` -> `arm64-v8a`, `amd64` -> `x86_64`...; an unknown name is returned lower-cased."""
+    key = name.strip().lower()
+    return ABI_ALIASES.get(key, key)
+
+
+def read_elf(path: str | Path) -> ElfInfo:
+    """Read the ELF header of `path`; ElfError when it is not an ELF file."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(20)
+    except OSError as exc:
+        raise ElfError(f"cannot read {p}: {exc}") from exc
+    if len(head) < 20 or head[:4] != ELF_MAGIC:
+        raise ElfError(f"{p} is not an ELF file (first bytes {head[:4]!r})",
+                       hint="the bundle needs the compiled llama-bench and its .so libraries, not a script")
+    ei_class, ei_data = head[4], head[5]
+    if ei_class not in (1, 2) or ei_data not in (1, 2):
+        raise ElfError(f"{p}: bad ELF ident (class {ei_class}, data {ei_data})")
+    endian = "<" if ei_data == 1 else ">"
+    e_type, e_machine = struct.unpack_from(endian + "HH", head, 16)
+    abi = MACHINES.get(e_machine, f"machine-{e_machine}")
+    if e_machine == 3 and ei_class == 2:
+        abi = "machine-3-64bit"  # not a real combination
+    return ElfInfo(p, 32 if ei_class == 1 else 64, ei_data == 1, e_type, e_machine, abi)
+
+
+def elf_machine(path: str | Path) -> str:
+    """The ABI a binary is built for: `x86_64`, `arm64-v8a`, `armeabi-v7a`, `x86`, ..."""
+    return read_elf(path).abi
+
+
+def bundle_elf_files(bundle_dir: str | Path) -> list[Path]:
+    """`bin/llama-bench` and every `lib/*.so*` of a bundle (files only, sorted)."""
+    root = Path(bundle_dir)
+    files = [root / "bin" / "llama-bench"]
+    lib = root / "lib"
+    if lib.is_dir():
+        files += sorted(f for f in lib.iterdir() if f.is_file() and ".so" in f.name)
+    return files
+
+
+def check_bundle_abi(bundle_dir: str | Path, device_abi: str) -> dict[str, str]:
+    """Refuse (ElfError) a bundle with any binary for another ABI than `device_abi`;
+    returns {relative path: abi} of the files checked."""
+    root = Path(bundle_dir)
+    want = normalize_abi(device_abi)
+    binary = root / "bin" / "llama-bench"
+    if not binary.is_file():
+        raise ElfError(f"no bin/llama-bench in the bundle {root}",
+                       hint="a bundle is DIR/bin/llama-bench plus DIR/lib/*.so (docs/llama-cpp.md)")
+    found: dict[str, str] = {}
+    for f in bundle_elf_files(root):
+        abi = elf_machine(f)
+        rel = str(f.relative_to(root))
+        found[rel] = abi
+        if abi != want:
+            raise ElfError(
+                f"{rel} in the bundle {root} is built for {abi}, but the device's ABI is {want}"
+                + (f" ({device_abi})" if device_abi.strip().lower() != want else ""),
+                hint=f"build llama.cpp for {want} (for Android arm64: the NDK cmake toolchain with "
+                     "-DANDROID_ABI=arm64-v8a, docs/llama-cpp.md) and point --runtime-bundle at it",
+                file=str(f), file_abi=abi, device_abi=want)
+    return found

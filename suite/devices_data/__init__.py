@@ -1,1 +1,0 @@
-"""A copy of devices/socs.csv shipped inside the package (wheel installs); `python -m suite.socs --sync` refreshes it."""

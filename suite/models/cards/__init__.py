@@ -1,1 +1,0 @@
-"""Package copy of models/*.toml (see suite/catalog.py)."""

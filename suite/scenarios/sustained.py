@@ -1,0 +1,159 @@
+"""The `sustained` scenario (issue 6): how a device holds its throughput under continuous decode.
+
+ONE runner invocation decodes continuously: every repetition is one window of
+`window_tokens` generated tokens (a fresh generation from a short prompt, so the KV cache
+does not grow from window to window); the throughput of each window (tokens after the first
+/ their time, as `decode_tps`) is stored as the `decode_tps_window` channel, stamped with
+the window's end on the device clock (the clock of every other sample). With `duration_s`
+the runner gets a large repetition cap and is stopped after the first window that ends past
+the duration (that stop is the scenario's, not a failure). Metrics: `stability_pct`,
+`time_to_throttle_s` (seconds from the start of the first window to the end of the first
+window under 90% of the first window's throughput; `unavailable: did not throttle` else),
+`temp_c/max`, `thermal_status/max`, the energy figures of a burst run; the record's
+`thermal` block carries `throttled` with its evidence (suite.analysis.throttling.detect_throttling),
+the lowest frequency caps and the energy over the whole sustained decode.
+
+Gating (suite.session.gating) runs before the measured run when `gate` is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from suite.analysis import throttling as thermal
+from suite.core.errors import EdgebenchError
+from suite.core.schema import CH_POWER_W, Outcome
+from suite.core.stats import metric
+from suite.session.device import ScenarioHooks, run_device
+from suite.session.gating import Gate, apply_gate
+from suite.session.local import Interrupted, RunRequest
+
+Status = Callable[[str], None]
+
+DEFAULT_WINDOWS = 20
+DEFAULT_WINDOW_TOKENS = 64
+#: repetition cap of a duration-bound sustained run (it is stopped by time long before)
+DURATION_REPS_CAP = 100_000
+
+
+def window_tps(reps, t0: float) -> list[tuple[float, float]]:
+    """[(window end, s since t0 on the device clock), decode tok/s] of the measured repetitions."""
+    out = []
+    for r in reps:
+        if r.warmup:
+            continue
+        lat = r.decode_latencies_s
+        if lat and sum(lat) > 0:
+            out.append((r.t_end - t0, len(lat) / sum(lat)))
+    return out
+
+
+def _energy_j(rows, a: float, b: float) -> tuple[float | None, int]:
+    """Trapezoid of power_w over [a, b] (s since t0), samples inside only; (J, n samples)."""
+    pts = sorted((t, v) for t, ch, v in rows if ch == CH_POWER_W and a <= t <= b)
+    if len(pts) < 2:
+        return None, len(pts)
+    e = sum((t2 - t1) * (v1 + v2) / 2 for (t1, v1), (t2, v2) in zip(pts, pts[1:], strict=False))
+    return e, len(pts)
+
+
+def _sustained_store(params: dict, stopped: dict) -> Callable:
+    def before_store(record: dict, rows, events, t0: float):
+        if stopped.get("by_duration") and record["outcome"] != Outcome.COMPLETED.value and events.reps:
+            # the scenario stopped the runner at the duration: not a failure
+            err = record["errors"].pop() if record["errors"] else None
+            record["outcome"] = Outcome.COMPLETED.value
+            record["scenario"]["stopped"] = {"by": "duration", "after_s": params["duration_s"],
+                                             "recorded_as": (err or {}).get("type")}
+        windows = window_tps(events.reps, t0)
+        measured = [r for r in events.reps if not r.warmup]
+        start = (measured[0].t_start - t0) if measured else None
+        # relative to the start of the sustained decode for the summary (time to throttle)
+        rel = [(t - start, v) for t, v in windows] if start is not None else []
+        summary = thermal.sustained_summary(rel, rows)
+        ev = thermal.detect_throttling(rows, window_tps=windows)
+        m, un = record["metrics"], record["unavailable"]
+        if summary["stability_pct"] is not None:
+            m["stability_pct"] = metric("stability_pct", summary["stability_pct"])
+        else:
+            un["stability_pct"] = "no completed window"
+        if summary["time_to_throttle_s"] is not None:
+            m["time_to_throttle_s"] = metric("time_to_throttle_s", summary["time_to_throttle_s"])
+        else:
+            un["time_to_throttle_s"] = ("did not throttle: no window under 90% of the initial throughput" if len(rel) > 1
+                                        else "fewer than two windows")
+        if summary.get("max_thermal_status") is not None:
+            m["thermal_status/max"] = metric("thermal_status/max", summary["max_thermal_status"])
+        else:
+            un["thermal_status/max"] = "no thermal status sampled"
+        energy = n_power = None
+        if measured:
+            energy, n_power = _energy_j(rows, start, measured[-1].t_end - t0)
+        record["thermal"] = {
+            **ev.to_dict(),
+            "window_tps": [[round(t, 4), round(v, 4)] for t, v in windows],
+            "decode_start_t_s": start,
+            "summary": summary,
+            "min_freq_cap_khz": summary.get("min_freq_cap_khz"),
+            "energy_j": energy,
+            "energy_power_samples": n_power,
+            "energy_unavailable": (None if energy is not None else
+                                   record["sensors"].get("unavailable", {}).get(CH_POWER_W)
+                                   or "fewer than two power samples in the sustained decode"),
+        }
+        record["scenario"]["params"]["windows_done"] = len(windows)
+        return thermal.window_rows(windows)
+
+    return before_store
+
+
+class _DurationReached(KeyboardInterrupt):
+    """Raised from the rep callback when the duration is reached: run_device then hangs up the
+    runner and records the run as for Ctrl-C; the scenario's hook turns that into `completed`."""
+
+
+def run_sustained(ref, req: RunRequest, *, duration_s: float | None = None, windows: int | None = None,
+                  window_tokens: int = DEFAULT_WINDOW_TOKENS, status: Status | None = None, on_rep=None,
+                  gate: Gate | None = None, push_progress=None) -> Path:
+    """Decode continuously on the device; one run record (scenario `sustained`). Returns its folder.
+
+    `windows`: the number of windows; `duration_s`: stop after the first window ending past it
+    (then `windows`, if given, is a cap). Neither: DEFAULT_WINDOWS windows. `req.params` gives
+    the prompt length, threads, warmup and seed; gen_tokens/reps are the scenario's.
+    """
+    if windows is not None and windows < 1:
+        raise EdgebenchError("--windows must be at least 1", exit_code=2)
+    if duration_s is not None and duration_s <= 0:
+        raise EdgebenchError("--duration must be positive", exit_code=2)
+    if window_tokens < 2:
+        raise EdgebenchError("a window needs at least 2 tokens (decode excludes the first)", exit_code=2)
+    n = windows if windows is not None else (DURATION_REPS_CAP if duration_s else DEFAULT_WINDOWS)
+    params = dataclasses.replace(req.params, gen_tokens=window_tokens, reps=n)
+    req = dataclasses.replace(req, params=params)
+    conditions = apply_gate(ref, gate, status)
+    scen_params = {**params.to_dict(), "duration_s": duration_s, "windows": windows,
+                   "window_tokens": window_tokens}
+    stopped: dict = {}
+    first_start: list[float] = []
+
+    def rep_seen(i: int, total: int, rep) -> None:
+        if on_rep:
+            on_rep(i, total, rep)
+        if duration_s is None or rep.warmup:
+            return
+        if not first_start:
+            first_start.append(rep.t_start)
+        if rep.t_end - first_start[0] >= duration_s and not stopped:
+            stopped["by_duration"] = True
+            raise _DurationReached()
+
+    hooks = ScenarioHooks(scenario={"name": "sustained", "params": scen_params}, conditions=conditions,
+                          before_store=_sustained_store(scen_params, stopped))
+    try:
+        return run_device(ref, req, status=status, on_rep=rep_seen, push_progress=push_progress, hooks=hooks)
+    except Interrupted as exc:
+        if stopped.get("by_duration"):
+            return exc.path
+        raise

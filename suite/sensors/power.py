@@ -1,0 +1,438 @@
+"""Power: which source measures a device, when a reading is not device power, idle baseline.
+
+Sources (recorded in every result as `power_source`):
+- `battery_fuel_gauge`: `voltage_now` x `current_now`, normalised by
+  suite.device.android.battery.battery_power (positive while discharging). Only valid while the
+  phone runs from its battery: Charging / Full / Not charging (USB-powered with charging
+  disabled: "battery idle") or any external supply online make it net current, not device power.
+- `odpm_rails`: Pixel on-device power monitor, sum of the monitored rails (cumulative uWs
+  counters, differenced). Covers the rails that are selected (8 per PMIC), not the whole
+  device, but is not confounded by a charger.
+- `external_meter`: a meter's CSV log, imported and aligned to the run by timestamps.
+
+Charging confound (issue 6, FACTS.md 2.1): power is `unavailable: charging ...` unless the
+setup is valid: Wi-Fi ADB with the cable out (`adb tcpip 5555`, `adb connect IP:5555`,
+unplug: the phone then reports Discharging), a charge-control node the user names that cuts
+the charger input (root, vendor-specific: the phone must then report Discharging), or an
+external meter.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from suite.analysis.metrics import energy_j, integrate
+from suite.device.android.battery import REASON_CHARGING, REASON_FULL, REASON_NOT_CHARGING, normalize_status
+from suite.core.schema import CH_POWER_W, CH_POWER_W_DEVICE, SAMPLE_COLUMNS
+
+SOURCE_BATTERY = "battery_fuel_gauge"
+SOURCE_ODPM = "odpm_rails"
+SOURCE_METER = "external_meter"
+SOURCES = (SOURCE_BATTERY, SOURCE_ODPM, SOURCE_METER)
+
+CHARGING_PREFIX = "charging: "
+
+WIFI_ADB_HOWTO = ("Wi-Fi ADB: with the cable in, `adb tcpip 5555`; `adb connect PHONE_IP:5555`; unplug the "
+                  "cable; the phone must report status Discharging")
+
+
+# --- charging confound --------------------------------------------------------------------
+
+
+def charging_reason(status: str | int | None, *, plugged: Sequence[str] | None = None,
+                    charge_control: bool = False, external_meter: bool = False) -> str | None:
+    """Why the fuel gauge does not measure device power now, or None when it does.
+
+    `plugged`: external supplies online (usb/ac/wireless...). `charge_control`: the user named a
+    node that cuts the charger input (then only status Discharging is accepted, plugged or not).
+    `external_meter`: the meter measures instead, the battery state does not matter.
+    Every reason starts with `charging: `.
+    """
+    if external_meter:
+        return None
+    st = normalize_status(status)
+    if st == "Charging":
+        why = REASON_CHARGING
+    elif st == "Full":
+        why = REASON_FULL
+    elif st == "Not charging":
+        why = REASON_NOT_CHARGING + (" (the charge-control node stops charging but the device still runs "
+                                     "from the charger)" if charge_control else "")
+    elif st != "Discharging":
+        why = f"battery status {st or 'unknown'}: cannot tell a discharge from a net charge"
+    elif plugged and not charge_control:
+        why = (f"on external power ({', '.join(plugged)}) while reporting Discharging: the fuel gauge "
+               "measures net current; unplug (" + WIFI_ADB_HOWTO + ") or name a charge-control node")
+    else:
+        return None
+    return why if why.startswith(CHARGING_PREFIX) else CHARGING_PREFIX + why
+
+
+def select_power_source(*, battery_ok: bool, battery_reason: str | None = None, odpm_ok: bool = False,
+                        odpm_reason: str | None = None, status: str | None = None,
+                        prefer: str | None = None, external_meter: bool = False,
+                        plugged: Sequence[str] | None = None,
+                        charge_control: bool = False) -> tuple[str | None, str | None]:
+    """(source, reason power_w is unavailable or None), chosen once per run.
+
+    Order: an external meter when given; else the one the caller prefers if it is readable;
+    else the fuel gauge (whole device) when it reads and the phone is not on a charger;
+    else ODPM rails (not confounded by charging); else the fuel gauge (its charging reason
+    is reported); else nothing.
+    """
+    if external_meter:
+        return SOURCE_METER, None
+    if prefer is not None:
+        if prefer not in SOURCES:
+            raise ValueError(f"unknown power source {prefer!r}; known: {', '.join(SOURCES)}")
+        if prefer == SOURCE_BATTERY and battery_ok:
+            return SOURCE_BATTERY, None
+        if prefer == SOURCE_ODPM and odpm_ok:
+            return SOURCE_ODPM, None
+        if prefer == SOURCE_METER:
+            return None, "external_meter requested: import its CSV with suite.sensors.power.load_meter_csv"
+    charging = (charging_reason(status, plugged=plugged, charge_control=charge_control)
+                if status is not None else None)
+    if battery_ok and charging is None:
+        return SOURCE_BATTERY, None
+    if odpm_ok:
+        return SOURCE_ODPM, None
+    if battery_ok:
+        return SOURCE_BATTERY, charging
+    reasons = [r for r in (battery_reason, odpm_reason) if r]
+    return None, "; ".join(reasons) or "no power source"
+
+
+def is_wifi_adb(serial: str) -> bool:
+    """A `host:port` serial is a TCP (Wi-Fi ADB) connection; USB serials have no colon."""
+    host, sep, port = serial.rpartition(":")
+    return bool(sep and host and port.isdigit())
+
+
+# --- external meter -----------------------------------------------------------------------
+
+_T_COLS = ("t_s", "time_s", "timestamp", "time", "epoch", "epoch_s", "t", "seconds")
+_W_COLS = ("power_w", "watts", "power", "w", "p_w")
+_V_COLS = ("voltage_v", "volts", "voltage", "v")
+_A_COLS = ("current_a", "amps", "current", "a", "i_a")
+_MA_COLS = ("current_ma", "milliamps", "ma")
+_MW_COLS = ("power_mw", "milliwatts", "mw")
+
+
+@dataclass(frozen=True)
+class MeterTrace:
+    """An external meter's samples: absolute times (epoch seconds) and watts."""
+
+    t_epoch_s: np.ndarray
+    watts: np.ndarray
+    source: str
+    columns: dict[str, str] = field(default_factory=dict)
+
+    def rows(self, t0_epoch_s: float, *, offset_s: float = 0.0) -> list[tuple[float, str, float]]:
+        """As sample rows: t_s = meter time + offset - t0 (offset: device clock minus meter clock)."""
+        return [(float(t) + offset_s - t0_epoch_s, CH_POWER_W, float(w))
+                for t, w in zip(self.t_epoch_s, self.watts, strict=True)]
+
+
+def _parse_time(text: str) -> float:
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return dt.timestamp()
+
+
+def load_meter_csv(path: Path | str, *, start_epoch_s: float | None = None) -> MeterTrace:
+    """A meter log: a header row, a time column (epoch seconds, ISO 8601, or seconds from
+    `start_epoch_s` when the log is relative) and watts (W or mW) or volts and amps (A or mA)."""
+    path = Path(path)
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(line for line in fh if line.strip() and not line.startswith("#"))
+        header = {h.strip().lower(): h for h in (reader.fieldnames or [])}
+
+        def col(names: Iterable[str]) -> str | None:
+            return next((header[n] for n in names if n in header), None)
+
+        tc = col(_T_COLS)
+        wc, mwc = col(_W_COLS), col(_MW_COLS)
+        vc, ac, mac = col(_V_COLS), col(_A_COLS), col(_MA_COLS)
+        if tc is None:
+            raise ValueError(f"{path}: no time column (one of {', '.join(_T_COLS)})")
+        if wc is None and mwc is None and not (vc and (ac or mac)):
+            raise ValueError(f"{path}: need a watts column or volts and amps columns")
+        ts, ws = [], []
+        for n, row in enumerate(reader, start=2):
+            try:
+                t = _parse_time(row[tc])
+                if wc is not None:
+                    w = float(row[wc])
+                elif mwc is not None:
+                    w = float(row[mwc]) / 1000.0
+                else:
+                    amps = float(row[ac]) if ac else float(row[mac]) / 1000.0
+                    w = float(row[vc]) * amps
+            except (ValueError, TypeError, KeyError) as exc:
+                raise ValueError(f"{path}: line {n}: {exc}") from None
+            if math.isfinite(t) and math.isfinite(w):
+                ts.append(t)
+                ws.append(w)
+    t = np.asarray(ts, dtype=float)
+    if start_epoch_s is not None:
+        t = t + start_epoch_s
+    elif len(t) and t[0] < 1e8:
+        raise ValueError(f"{path}: times look relative ({t[0]:g}); pass start_epoch_s to align them")
+    order = np.argsort(t, kind="stable")
+    cols = {"time": tc, **({"watts": wc} if wc else {}), **({"milliwatts": mwc} if mwc else {}),
+            **({"volts": vc} if vc else {}), **({"amps": ac} if ac else {}), **({"milliamps": mac} if mac else {})}
+    return MeterTrace(t[order], np.asarray(ws, dtype=float)[order], str(path), cols)
+
+
+def align_meter(trace: MeterTrace, t0_epoch_s: float, t_end_s: float | None = None, *,
+                offset_s: float = 0.0, margin_s: float = 1.0) -> list[tuple[float, str, float]]:
+    """Meter rows on a run's time axis, kept within [-margin, t_end + margin]."""
+    rows = trace.rows(t0_epoch_s, offset_s=offset_s)
+    return [r for r in rows if r[0] >= -margin_s and (t_end_s is None or r[0] <= t_end_s + margin_s)]
+
+
+# --- charge counter cross-check ------------------------------------------------------------
+
+
+def charge_counter_check(samples, start_uah: float, end_uah: float,
+                         window: tuple[float, float] | None = None) -> dict[str, float | None]:
+    """The fuel gauge's own coulomb count against the integral of the sampled current.
+
+    `current_a` is positive while discharging, so the charge drawn is +integral(I dt); the
+    counter (`charge_counter`, uAh) falls by the same amount. ratio = integrated / counted;
+    far from 1 over a long run means a wrong unit or a current that misses part of the draw.
+    Over a short run the counter's resolution (often 1 mAh) dominates: use runs of minutes.
+    """
+    from suite.core.schema import CH_CURRENT_A
+
+    df = _frame(samples)
+    c = df[df["channel"] == CH_CURRENT_A].sort_values("t_s")
+    counted_uah = float(start_uah) - float(end_uah)
+    if len(c) < 2:
+        return {"integrated_uah": None, "counted_uah": counted_uah, "ratio": None}
+    a, b = window if window else (float(c["t_s"].iloc[0]), float(c["t_s"].iloc[-1]))
+    q = integrate(c["t_s"].to_numpy(), c["value"].to_numpy(), a, b)
+    integrated = q * 1e6 / 3600.0 if q is not None else None
+    ratio = integrated / counted_uah if integrated is not None and counted_uah else None
+    return {"integrated_uah": integrated, "counted_uah": counted_uah, "ratio": ratio}
+
+
+# --- idle baseline ------------------------------------------------------------------------
+
+
+def _frame(samples) -> pd.DataFrame:
+    if isinstance(samples, pd.DataFrame):
+        return samples
+    return pd.DataFrame(list(samples), columns=list(SAMPLE_COLUMNS))
+
+
+@dataclass(frozen=True)
+class IdleBaseline:
+    power_w: float  # time-weighted mean over the window
+    window: tuple[float, float]
+    n: int
+    min_w: float
+    max_w: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {"power_w": self.power_w, "window_s": list(self.window), "n": self.n,
+                "min_w": self.min_w, "max_w": self.max_w}
+
+
+def idle_baseline(samples, window: tuple[float, float]) -> IdleBaseline | None:
+    """Mean power over `window` (t_s on the samples' axis): the trapezoid integral divided by
+    the duration when samples cover it, else the plain mean of the samples inside; None when
+    there is no power sample in the window."""
+    df = _frame(samples)
+    a, b = window
+    p = df[df["channel"] == CH_POWER_W].sort_values("t_s")
+    inside = p[(p["t_s"] >= a) & (p["t_s"] <= b)]
+    if inside.empty:
+        return None
+    e = integrate(p["t_s"].to_numpy(), p["value"].to_numpy(), a, b)
+    mean = e / (b - a) if e is not None and b > a else float(inside["value"].mean())
+    return IdleBaseline(float(mean), (float(a), float(b)), len(inside), float(inside["value"].min()),
+                        float(inside["value"].max()))
+
+
+def above_baseline(samples, baseline_w: float) -> pd.DataFrame:
+    """The samples with `power_w` minus the idle baseline (other channels unchanged)."""
+    df = _frame(samples).copy()
+    m = df["channel"] == CH_POWER_W
+    df.loc[m, "value"] = df.loc[m, "value"] - baseline_w
+    return df
+
+
+def power_summary(samples, intervals: Sequence[tuple[float, float]],
+                  baseline: IdleBaseline | None = None) -> dict[str, float | int | None]:
+    """Energy, average power and the above-baseline part over the given intervals."""
+    df = _frame(samples)
+    intervals = list(intervals)
+    e = energy_j(df, intervals)
+    dur = sum(b - a for a, b in intervals)
+    p = df[df["channel"] == CH_POWER_W]
+    out: dict[str, float | int | None] = {
+        "energy_j": e, "duration_s": dur, "avg_w": e / dur if e is not None and dur > 0 else None,
+        "peak_w": float(p["value"].max()) if not p.empty else None, "n_samples": int(len(p)),
+        "idle_w": baseline.power_w if baseline else None,
+    }
+    if baseline is not None and e is not None:
+        out["energy_above_idle_j"] = e - baseline.power_w * dur
+        out["avg_above_idle_w"] = (e / dur - baseline.power_w) if dur > 0 else None
+    return out
+
+
+# --- idle baseline in a run ------------------------------------------------------------------
+
+#: Metrics that need an idle baseline (the above-baseline ones) besides `power_w/idle`.
+ABOVE_IDLE_METRICS = ("power_w/avg_above_idle", "energy_j/prefill_above_idle", "energy_j/decode_above_idle",
+                      "j_per_token/prefill_above_idle", "j_per_token/decode_above_idle")
+IDLE_METRICS = ("power_w/idle", *ABOVE_IDLE_METRICS)
+#: Reason used when a run was asked for no baseline.
+NO_IDLE_REASON = "no idle baseline measured (--idle 0)"
+
+
+def idle_window(samples) -> tuple[float, float] | None:
+    """The idle phase of a run (phase/idle markers), or None when it has none."""
+    from suite.analysis.metrics import intervals_from_samples
+
+    spans = intervals_from_samples(_frame(samples), "idle")
+    return spans[0] if spans else None
+
+
+def idle_metrics(samples, metrics: dict[str, dict], tokens: dict[str, int]) -> tuple[dict[str, dict], dict[str, str]]:
+    """`power_w/idle` and the above-baseline figures from a run's idle phase.
+
+    `metrics`: the run's energy metrics so far (energy_j/prefill, energy_j/decode, power_w/avg);
+    `tokens`: {"prefill": n, "decode": n} over the measured repetitions. Above-baseline energy of
+    a phase = its energy - idle W x its duration: what running the model added to an idle phone.
+    Returns (metrics, reasons for the ones that cannot be computed).
+    """
+    from suite.analysis.metrics import intervals_from_samples
+    from suite.core.stats import metric
+
+    df = _frame(samples)
+    window = idle_window(df)
+    if window is None:
+        return {}, dict.fromkeys(IDLE_METRICS, NO_IDLE_REASON)
+    base = idle_baseline(df, window)
+    if base is None:
+        why = f"no power sample inside the idle window ({window[1] - window[0]:.1f} s)"
+        return {}, dict.fromkeys(IDLE_METRICS, why)
+    out = {"power_w/idle": metric("power_w/idle", base.power_w)}
+    missing: dict[str, str] = {}
+    durations = {ph: sum(b - a for a, b in intervals_from_samples(df, ph)) for ph in ("prefill", "decode")}
+    for ph, dur in durations.items():
+        e = (metrics.get(f"energy_j/{ph}") or {}).get("value")
+        if e is None or dur <= 0:
+            missing[f"energy_j/{ph}_above_idle"] = missing[f"j_per_token/{ph}_above_idle"] = (
+                f"no {ph} energy to subtract the baseline from")
+            continue
+        above = e - base.power_w * dur
+        out[f"energy_j/{ph}_above_idle"] = metric(f"energy_j/{ph}_above_idle", above)
+        if tokens.get(ph):
+            out[f"j_per_token/{ph}_above_idle"] = metric(f"j_per_token/{ph}_above_idle", above / tokens[ph])
+    avg = (metrics.get("power_w/avg") or {}).get("value")
+    if avg is not None:
+        out["power_w/avg_above_idle"] = metric("power_w/avg_above_idle", avg - base.power_w)
+    else:
+        missing["power_w/avg_above_idle"] = "no average power over the measured phases"
+    return out, missing
+
+
+# --- an external meter in a run ---------------------------------------------------------------
+
+
+def clock_block(t0_epoch_s: float, host_minus_device_s: float = 0.0) -> dict[str, float]:
+    """What a run records to align outside logs: the epoch of t_s = 0 on the device clock, and
+    the host's clock minus the device's (measured at the start of the run)."""
+    return {"t0_epoch_s": float(t0_epoch_s), "host_minus_device_s": float(host_minus_device_s)}
+
+
+def apply_meter(record: dict, rows: list[tuple[float, str, float]], trace: MeterTrace, *,
+                offset_s: float = 0.0) -> list[tuple[float, str, float]]:
+    """Put a meter's watts on the run's time axis as `power_w`; the device's own power readings
+    (if any) move to `power_w_device`. The meter's clock is taken to be the controller host's
+    clock (the one `edgebench run` recorded against the device clock); `offset_s` adds a further
+    shift (meter clock minus host clock, when the meter logs on another machine).
+
+    Updates `record` (power source, sensors, the meter's provenance) and returns the new rows.
+    Raises ValueError when the log has no sample within the run.
+    """
+    clock = (record.get("sensors") or {}).get("time_base")
+    if not clock:
+        raise ValueError("this run recorded no time base (t0 epoch): cannot align a meter log to it")
+    kept = [(t, CH_POWER_W_DEVICE if ch == CH_POWER_W else ch, v) for t, ch, v in rows]
+    t_end = max((t for t, _, _ in rows), default=None)
+    # meter (host) time -> device time: minus (host - device), minus the meter's own offset
+    shift = -float(clock.get("host_minus_device_s") or 0.0) - offset_s
+    meter = align_meter(trace, float(clock["t0_epoch_s"]), t_end, offset_s=shift)
+    if len(meter) < 2:
+        span = (f"{trace.t_epoch_s[0]:.1f}..{trace.t_epoch_s[-1]:.1f}" if len(trace.t_epoch_s) else "empty")
+        raise ValueError(f"the meter log ({span}, epoch s) has fewer than 2 samples inside the run "
+                         f"(t0 {clock['t0_epoch_s']:.1f}, {t_end or 0:.1f} s long); check the clocks or --meter-offset")
+    sensors = record.setdefault("sensors", {})
+    unavailable = sensors.setdefault("unavailable", {})
+    replaced = unavailable.pop(CH_POWER_W, None)
+    conditions = record.setdefault("conditions", {})
+    device_source = conditions.get("power_source")
+    conditions["power_source"] = SOURCE_METER
+    if CH_POWER_W in sensors.get("available", []):
+        sensors["available"] = sorted({*sensors["available"], CH_POWER_W_DEVICE})
+    sensors["available"] = sorted({*sensors.get("available", []), CH_POWER_W})
+    for name in list(record.get("unavailable", {})):
+        if name.startswith(("power_w/", "energy_j/", "j_per_token/", "tokens_per_j/")):
+            del record["unavailable"][name]
+    ts = [t for t, _, _ in meter]
+    record["power_meter"] = {
+        "file": trace.source, "columns": trace.columns, "rows": len(trace.t_epoch_s), "rows_in_run": len(meter),
+        "rate_hz": (len(ts) - 1) / (ts[-1] - ts[0]) if ts[-1] > ts[0] else None,
+        "offset_s": offset_s, "time_base": dict(clock),
+        "device_power_source": device_source, "device_power_unavailable": replaced,
+    }
+    return [*kept, *meter]
+
+
+def charge_counter_summary(samples, battery_start: dict, battery_end: dict, duration_s: float, *,
+                           min_counted_uah: float = 5000.0) -> dict[str, object] | None:
+    """The fuel gauge's coulomb counter against the integrated current over a run.
+
+    None when the device has no counter. Below `min_counted_uah` (5 mAh) the counter's
+    resolution (often 1 mAh) dominates: the ratio is withheld with that reason.
+    """
+    a, b = battery_start.get("charge_counter"), battery_end.get("charge_counter")
+    if a is None or b is None:
+        return None
+    check = charge_counter_check(samples, a, b)
+    out: dict[str, object] = {**check, "duration_s": duration_s}
+    counted = check["counted_uah"] or 0.0
+    if abs(counted) < min_counted_uah:
+        out["ratio"] = None
+        out["note"] = (f"the counter moved {counted:.0f} uAh in {duration_s:.0f} s; under {min_counted_uah:.0f} uAh "
+                       "its resolution dominates: a cross-check needs a longer run (minutes)")
+    elif check["ratio"] is not None and not 0.8 <= check["ratio"] <= 1.25:
+        out["note"] = ("integrated current and the coulomb counter disagree by more than 20%: a wrong current "
+                       "unit or a draw the current reading misses")
+    return out
+
+
+__all__ = [
+    "ABOVE_IDLE_METRICS", "CH_POWER_W_DEVICE", "IDLE_METRICS", "NO_IDLE_REASON", "apply_meter",
+    "charge_counter_summary", "clock_block", "idle_metrics", "idle_window",
+    "CHARGING_PREFIX", "SOURCES", "SOURCE_BATTERY", "SOURCE_METER", "SOURCE_ODPM", "WIFI_ADB_HOWTO",
+    "IdleBaseline", "MeterTrace", "above_baseline", "align_meter", "charge_counter_check", "charging_reason",
+    "idle_baseline",
+    "is_wifi_adb", "load_meter_csv", "power_summary", "select_power_source",
+]

@@ -1,0 +1,373 @@
+"""One run on a device over a transport (a phone over adb, the loopback phone, a board).
+
+provision (model + runner, cached by hash) -> sample on the device -> run the runner,
+reading its events as they come -> collect -> store. The record has the same schema as
+a local run; what differs is where numbers come from (the device clock, the device's
+sensors, the SoC catalog or a probe run on the device).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from suite.sensors import power
+from suite.device import provision, settings
+from suite.catalog.cards import get_model_card
+from suite.device.identity import lab_salt
+from suite.core.errors import EdgebenchError, RooflineError
+from suite.models import build_model, default_models_dir
+from suite.runtimes.remote import RunnerEvents, build_runner, find_python, runner_command
+from suite.runtimes import get_runtime
+from suite.core.schema import Outcome
+from suite.session.local import Interrupted, RunRequest, _fail, _store, measure_idle, new_record
+from suite.transport import DeviceDisconnected, DeviceError, quote
+
+#: The Python module each in-process runtime needs on the device.
+RUNTIME_MODULES = {"ort-genai": "onnxruntime_genai", "llama.cpp": "llama_cpp"}
+#: Exit status of a process killed by SIGKILL (the kernel OOM killer, lmkd, a cgroup limit).
+KILLED = 137
+
+Status = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CatalogBandwidth:
+    """The SoC catalog's peak DRAM bandwidth, used when no probe ran on the device."""
+
+    bytes_per_s: float
+    method: str
+    threads: int | None = None
+    samples: tuple[float, ...] = ()
+    source: str = "catalog"
+
+
+@dataclass(frozen=True)
+class _NoCompute:
+    reason: str
+    flops_per_s: None = None
+
+
+@dataclass(frozen=True)
+class DeviceProbe:
+    bytes_per_s: float
+    method: str
+    threads: int | None
+    samples: tuple[float, ...]
+    source: str = "probe"
+
+
+def _device_llc(transport) -> int | None:
+    """The largest cache of cpu0 as the device's sysfs reports it (None if hidden)."""
+    from suite.sensors.probe import parse_cache_size
+
+    r = transport.shell("cat /sys/devices/system/cpu/cpu0/cache/index*/size 2>/dev/null", timeout_s=15)
+    sizes = []
+    for line in r.stdout.split():
+        try:
+            sizes.append(parse_cache_size(line.strip()))
+        except ValueError:
+            continue
+    return max(sizes) if sizes else None
+
+
+def _battery_conditions(snapshot: dict) -> dict:
+    batt = snapshot.get("battery") or {}
+    status = (batt.get("status") or "")
+    return {
+        "level": batt.get("level"),
+        "temp_c": batt.get("temp_c"),
+        "charging": status.lower() in ("charging", "full") if status else None,
+        "status": status or None,
+    }
+
+
+def start_conditions(transport, snap: dict) -> dict:
+    """The record's `conditions` at the start of a phone run (the end ones are filled later)."""
+    batt = _battery_conditions(snap)
+    return {
+        "battery_level_start": batt["level"], "battery_level_end": None,
+        "battery_temp_c_start": batt["temp_c"], "battery_temp_c_end": None,
+        "charging": batt["charging"], "battery_status_start": batt["status"],
+        "thermal_status_start": (snap.get("thermal") or {}).get("status"),
+        "cooldown_waited_s": 0.0, "power_source": None, "screen": None,
+        "prepared": _prepared_state(transport),
+    }
+
+
+def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None, push_progress=None, *,
+               hooks: ScenarioHooks | None = None) -> Path:
+    """Benchmark a model on an attached device; returns the run folder (always written).
+
+    `push_progress(done_bytes, total_bytes)` follows the provisioning pushes. `hooks` (None
+    for the burst scenario) lets a scenario (suite.scenarios) name itself, add conditions,
+    and add metrics and sample rows before the record is written.
+    """
+    say = status or (lambda _m: None)
+    card = get_model_card(req.model_id)
+    runtime = get_runtime(req.runtime)
+    module = RUNTIME_MODULES.get(runtime.name)
+    if module is None:
+        raise EdgebenchError(f"runtime {runtime.name} cannot run on a device yet", exit_code=2)
+    transport = ref.transport()
+    say(f"{transport.serial}: reading identity")
+    live = ref.live()
+    device = live.device_info(lab_salt())
+    python = find_python(transport, live.props, module)
+
+    fmt = runtime.formats[0]
+    say(f"model {card.id}: checking the build")
+    built = build_model(card, fmt=fmt, quant=req.quant, seed=req.seed, out_root=req.models_dir or default_models_dir())
+    runner = build_runner(default_models_dir().parent / "runner")
+    files = {f"models/{card.id}/{built.path.name}/{p.name}": p for p in sorted(built.path.iterdir()) if p.is_file()}
+    files["runner/" + runner.name] = runner
+    say(f"{transport.serial}: provisioning {card.id}")
+    report = provision.ensure_files(transport, files, progress=push_progress)
+    if report.pushed:
+        rate = report.throughput_bytes_per_s
+        say(f"{transport.serial}: pushed {report.bytes_pushed / 1e6:.1f} MB"
+            + (f" at {rate / 1e6:.0f} MB/s" if rate else "") + f", {len(report.cached)} file(s) cached")
+    remote_model = report.remote(next(iter(files))).rsplit("/", 1)[0]
+    remote_runner = report.remote("runner/" + runner.name)
+
+    conditions = start_conditions(transport, live.snapshot)
+    record = new_record(device.to_dict(), card, built,
+                        {"name": runtime.name, "version": None, "backend": None, "threads": req.params.threads,
+                         "affinity": None}, req.params, conditions)
+    _apply_scenario_hooks_start(hooks, record)
+    record["provisioning"] = {k: v for k, v in report.to_dict().items() if k != "files"} | {
+        "pushed": [f.name for f in report.pushed], "cached": [f.name for f in report.cached]}
+
+    bw = _bandwidth(transport, python, remote_runner, device, req, say)
+    compute = _NoCompute(f"no compute peak for {transport.serial}: the SoC catalog has no vendor TOPS figure "
+                         "for its CPU path, and no probe of the runtime's kernels runs on devices yet")
+    llc = _device_llc(transport)
+
+    from suite.sensors.android import AndroidSampler
+
+    pid_file = f"{provision.WORK_DIR}/runner.pid"
+    _kill_stale_runner(transport, pid_file)
+    sampler = AndroidSampler(transport, rate_hz=req.sample_rate_hz, pid_file=pid_file)
+    events = RunnerEvents()
+    t0, host_minus_device = device_clock(transport)
+    sampler.set_t0_device(t0)
+    record["sensors"]["time_base"] = power.clock_block(t0, host_minus_device)
+    idle = None
+    p = req.params
+    args = ["burst", "--runtime", runtime.name, "--model", remote_model, "--prompt-tokens", str(p.prompt_tokens),
+            "--gen-tokens", str(p.gen_tokens), "--reps", str(p.reps), "--warmup", str(p.warmup),
+            "--seed", str(p.seed), "--pid-file", pid_file]
+    if p.threads:
+        args += ["--threads", str(p.threads)]
+    command = runner_command(python, remote_runner, args)
+    total = p.warmup + p.reps
+    stream = None
+
+    def on_event(ev: dict) -> None:
+        if ev["event"] == "start" and ev.get("pid"):
+            sampler.set_pid(ev["pid"])
+        elif ev["event"] == "rep" and on_rep:
+            on_rep(ev["i"], total, events.reps[-1])
+
+    def store() -> Path:
+        # the runner's own VmHWM: true on any device, whatever the sampler's shell can see
+        record["sensors"]["runtime_vm_hwm_bytes"] = events.vm_hwm_bytes
+        sampled = _scenario_sampler(hooks, record, sampler, events, t0)
+        return _store(req, record, sampled, events.reps, events.load_s, card, bw, compute, t0, llc=llc,
+                      end_conditions=lambda c: _end_conditions(c, ref, record), idle=idle)
+
+    try:
+        say(f"running {card.id} on {runtime.name} on {transport.serial}: warmup {p.warmup}, reps {p.reps}")
+        sampler.start()
+        idle = measure_idle(sampler, req.idle_s, t0, say, live_rows=lambda: sampler.rows)
+        stream = transport.stream(command)
+        for line in stream.lines():
+            ev = events.feed(line)
+            if ev is not None:
+                on_event(ev)
+        _let_sampler_pass(sampler, events, t0)
+        sampler.stop()
+        _outcome(record, events, stream.exit_code, stream.stderr if hasattr(stream, "stderr") else b"")
+    except KeyboardInterrupt:
+        _stop_quietly(stream, sampler, transport, pid_file)
+        _fail(record, Outcome.INTERRUPTED, "KeyboardInterrupt", "interrupted by the user")
+        raise Interrupted(store()) from None
+    except DeviceDisconnected as exc:
+        _stop_quietly(stream, sampler, None, pid_file)
+        _fail(record, Outcome.DISCONNECTED, type(exc).__name__, exc.message)
+        path = store()
+        raise EdgebenchError(f"{transport.serial} disconnected mid-run; the partial run is recorded in {path}",
+                             hint="reconnect the phone; nothing keeps running on it (adbd hangs up the runner)") from exc
+    if events.info:
+        record["runtime"] = events.info
+    path = store()
+    failed = [e for e in record["errors"] if e["type"] == "RooflineError"]
+    if failed:
+        raise RooflineError(f"{failed[0]['message']} (run recorded at {path})")
+    if record["outcome"] != Outcome.COMPLETED.value:
+        err = record["errors"][-1]
+        raise EdgebenchError(f"run {record['outcome']}: {err['message']} (recorded at {path})",
+                             exit_code=1 if record["outcome"] != Outcome.OOM.value else 4)
+    return path
+
+
+def _outcome(record: dict, events: RunnerEvents, exit_code: int | None, stderr: bytes) -> None:
+    tail = stderr.decode("utf-8", "replace").strip()[-300:] if stderr else ""
+    if exit_code == KILLED or (events.error or {}).get("type") == "MemoryError":
+        _fail(record, Outcome.OOM, "Killed", "the runtime was killed (exit 137): the model does not fit in the "
+              "device's memory" + (f"; {tail}" if tail else ""))
+    elif events.error:
+        outcome = Outcome.CRASHED if events.reps else Outcome.LOAD_FAILED
+        _fail(record, outcome, events.error.get("type", "Error"), events.error.get("message", ""))
+    elif not events.done:
+        outcome = Outcome.CRASHED if events.reps else Outcome.LOAD_FAILED
+        _fail(record, outcome, "RunnerExit", f"the runner exited with status {exit_code} before finishing"
+              + (f": {tail}" if tail else ""))
+    if events.noise:
+        record.setdefault("runner_output", events.noise[-20:])
+
+
+def _let_sampler_pass(sampler, events: RunnerEvents, t0: float, timeout_s: float = 3.0) -> None:
+    """Wait until the sampler has a row past the runner's last timestamp, so the samples
+    cover every phase (energy is integrated, never extrapolated, over the phase edges)."""
+    if not events.reps:
+        return
+    end = events.reps[-1].t_end - t0
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not sampler.disconnected:
+        rows = sampler.rows
+        if rows and max(t for t, _, _ in rows) > end:
+            return
+        time.sleep(0.05)
+
+
+def device_clock(transport) -> tuple[float, float]:
+    """(the device's realtime clock now, this host's clock minus the device's): the second
+    aligns logs kept on the host (an external power meter) to the device's samples; its
+    error is half the shell round trip."""
+    h1 = time.time()
+    t = _device_now(transport)
+    return t, (h1 + time.time()) / 2 - t
+
+
+def _device_now(transport) -> float:
+    """The device's realtime clock, the one the sampler and the runner stamp with."""
+    r = transport.shell('echo "$EPOCHREALTIME"', timeout_s=15)
+    try:
+        return float(r.stdout.strip())
+    except ValueError:  # not mksh: date +%s.%N (toybox and coreutils)
+        return float(transport.shell(["date", "+%s.%N"], timeout_s=15, check=True).stdout.strip())
+
+
+def _kill_stale_runner(transport, pid_file: str) -> None:
+    """A runner left from a killed session (the host died, not the phone) is stopped first."""
+    f = quote(pid_file)
+    transport.shell(f"if [ -f {f} ]; then p=$(cat {f}); grep -q edgebench/runner/ /proc/$p/cmdline 2>/dev/null "
+                    f"&& kill -9 $p; rm -f {f}; fi", timeout_s=15)
+
+
+def _stop_quietly(stream, sampler, transport, pid_file: str) -> None:
+    if stream is not None:
+        stream.close()
+    try:
+        sampler.stop()
+    except RuntimeError:
+        pass
+    if transport is not None:
+        try:
+            _kill_stale_runner(transport, pid_file)
+        except DeviceError:
+            pass
+
+
+def _end_conditions(conditions: dict, ref, record: dict) -> None:
+    if record["outcome"] == Outcome.DISCONNECTED.value:
+        return
+    try:
+        from suite.device.live import read_live
+
+        snap = read_live(ref.transport()).snapshot
+    except (DeviceError, EdgebenchError):
+        return
+    batt = _battery_conditions(snap)
+    conditions["battery_level_end"] = batt["level"]
+    conditions["battery_temp_c_end"] = batt["temp_c"]
+
+
+def _prepared_state(transport):
+    try:
+        return settings.recorded_state(transport)
+    except (DeviceError, EdgebenchError):
+        return None
+
+
+def _bandwidth(transport, python, remote_runner, device, req, say):
+    """Probe the device's bandwidth with the runner when asked; else the catalog's peak."""
+    if req.probe:
+        say(f"{transport.serial}: probing memory bandwidth")
+        r = transport.shell(runner_command(python, remote_runner, ["probe"]), timeout_s=300)
+        ev = RunnerEvents()
+        for line in r.stdout.splitlines():
+            ev.feed(line)
+        if ev.bandwidth:
+            b = ev.bandwidth
+            return DeviceProbe(b["bytes_per_s"], f"on-device: {b['method']}", b.get("threads"), tuple(b["samples"]))
+    from suite.catalog.socs import load_socs
+
+    d = device.to_dict()
+    for soc in load_socs():
+        if soc.soc_model and d.get("soc_model") and soc.soc_model.lower() == str(d["soc_model"]).lower():
+            if soc.peak_dram_bw_gbps:
+                return CatalogBandwidth(soc.peak_dram_bw_gbps * 1e9, f"catalog peak for {soc.marketing_name}")
+    return None
+
+
+# --- scenario hooks (suite.scenarios) ---------------------------------------------------------------
+# Absent (hooks=None) for the burst scenario: run_device then behaves exactly as before.
+
+
+@dataclass
+class ScenarioHooks:
+    """What a scenario adds to one device run.
+
+    `scenario` replaces the record's `scenario` block; `conditions` are merged into its
+    `conditions` (gating results); `before_store(record, rows, events, t0)` sees the record, the
+    sampler's rows (t_s relative to t0, device clock) and the runner's events just before the
+    record is written, may add metrics or keys to the record, and returns extra sample rows.
+    """
+
+    scenario: dict | None = None
+    conditions: dict | None = None
+    before_store: Callable | None = None
+
+
+def _apply_scenario_hooks_start(hooks: ScenarioHooks | None, record: dict) -> None:
+    if hooks is None:
+        return
+    if hooks.scenario is not None:
+        record["scenario"] = hooks.scenario
+    if hooks.conditions:
+        record["conditions"].update(hooks.conditions)
+
+
+class _RowsAdded:
+    """The sampler as `_store` reads it, with a scenario's extra rows appended to `rows`."""
+
+    def __init__(self, sampler, extra: list) -> None:
+        self._sampler, self._extra = sampler, list(extra)
+
+    def __getattr__(self, name):
+        return getattr(self._sampler, name)
+
+    @property
+    def rows(self):
+        return [*self._sampler.rows, *self._extra]
+
+
+def _scenario_sampler(hooks: ScenarioHooks | None, record: dict, sampler, events: RunnerEvents, t0: float):
+    if hooks is None or hooks.before_store is None:
+        return sampler
+    extra = hooks.before_store(record, sampler.rows, events, t0) or []
+    return _RowsAdded(sampler, extra)

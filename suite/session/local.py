@@ -1,0 +1,576 @@
+"""One run: (device, model, runtime, scenario) -> provision -> sample while executing -> store.
+
+The session owns the record: it asks each layer for its part (identity, artefact, timings,
+samples, probes) and writes one run folder, atomically, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+import dataclasses
+import logging
+import platform
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+import suite
+from suite.analysis import metrics as analysis
+from suite.analysis import roofline
+from suite.sensors import power
+from suite.catalog.cards import ModelCard, get_model_card
+from suite.core.errors import EdgebenchError, RooflineError, RuntimeFailure
+from suite.models import BuiltModel, build_model, default_models_dir
+from suite.models.record import model_record
+from suite.runtimes import BurstParams, Repetition, get_runtime
+from suite.core.schema import CH_CURRENT_A, CH_RSS_BYTES, SAMPLE_COLUMNS, SCHEMA_VERSION, Origin, Outcome
+from suite.core.stats import metric
+from suite.store import new_run_id, utc_now, write_run
+
+log = logging.getLogger(__name__)
+
+#: Metrics a run measures only when the device has a power sensor.
+POWER_METRICS = ("power_w/avg", "power_w/peak", "energy_j/prefill", "energy_j/decode",
+                 "j_per_token/prefill", "j_per_token/decode", "tokens_per_j/decode", *power.IDLE_METRICS)
+POWER_SENSOR = "power_w"
+
+#: (message) -> None: the CLI shows these as progress.
+Status = Callable[[str], None]
+
+
+@dataclass
+class RunRequest:
+    model_id: str
+    runtime: str = "ort-genai"
+    device: str = "local"
+    params: BurstParams = field(default_factory=BurstParams)
+    quant: str | None = None  # default per format: int4 (onnx), q4_0 (gguf)
+    seed: int = 0
+    models_dir: Path | None = None
+    results_dir: Path = Path("results")
+    sample_rate_hz: float = 10.0
+    probe: bool = True
+    #: a user's real checkpoint (GGUF, or an ort-genai ONNX folder) instead of a built card
+    model_file: Path | None = None
+    #: seconds of idle sampling before the model loads: the baseline of `power_w/idle` and the
+    #: above-baseline figures (0: none; skipped when the device has no power reading)
+    idle_s: float = 0.0
+    #: an external power meter's CSV log, read when the run ends and aligned by timestamps
+    power_meter: Path | None = None
+    #: the meter's clock minus this host's clock (s), when the meter logs on another machine
+    meter_offset_s: float = 0.0
+
+
+def _host() -> dict:
+    return {
+        "hostname": socket.gethostname(),
+        "edgebench_version": suite.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def resolve_model(req: RunRequest, runtime, say: Status = lambda _m: None):
+    """(card, built artefact, what the runtime loads): the user's file, or a card built here."""
+    fmt = runtime.formats[0]
+    if req.model_file is not None:
+        from suite.models.user_file import artefact_from_file
+
+        card, built = artefact_from_file(req.model_file)
+        if built.format not in runtime.formats:
+            raise EdgebenchError(
+                f"{req.model_file} is {built.format}; runtime {runtime.name} loads {', '.join(runtime.formats)}",
+                hint="GGUF runs on llama.cpp, an ort-genai ONNX folder on ort-genai", exit_code=2)
+        return card, built, (built.model_file if built.format == "gguf" else built.path)
+    card = get_model_card(req.model_id)
+    say(f"model {card.id}: checking the build")
+    built = build_model(card, fmt=fmt, quant=req.quant, seed=req.seed, out_root=req.models_dir or default_models_dir())
+    return card, built, built.path
+
+
+#: Optional top-level keys added to every record made in this context (e.g. `lab`: the lab
+#: job a run belongs to); set with `record_extras.set({...})` around the runs.
+record_extras: contextvars.ContextVar[dict | None] = contextvars.ContextVar("record_extras", default=None)
+
+
+def new_record(device: dict, card: ModelCard, built: BuiltModel, runtime: dict, params: BurstParams,
+               conditions: dict) -> dict:
+    """A run record before measuring: every field present, outcome completed until shown otherwise."""
+    return _new_record(device, card, built, runtime, params, conditions) | copy.deepcopy(record_extras.get() or {})
+
+
+def _new_record(device: dict, card: ModelCard, built: BuiltModel, runtime: dict, params: BurstParams,
+                conditions: dict) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": new_run_id(),
+        "started_at": utc_now(),
+        "ended_at": None,
+        "outcome": Outcome.COMPLETED.value,
+        "errors": [],
+        "origin": Origin.MEASURED.value,
+        "host": _host(),
+        "device": device,
+        "model": model_record(card, built),
+        "runtime": runtime,
+        "scenario": {"name": "burst", "params": params.to_dict()},
+        "conditions": conditions,
+        "roofline": {},
+        "sensors": {},
+        "metrics": {},
+        "unavailable": {},
+    }
+
+
+def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Path:
+    """Benchmark a model on this host with an in-process runtime; returns the run folder.
+
+    A KeyboardInterrupt after measuring started writes a complete run folder with outcome
+    `interrupted`, keeping the repetitions that finished, and raises `Interrupted` (a
+    KeyboardInterrupt) so the CLI can exit 130. Failures are recorded the same way.
+    """
+    say = status or (lambda _m: None)
+    from suite.device.identity import local_device_info
+    from suite.sensors.process import ProcessSampler
+
+    if req.device != "local":
+        raise EdgebenchError(
+            f"unknown device {req.device!r}", hint="this version benchmarks `local`; see `edgebench devices`"
+        )
+    runtime = get_runtime(req.runtime)
+    card, built, artefact = resolve_model(req, runtime, say)
+    device = local_device_info()
+    record = new_record(device.to_dict(), card, built,
+                        {"name": runtime.name, "version": runtime.version(), "backend": None,
+                         "threads": req.params.threads, "affinity": None},
+                        req.params, _local_conditions())
+    if req.model_file is not None:
+        from suite.models.user_file import model_record as file_model_record
+
+        record["model"] = file_model_record(card, built)
+    threads = req.params.threads or device.to_dict()["cpu"].get("logical_cores") or 1
+    from suite.sensors.probe import last_level_cache_bytes
+
+    host_llc = last_level_cache_bytes()
+
+    probes = Probes(card, req.params, threads, runtime.name) if req.probe else None
+    if probes:
+        say("probing memory bandwidth and int4 compute peak")
+        probes.measure()
+
+    # The probes' buffers must not count as the runtime's memory: reset the kernel's
+    # peak-RSS mark (VmHWM) of this process before the runtime loads.
+    record["sensors"]["peak_rss_reset"] = _reset_peak_rss()
+    sampler = ProcessSampler(rate_hz=req.sample_rate_hz)
+    done: list[Repetition] = []
+
+    def keep(i: int, total: int, rep: Repetition) -> None:
+        done.append(rep)
+        if on_rep:
+            on_rep(i, total, rep)
+
+    t0 = time.monotonic()
+    sampler.t0 = t0
+    record["sensors"]["time_base"] = power.clock_block(time.time() - (time.monotonic() - t0))
+    load_s = None
+    idle = None
+    bw = compute = None
+    try:
+        say(f"running {card.id} on {req.runtime}: warmup {req.params.warmup}, reps {req.params.reps}")
+        with sampler:
+            idle = measure_idle(sampler, req.idle_s, t0, say)
+            result = runtime.run_burst(artefact, req.params, on_rep=keep)
+        load_s = result.load_s
+        record["runtime"] = result.info
+        if probes:
+            # Probing again after the run and keeping the best of both makes the peak
+            # estimate robust to a busy moment during either probe.
+            say("probing again")
+            probes.measure()
+            bw, compute = probes.best()
+    except KeyboardInterrupt:
+        _fail(record, Outcome.INTERRUPTED, "KeyboardInterrupt", "interrupted by the user")
+        path = _store(req, record, sampler, done, None, card, bw, compute, t0, llc=host_llc, idle=idle)
+        raise Interrupted(path) from None
+    except RuntimeFailure as exc:
+        outcome = Outcome.CRASHED if done else Outcome.LOAD_FAILED
+        _fail(record, outcome, type(exc).__name__, str(exc))
+        path = _store(req, record, sampler, done, None, card, bw, compute, t0, llc=host_llc, idle=idle)
+        raise EdgebenchError(f"{exc.message} (run recorded at {path})") from exc
+    except Exception as exc:
+        _fail(record, Outcome.CRASHED, type(exc).__name__, str(exc), traceback.format_exc(limit=8))
+        path = _store(req, record, sampler, done, None, card, bw, compute, t0, llc=host_llc, idle=idle)
+        raise EdgebenchError(f"run crashed: {exc} (run recorded at {path})") from exc
+    path = _store(req, record, sampler, done, load_s, card, bw, compute, t0, llc=host_llc, idle=idle)
+    failed = [e for e in record["errors"] if e["type"] == "RooflineError"]
+    if failed:
+        raise RooflineError(f"{failed[0]['message']} (run recorded at {path})")
+    return path
+
+
+def _fail(record: dict, outcome: Outcome, kind: str, message: str, tb: str | None = None) -> None:
+    record["outcome"] = outcome.value
+    err = {"type": kind, "message": message}
+    if tb:
+        err["traceback"] = tb
+    record["errors"].append(err)
+
+
+def _store(req, record, sampler, reps, load_s, card, bw, compute, t0, *, llc: int | None,
+           end_conditions=None, idle: tuple[float, float] | None = None) -> Path:
+    """Metrics from the repetitions that completed, samples, roofline; one atomic write.
+
+    `llc`: the device's last-level cache in bytes (None: unknown); `end_conditions`: a
+    callable filling the end-of-run conditions (default: this host's battery); `idle`: the
+    idle-baseline window (absolute times on the clock of t0), if one was measured.
+    """
+    spans = analysis.phase_intervals(reps)
+    if idle is not None:
+        spans["idle"] = [idle]
+    rows = analysis.phase_rows(spans, t0)
+    record["metrics"].update(analysis.burst_metrics(reps, req.params, load_s))
+    _finish(record, sampler, rows, t0)
+    (end_conditions or _local_end_conditions)(record["conditions"])
+    if req.power_meter is not None:
+        rows = _with_meter(req, record, rows)
+    frame = _frame(rows)
+    n_reps = sum(1 for r in reps if not r.warmup)
+    derive_metrics(record, frame, req.params, n_reps, card, bw, compute, llc)
+    if record["outcome"] != Outcome.COMPLETED.value and n_reps:
+        record["errors"][-1]["completed_reps"] = n_reps
+    return write_run(req.results_dir, record, frame)
+
+
+def derive_metrics(record: dict, frame: pd.DataFrame, params: BurstParams, n_reps: int, card, bw, compute,
+                   llc: int | None) -> None:
+    """What the samples and bounds give: hottest temperature, energy and power, roofline."""
+    record["metrics"].update(analysis.temperature_metrics(frame))
+    if not n_reps:
+        return
+    _power_metrics(record, frame, params, n_reps)
+    _roofline(record, card, params, bw, compute, llc)
+
+
+def _power_metrics(record: dict, frame: pd.DataFrame, params: BurstParams, n_reps: int) -> None:
+    """Energy per phase, the idle baseline and the above-idle figures, the charge-counter check.
+
+    A missing power sensor's reason (e.g. `charging: ...`) stays: the energy step adds its own
+    reasons only when the device had power samples to integrate.
+    """
+    energy, missing = analysis.energy_metrics(frame, params, n_reps)
+    record["metrics"].update(energy)
+    tokens = {"prefill": params.prompt_tokens * n_reps, "decode": (params.gen_tokens - 1) * n_reps}
+    idle, idle_missing = power.idle_metrics(frame, record["metrics"], tokens)
+    record["metrics"].update(idle)
+    if POWER_SENSOR not in record["sensors"].get("unavailable", {}):
+        for name, reason in {**missing, **idle_missing}.items():
+            if name not in record["metrics"]:
+                record["unavailable"].setdefault(name, reason)
+    for name in record["metrics"]:
+        record["unavailable"].pop(name, None)
+    _charge_counter(record, frame)
+
+
+def _charge_counter(record: dict, frame: pd.DataFrame) -> None:
+    """The fuel gauge's coulomb counter against the integrated current (suite.sensors.power)."""
+    sensors = record["sensors"]
+    start, end = sensors.get("battery_start"), sensors.get("battery_end")
+    if not start or not end:
+        return
+    cur = frame[frame["channel"] == CH_CURRENT_A]["t_s"]
+    duration = float(cur.max() - cur.min()) if len(cur) > 1 else 0.0
+    check = power.charge_counter_summary(frame, start, end, duration)
+    if check is not None:
+        sensors["charge_counter_check"] = check
+
+
+def _with_meter(req, record: dict, rows: list) -> list:
+    """The external meter's log as this run's power (suite.sensors.power.apply_meter); a log that
+    cannot be read or aligned is an error in the record, and the run keeps its own power."""
+    try:
+        trace = power.load_meter_csv(req.power_meter)
+        return power.apply_meter(record, rows, trace, offset_s=req.meter_offset_s)
+    except (OSError, ValueError) as exc:
+        record["errors"].append({"type": "PowerMeterError", "message": f"{req.power_meter}: {exc}"})
+        return rows
+
+
+def measure_idle(sampler, idle_s: float, t0: float, say: Status, *,
+                 live_rows: Callable[[], list] | None = None) -> tuple[float, float] | None:
+    """Sample an idle device for `idle_s` seconds before the model loads: the window
+    (absolute, on the clock of t0) or None when there is nothing to measure (no power reading,
+    or idle_s = 0). `live_rows`: the sampler's rows so far (t_s relative to t0), for a sampler
+    on another clock (a phone): the window's edges are then its own first and last rows, on the
+    device clock whatever the host's clock does. Without it, t0 is this host's monotonic clock."""
+    if idle_s <= 0 or sampler.availability().get(POWER_SENSOR) is not None:
+        return None
+    say(f"idle baseline: {idle_s:g} s")
+    if live_rows is None:
+        a = time.monotonic()
+        time.sleep(idle_s)
+        return (a, time.monotonic())
+    deadline = time.monotonic() + idle_s + 10.0
+    first = last = None
+    while time.monotonic() < deadline:
+        ts = [t for t, _, _ in live_rows()]
+        if ts:
+            first = min(ts) if first is None else first
+            last = max(ts)
+            if last >= first + idle_s:
+                break
+        time.sleep(0.05)
+    return (t0 + first, t0 + last) if first is not None and last > first else None
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; carries the folder where the interrupted run was recorded."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
+def _reset_peak_rss() -> str | None:
+    """Reset VmHWM (Linux >= 4.0: write 5 to /proc/self/clear_refs); None or why not."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return None
+    except OSError as exc:
+        return f"could not reset the peak-RSS mark ({exc.strerror}); peak_rss_bytes includes the probes"
+
+
+def _frame(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=list(SAMPLE_COLUMNS)).sort_values("t_s", kind="stable")
+
+
+def _local_conditions() -> dict:
+    """The local host has no battery gating; record what is knowable, unknown stays null."""
+    try:
+        import psutil
+
+        batt = psutil.sensors_battery()
+    except (ImportError, AttributeError, OSError):
+        batt = None
+    return {
+        "battery_level_start": batt.percent if batt else None,
+        "battery_level_end": None,
+        "battery_temp_c_start": None,
+        "battery_temp_c_end": None,
+        "charging": batt.power_plugged if batt else None,
+        "thermal_status_start": None,
+        "cooldown_waited_s": 0.0,
+        "power_source": None,
+        "screen": None,
+        "prepared": None,
+    }
+
+
+def _finish(record: dict, sampler, rows: list, t0: float) -> None:
+    """Collect samples, sensor availability and end-of-run conditions into the record."""
+    record["ended_at"] = utc_now()
+    rows.extend(sampler.rows)
+    avail = sampler.availability()
+    unavailable = {k: v for k, v in avail.items() if v is not None}
+    record["sensors"] = {
+        **record["sensors"],
+        **sampler.notes,
+        "available": sorted(k for k, v in avail.items() if v is None),
+        "unavailable": unavailable,
+    }
+    peak = max((p for p in (sampler.peak_rss_bytes, record["sensors"].get("runtime_vm_hwm_bytes")) if p), default=None)
+    if peak:
+        record["metrics"]["peak_rss_bytes"] = metric("peak_rss_bytes", float(peak))
+    else:
+        record["unavailable"]["peak_rss_bytes"] = avail.get(CH_RSS_BYTES) or "no RSS reading of the runtime process"
+    for metric_name, reason in _sensor_gaps(avail).items():
+        record["unavailable"].setdefault(metric_name, reason)
+    if sampler.power_source:
+        record["conditions"]["power_source"] = sampler.power_source
+
+
+def _local_end_conditions(conditions: dict) -> None:
+    try:
+        import psutil
+
+        b = psutil.sensors_battery()
+        conditions["battery_level_end"] = b.percent if b else None
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
+def _sensor_gaps(avail: dict[str, str | None]) -> dict[str, str]:
+    """Metrics that cannot exist because their sensor is missing, with the sensor's reason."""
+    gaps: dict[str, str] = {}
+    power_reason = avail.get(POWER_SENSOR)
+    if power_reason:
+        for name in POWER_METRICS:
+            gaps[name] = power_reason
+    temps = {k: v for k, v in avail.items() if k.startswith("temp_c")}
+    if not temps or all(temps.values()):
+        gaps["temp_c/max"] = "; ".join(str(v) for v in temps.values()) or "no temperature sensor"
+    return gaps
+
+
+#: Rows of the compute probe's matmul at the least (see Probes.measure).
+PROBE_MIN_M = 256
+
+
+class Probes:
+    """The device's bandwidth and compute peak, measured in this session (best of all probes).
+
+    The compute probe runs onnxruntime's int4 MatMulNBits kernel at the model's own largest
+    matmul shape (M = prompt tokens, at least 256; K = hidden, N = intermediate): the kernel
+    prefill uses.
+    """
+
+    #: Runtimes whose prefill kernel the compute probe runs. Another runtime's kernels
+    #: (llama.cpp's Q4_0 dot products) can be faster than onnxruntime's: no honest bound.
+    COMPUTE_PROBED = ("ort-genai",)
+
+    def __init__(self, card: ModelCard, params: BurstParams, threads: int, runtime: str = "ort-genai") -> None:
+        self.card, self.params, self.threads, self.runtime = card, params, threads, runtime
+        self.bandwidth: list = []
+        self.compute: list = []
+
+    def measure(self) -> None:
+        from suite.sensors.probe import ComputePeakResult, measure_compute_peak, measure_memory_bandwidth
+
+        self.bandwidth.append(measure_memory_bandwidth(threads=self.threads))
+        if self.runtime not in self.COMPUTE_PROBED:
+            reason = (f"no compute probe for {self.runtime}'s kernels (the probe runs onnxruntime's int4 "
+                      "MatMulNBits, which is no bound for another runtime)")
+            self.compute.append(ComputePeakResult(None, self.threads, 0, 0, 0, (), "none", reason))
+            return
+        c = self.card
+        if not (c.hidden_size and c.intermediate_size):
+            self.compute.append(ComputePeakResult(None, self.threads, 0, 0, 0, (), "none",
+                                                  "the model file does not say its matmul shapes"))
+            return
+        k = c.hidden_size - c.hidden_size % 32 or 32
+        self.compute.append(
+            # M at least 256: a small prompt's single matmul under-fills the kernel, and a bound
+            # must be an upper bound (a 16-token probe once measured below the real prefill)
+            measure_compute_peak(threads=self.threads, m=max(self.params.prompt_tokens, PROBE_MIN_M), k=k,
+                                 n=c.intermediate_size)
+        )
+
+    def best(self):
+        bw = max(self.bandwidth, key=lambda b: b.bytes_per_s) if self.bandwidth else None
+        ok = [c for c in self.compute if c.flops_per_s is not None]
+        compute = max(ok, key=lambda c: c.flops_per_s) if ok else (self.compute[-1] if self.compute else None)
+        return bw, compute
+
+
+def prefill_params_per_token(card: ModelCard, prompt_tokens: int) -> float:
+    """Matmul parameters one prompt token passes through: every layer's weights, plus the
+    LM head once per prompt (logits are computed for the last position only). The
+    embedding lookup is a gather, not a matmul."""
+    head = (card.vocab_size or 0) * (card.hidden_size or 0)
+    embeddings = head * (1 if card.tie_word_embeddings else 2)
+    return card.params() - embeddings + head / prompt_tokens
+
+
+def _roofline(record: dict, card: ModelCard, params: BurstParams, bw, compute, llc: int | None) -> None:
+    """Bounds, and the fraction of them each throughput reaches.
+
+    A fraction above 1.0 means the probe or the byte count is wrong: the fraction is not
+    stored, the error is recorded, and run_local raises once the run is safely written.
+    """
+    roof: dict = {}
+    m = record["model"]
+    un = record["unavailable"]
+    decode = record["metrics"].get("decode_tps")
+    prefill = record["metrics"].get("prefill_tps")
+
+    def check(name: str, measured: float, bound: float) -> None:
+        try:
+            frac = roofline.roofline_fraction(measured, bound)
+        except RooflineError as exc:
+            record["errors"].append({"type": "RooflineError", "message": f"{name}: {exc.message}", "hint": exc.hint})
+            un[name] = f"roofline check failed: {exc.message}"
+            return
+        record["metrics"][name] = metric(name, frac)
+
+    if bw is None or getattr(bw, "bytes_per_s", None) is None:
+        un["roofline_fraction/decode"] = getattr(bw, "reason", None) or "bandwidth probe not run (--no-probe)"
+    else:
+        source = getattr(bw, "source", "probe")
+        roof.update(bandwidth_bytes_per_s=bw.bytes_per_s, bandwidth_source=source,
+                    bandwidth_method=bw.method, bandwidth_threads=bw.threads)
+        if source == "probe":
+            record["metrics"]["memory_bandwidth_bytes_per_s"] = metric(
+                "memory_bandwidth_bytes_per_s", list(bw.samples)) | {"value": bw.bytes_per_s}
+        ctx = roofline.mean_decode_context(params.prompt_tokens, params.gen_tokens)
+        per_tok = roofline.decode_bytes_per_token(m["weight_bytes_read_per_token"], m["kv_bytes_per_position"], ctx)
+        bound = roofline.decode_bound_tps(per_tok, bw.bytes_per_s)
+        roof.update(decode_bytes_per_token=per_tok, decode_bound_tps=bound)
+        roof["last_level_cache_bytes"] = llc
+        if llc and per_tok < CACHE_RESIDENT_MULTIPLE * llc:
+            un["roofline_fraction/decode"] = (
+                f"the model's {per_tok / 2**20:.1f} MiB read per token is under {CACHE_RESIDENT_MULTIPLE}x the "
+                f"{llc / 2**20:.0f} MiB last-level cache: decode runs partly from cache, so DRAM bandwidth does not bound it"
+            )
+        elif decode:
+            check("roofline_fraction/decode", decode["value"], bound)
+    if compute is None or compute.flops_per_s is None:
+        un["roofline_fraction/prefill"] = getattr(compute, "reason", None) or "compute probe not run (--no-probe)"
+    else:
+        eff = prefill_params_per_token(card, params.prompt_tokens)
+        bound = roofline.prefill_bound_tps(eff, compute.flops_per_s)
+        roof.update(compute_flops_per_s=compute.flops_per_s, compute_method=compute.method,
+                    prefill_params_per_token=eff, prefill_bound_tps=bound)
+        if prefill:
+            check("roofline_fraction/prefill", prefill["value"], bound)
+    record["roofline"] = roof
+
+
+#: A model reading less than this multiple of the LLC per token is not DRAM-bound.
+CACHE_RESIDENT_MULTIPLE = 4
+
+
+def attach_meter(run_dir: Path, meter_csv: Path, *, offset_s: float = 0.0, results_dir: Path | None = None) -> Path:
+    """Re-derive a stored burst run with an external meter's log as its power: a NEW run that
+    `supersedes` the original (results are append-only; loaders then show only the new one).
+
+    The energy, power and idle figures are recomputed from the meter's samples; everything else
+    is the original measurement. Sustained runs take the meter during the run only
+    (`edgebench run --power-meter`): their per-window energy is computed as they are stored.
+    """
+    from suite.store import load_run
+
+    run_dir = Path(run_dir)
+    record = load_run(run_dir)
+    scenario = (record.get("scenario") or {}).get("name")
+    if scenario != "burst":
+        raise EdgebenchError(f"run {record['run_id']} is a {scenario} run: a meter log is attached to burst runs "
+                             "after the fact", hint="pass --power-meter CSV to `edgebench run` while it runs",
+                             exit_code=2)
+    if record.get("origin") != Origin.MEASURED.value:
+        raise EdgebenchError(f"run {record['run_id']} was imported, not measured: it has no clock to align to",
+                             exit_code=2)
+    frame = pd.read_parquet(run_dir / "samples.parquet")
+    rows = list(frame.itertuples(index=False, name=None))
+    try:
+        rows = power.apply_meter(record, rows, power.load_meter_csv(meter_csv), offset_s=offset_s)
+    except (OSError, ValueError) as exc:
+        raise EdgebenchError(f"cannot attach {meter_csv} to run {record['run_id']}: {exc}", exit_code=2) from None
+    frame = _frame(rows)
+    params = BurstParams(**{k: v for k, v in record["scenario"]["params"].items()
+                            if k in BurstParams.__dataclass_fields__})
+    n_reps = int((record["metrics"].get("decode_tps") or {}).get("n") or 0)
+    if (record.get("runtime") or {}).get("name") == "llama-bench":
+        # llama-bench's tg test times all n_gen steps (see suite.runtimes.llama_bench)
+        params = dataclasses.replace(params, gen_tokens=params.gen_tokens + 1)
+    for name in [n for n in record["metrics"] if n in POWER_METRICS]:
+        del record["metrics"][name]
+    if n_reps:
+        _power_metrics(record, frame, params, n_reps)
+    record["supersedes"] = record["run_id"]
+    record["run_id"] = new_run_id()
+    return write_run(results_dir or run_dir.parent, record, frame)

@@ -1,1 +1,0 @@
-"""Test support for edgebench: things that stand in for hardware we do not have."""
