@@ -19,7 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from suite.device.elf import ElfError, check_bundle_abi, elf_machine, normalize_abi, read_elf
+from suite.device.elf import ElfError, elf_machine, normalize_abi, read_elf
+from suite.runtimes.llama_bench import LlamaBenchRuntime
+
+#: the llama-bench runtime's bundle check (suite.device.elf.check_bundle_abi with its binary and hint)
+check_bundle_abi = LlamaBenchRuntime().check_bundle
 
 
 def elf_header(machine: int, bits: int = 64, little: bool = True, e_type: int = 3) -> bytes:
@@ -93,6 +97,7 @@ def test_x86_64_bundle_for_an_arm64_device_is_refused(tmp_path):
     msg = str(e.value)
     assert "bin/llama-bench" in msg and "x86_64" in msg and "arm64-v8a" in msg
     assert e.value.context["file_abi"] == "x86_64" and e.value.context["device_abi"] == "arm64-v8a"
+    assert "build llama.cpp for arm64-v8a" in e.value.hint and "--runtime-bundle" in e.value.hint
 
 
 def test_arm64_bundle_for_an_x86_64_device_is_refused(tmp_path):

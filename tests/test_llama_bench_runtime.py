@@ -178,13 +178,13 @@ def _bundle(root: Path, machine: int) -> Path:
     return root
 
 
-def _request(tmp_path):
+def _request(tmp_path, *, bundle, model_file=None):
     from suite.session.local import RunRequest
 
-    return RunRequest(model_id="tiny", device="phone",
+    return RunRequest(model_id="tiny", runtime="llama-bench", device="phone",
                       params=BurstParams(prompt_tokens=16, gen_tokens=8, reps=2, warmup=1, threads=None),
                       models_dir=tmp_path / "models", results_dir=tmp_path / "results", probe=False,
-                      sample_rate_hz=10.0)
+                      sample_rate_hz=10.0, runtime_bundle=Path(bundle), model_file=model_file)
 
 
 @pytest.mark.loopback
@@ -192,7 +192,7 @@ def test_arm64_bundle_refused_on_the_x86_64_loopback_phone_before_any_push(loopb
                                                                            loopback_adb_server, tmp_path):
     from suite.device import provision
     from suite.device.android import snapshot as snap
-    from suite.session.llama_bench import run_llama_bench_device
+    from suite.session.run import run
 
     phone = loopback_phone_factory("galaxy-a15")
     ref = phone_ref(phone)
@@ -201,7 +201,7 @@ def test_arm64_bundle_refused_on_the_x86_64_loopback_phone_before_any_push(loopb
     cores = big_cores(live.texts[snap.CPUFREQ])
     assert cores.cpus == (6, 7) and cores.mask == "c0"  # the live phone's cpufreq = its profile
     with pytest.raises(ElfError, match="built for arm64-v8a, but the device's ABI is x86_64"):
-        run_llama_bench_device(ref, _request(tmp_path), _bundle(tmp_path / "arm", 183))
+        run(ref, _request(tmp_path, bundle=_bundle(tmp_path / "arm", 183)))
     assert provision.read_manifest(ref.transport()) == {}  # nothing was pushed
 
 
@@ -210,13 +210,13 @@ def test_arm64_bundle_refused_on_the_x86_64_loopback_phone_before_any_push(loopb
                     reason="no x86_64 llama-bench bundle (set EDGEBENCH_LLAMA_BENCH_BUNDLE=DIR with bin/llama-bench "
                            "+ lib/*.so built from llama.cpp); a fake script is no substitute for the real tool")
 def test_llama_bench_end_to_end_on_the_loopback_phone(loopback_phone_factory, loopback_adb_server, tmp_path):
-    from suite.session.llama_bench import run_llama_bench_device
+    from suite.session.run import run
     from suite.store import load_results
 
     phone = loopback_phone_factory("galaxy-a15", charging=False)
     ref = phone_ref(phone)
     bundle = os.environ["EDGEBENCH_LLAMA_BENCH_BUNDLE"]
-    path = run_llama_bench_device(ref, _request(tmp_path), bundle)
+    path = run(ref, _request(tmp_path, bundle=bundle))
     rec = json.loads((path / "run.json").read_text())
     assert rec["outcome"] == "completed", rec["errors"]
     rt = rec["runtime"]
@@ -239,7 +239,7 @@ def test_llama_bench_end_to_end_on_the_loopback_phone(loopback_phone_factory, lo
     from suite.models import build_model
 
     built = build_model("tiny", fmt="gguf", quant="q8_0", seed=0, out_root=tmp_path / "models")
-    path2 = run_llama_bench_device(ref, _request(tmp_path), bundle, model_file=built.model_file)
+    path2 = run(ref, _request(tmp_path, bundle=bundle, model_file=built.model_file))
     rec2 = json.loads((path2 / "run.json").read_text())
     assert rec2["outcome"] == "completed", rec2["errors"]
     assert rec2["model"]["synthetic_weights"] is False and rec2["model"]["quant"] == "q8_0"

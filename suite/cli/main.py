@@ -25,6 +25,7 @@ from rich.table import Table
 from suite.cli.devices import devices_app
 from suite.cli.lab import lab_app
 from suite.core.errors import EdgebenchError
+from suite.runtimes import RUNTIMES
 
 app = typer.Typer(
     name="edgebench",
@@ -168,8 +169,8 @@ def run(
     model_file: Annotated[Path | None, typer.Option("--model-file", help="A real checkpoint instead of a card: a GGUF file (llama.cpp) or an ort-genai ONNX folder.")] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="local, a serial, all, or filters like tier=entry,soc=SM8650.")] = "local",
     adb: Annotated[list[str] | None, typer.Option("--adb", help="adb server HOST:PORT (repeatable) [default: 127.0.0.1:5037].")] = None,
-    runtime: Annotated[str, typer.Option("--runtime", help="ort-genai (ONNX), llama.cpp (GGUF), or llama-bench (a native bundle on a phone).")] = "ort-genai",
-    runtime_bundle: Annotated[Path | None, typer.Option("--runtime-bundle", help="llama-bench bundle folder: bin/llama-bench + lib/*.so for the device's ABI.")] = None,
+    runtime: Annotated[str, typer.Option("--runtime", help=f"{RUNTIMES.describe()}.")] = "ort-genai",
+    runtime_bundle: Annotated[Path | None, typer.Option("--runtime-bundle", help="A native runtime's bundle folder (its binary + lib/*.so) built for the device's ABI.")] = None,
     prompt_tokens: Annotated[int, typer.Option(help="Prompt length prefilled in one batch.", min=1)] = 128,
     gen_tokens: Annotated[int, typer.Option(help="Tokens generated per repetition.", min=2)] = 64,
     reps: Annotated[int, typer.Option(help="Measured repetitions.", min=1)] = 5,
@@ -228,7 +229,7 @@ def run(
                           gen_tokens=gen_tokens, reps=reps, warmup=warmup, threads=threads, quant=quant, seed=seed,
                           rate=rate, probe=probe, results_dir=results_dir, models_dir=models_dir, gate=gate,
                           duration=duration, windows=windows, window_tokens=window_tokens, models=models,
-                          **power_opts)
+                          bundle=runtime_bundle, **power_opts)
         return
     failures = []
     for ref in refs:
@@ -254,26 +255,21 @@ def _run_one(model: str, *, model_file: Path | None = None, bundle: Path | None 
              power_meter: Path | None = None, meter_offset_s: float = 0.0) -> Path:
     from suite.catalog.cards import get_model_card
     from suite.models import default_models_dir
-    from suite.runtimes import BurstParams, get_runtime
-    from suite.session.local import Interrupted, RunRequest, run_local
+    from suite.runtimes import BurstParams
+    from suite.session.local import Interrupted, RunRequest
+    from suite.session.run import check_request, run
 
-    if runtime == "llama-bench":
-        if bundle is None or ref is None:
-            raise EdgebenchError("the llama-bench runtime runs a native bundle on a phone: give --device SERIAL "
-                                 "and --runtime-bundle DIR", hint="see docs/llama-cpp.md for building a bundle",
-                                 exit_code=2)
-        fmt = "gguf"
-    else:
-        fmt = get_runtime(runtime).formats[0]  # unknown runtime: fail before any work
     root = models_dir or default_models_dir()
-    if model_file is None:
-        card = get_model_card(model)
-        _build_with_progress(card, fmt=fmt, quant=quant, seed=seed, root=root)
     params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
                          threads=threads, seed=seed)
     req = RunRequest(model_id=model, runtime=runtime, device=device, params=params, quant=quant, seed=seed,
                      models_dir=root, results_dir=results_dir, sample_rate_hz=rate, probe=probe,
-                     model_file=model_file, idle_s=idle_s, power_meter=power_meter, meter_offset_s=meter_offset_s)
+                     model_file=model_file, idle_s=idle_s, power_meter=power_meter, meter_offset_s=meter_offset_s,
+                     runtime_bundle=bundle)
+    fmt = check_request(req, ref).formats[0]  # an unknown or misused runtime: fail before any work
+    if model_file is None:
+        card = get_model_card(model)
+        _build_with_progress(card, fmt=fmt, quant=quant, seed=seed, root=root)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, transient=True,
@@ -299,16 +295,7 @@ def _run_one(model: str, *, model_file: Path | None = None, bundle: Path | None 
             progress.update(push_task, completed=done, total=total)
 
         try:
-            if runtime == "llama-bench":
-                from suite.session.llama_bench import run_llama_bench_device
-
-                return run_llama_bench_device(ref, req, bundle, model_file=model_file, status=status,
-                                              push_progress=push_progress)
-            if ref is not None and ref.serial != "local":
-                from suite.session.device import run_device
-
-                return run_device(ref, req, status=status, on_rep=on_rep, push_progress=push_progress)
-            return run_local(req, status=status, on_rep=on_rep)
+            return run(ref, req, status=status, on_rep=on_rep, push_progress=push_progress)
         except Interrupted as exc:
             raise EdgebenchError(
                 f"interrupted: the partial run is recorded in {exc.path} (outcome interrupted)"
@@ -329,22 +316,23 @@ def _seconds(text: str | None) -> float | None:
 
 def _run_scenario(scenario: str, ref, model: str, *, model_file, runtime, prompt_tokens, gen_tokens, reps, warmup,
                   threads, quant, seed, rate, probe, results_dir, models_dir, gate, duration, windows,
-                  window_tokens, models, idle_s=0.0, power_meter=None, meter_offset_s=0.0) -> None:
+                  window_tokens, models, bundle=None, idle_s=0.0, power_meter=None, meter_offset_s=0.0) -> None:
     """sustained / fit / a gated burst on one phone."""
     from suite.models import default_models_dir
     from suite.runtimes import BurstParams
     from suite.scenarios.fit import run_fit
     from suite.scenarios.sustained import run_sustained
     from suite.session.gating import apply_gate
+    from suite.session.device import ScenarioHooks
     from suite.session.local import RunRequest
-    from suite.session.device import ScenarioHooks, run_device
+    from suite.session.run import run
 
     params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
                          threads=threads, seed=seed)
     req = RunRequest(model_id=model, runtime=runtime, device=ref.serial, params=params, quant=quant, seed=seed,
                      models_dir=models_dir or default_models_dir(), results_dir=results_dir, sample_rate_hz=rate,
                      probe=probe, model_file=model_file, idle_s=idle_s, power_meter=power_meter,
-                     meter_offset_s=meter_offset_s)
+                     meter_offset_s=meter_offset_s, runtime_bundle=bundle)
 
     def status(msg: str) -> None:
         err.print(f"[dim]{_plain(ref.serial)}:[/] {_plain(msg)}", highlight=False)
@@ -361,7 +349,7 @@ def _run_scenario(scenario: str, ref, model: str, *, model_file, runtime, prompt
         console.print(_plain(summary.text()), highlight=False)
     else:
         conditions = apply_gate(ref, gate, status)
-        path = run_device(ref, req, status=status, hooks=ScenarioHooks(conditions=conditions))
+        path = run(ref, req, status=status, hooks=ScenarioHooks(conditions=conditions))
         _print_run_summary(path)
 
 

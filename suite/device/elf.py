@@ -10,8 +10,8 @@ Layout read (ELF spec, "ELF Header"; the same for ELF32 and ELF64 up to e_machin
     offset 18  e_machine            u16, in the byte order of EI_DATA
 
 `elf_machine(path)` names the machine the way Android names ABIs where one exists
-(`arm64-v8a`, `armeabi-v7a`, `x86_64`, `x86`); `check_bundle_abi(dir, device_abi)` refuses a
-llama-bench bundle whose binary or libraries are for another ABI than the device's, before
+(`arm64-v8a`, `armeabi-v7a`, `x86_64`, `x86`); `check_bundle_abi(dir, device_abi, binary)` refuses a
+native runtime's bundle whose binary or libraries are for another ABI than the device's, before
 anything is pushed.
 """
 
@@ -78,7 +78,7 @@ def read_elf(path: str | Path) -> ElfInfo:
         raise ElfError(f"cannot read {p}: {exc}") from exc
     if len(head) < 20 or head[:4] != ELF_MAGIC:
         raise ElfError(f"{p} is not an ELF file (first bytes {head[:4]!r})",
-                       hint="the bundle needs the compiled llama-bench and its .so libraries, not a script")
+                       hint="a bundle holds compiled binaries and their .so libraries, not scripts")
     ei_class, ei_data = head[4], head[5]
     if ei_class not in (1, 2) or ei_data not in (1, 2):
         raise ElfError(f"{p}: bad ELF ident (class {ei_class}, data {ei_data})")
@@ -95,27 +95,27 @@ def elf_machine(path: str | Path) -> str:
     return read_elf(path).abi
 
 
-def bundle_elf_files(bundle_dir: str | Path) -> list[Path]:
-    """`bin/llama-bench` and every `lib/*.so*` of a bundle (files only, sorted)."""
+def bundle_elf_files(bundle_dir: str | Path, binary: str) -> list[Path]:
+    """The bundle's `binary` (e.g. `bin/llama-bench`) and every `lib/*.so*` (files only, sorted)."""
     root = Path(bundle_dir)
-    files = [root / "bin" / "llama-bench"]
+    files = [root / binary]
     lib = root / "lib"
     if lib.is_dir():
         files += sorted(f for f in lib.iterdir() if f.is_file() and ".so" in f.name)
     return files
 
 
-def check_bundle_abi(bundle_dir: str | Path, device_abi: str) -> dict[str, str]:
-    """Refuse (ElfError) a bundle with any binary for another ABI than `device_abi`;
-    returns {relative path: abi} of the files checked."""
+def check_bundle_abi(bundle_dir: str | Path, device_abi: str, binary: str, *, build_hint: str = "") -> dict[str, str]:
+    """Refuse (ElfError) a bundle without `binary` or with any binary for another ABI than
+    `device_abi`; returns {relative path: abi} of the files checked. `build_hint` (with `{abi}`)
+    says how to build the bundle for the right ABI."""
     root = Path(bundle_dir)
     want = normalize_abi(device_abi)
-    binary = root / "bin" / "llama-bench"
-    if not binary.is_file():
-        raise ElfError(f"no bin/llama-bench in the bundle {root}",
-                       hint="a bundle is DIR/bin/llama-bench plus DIR/lib/*.so (docs/llama-cpp.md)")
+    if not (root / binary).is_file():
+        raise ElfError(f"no {binary} in the bundle {root}",
+                       hint=f"a bundle is DIR/{binary} plus DIR/lib/*.so")
     found: dict[str, str] = {}
-    for f in bundle_elf_files(root):
+    for f in bundle_elf_files(root, binary):
         abi = elf_machine(f)
         rel = str(f.relative_to(root))
         found[rel] = abi
@@ -123,7 +123,6 @@ def check_bundle_abi(bundle_dir: str | Path, device_abi: str) -> dict[str, str]:
             raise ElfError(
                 f"{rel} in the bundle {root} is built for {abi}, but the device's ABI is {want}"
                 + (f" ({device_abi})" if device_abi.strip().lower() != want else ""),
-                hint=f"build llama.cpp for {want} (for Android arm64: the NDK cmake toolchain with "
-                     "-DANDROID_ABI=arm64-v8a, docs/llama-cpp.md) and point --runtime-bundle at it",
+                hint=build_hint.format(abi=want) or f"build it for {want}",
                 file=str(f), file_abi=abi, device_abi=want)
     return found

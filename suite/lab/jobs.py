@@ -16,7 +16,6 @@ with a final outcome (a kill between the run's atomic write and its journal line
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -27,7 +26,7 @@ from typing import Any
 
 from ulid import ULID
 
-from suite.lab.plan import LLAMA_BENCH, JobSpec, Plan, job_key
+from suite.lab.plan import JobSpec, Plan, job_key
 
 #: Outcomes that answer the job's question (a model that does not fit is an answer).
 FINAL_OUTCOMES = ("completed", "oom")
@@ -58,31 +57,18 @@ def model_identity(spec: JobSpec, digests: dict) -> dict[str, Any]:
     return {"sha256": digests[model_build_key(spec)]}
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def bundle_version(bundle: Path) -> str:
-    """A llama-bench bundle's version: the sha256 of its binary (builds differ, tags lie)."""
-    exe = Path(bundle) / "bin" / "llama-bench"
-    return "sha256:" + file_sha256(exe)[:16] if exe.is_file() else "unknown"
-
-
 def runtime_version(ref, runtime: str, bundle: Path | None = None) -> str:
-    """The runtime's version on the device: the bundle's binary digest for llama-bench, else the
-    version of the module the device's Python imports ("unknown" when it cannot tell)."""
-    if runtime == LLAMA_BENCH:
-        return bundle_version(bundle) if bundle else "unknown"
+    """The runtime's version on the device: a native runtime's bundle digest, else the version of
+    the module the device's Python imports ("unknown" when it cannot tell)."""
     from suite.core.errors import EdgebenchError
+    from suite.runtimes import get_runtime, is_native
     from suite.runtimes.remote import find_python
-    from suite.session.device import RUNTIME_MODULES
     from suite.transport import quote
 
-    module = RUNTIME_MODULES.get(runtime)
+    rt = get_runtime(runtime)
+    if is_native(rt):
+        return rt.bundle_version(bundle) if bundle else "unknown"
+    module = rt.python_module
     try:
         python = find_python(ref.transport(), ref.live().props, module)
         r = ref.transport().shell(f"{quote(python)} -c "

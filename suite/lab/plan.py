@@ -79,7 +79,6 @@ from suite.transport import AdbServerAddress
 PLAN_VERSION = 1
 SCENARIOS = ("burst", "sustained", "fit")
 ORDERS = ("plan", "shuffle")
-LLAMA_BENCH = "llama-bench"
 QUANTS = {"onnx": ("int4", "int8"), "gguf": ("q4_0", "q8_0")}
 DEFAULT_WINDOW_TOKENS = 64  # suite.scenarios.sustained.DEFAULT_WINDOW_TOKENS (that module is slow to import)
 #: the [defaults] keys (each a [[jobs]] key too) and their values when neither table gives one
@@ -152,7 +151,7 @@ class JobSpec:
     runtime: str
     scenario: str
     params: dict[str, Any] = field(hash=False)
-    runtime_bundle: Path | None = None  # llama-bench only
+    runtime_bundle: Path | None = None  # native runtimes only
     devices: tuple[str, ...] = ()  # selectors narrowing the plan's devices; () = all of them
     repetition: int = 0
     line: int = 0  # of its [[jobs]] header
@@ -367,13 +366,23 @@ def _path(base: Path, *, folder: bool) -> Conv:
 def _runtime_names() -> list[str]:
     from suite.runtimes import RUNTIMES
 
-    return sorted([*RUNTIMES.names(), LLAMA_BENCH])
+    return RUNTIMES.names()
+
+
+def _runtime(name: str):
+    from suite.runtimes import get_runtime
+
+    return get_runtime(name)
 
 
 def _format(runtime: str) -> str:
-    from suite.runtimes import RUNTIMES
+    return _runtime(runtime).formats[0]
 
-    return "gguf" if runtime == LLAMA_BENCH else RUNTIMES.get(runtime).formats[0]
+
+def _native(runtime: str) -> bool:
+    from suite.runtimes import is_native
+
+    return is_native(_runtime(runtime))
 
 
 def _model_id(cards: Mapping[str, ModelCard]) -> Conv:
@@ -533,11 +542,14 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
     if "runtime" in job.data and "runtimes" in job.data:
         job.fail("runtimes", "give runtime or runtimes, not both")
     runtimes = job.get("runtimes", _strs(each=convs["runtime"])) or (values["runtime"],)
-    if LLAMA_BENCH in runtimes and values["runtime_bundle"] is None:
-        job.fail("runtime_bundle", "required for the llama-bench runtime: a folder with bin/llama-bench and lib/",
-                 hint="set runtime_bundle in [defaults] or in the job; see docs/llama-cpp.md")
-    if "runtime_bundle" in job.data and LLAMA_BENCH not in runtimes:
-        job.fail("runtime_bundle", "only for the llama-bench runtime")
+    native = [rt for rt in runtimes if _native(rt)]
+    if native and values["runtime_bundle"] is None:
+        rt = _runtime(native[0])
+        job.fail("runtime_bundle", f"required for the {rt.name} runtime: a folder with {rt.bundle_layout}",
+                 hint=f"set runtime_bundle in [defaults] or in the job; {rt.bundle_hint}")
+    if "runtime_bundle" in job.data and not native:
+        job.fail("runtime_bundle", "only for native runtimes (" + ", ".join(
+            n for n in _runtime_names() if _native(n)) + ")")
     quant = values["quant"]
     for rt in runtimes:
         if quant is not None and quant not in (known := QUANTS[_format(rt)]):
@@ -571,6 +583,6 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
     line = job.src.line(("jobs",), job.occ) or 0
     bundle = values["runtime_bundle"]
     return [JobSpec(index=job.occ or 0, model=m, model_file=model_file, runtime=rt, scenario=scenario,
-                    params=copy.deepcopy(params), runtime_bundle=bundle if rt == LLAMA_BENCH else None,
+                    params=copy.deepcopy(params), runtime_bundle=bundle if _native(rt) else None,
                     devices=selectors, repetition=rep, line=line)
             for m in models for rt in runtimes for rep in range(values["repetitions"])]

@@ -302,7 +302,8 @@ class _Worker:
         from suite.scenarios.sustained import run_sustained
         from suite.session.gating import apply_gate
         from suite.session.local import RunRequest, record_extras
-        from suite.session.device import ScenarioHooks, run_device
+        from suite.session.device import ScenarioHooks
+        from suite.session.run import run
 
         spec, p, plan = job.spec, job.spec.params, self.plan
         token = record_extras.set({"lab": {"plan": plan.name, "plan_sha256": plan.text_sha256, "job_key": job.key,
@@ -316,7 +317,7 @@ class _Worker:
                              quant=p.get("quant"), seed=p.get("seed") or 0, models_dir=Path(self.args.models_dir),
                              results_dir=plan.output, sample_rate_hz=p.get("rate") or 10.0,
                              probe=bool(p.get("probe")), model_file=spec.model_file,
-                             idle_s=float(p.get("idle_s") or 0.0))
+                             idle_s=float(p.get("idle_s") or 0.0), runtime_bundle=spec.runtime_bundle)
             gate = plan.gate
             say = self.say
 
@@ -331,15 +332,8 @@ class _Worker:
                               window_tokens=p.get("window_tokens") or 64, status=say, gate=gate)
             elif spec.scenario == "fit":
                 run_fit(ref, req, list(p.get("models") or []) or None, status=say, gate=gate)
-            elif spec.runtime == "llama-bench":
-                from suite.session.llama_bench import run_llama_bench_device
-
-                apply_gate(ref, gate, say)
-                run_llama_bench_device(ref, req, spec.runtime_bundle, model_file=spec.model_file, status=say,
-                                       push_progress=push)
             else:
                 conditions = apply_gate(ref, gate, say)
-                run_device(ref, req, status=say, on_rep=on_rep, push_progress=push,
-                           hooks=ScenarioHooks(conditions=conditions))
+                run(ref, req, status=say, on_rep=on_rep, push_progress=push, hooks=ScenarioHooks(conditions=conditions))
         finally:
             record_extras.reset(token)

@@ -1,7 +1,25 @@
-"""Runtimes, registered by name. Importing this package registers the built-in ones."""
+"""Runtimes, registered by name: each is one module; the line below names it (imported on first use).
 
-from suite.runtimes import llama_cpp, ort_genai  # noqa: F401  (each registers itself)
-from suite.runtimes.base import RUNTIMES, BurstParams, BurstResult, Repetition, Runtime
+A new runtime is one file (a class with the attributes and methods of `base.PythonRuntime` or
+`base.NativeRuntime`) plus its line here; see docs/architecture.md.
+"""
+
+from suite.runtimes.base import (
+    NATIVE,
+    PYTHON,
+    RUNTIMES,
+    BurstParams,
+    BurstResult,
+    NativeRuntime,
+    PythonRuntime,
+    Repetition,
+    Runtime,
+    is_native,
+)
+
+RUNTIMES.add("ort-genai", "suite.runtimes.ort_genai:OrtGenaiRuntime", about="ONNX")
+RUNTIMES.add("llama.cpp", "suite.runtimes.llama_cpp:LlamaCppRuntime", about="GGUF")
+RUNTIMES.add("llama-bench", "suite.runtimes.llama_bench:LlamaBenchRuntime", about="GGUF, a native bundle on a phone")
 
 
 def get_runtime(name: str) -> Runtime:
@@ -9,4 +27,5 @@ def get_runtime(name: str) -> Runtime:
     return RUNTIMES.get(name)()
 
 
-__all__ = ["RUNTIMES", "BurstParams", "BurstResult", "Repetition", "Runtime", "get_runtime"]
+__all__ = ["NATIVE", "PYTHON", "RUNTIMES", "BurstParams", "BurstResult", "NativeRuntime", "PythonRuntime",
+           "Repetition", "Runtime", "get_runtime", "is_native"]

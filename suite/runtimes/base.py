@@ -1,18 +1,33 @@
-"""What a runtime is: load a model artefact, run the burst scenario, report raw timings.
+"""What a runtime is: how a model runs on a device, and how its timings come back.
 
-A runtime measures; it does not summarise. Timings are read around the runtime's own calls
-with a monotonic clock, and every repetition keeps its raw timestamps so the session can
-place phase markers on the sensor timeline.
+Two kinds, one registry (`RUNTIMES`, filled in suite/runtimes/__init__.py):
+
+- **python** runtimes run in process: `run_burst(artefact, params)` loads a model artefact and
+  reports raw timings, on this host, or on a device that has a Python through the device-side
+  runner (suite.runtimes.runner, which imports `python_module` there).
+- **native** runtimes run a binary from a bundle pushed to the device (a user's build):
+  `bundle_files` says what to push, `check_bundle` refuses a bundle for another ABI before
+  anything is pushed, `prepare` plans the invocations (threads, affinity) and `execute` runs
+  them over the device's shell and parses their output into a `NativeRun`.
+
+A runtime measures; it does not summarise. Timings are raw timestamps (the host's monotonic
+clock in process, the device's realtime clock on a device) so the session can place phase
+markers on the sensor timeline; suite.analysis turns them into metrics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from suite.core.measure import BurstParams, BurstResult, Repetition
 from suite.core.registry import Registry
+
+#: The two kinds of runtime.
+PYTHON = "python"
+NATIVE = "native"
 
 
 #: Called by a runtime as it moves between phases: (phase name, "start" | "end", t_monotonic).
@@ -22,8 +37,21 @@ RepCallback = Callable[[int, int, "Repetition"], None]
 
 
 class Runtime(Protocol):
+    """What every runtime says about itself."""
+
     name: str
+    #: PYTHON or NATIVE
+    kind: str
+    #: model formats it loads; a reference card is built in the first
     formats: tuple[str, ...]
+    #: whether onnxruntime's int4 MatMulNBits probe bounds its prefill (its own kernels): only then
+    #: does a run carry a prefill roofline from the compute probe
+    compute_probed: bool
+
+
+class PythonRuntime(Runtime, Protocol):
+    #: the module a device's Python must import to run it through the runner
+    python_module: str
 
     def version(self) -> str: ...
 
@@ -37,7 +65,72 @@ class Runtime(Protocol):
     ) -> BurstResult: ...
 
 
+@dataclass
+class DeviceCall:
+    """What a native runtime gets to run on a device: the shell, the device, the pushed files."""
+
+    transport: Any
+    #: the device's snapshot texts (suite.device.live.LiveState) and its identity block
+    live: Any
+    device: dict
+    params: BurstParams
+    bundle_dir: Path
+    #: remote paths (absolute on the device) of the pushed bundle folder and model file
+    bundle_remote: str
+    model_remote: str
+    say: Callable[[str], None] = lambda _m: None
+
+
+@dataclass
+class NativeRun:
+    """What a native runtime measured: spans on the device clock, throughput, its runtime block.
+
+    `failure` = (outcome, message) when an invocation gave no result; the spans and metrics of
+    the invocations that did are kept."""
+
+    runtime: dict
+    spans: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    metrics: dict[str, dict] = field(default_factory=dict)
+    n_reps: int = 0
+    failure: tuple[str, str] | None = None
+    output: list[str] = field(default_factory=list)
+
+
+class NativeRuntime(Runtime, Protocol):
+    #: where a user learns to build a bundle, and what a bundle holds (error messages)
+    bundle_hint: str
+    bundle_layout: str
+
+    def bundle_files(self, bundle: Path) -> dict[str, Path]:
+        """Remote name (relative to the bundle's folder on the device) -> local file to push."""
+        ...
+
+    def check_bundle(self, bundle: Path, device_abi: str) -> dict[str, str]:
+        """{relative path: ABI} of the bundle's binaries; an error when one is for another ABI."""
+        ...
+
+    def bundle_version(self, bundle: Path) -> str:
+        """The bundle's identity for resuming lab plans (a digest of its binary)."""
+        ...
+
+    def prepare(self, call: DeviceCall) -> Any:
+        """Before sampling starts: set the pushed bundle up and plan the invocations; the plan has
+        `.runtime`, the record's runtime block so far."""
+        ...
+
+    def execute(self, call: DeviceCall, plan: Any) -> NativeRun: ...
+
+    def analysis_params(self, params: BurstParams) -> BurstParams:
+        """The burst parameters as the analysis must count them (a tool may time another number
+        of decode steps than edgebench's gen_tokens - 1)."""
+        ...
+
+
 RUNTIMES: Registry[type[Runtime]] = Registry("runtime")
+
+
+def is_native(runtime: Runtime) -> bool:
+    return runtime.kind == NATIVE
 
 
 def run_repetitions(
@@ -53,5 +146,5 @@ def run_repetitions(
     return reps
 
 
-__all__ = ["RUNTIMES", "BurstParams", "BurstResult", "PhaseCallback", "RepCallback", "Repetition", "Runtime",
-           "run_repetitions"]
+__all__ = ["NATIVE", "PYTHON", "RUNTIMES", "BurstParams", "BurstResult", "DeviceCall", "NativeRun", "NativeRuntime",
+           "PhaseCallback", "PythonRuntime", "RepCallback", "Repetition", "Runtime", "is_native", "run_repetitions"]

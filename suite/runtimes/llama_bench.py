@@ -16,7 +16,7 @@ build one for Android arm64). A run:
    `prefill_tps`/`decode_tps` samples are llama-bench's `samples_ts`.
 
 Everything that builds a command line is a pure function of (paths, params, device profile), tested
-without a device. `suite.session.llama_bench.run_llama_bench_device` ties them together.
+without a device; `LlamaBenchRuntime` is what the session drives (suite.session.native).
 
 Phase placement: llama-bench loads the model, runs one warmup test, then the `-r` repetitions back to
 back and prints the result once at the end. The repetitions are placed at the end of the invocation's
@@ -26,16 +26,28 @@ warmup) is the `warmup` phase. llama-bench's process exit after the last repetit
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from suite.core.errors import EdgebenchError, RuntimeFailure
+from suite.core.filehash import local_sha256
+from suite.core.measure import BurstParams
+from suite.core.stats import metric
+from suite.device.android import snapshot as snap
+from suite.device.elf import ElfError, bundle_elf_files, check_bundle_abi
+from suite.runtimes.base import NATIVE, DeviceCall, NativeRun
 from suite.runtimes.llama_bench_output import parse_llama_bench
 from suite.transport import quote
 
 NAME = "llama-bench"
+#: the benchmark binary inside a bundle
+BINARY = "bin/llama-bench"
+#: how to build a bundle for the device's ABI (the ABI check's hint)
+BUILD_HINT = ("build llama.cpp for {abi} (for Android arm64: the NDK cmake toolchain with -DANDROID_ABI=arm64-v8a, "
+              "docs/llama-cpp.md) and point --runtime-bundle at it")
 #: the remote folder of the bundle, relative to provision.WORK_DIR
 REMOTE_BUNDLE = "llama-bench"
 _MARK = "EDGEBENCH"
@@ -93,14 +105,12 @@ def big_cores(cpufreq_text: str, n_cpus: int | None = None) -> BigCores:
 
 
 def bundle_files(bundle_dir: Path, prefix: str = REMOTE_BUNDLE) -> dict[str, Path]:
-    """Remote name (relative to the work dir) -> local file for `provision.ensure_files`.
+    """Remote name (relative to the work dir, under `prefix`) -> local file for `provision.ensure_files`.
 
     Symbolic links (a host build's `libllama.so -> libllama.so.0 -> libllama.so.0.5.0`) are not
     pushed as copies: `bundle_links` lists them and `prepare_command` recreates them on the device."""
-    from suite.device.elf import bundle_elf_files
-
     root = Path(bundle_dir)
-    return {f"{prefix}/{f.relative_to(root).as_posix()}": f for f in bundle_elf_files(root)
+    return {f"{prefix}/{f.relative_to(root).as_posix()}".lstrip("/"): f for f in bundle_elf_files(root, BINARY)
             if f.is_file() and not f.is_symlink()}
 
 
@@ -113,8 +123,6 @@ def bundle_links(bundle_dir: Path) -> dict[str, str]:
             if f.is_symlink():
                 target = f.resolve()
                 if target.parent != lib.resolve() or not target.is_file():
-                    from suite.device.elf import ElfError
-
                     raise ElfError(f"{f} links outside the bundle's lib/ ({target})",
                                    hint="copy the library into lib/ instead of linking to it")
                 out[f"lib/{f.name}"] = target.name
@@ -156,7 +164,7 @@ def phase_command(bundle_remote: str, model_remote: str, phase: str, tokens: int
     between them; its log goes to stderr. `$EPOCHREALTIME` is mksh's (Android's sh); `date +%s.%N`
     is the fallback for other shells."""
     nonce = nonce or secrets.token_hex(4)
-    binary = f"{bundle_remote}/bin/llama-bench"
+    binary = f"{bundle_remote}/{BINARY}"
     argv = llama_bench_argv(binary, model_remote, phase, tokens, reps=reps, threads=threads, extra=extra)
     env = (("LD_LIBRARY_PATH", f"{bundle_remote}/lib"),)
     prog = ("taskset " + quote(mask) + " " if mask else "") + " ".join(quote(a) for a in argv)
@@ -170,7 +178,7 @@ def phase_command(bundle_remote: str, model_remote: str, phase: str, tokens: int
 def prepare_command(bundle_remote: str, links: Mapping[str, str] | None = None) -> str:
     """Pushed files are 0644: make the binary executable (libraries need only read); recreate the
     bundle's library symlinks (`bundle_links`)."""
-    parts = [f"chmod 755 {quote(bundle_remote + '/bin/llama-bench')}"]
+    parts = [f"chmod 755 {quote(bundle_remote + '/' + BINARY)}"]
     for link, target in sorted((links or {}).items()):
         parts.append(f"ln -sf {quote(target)} {quote(bundle_remote + '/' + link)}")
     return " && ".join(parts)
@@ -264,8 +272,6 @@ def phase_spans(out: PhaseOutput, row) -> tuple[list[tuple[float, float]], list[
 
 def throughput_metrics(pp_row, tg_row) -> dict[str, dict]:
     """prefill_tps / decode_tps from llama-bench's per-repetition `samples_ts` (else avg_ts)."""
-    from suite.core.stats import metric
-
     out = {}
     for name, row in (("prefill_tps", pp_row), ("decode_tps", tg_row)):
         if row is None:
@@ -287,3 +293,92 @@ def runtime_record(info: Mapping, threads: int, cores: BigCores | None, rows: Se
         "affinity": cores.to_dict() if cores else None,
         **dict(info),
     }
+
+
+# --- the runtime ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """The invocations of one run, decided before sampling starts."""
+
+    runtime: dict
+    invocations: dict[str, Invocation]
+
+
+class LlamaBenchRuntime:
+    """llama.cpp's own benchmark binary, from a user's bundle, on a device's shell."""
+
+    name = NAME
+    kind = NATIVE
+    formats = ("gguf",)
+    #: llama.cpp's kernels are not what the int4 compute probe measures
+    compute_probed = False
+    bundle_hint = "see docs/llama-cpp.md for building a bundle"
+    bundle_layout = f"{BINARY} and lib/"
+
+    def bundle_files(self, bundle: Path) -> dict[str, Path]:
+        return bundle_files(bundle, prefix="")
+
+    def check_bundle(self, bundle: Path, device_abi: str) -> dict[str, str]:
+        return check_bundle_abi(bundle, device_abi, BINARY, build_hint=BUILD_HINT)
+
+    def bundle_version(self, bundle: Path) -> str:
+        """The sha256 of the bundle's binary (builds differ, tags lie)."""
+        exe = Path(bundle) / BINARY
+        return "sha256:" + local_sha256(exe)[:16] if exe.is_file() else "unknown"
+
+    def prepare(self, call: DeviceCall) -> Plan:
+        """Links and modes of the pushed bundle, the big cores, and the two invocations."""
+        t = call.transport
+        t.shell(prepare_command(call.bundle_remote, bundle_links(call.bundle_dir)), timeout_s=15, check=True)
+        cores = big_cores(call.live.texts.get(snap.CPUFREQ, ""), call.device.get("logical_cores"))
+        mask, why = check_affinity(t, cores)
+        p = call.params
+        threads = p.threads or len(cores.cpus)
+        runtime = runtime_record({}, threads, cores, [])
+        runtime["affinity"] |= {"applied": mask is not None, "not_applied_because": why}
+        invocations = {
+            phase: phase_command(call.bundle_remote, call.model_remote, phase, tokens, reps=p.reps,
+                                 threads=threads, mask=mask)
+            for phase, tokens in (("prefill", p.prompt_tokens), ("decode", p.gen_tokens))
+        }
+        runtime["commands"] = {k: v.command for k, v in invocations.items()}
+        return Plan(runtime, invocations)
+
+    def execute(self, call: DeviceCall, plan: Plan) -> NativeRun:
+        """Prefill, then decode, each between device-clock markers; a phase without a result
+        stops the run (`failure`), keeping what the other phase measured."""
+        outs: dict[str, PhaseOutput] = {}
+        rows: dict[str, object] = {}
+        failure = None
+        try:
+            for phase, inv in plan.invocations.items():
+                call.say(f"llama-bench {phase} on {call.transport.serial}: {' '.join(inv.argv[1:])}")
+                r = call.transport.shell(inv.command, timeout_s=3600)
+                outs[phase] = parse_phase_output(phase, r.stdout, inv.nonce, r.stderr)
+                rows[phase] = outs[phase].row()
+        except RuntimeFailure as exc:
+            failure = ("crashed" if rows.get("prefill") else "load_failed", exc.message)
+        pp, tg = rows.get("prefill"), rows.get("decode")
+        runtime = dict(plan.runtime)
+        runtime.update({k: v for k, v in runtime_record({}, runtime["threads"], None, [pp, tg]).items()
+                        if k in ("version", "backend")})
+        spans: dict[str, list] = {"prefill": [], "decode": [], "warmup": []}
+        n_reps = 0
+        for phase, row in (("prefill", pp), ("decode", tg)):
+            if row is None:
+                continue
+            measured, warm = phase_spans(outs[phase], row)
+            spans[phase] += measured
+            spans["warmup"] += warm
+            n_reps = len(measured) if phase == "prefill" else min(n_reps, len(measured))
+        output = ([ln for o in outs.values() for ln in (o.text + "\n" + o.stderr).splitlines()[-20:]]
+                  if failure else [])
+        return NativeRun(runtime=runtime, spans=spans, metrics=throughput_metrics(pp, tg),
+                         n_reps=n_reps if tg is not None else 0, failure=failure, output=output)
+
+    def analysis_params(self, params: BurstParams) -> BurstParams:
+        """analysis counts gen_tokens - 1 decode steps (the first token ends prefill); llama-bench's
+        tg test times all n_gen steps."""
+        return dataclasses.replace(params, gen_tokens=params.gen_tokens + 1)

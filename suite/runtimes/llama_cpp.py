@@ -30,7 +30,7 @@ import numpy as np
 
 from suite.core.errors import RuntimeFailure
 from suite.runtimes.base import (
-    RUNTIMES,
+    PYTHON,
     BurstParams,
     BurstResult,
     PhaseCallback,
@@ -132,9 +132,12 @@ class _Loaded:
             self.model = None
 
 
-@RUNTIMES.register("llama.cpp")
 class LlamaCppRuntime:
     name = "llama.cpp"
+    kind = PYTHON
+    python_module = "llama_cpp"
+    #: llama.cpp's Q4_0 kernels can outrun onnxruntime's int4 probe: no honest compute bound
+    compute_probed = False
     formats = ("gguf",)
 
     def version(self) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 
 from suite.core.errors import RuntimeFailure
 from suite.runtimes.base import (
-    RUNTIMES,
+    PYTHON,
     BurstParams,
     BurstResult,
     PhaseCallback,
@@ -39,9 +39,12 @@ def prompt_ids(vocab_size: int, n: int, seed: int) -> np.ndarray:
     return rng.integers(low, vocab_size, size=n, dtype=np.int64).astype(np.int32)
 
 
-@RUNTIMES.register("ort-genai")
 class OrtGenaiRuntime:
     name = "ort-genai"
+    kind = PYTHON
+    python_module = "onnxruntime_genai"
+    #: the compute probe runs onnxruntime's int4 MatMulNBits: this runtime's prefill kernel
+    compute_probed = True
     formats = ("onnx",)
 
     def version(self) -> str:

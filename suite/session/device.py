@@ -13,20 +13,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite.sensors import power
-from suite.device import provision, settings
 from suite.catalog.cards import get_model_card
-from suite.device.identity import lab_salt
 from suite.core.errors import EdgebenchError, RooflineError
-from suite.models import build_model, default_models_dir
-from suite.runtimes.remote import RunnerEvents, build_runner, find_python, runner_command
-from suite.runtimes import get_runtime
 from suite.core.schema import Outcome
-from suite.session.local import Interrupted, RunRequest, _fail, _store, measure_idle, new_record
+from suite.device import provision, settings
+from suite.device.identity import lab_salt
+from suite.models import build_model, default_models_dir
+from suite.runtimes import get_runtime, is_native
+from suite.runtimes.remote import (
+    RunnerEvents,
+    build_runner,
+    find_python,
+    runner_command,
+)
+from suite.sensors import power
+from suite.session.local import (
+    Interrupted,
+    RunRequest,
+    _fail,
+    _store,
+    measure_idle,
+    new_record,
+)
 from suite.transport import DeviceDisconnected, DeviceError, quote
 
-#: The Python module each in-process runtime needs on the device.
-RUNTIME_MODULES = {"ort-genai": "onnxruntime_genai", "llama.cpp": "llama_cpp"}
 #: Exit status of a process killed by SIGKILL (the kernel OOM killer, lmkd, a cgroup limit).
 KILLED = 137
 
@@ -108,9 +118,9 @@ def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None, 
     say = status or (lambda _m: None)
     card = get_model_card(req.model_id)
     runtime = get_runtime(req.runtime)
-    module = RUNTIME_MODULES.get(runtime.name)
-    if module is None:
-        raise EdgebenchError(f"runtime {runtime.name} cannot run on a device yet", exit_code=2)
+    if is_native(runtime):  # suite.session.run sends a native runtime's burst to run_native
+        raise EdgebenchError(f"runtime {runtime.name} runs the burst scenario only for now", exit_code=2)
+    module = runtime.python_module
     transport = ref.transport()
     say(f"{transport.serial}: reading identity")
     live = ref.live()

@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from suite.device.android.battery import parse_dumpsys_battery
-from suite.device.live import THERMAL_ZONES_LOOP, run_batch
-from suite.core.schema import THERMAL_STATUS
-from suite.device.android.thermal import parse_thermal_zones, parse_thermalservice
 from suite.core.errors import EdgebenchError
+from suite.core.schema import THERMAL_STATUS
+from suite.device.android.battery import parse_dumpsys_battery
+from suite.device.android.thermal import parse_thermal_zones, parse_thermalservice
+from suite.device.live import THERMAL_ZONES_LOOP, run_batch
 
 Status = Callable[[str], None]
 

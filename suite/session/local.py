@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextvars
 import copy
-import dataclasses
 import logging
 import platform
 import socket
@@ -23,14 +22,21 @@ import pandas as pd
 import suite
 from suite.analysis import metrics as analysis
 from suite.analysis import roofline
-from suite.sensors import power
 from suite.catalog.cards import ModelCard, get_model_card
 from suite.core.errors import EdgebenchError, RooflineError, RuntimeFailure
+from suite.core.schema import (
+    CH_CURRENT_A,
+    CH_RSS_BYTES,
+    SAMPLE_COLUMNS,
+    SCHEMA_VERSION,
+    Origin,
+    Outcome,
+)
+from suite.core.stats import metric
 from suite.models import BuiltModel, build_model, default_models_dir
 from suite.models.record import model_record
-from suite.runtimes import BurstParams, Repetition, get_runtime
-from suite.core.schema import CH_CURRENT_A, CH_RSS_BYTES, SAMPLE_COLUMNS, SCHEMA_VERSION, Origin, Outcome
-from suite.core.stats import metric
+from suite.runtimes import RUNTIMES, BurstParams, Repetition, Runtime, get_runtime, is_native
+from suite.sensors import power
 from suite.store import new_run_id, utc_now, write_run
 
 log = logging.getLogger(__name__)
@@ -65,6 +71,8 @@ class RunRequest:
     power_meter: Path | None = None
     #: the meter's clock minus this host's clock (s), when the meter logs on another machine
     meter_offset_s: float = 0.0
+    #: a native runtime's bundle (the user's build): a folder with its binary and libraries
+    runtime_bundle: Path | None = None
 
 
 def _host() -> dict:
@@ -158,7 +166,7 @@ def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Pat
 
     host_llc = last_level_cache_bytes()
 
-    probes = Probes(card, req.params, threads, runtime.name) if req.probe else None
+    probes = Probes(card, req.params, threads, runtime) if req.probe else None
     if probes:
         say("probing memory bandwidth and int4 compute peak")
         probes.measure()
@@ -429,21 +437,23 @@ class Probes:
     prefill uses.
     """
 
-    #: Runtimes whose prefill kernel the compute probe runs. Another runtime's kernels
-    #: (llama.cpp's Q4_0 dot products) can be faster than onnxruntime's: no honest bound.
-    COMPUTE_PROBED = ("ort-genai",)
-
-    def __init__(self, card: ModelCard, params: BurstParams, threads: int, runtime: str = "ort-genai") -> None:
+    def __init__(self, card: ModelCard, params: BurstParams, threads: int, runtime: Runtime) -> None:
+        """`runtime.compute_probed`: whether the probe runs that runtime's prefill kernel; another
+        runtime's kernels (llama.cpp's Q4_0 dot products) can be faster than onnxruntime's: no honest bound."""
         self.card, self.params, self.threads, self.runtime = card, params, threads, runtime
         self.bandwidth: list = []
         self.compute: list = []
 
     def measure(self) -> None:
-        from suite.sensors.probe import ComputePeakResult, measure_compute_peak, measure_memory_bandwidth
+        from suite.sensors.probe import (
+            ComputePeakResult,
+            measure_compute_peak,
+            measure_memory_bandwidth,
+        )
 
         self.bandwidth.append(measure_memory_bandwidth(threads=self.threads))
-        if self.runtime not in self.COMPUTE_PROBED:
-            reason = (f"no compute probe for {self.runtime}'s kernels (the probe runs onnxruntime's int4 "
+        if not self.runtime.compute_probed:
+            reason = (f"no compute probe for {self.runtime.name}'s kernels (the probe runs onnxruntime's int4 "
                       "MatMulNBits, which is no bound for another runtime)")
             self.compute.append(ComputePeakResult(None, self.threads, 0, 0, 0, (), "none", reason))
             return
@@ -564,9 +574,9 @@ def attach_meter(run_dir: Path, meter_csv: Path, *, offset_s: float = 0.0, resul
     params = BurstParams(**{k: v for k, v in record["scenario"]["params"].items()
                             if k in BurstParams.__dataclass_fields__})
     n_reps = int((record["metrics"].get("decode_tps") or {}).get("n") or 0)
-    if (record.get("runtime") or {}).get("name") == "llama-bench":
-        # llama-bench's tg test times all n_gen steps (see suite.runtimes.llama_bench)
-        params = dataclasses.replace(params, gen_tokens=params.gen_tokens + 1)
+    name = (record.get("runtime") or {}).get("name")
+    if name in RUNTIMES and is_native(runtime := get_runtime(name)):
+        params = runtime.analysis_params(params)  # e.g. llama-bench times all n_gen decode steps
     for name in [n for n in record["metrics"] if n in POWER_METRICS]:
         del record["metrics"][name]
     if n_reps:
