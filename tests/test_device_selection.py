@@ -6,10 +6,10 @@ import pytest
 from typer.testing import CliRunner
 
 from suite.cli.devices import devices_app
+from suite.core.errors import EdgebenchError, UnknownNameError
 from suite.device.select import DeviceRef, DeviceUnavailable, parse_filters, parse_servers, resolve, resolve_one
-from suite.core.errors import EdgebenchError
 from suite.loopback import AdbServer, LoopbackPhone
-from suite.transport import AdbServerAddress, DeviceNotFound
+from suite.transport import TRANSPORTS, AdbServerAddress, AdbTransport, DeviceNotFound, LocalTransport
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +35,19 @@ def test_local_needs_no_adb_server():
     (ref,) = resolve("local", [AdbServerAddress("127.0.0.1", 9)])
     assert ref.kind == "local" and ref.transport().kind == "local"
     assert ref.info().transport == "local"
+
+
+def test_a_ref_gets_the_transport_its_kind_registers():
+    assert TRANSPORTS.names() == ["adb", "local"]
+    assert (TRANSPORTS.get("adb"), TRANSPORTS.get("local")) == (AdbTransport, LocalTransport)
+    server = AdbServerAddress("127.0.0.1", 9)  # building an adb transport connects to nothing
+    for kind in TRANSPORTS:
+        t = DeviceRef("R5CT1", kind, server).transport()
+        assert type(t) is TRANSPORTS.get(kind) and t.kind == kind
+    t = DeviceRef("R5CT1", "adb", server).transport()
+    assert (t.serial, t.server) == ("R5CT1", server)
+    with pytest.raises(UnknownNameError, match="unknown transport 'ssh'; known: adb, local"):
+        DeviceRef("host1", "ssh").transport()
 
 
 def test_unauthorized_and_offline_states_say_what_to_do():

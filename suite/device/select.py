@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from suite.core.errors import EdgebenchError
-from suite.transport import AdbServerAddress, AdbTransport, AttachedDevice, DeviceNotFound, LocalTransport, list_attached
+from suite.transport import TRANSPORTS, AdbServerAddress, AttachedDevice, DeviceNotFound, list_attached
 from suite.transport.base import Transport
 
 LOCAL = "local"
@@ -53,7 +53,7 @@ class DeviceRef:
     """One selected device. `transport` is cheap; `live()`/`info()` read the phone once."""
 
     serial: str
-    kind: str  # "local" | "adb"
+    kind: str  # a name in TRANSPORTS: "local" | "adb"
     server: AdbServerAddress | None = None
     state: str = READY
     _transport: Transport | None = field(default=None, repr=False)
@@ -65,12 +65,11 @@ class DeviceRef:
         return self.state == READY
 
     def transport(self) -> Transport:
+        """The registered transport of this kind (an unknown kind names the registered ones)."""
         if self._transport is None:
-            if self.kind == LOCAL:
-                self._transport = LocalTransport()
-            else:
-                self.check_ready()
-                self._transport = AdbTransport(self.serial, self.server)
+            cls = TRANSPORTS.get(self.kind)
+            self.check_ready()
+            self._transport = cls.from_address(self.serial, self.server)
         return self._transport
 
     def check_ready(self) -> None:

@@ -23,7 +23,6 @@ import adbutils
 from adbutils.errors import AdbError, AdbTimeout
 
 from suite.transport.base import (
-    TRANSPORTS,
     DeviceDisconnected,
     DeviceError,
     DeviceNotFound,
@@ -161,7 +160,6 @@ def _packets(sock: socket.socket) -> Iterator[tuple[int, bytes]]:
         yield kind, _recv_exact(sock, length) if length else b""
 
 
-@TRANSPORTS.register("adb")
 class AdbTransport:
     """One device on one adb server (local USB, Wi-Fi ADB, or a remote lab host)."""
 
@@ -171,6 +169,10 @@ class AdbTransport:
         self.serial = serial
         self.server = server or AdbServerAddress()
         self._device = _client(self.server).device(serial)
+
+    @classmethod
+    def from_address(cls, serial: str, server: AdbServerAddress | None = None) -> AdbTransport:
+        return cls(serial, server)
 
     def __repr__(self) -> str:
         return f"AdbTransport({self.serial!r}, {self.server})"

@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from suite.core.errors import EdgebenchError
 from suite.core.registry import Registry
@@ -112,7 +112,7 @@ class Stream(Protocol):
 
 class Transport(Protocol):
     serial: str
-    kind: str  # "adb" | "local"
+    kind: str  # its name in TRANSPORTS: "adb" | "local"
 
     def shell(self, cmd: str | Sequence[object], *, timeout_s: float = 60.0, check: bool = False,
               stdin: bytes | None = None) -> ShellResult: ...
@@ -129,4 +129,14 @@ class Transport(Protocol):
     def free_bytes(self, remote_dir: str) -> int: ...
 
 
-TRANSPORTS: Registry[type] = Registry("transport")
+class TransportClass(Protocol):
+    """What TRANSPORTS holds: a transport class, built the one way every kind is built."""
+
+    def from_address(self, serial: str, server: Any = None) -> Transport:
+        """The transport to device `serial` through `server` (an adb server's address for adb;
+        None where the kind needs none). A classmethod; `DeviceRef.transport()` calls it."""
+        ...
+
+
+#: kind -> transport class; the entries are `"module:attribute"` lines in `suite/transport/__init__.py`
+TRANSPORTS: Registry[TransportClass] = Registry("transport")
