@@ -22,25 +22,6 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from suite.report.tables import (
-    DECODE_TPS,
-    LAT_P50,
-    LAT_P90,
-    LAT_P99,
-    PEAK_RSS,
-    J_PER_TOK_DECODE,
-    J_PER_TOK_PREFILL,
-    PREFILL_TPS,
-    ROOFLINE_DECODE,
-    ROOFLINE_PREFILL,
-    TOKENS_PER_J,
-    TTFT_S,
-    fmt_params,
-    metric_value,
-    model_label,
-    series_key,
-    series_labels,
-)
 from suite.core.schema import (
     CH_CPU_UTIL_PCT,
     CH_CURRENT_A,
@@ -57,6 +38,25 @@ from suite.core.schema import (
     ch_cpufreq_max,
     ch_temp_hal,
     ch_temp_tz,
+)
+from suite.report.tables import (
+    DECODE_TPS,
+    J_PER_TOK_DECODE,
+    J_PER_TOK_PREFILL,
+    LAT_P50,
+    LAT_P90,
+    LAT_P99,
+    PEAK_RSS,
+    PREFILL_TPS,
+    ROOFLINE_DECODE,
+    ROOFLINE_PREFILL,
+    TOKENS_PER_J,
+    TTFT_S,
+    fmt_params,
+    metric_value,
+    model_label,
+    series_key,
+    series_labels,
 )
 
 #: Okabe-Ito, the colour-blind-safe palette (yellow last: weak on white).

@@ -1,16 +1,17 @@
 """Compare two sets of runs: what changed between a baseline and a candidate, and is it real.
 
-Rows are matched on (device, model artefact, runtime name, backend and threads, scenario +
-parameters, metric); the runtime *version* is what a comparison is usually about, so it is
-shown on each side, not matched (a side holding two versions gives one row per version). Significance is Welch's t-test on the raw repetition samples of each side
-(scipy.stats.ttest_ind, equal_var=False); with fewer than 2 samples on a side there is no
-test and the row says "insufficient samples". Within a side, runs are pooled only when
-their whole configuration (runtime build and settings included) matches.
+Rows are matched on the pooling key without the runtime version (`suite.analysis.pooling`:
+device, model artefact, runtime name, backend and threads, scenario + parameters) and the
+metric; the runtime *version* is what a comparison is usually about, so it is shown on each
+side, not matched (a side holding two versions gives one row per version). Significance is
+Welch's t-test on the raw repetition samples of each side (scipy.stats.ttest_ind,
+equal_var=False); with fewer than 2 samples on a side there is no test and the row says
+"insufficient samples". Within a side, runs are pooled only when their whole pooling key
+(runtime version included) matches.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from suite.analysis.pooling import PoolKey, pool_key
 from suite.core.errors import EdgebenchError
 from suite.core.schema import METRICS
 from suite.store import Results, load_results
@@ -56,28 +58,34 @@ def _label(dev: dict) -> str:
     return device_label(dev)
 
 
-def _groups(results: Results) -> dict[tuple, dict]:
-    """(device, sha, runtime, scenario, params, metric) -> samples, pooled within one configuration."""
-    out: dict[tuple, dict] = {}
+def _groups(results: Results) -> dict[tuple[PoolKey, str, str], dict]:
+    """(pool key without the runtime version, metric, version) -> samples, pooled within one configuration."""
+    out: dict[tuple[PoolKey, str, str], dict] = {}
     for r in results.records:
         if r.get("outcome") != "completed":
             continue
-        dev, mod, rt, sc = (r.get(k) or {} for k in ("device", "model", "runtime", "scenario"))
-        params = json.dumps(sc.get("params") or {}, sort_keys=True)
+        dev, mod = r.get("device") or {}, r.get("model") or {}
+        pk = pool_key(r)
         for name, m in (r.get("metrics") or {}).items():
             xs = [float(x) for x in m.get("samples") or []] or (
                 [float(m.get("median", m.get("value")))] if m.get("median", m.get("value")) is not None else [])
             if not xs:
                 continue
-            key = (dev.get("device_id"), mod.get("sha256"), rt.get("name"), rt.get("backend"), rt.get("threads"),
-                   sc.get("name"), params, name, str(rt.get("version")))
+            key = (pk.without_version(), name, str(pk.runtime_version))
             g = out.setdefault(key, {"samples": [], "versions": set(), "device": _label(dev),
                                      "model_id": mod.get("id"), "unit": m.get("unit"),
                                      "hib": m.get("higher_is_better", METRICS[name].higher_is_better
                                                   if name in METRICS else None)})
             g["samples"] += xs
-            g["versions"].add(str(rt.get("version")))
+            g["versions"].add(str(pk.runtime_version))
     return out
+
+
+def _order(kb: tuple[PoolKey, str, str], kc: tuple[PoolKey, str, str]) -> tuple[str, ...]:
+    """Rows sort by device, model, runtime, backend, threads, scenario, params, metric, then the versions."""
+    (k, name, version_b), version_c = kb, kc[-1]
+    return tuple(map(str, (k.device_id, k.model_sha256, k.runtime, k.backend, k.threads, k.scenario, k.params,
+                           name, version_b, version_c)))
 
 
 def significance(a: list[float], b: list[float]) -> tuple[float | None, str]:
@@ -96,8 +104,8 @@ def compare(baseline: Iterable[str | Path], candidate: Iterable[str | Path], *,
     rows = []
     # matched on everything but the runtime version; each version on a side is its own group
     pairs = [(kb, kc) for kb in base for kc in cand if kb[:-1] == kc[:-1]]
-    for kb, kc in sorted(pairs, key=lambda p: tuple(map(str, (*p[0], p[1][-1])))):
-        key, b, c = kb, base[kb], cand[kc]
+    for kb, kc in sorted(pairs, key=lambda p: _order(*p)):
+        (key, name, _), b, c = kb, base[kb], cand[kc]
         mb, mc = float(np.median(b["samples"])), float(np.median(c["samples"]))
         change = (mc - mb) / abs(mb) * 100 if mb else math.nan
         p, test = significance(b["samples"], c["samples"])
@@ -107,8 +115,9 @@ def compare(baseline: Iterable[str | Path], candidate: Iterable[str | Path], *,
         else:
             direction = "better" if (mc > mb) == bool(b["hib"]) else "worse"
         rows.append({
-            "device_id": key[0], "device": b["device"], "model_id": b["model_id"], "model_sha256": key[1],
-            "runtime": key[2], "scenario": key[5], "params": key[6], "metric": key[7], "unit": b["unit"],
+            "device_id": key.device_id, "device": b["device"], "model_id": b["model_id"],
+            "model_sha256": key.model_sha256, "runtime": key.runtime, "scenario": key.scenario,
+            "params": key.params, "metric": name, "unit": b["unit"],
             "baseline_runtime_version": ", ".join(sorted(b["versions"])),
             "candidate_runtime_version": ", ".join(sorted(c["versions"])),
             "baseline_median": mb, "candidate_median": mc, "change_pct": change, "p_value": p, "test": test,

@@ -5,7 +5,9 @@
 
 csv and parquet write one file per table; json writes one JSON array (records) per table.
 Column names are the store's (suite.store.RUN_COLUMNS, METRIC_COLUMNS); samples are long
-format (run_id, t_s, channel, value). Device serials and local paths are left out.
+format (run_id, t_s, channel, value). Device serials and local paths are left out. The runs
+table adds `pool_key`, the digest of `suite.analysis.pooling.pool_key`: runs with equal
+`pool_key` may be pooled, others never (the same rule the report and compare use).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from suite.analysis.pooling import pool_key
 from suite.core.errors import EdgebenchError
 from suite.store import load_results
 
@@ -26,6 +29,7 @@ def tables(paths: list[Path]) -> dict[str, pd.DataFrame]:
     if not results.records:
         raise EdgebenchError(f"no runs found in {', '.join(map(str, paths))}")
     runs = results.runs.drop(columns=["path"])
+    runs["pool_key"] = [pool_key(r).digest() for r in results.records]  # runs rows follow records
     return {"runs": runs, "metrics": results.metrics, "unavailable": results.unavailable,
             "samples": results.samples()}
 

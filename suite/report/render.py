@@ -27,6 +27,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 import suite
 from suite.core.errors import EdgebenchError
+from suite.core.schema import METRICS, Outcome
 from suite.report import charts, tables
 from suite.report.tables import (
     DECODE_TPS,
@@ -43,7 +44,6 @@ from suite.report.tables import (
     TTFT_S,
     known_metrics,
 )
-from suite.core.schema import METRICS, Outcome
 from suite.store import RUN_JSON, SAMPLES_PARQUET, Results, load_results
 
 DEFAULT_TITLE = "edgebench report"

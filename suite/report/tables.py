@@ -13,6 +13,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, replace
 
+from suite.analysis.pooling import PoolKey, pool_key
 from suite.core.schema import METRICS, Outcome
 
 NOT_RECORDED = "not recorded"
@@ -560,18 +561,8 @@ def fit_matrix(records: list[dict]) -> dict:
     return {"devices": list(devices.values()), "rows": rows}
 
 
-def config_key(r: dict) -> tuple:
-    """What must match for runs to be pooled: device, model artefact, runtime build and
-    settings, scenario and its parameters (DESIGN.md section 2: never pool across these)."""
-    dev, mod, rt, sc = (r.get(k) or {} for k in ("device", "model", "runtime", "scenario"))
-    return (
-        dev.get("device_id"), mod.get("sha256"), rt.get("name"), rt.get("version"), rt.get("backend"),
-        rt.get("threads"), sc.get("name"), json.dumps(sc.get("params") or {}, sort_keys=True),
-    )
-
-
 def pooled(runs: list[dict], name: str) -> dict | None:
-    """Median and 95% CI of one configuration's runs (identical config_key), with n."""
+    """Median and 95% CI of one configuration's runs (identical pool_key), with n."""
     from suite.core.stats import summarize
 
     xs: list[float] = []
@@ -600,12 +591,12 @@ def rankings(records: list[dict], name: str) -> list[dict]:
     devices and runs that did not complete are left out. No ratios are shown.
     """
     spec = METRICS[name]
-    groups: dict[tuple, dict[tuple, list[dict]]] = {}
+    groups: dict[tuple, dict[PoolKey, list[dict]]] = {}
     for r in records:
         if is_simulated(r) or r.get("outcome") != Outcome.COMPLETED or metric_value(r, name) is None:
             continue
-        k = config_key(r)
-        groups.setdefault((k[1], k[6], k[7]), {}).setdefault(k, []).append(r)
+        k = pool_key(r)
+        groups.setdefault((k.model_sha256, k.scenario, k.params), {}).setdefault(k, []).append(r)
     tables_out = []
     for (sha, scenario, params), configs in sorted(groups.items(), key=lambda kv: (
             model_sort_key(next(iter(kv[1].values()))[0]), str(kv[0]))):
@@ -656,7 +647,7 @@ def tier_summary(records: list[dict], names: tuple[str, ...]) -> list[dict]:
             "tier": tier_of(r), **run_ref(r), "devices": set(), "configs": set(), "vals": {n: [] for n in names},
         })
         row["devices"].add(device_key(r))
-        row["configs"].add(config_key(r))
+        row["configs"].add(pool_key(r))
         for n in names:
             if (v := metric_value(r, n)) is not None:
                 row["vals"][n].append(v)

@@ -1,0 +1,54 @@
+"""The one pooling key: which runs may be pooled into one set of numbers.
+
+DESIGN.md section 2: results are never pooled across device, model sha256, runtime name,
+version, backend and threads, or scenario and its parameters. `pool_key` is that rule, once;
+the report's tables, `compare` and `export` all read it from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
+
+
+@dataclass(frozen=True)
+class PoolKey:
+    """What must match for runs to be pooled; `params` is the scenario's parameters as canonical JSON."""
+
+    device_id: str | None
+    model_sha256: str | None
+    runtime: str | None
+    runtime_version: str | None
+    backend: str | None
+    threads: int | None
+    scenario: str | None
+    params: str
+
+    def without_version(self) -> PoolKey:
+        """The same key with `runtime_version` cleared (None): what `compare` matches a baseline
+        and a candidate on, since the runtime version is usually what a comparison is about."""
+        return replace(self, runtime_version=None)
+
+    def digest(self) -> str:
+        """A short stable text form for tables: the first 16 hex digits of the sha256 of the
+        fields as canonical JSON (sorted keys, no spaces)."""
+        text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def pool_key(record: dict) -> PoolKey:
+    """The pooling key of a run record (DESIGN.md section 2: never pool across device, model
+    sha256, runtime name/version/backend/threads, scenario + parameters). Run id, times,
+    conditions and outcome are not part of it."""
+    dev, mod, rt, sc = (record.get(k) or {} for k in ("device", "model", "runtime", "scenario"))
+    return PoolKey(
+        device_id=dev.get("device_id"),
+        model_sha256=mod.get("sha256"),
+        runtime=rt.get("name"),
+        runtime_version=rt.get("version"),
+        backend=rt.get("backend"),
+        threads=rt.get("threads"),
+        scenario=sc.get("name"),
+        params=json.dumps(sc.get("params") or {}, sort_keys=True),
+    )
