@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from suite.cli import exits
+from suite.cli.options import AdbServers, JsonOut
 from suite.core.errors import EdgebenchError
 
 devices_app = typer.Typer(
@@ -26,11 +28,6 @@ devices_app = typer.Typer(
     invoke_without_command=True,
 )
 
-AdbServers = Annotated[
-    list[str] | None,
-    typer.Option("--adb", help="adb server HOST:PORT (repeatable) [default: 127.0.0.1:5037].", show_default=False),
-]
-JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 Serial = Annotated[str, typer.Argument(help="The phone's serial (see `edgebench devices`).")]
 
 
@@ -68,7 +65,7 @@ def _one(ctx: typer.Context, serial: str, adb: list[str] | None):
 
     ref = resolve_one(serial, _servers(ctx, adb))
     if ref.kind == "local":
-        raise EdgebenchError("this command is for phones; `local` is this host", exit_code=2)
+        raise EdgebenchError("this command is for phones; `local` is this host", exit_code=exits.USAGE)
     return ref
 
 
@@ -237,7 +234,7 @@ def devices_show(
     if (serial is None) == (snapshot is None):
         raise EdgebenchError("give a SERIAL (live phone) or --snapshot DIR (saved folder), not both",
                              hint="e.g. `edgebench devices show R5CT...` or `edgebench devices show --snapshot snap/`",
-                             exit_code=2)
+                             exit_code=exits.USAGE)
     if snapshot is not None:
         from suite.device.android.snapshot import parse_snapshot
 
@@ -316,7 +313,7 @@ def devices_clean(
         raise EdgebenchError(f"{serial} is in use by a lab controller: {describe(holder)}",
                              hint=f"wait for it, or `edgebench lab unlock {serial}` if it is dead; --force cleans "
                              "anyway",
-                             exit_code=6)
+                             exit_code=exits.DEVICE_BUSY)
     rep = clean(transport, force=force)
     if not rep.existed:
         _console().print(f"nothing to clean on {_plain(serial)} ({_plain(rep.work_dir)} does not exist)")

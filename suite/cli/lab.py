@@ -9,20 +9,21 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from suite.cli import exits
+from suite.cli.options import AdbServers, ModelsDir
 from suite.core.errors import EdgebenchError
 
 lab_app = typer.Typer(help="Lab runs: a plan of devices x models x scenarios, run unattended, resumable.",
                       no_args_is_help=True)
 
 PlanArg = Annotated[Path, typer.Argument(help="The plan file (TOML, version = 1; see docs/lab.md).")]
-ModelsDirOpt = Annotated[Path | None, typer.Option("--models-dir", help="Where models are built [default: the cache].")]
 
 
 def _load(path: Path):
     from suite.lab.plan import load_plan
 
     if not path.is_file():
-        raise EdgebenchError(f"no plan file at {path}", exit_code=2)
+        raise EdgebenchError(f"no plan file at {path}", exit_code=exits.USAGE)
     return load_plan(path)
 
 
@@ -45,7 +46,7 @@ def lab_run(
     plan: PlanArg,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List which jobs would run where (and which are done); run nothing.")] = False,
     shuffle: Annotated[bool, typer.Option("--shuffle", help="Shuffle each device's job order (seeded by the plan's shuffle_seed).")] = False,
-    models_dir: ModelsDirOpt = None,
+    models_dir: ModelsDir = None,
 ) -> None:
     """Run every job of the plan that is not done yet, one worker per device, in parallel.
 
@@ -62,9 +63,9 @@ def lab_run(
     result = controller.run_plan(p, models_dir=_models_dir(models_dir), shuffle=shuffle, console=con)
     controller.print_summary(result, Console(highlight=False))
     if result.interrupted:
-        raise typer.Exit(130)
+        raise typer.Exit(exits.INTERRUPTED)
     if not result.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(exits.FAILED)
 
 
 @lab_app.command("status")
@@ -83,7 +84,7 @@ def lab_status(plan: PlanArg) -> None:
 @lab_app.command("unlock")
 def lab_unlock(
     serial: Annotated[str, typer.Argument(help="The phone whose lab lock to remove.")],
-    adb: Annotated[list[str] | None, typer.Option("--adb", help="adb server HOST:PORT (repeatable).")] = None,
+    adb: AdbServers = None,
 ) -> None:
     """Remove a phone's lab lock (after a controller died; a stale lock is also broken by itself)."""
     from suite.device.select import parse_servers, resolve_one

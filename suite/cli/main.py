@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,10 +22,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from suite.cli import exits
 from suite.cli.devices import devices_app
 from suite.cli.lab import lab_app
+from suite.cli.options import AdbServers, JsonOut, ModelsDir, OutDir, ResultFolders, ResultsDir
 from suite.core.errors import EdgebenchError
+from suite.importers import IMPORTERS
 from suite.runtimes import RUNTIMES
+
+if TYPE_CHECKING:
+    from suite.session.local import RunRequest
 
 app = typer.Typer(
     name="edgebench",
@@ -51,15 +57,6 @@ app.add_typer(loopback_app, name="loopback")
 console = Console()
 err = Console(stderr=True)
 _state = {"debug": False}
-
-ResultsDir = Annotated[
-    Path, typer.Option("--results-dir", "-r", help="Folder that holds run folders.")
-]
-ModelsDir = Annotated[
-    Path | None,
-    typer.Option("--models-dir", help="Where built models live [default: $EDGEBENCH_CACHE_DIR/models or ~/.cache/edgebench/models]."),
-]
-JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 QUICKSTART_MODELS = ("llama-68m", "smollm2-135m")
 
@@ -168,7 +165,7 @@ def run(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model id (see `edgebench models list`).")] = None,
     model_file: Annotated[Path | None, typer.Option("--model-file", help="A real checkpoint instead of a card: a GGUF file (llama.cpp) or an ort-genai ONNX folder.")] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="local, a serial, all, or filters like tier=entry,soc=SM8650.")] = "local",
-    adb: Annotated[list[str] | None, typer.Option("--adb", help="adb server HOST:PORT (repeatable) [default: 127.0.0.1:5037].")] = None,
+    adb: AdbServers = None,
     runtime: Annotated[str, typer.Option("--runtime", help=f"{RUNTIMES.describe()}.")] = "ort-genai",
     runtime_bundle: Annotated[Path | None, typer.Option("--runtime-bundle", help="A native runtime's bundle folder (its binary + lib/*.so) built for the device's ABI.")] = None,
     prompt_tokens: Annotated[int, typer.Option(help="Prompt length prefilled in one batch.", min=1)] = 128,
@@ -197,16 +194,19 @@ def run(
 ) -> None:
     """Benchmark a model on a device: prefill, decode, TTFT, memory, sensors, roofline."""
     from suite.device.select import parse_servers, resolve
+    from suite.models import default_models_dir
+    from suite.runtimes import BurstParams
+    from suite.session.local import RunRequest
 
     if (model is None) == (model_file is None):
-        raise EdgebenchError("give --model ID or --model-file PATH (one of them)", exit_code=2)
+        raise EdgebenchError("give --model ID or --model-file PATH (one of them)", exit_code=exits.USAGE)
     if model_file is not None and not model_file.exists():
-        raise EdgebenchError(f"no model file at {model_file}", exit_code=2)
+        raise EdgebenchError(f"no model file at {model_file}", exit_code=exits.USAGE)
     model = model or model_file.stem
     if power_meter is not None and not power_meter.is_file():
         raise EdgebenchError(f"no power-meter log at {power_meter}", hint="start the meter's logging first; the "
-                             "log is read when the run ends", exit_code=2)
-    power_opts = {"idle_s": _seconds(idle), "power_meter": power_meter, "meter_offset_s": meter_offset}
+                             "log is read when the run ends", exit_code=exits.USAGE)
+    idle_s = _seconds(idle)
     try:
         refs = [None] if device == "local" else resolve(device, parse_servers(adb))
     except EdgebenchError as exc:
@@ -220,61 +220,49 @@ def run(
                     battery_floor=battery_floor, battery_wait=battery_wait)
     if scenario not in ("burst", "sustained", "fit"):
         raise EdgebenchError(f"unknown scenario {scenario!r}", hint="burst, sustained or fit", exit_code=2)
+    params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
+                         threads=threads, seed=seed)
+    req = RunRequest(model_id=model, runtime=runtime, device=device, params=params, quant=quant, seed=seed,
+                     models_dir=models_dir or default_models_dir(), results_dir=results_dir, sample_rate_hz=rate,
+                     probe=probe, model_file=model_file, idle_s=idle_s, power_meter=power_meter,
+                     meter_offset_s=meter_offset, runtime_bundle=runtime_bundle)
     if scenario != "burst" or gate is not None:
         if refs == [None]:
             raise EdgebenchError(f"the {scenario} scenario and the gates run on phones: give --device SERIAL",
                                  exit_code=2)
         for ref in refs:
-            _run_scenario(scenario, ref, model, model_file=model_file, runtime=runtime, prompt_tokens=prompt_tokens,
-                          gen_tokens=gen_tokens, reps=reps, warmup=warmup, threads=threads, quant=quant, seed=seed,
-                          rate=rate, probe=probe, results_dir=results_dir, models_dir=models_dir, gate=gate,
-                          duration=duration, windows=windows, window_tokens=window_tokens, models=models,
-                          bundle=runtime_bundle, **power_opts)
+            _run_scenario(scenario, req, ref, gate=gate, duration=duration, windows=windows,
+                          window_tokens=window_tokens, models=models)
         return
     failures = []
     for ref in refs:
         try:
-            path = _run_one(model, model_file=model_file, bundle=runtime_bundle, device=device, ref=ref, runtime=runtime, prompt_tokens=prompt_tokens,
-                            gen_tokens=gen_tokens, reps=reps, warmup=warmup, threads=threads, quant=quant,
-                            seed=seed, rate=rate, probe=probe, results_dir=results_dir, models_dir=models_dir,
-                            **power_opts)
-            _print_run_summary(path)
+            _print_run_summary(_run_one(req, ref))
         except EdgebenchError as exc:
-            if len(refs) == 1 or exc.exit_code == 130:
+            if len(refs) == 1 or exc.exit_code == exits.INTERRUPTED:
                 raise
             failures.append(exc)  # record-and-continue across devices; exit non-zero at the end
             err.print(f"[red]error:[/] {_plain(exc.message)}", highlight=False)
     if failures:
-        raise EdgebenchError(f"{len(failures)} of {len(refs)} devices failed", exit_code=1)
+        raise EdgebenchError(f"{len(failures)} of {len(refs)} devices failed", exit_code=exits.FAILED)
 
 
-def _run_one(model: str, *, model_file: Path | None = None, bundle: Path | None = None, device: str = "local", ref=None, runtime: str = "ort-genai", prompt_tokens: int = 128,
-             gen_tokens: int = 64, reps: int = 5, warmup: int = 1, threads: int | None = None,
-             quant: str | None = None, seed: int = 0, rate: float = 10.0, probe: bool = True,
-             results_dir: Path = Path("results"), models_dir: Path | None = None, idle_s: float = 0.0,
-             power_meter: Path | None = None, meter_offset_s: float = 0.0) -> Path:
+def _run_one(req: RunRequest, ref=None) -> Path:
+    """One burst run (`ref` None: this host), its model built first when it is a card, with progress."""
     from suite.catalog.cards import get_model_card
-    from suite.models import default_models_dir
-    from suite.runtimes import BurstParams
-    from suite.session.local import Interrupted, RunRequest
+    from suite.session.local import Interrupted
     from suite.session.run import check_request, run
 
-    root = models_dir or default_models_dir()
-    params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
-                         threads=threads, seed=seed)
-    req = RunRequest(model_id=model, runtime=runtime, device=device, params=params, quant=quant, seed=seed,
-                     models_dir=root, results_dir=results_dir, sample_rate_hz=rate, probe=probe,
-                     model_file=model_file, idle_s=idle_s, power_meter=power_meter, meter_offset_s=meter_offset_s,
-                     runtime_bundle=bundle)
+    model = req.model_id
     fmt = check_request(req, ref).formats[0]  # an unknown or misused runtime: fail before any work
-    if model_file is None:
+    if req.model_file is None:
         card = get_model_card(model)
-        _build_with_progress(card, fmt=fmt, quant=quant, seed=seed, root=root)
+        _build_with_progress(card, fmt=fmt, quant=req.quant, seed=req.seed, root=req.models_dir)
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, transient=True,
     ) as progress:
-        task = progress.add_task(f"{model}: preparing", total=warmup + reps)
+        task = progress.add_task(f"{model}: preparing", total=req.params.warmup + req.params.reps)
 
         def status(msg: str) -> None:
             progress.update(task, description=f"{model}: {msg}")
@@ -298,8 +286,8 @@ def _run_one(model: str, *, model_file: Path | None = None, bundle: Path | None 
             return run(ref, req, status=status, on_rep=on_rep, push_progress=push_progress)
         except Interrupted as exc:
             raise EdgebenchError(
-                f"interrupted: the partial run is recorded in {exc.path} (outcome interrupted)"
-            , exit_code=130) from None
+                f"interrupted: the partial run is recorded in {exc.path} (outcome interrupted)",
+                exit_code=exits.INTERRUPTED) from None
 
 
 def _seconds(text: str | None) -> float | None:
@@ -311,28 +299,21 @@ def _seconds(text: str | None) -> float | None:
     try:
         return parse_duration(text)
     except ValueError:
-        raise EdgebenchError(f"bad duration {text!r}", hint="e.g. 90s, 10m, 1h", exit_code=2) from None
+        raise EdgebenchError(f"bad duration {text!r}", hint="e.g. 90s, 10m, 1h", exit_code=exits.USAGE) from None
 
 
-def _run_scenario(scenario: str, ref, model: str, *, model_file, runtime, prompt_tokens, gen_tokens, reps, warmup,
-                  threads, quant, seed, rate, probe, results_dir, models_dir, gate, duration, windows,
-                  window_tokens, models, bundle=None, idle_s=0.0, power_meter=None, meter_offset_s=0.0) -> None:
-    """sustained / fit / a gated burst on one phone."""
-    from suite.models import default_models_dir
-    from suite.runtimes import BurstParams
+def _run_scenario(scenario: str, req: RunRequest, ref, *, gate, duration: str | None, windows: int | None,
+                  window_tokens: int, models: str | None) -> None:
+    """sustained / fit / a gated burst of `req` on one phone."""
+    import dataclasses
+
     from suite.scenarios.fit import run_fit
     from suite.scenarios.sustained import run_sustained
-    from suite.session.gating import apply_gate
     from suite.session.device import ScenarioHooks
-    from suite.session.local import RunRequest
+    from suite.session.gating import apply_gate
     from suite.session.run import run
 
-    params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
-                         threads=threads, seed=seed)
-    req = RunRequest(model_id=model, runtime=runtime, device=ref.serial, params=params, quant=quant, seed=seed,
-                     models_dir=models_dir or default_models_dir(), results_dir=results_dir, sample_rate_hz=rate,
-                     probe=probe, model_file=model_file, idle_s=idle_s, power_meter=power_meter,
-                     meter_offset_s=meter_offset_s, runtime_bundle=bundle)
+    req = dataclasses.replace(req, device=ref.serial)
 
     def status(msg: str) -> None:
         err.print(f"[dim]{_plain(ref.serial)}:[/] {_plain(msg)}", highlight=False)
@@ -388,7 +369,7 @@ def _print_run_summary(path: Path) -> None:
 
 @app.command()
 def results(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Result folders [default: results/].")] = None,
+    paths: ResultFolders = None,
     as_json: JsonOut = False,
 ) -> None:
     """List stored runs."""
@@ -423,8 +404,8 @@ def results(
 
 @app.command()
 def report(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Result folders [default: results/].")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("reports"),
+    paths: ResultFolders = None,
+    out: OutDir = Path("reports"),
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,
 ) -> None:
     """Render a self-contained HTML report from stored runs."""
@@ -443,11 +424,16 @@ def quickstart(
     models_dir: ModelsDir = None,
 ) -> None:
     """Build the smallest reference models, benchmark this machine, render reports/index.html."""
+    from suite.models import default_models_dir
     from suite.report import render_report
+    from suite.runtimes import BurstParams
+    from suite.session.local import RunRequest
 
     done = []
     for model_id in models or QUICKSTART_MODELS:
-        path = _run_one(model_id, reps=reps, results_dir=results_dir, models_dir=models_dir)
+        req = RunRequest(model_id=model_id, params=BurstParams(reps=reps), results_dir=results_dir,
+                         models_dir=models_dir or default_models_dir())  # the rest: ort-genai on local, defaults
+        path = _run_one(req)
         _print_run_summary(path)
         done.append(path)
     index = render_report([results_dir], out, title="edgebench quickstart: this machine")
@@ -463,41 +449,50 @@ def compare(
     """Changes between two sets of runs, per device, model, runtime and metric, with significance."""
     from suite.report.compare import cli_compare
 
-    code = cli_compare(_split(baseline), _split(candidate), search=[results_dir], console=console)
-    if code:
-        raise typer.Exit(code)
+    _exit(cli_compare(_split(baseline), _split(candidate), search=[results_dir], console=console))
 
 
 @app.command()
 def export(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Result folders [default: results/].")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("export"),
+    paths: ResultFolders = None,
+    out: OutDir = Path("export"),
     fmt: Annotated[str, typer.Option("--format", help="csv, parquet or json.")] = "parquet",
 ) -> None:
     """Export the tidy tables (runs, metrics, unavailable, samples) for pandas, DuckDB, spreadsheets."""
     from suite.report.export import cli_export
 
-    code = cli_export(list(paths or [Path("results")]), out, fmt, console=console)
-    if code:
-        raise typer.Exit(code)
+    _exit(cli_export(list(paths or [Path("results")]), out, fmt, console=console))
 
 
 def _split(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-@import_app.command("llama-bench")
-def import_llama_bench_cmd(
-    files: Annotated[list[Path], typer.Argument(help="llama-bench output files (md, csv, json, jsonl, sql).")],
-    results_dir: ResultsDir = Path("results"),
-    device: Annotated[str | None, typer.Option(help="Device name when the capture has none (markdown tables).")] = None,
-) -> None:
-    """Turn llama-bench output into runs (origin: imported) beside edgebench's own."""
-    from suite.importers import cli_import
-
-    code = cli_import(files, results_dir, device=device)
+def _exit(code: int) -> None:
+    """A command's status (0: carry on) as the CLI's exit code, through the table (exits.py)."""
     if code:
-        raise typer.Exit(code)
+        raise typer.Exit(exits.code(code))
+
+
+def _add_import_command(name: str) -> None:
+    """`edgebench import NAME FILE...` for a registered importer: its `cli_import(files, results_dir, device=)`
+    writes the runs and returns the exit status."""
+    formats = IMPORTERS.about(name)
+
+    # `files` takes its help as a default: under `from __future__ import annotations` an Annotated
+    # alias is a string, evaluated where this function's names (`name`, `formats`) are not seen
+    def import_cmd(
+        files: list[Path] = typer.Argument(help=f"{name} output files ({formats})."),
+        results_dir: ResultsDir = Path("results"),
+        device: Annotated[str | None, typer.Option(help="Device name when the capture has none (markdown tables).")] = None,
+    ) -> None:
+        _exit(IMPORTERS.get(name)(files, results_dir, device=device))
+
+    import_app.command(name, help=f"Turn {name} output into runs (origin: imported) beside edgebench's own.")(import_cmd)
+
+
+for _importer in IMPORTERS:
+    _add_import_command(_importer)
 
 
 @import_app.command("meter")
@@ -512,9 +507,9 @@ def import_meter_cmd(
 
     run_dir = Path(run_id) if Path(run_id).is_dir() else results_dir / run_id
     if not (run_dir / "run.json").is_file():
-        raise EdgebenchError(f"no run {run_id!r} in {results_dir}", hint="see `edgebench results`", exit_code=2)
+        raise EdgebenchError(f"no run {run_id!r} in {results_dir}", hint="see `edgebench results`", exit_code=exits.USAGE)
     if not log.is_file():
-        raise EdgebenchError(f"no meter log at {log}", exit_code=2)
+        raise EdgebenchError(f"no meter log at {log}", exit_code=exits.USAGE)
     path = attach_meter(run_dir, log, offset_s=meter_offset, results_dir=run_dir.parent)
     console.print(f"{_plain(path.name)} supersedes {_plain(run_dir.name)} (power from {_plain(log)})", highlight=False)
     _print_run_summary(path)
@@ -545,7 +540,7 @@ def loopback_start(
     try:
         rec = lb.start(profile, adb_port=adb_port, time_scale=time_scale, ram_bytes=ram_bytes, charging=charging)
     except LoopbackUnavailable as exc:
-        raise EdgebenchError(f"loopback phone unavailable: {exc}", exit_code=2) from None
+        raise EdgebenchError(f"loopback phone unavailable: {exc}", exit_code=exits.USAGE) from None
     print(rec["serial"])
 
 
@@ -607,7 +602,7 @@ def _num(x) -> str:
 
 
 def main() -> None:
-    """Entry point: map errors to messages and exit codes; tracebacks only with --debug."""
+    """Entry point: map errors to messages and exit codes (the table in exits.py); tracebacks only with --debug."""
     try:
         app()
     except EdgebenchError as exc:
@@ -616,7 +611,7 @@ def main() -> None:
         err.print(f"[red]error:[/] {_plain(exc.message)}", highlight=False)
         if exc.hint:
             err.print(f"  [dim]hint:[/] {_plain(exc.hint)}", highlight=False)
-        sys.exit(exc.exit_code)
+        sys.exit(exits.error_code(exc))
 
 
 if __name__ == "__main__":

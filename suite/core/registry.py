@@ -67,6 +67,10 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._items)
 
+    def about(self, name: str) -> str:
+        """The few words registered with `name` ("" when none)."""
+        return self._about.get(self.canonical(name), "")
+
     def describe(self) -> str:
         """`name (about), ...` of every entry, for `--help` texts and hints."""
         return ", ".join(f"{n} ({self._about[n]})" if n in self._about else n for n in self.names())
