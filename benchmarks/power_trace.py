@@ -39,7 +39,8 @@ import pandas as pd  # noqa: E402
 from suite.analysis.metrics import energy_j, intervals_from_samples  # noqa: E402
 from suite.core.schema import CH_POWER_W, RUN_FIELDS, SCHEMA_VERSION, Phase  # noqa: E402
 from suite.sensors.android import AndroidSampler  # noqa: E402
-from suite.store import SAMPLES_PARQUET, new_run_id, utc_now, write_run  # noqa: E402
+from suite.core.record import new_run_id, utc_now  # noqa: E402
+from suite.store import SAMPLES_PARQUET, write_run  # noqa: E402
 from suite.loopback import LoopbackPhone  # noqa: E402
 from suite.transport.adb import AdbServerAddress, AdbTransport  # noqa: E402
 

@@ -13,13 +13,11 @@ import shutil
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from ulid import ULID
 
 from suite.core.errors import EdgebenchError, SchemaVersionError
 from suite.core.schema import RUN_FIELDS, SAMPLE_COLUMNS, SCHEMA_VERSION
@@ -33,15 +31,6 @@ _TMP_PREFIX = ".tmp-"
 _SAMPLES_SCHEMA = pa.schema(
     [("t_s", pa.float64()), ("channel", pa.string()), ("value", pa.float64())]
 )
-
-
-def new_run_id() -> str:
-    """A time-sortable, collision-free id (ULID): runs from many hosts merge by copying."""
-    return str(ULID())
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def default_results_dir() -> Path:

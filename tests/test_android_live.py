@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from suite.device import live
-from suite.device.provision import PREPARED_FILE
-from suite.device.settings import current_values, prepare, read_record, restore
-from suite.device.android.snapshot import SNAPSHOT_FILES, parse_snapshot
 from suite.cli.devices import devices_app
 from suite.core.errors import EdgebenchError
+from suite.device import live
+from suite.device.android.snapshot import SNAPSHOT_FILES, parse_snapshot
+from suite.device.provision import PREPARED_FILE
+from suite.device.settings import current_values, prepare, read_record, restore
 from suite.transport import AdbServerAddress, AdbTransport, DeviceNotFound
 
 HOSTILE = "[red]x[/red] <script>alert(1)</script> $(reboot); `id` 'q' \"d\""

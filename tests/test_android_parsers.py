@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from suite.core.schema import SIGN_CONVENTION
 from suite.device.android.battery import (
     DISCHARGE_NEGATIVE,
     DISCHARGE_POSITIVE,
@@ -28,7 +29,6 @@ from suite.device.android.memory import parse_dumpsys_meminfo, parse_meminfo, pa
 from suite.device.android.power_rails import parse_odpm_energy, rail_power_w
 from suite.device.android.props import parse_getprop
 from suite.device.android.thermal import parse_thermal_zones, parse_thermalservice
-from suite.core.schema import SIGN_CONVENTION
 
 FIXTURES = Path(__file__).parent / "fixtures" / "android"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from suite.analysis.throttling import detect_throttling
 from suite.core.schema import (
     CH_CURRENT_A,
     CH_POWER_W,
@@ -33,9 +34,7 @@ from suite.sensors.android import (
     ch_power_rail,
     dumpsys_power_problem,
 )
-from suite.analysis.throttling import detect_throttling
 from suite.transport.adb import AdbServerAddress, AdbTransport
-
 
 FIXTURES = Path(__file__).parent / "fixtures" / "android"
 

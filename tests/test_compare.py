@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from suite.report.compare import INSUFFICIENT, cli_compare, compare
 from suite.core.errors import EdgebenchError
 from suite.core.stats import metric
+from suite.report.compare import INSUFFICIENT, cli_compare, compare
 from suite.store import write_run
 
 EXAMPLE = Path(__file__).parent / "data" / "schema" / "run-v1.json"

@@ -10,8 +10,8 @@ import pytest
 from fixtures.results.fixture_set import make_record, make_samples
 
 from suite.core.errors import EdgebenchError
-from suite.report.export import cli_export, export
 from suite.core.schema import Outcome
+from suite.report.export import cli_export, export
 from suite.store import load_results, write_run
 
 

@@ -2,10 +2,9 @@
 whose temperatures and battery follow its thermal model for real."""
 
 import pytest
-
-from suite.session.gating import GateReading, GateTimeout, battery_floor, cooldown
 from loopback_plugin import phone_ref
 
+from suite.session.gating import GateReading, GateTimeout, battery_floor, cooldown
 
 
 @pytest.mark.loopback

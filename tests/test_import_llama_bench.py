@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from suite.importers.llama_bench import NO_SENSORS, cli_import, import_llama_bench
 from suite.core.schema import RUN_FIELDS
+from suite.importers.llama_bench import NO_SENSORS, cli_import, import_llama_bench
 from suite.store import load_results
 
 FIXTURES = Path(__file__).parent / "fixtures" / "llama-bench"

@@ -17,10 +17,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from loopback_plugin import phone_ref
 
 from suite.lab.jobs import read_journal
 from suite.lab.plan import load_plan
-from loopback_plugin import phone_ref
 
 pytestmark = pytest.mark.loopback
 

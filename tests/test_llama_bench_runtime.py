@@ -13,14 +13,21 @@ import struct
 from pathlib import Path
 
 import pytest
+from loopback_plugin import phone_ref
 
 from suite.device.elf import ElfError
 from suite.runtimes import BurstParams
 from suite.runtimes.llama_bench import (
-    affinity_mask, big_cores, bundle_files, llama_bench_argv, parse_phase_output, phase_command, phase_spans,
-    prepare_command, throughput_metrics,
+    affinity_mask,
+    big_cores,
+    bundle_files,
+    llama_bench_argv,
+    parse_phase_output,
+    phase_command,
+    phase_spans,
+    prepare_command,
+    throughput_metrics,
 )
-from loopback_plugin import phone_ref
 
 PROFILES = Path(__file__).parents[1] / "suite" / "loopback" / "profiles"
 FIXTURES = Path(__file__).parent / "fixtures" / "llama-bench"

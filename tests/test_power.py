@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from suite.core.schema import CH_POWER_W
 from suite.sensors.power import (
     SOURCE_BATTERY,
     SOURCE_METER,
@@ -17,7 +18,6 @@ from suite.sensors.power import (
     power_summary,
     select_power_source,
 )
-from suite.core.schema import CH_POWER_W
 
 
 def test_charging_confound_rules():
@@ -102,8 +102,8 @@ def test_idle_baseline_and_above_baseline():
 
 
 def test_charge_counter_check():
-    from suite.sensors.power import charge_counter_check
     from suite.core.schema import CH_CURRENT_A
+    from suite.sensors.power import charge_counter_check
 
     # 0.36 A for 100 s = 36 As = 10 mAh = 10000 uAh drawn; the counter fell 5000000 -> 4990000
     rows = [(float(t), CH_CURRENT_A, 0.36) for t in range(0, 101, 10)]

@@ -7,14 +7,14 @@ import time
 
 import pandas as pd
 import pytest
+from loopback_plugin import phone_ref
 
-from suite.sensors import power
 from suite.analysis.metrics import intervals_from_samples
-from suite.runtimes import BurstParams
 from suite.core.schema import CH_CURRENT_A, CH_POWER_W, CH_POWER_W_DEVICE, ch_phase
+from suite.runtimes import BurstParams
+from suite.sensors import power
 from suite.session.local import RunRequest, attach_meter, run_local
 from suite.store import load_results
-from loopback_plugin import phone_ref
 
 #: an epoch (2023-11-14) for hand-made logs
 E = 1_700_000_000.0

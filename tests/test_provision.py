@@ -5,6 +5,8 @@ import os
 
 import pytest
 
+from suite.core.errors import InsufficientDiskError
+from suite.core.filehash import local_sha256
 from suite.device.provision import (
     MANIFEST,
     WORK_DIR,
@@ -14,9 +16,7 @@ from suite.device.provision import (
     ensure_files,
     read_manifest,
 )
-from suite.core.filehash import local_sha256
 from suite.device.settings import prepare, restore
-from suite.core.errors import InsufficientDiskError
 from suite.transport import AdbServerAddress, AdbTransport, DeviceDisconnected
 
 pytestmark = pytest.mark.loopback

@@ -16,8 +16,6 @@ import pandas as pd
 import pytest
 
 from suite.core.errors import EdgebenchError
-from suite.report import render_report
-from suite.report.charts import phase_spans
 from suite.core.schema import (
     CH_CPU_UTIL_PCT,
     CH_POWER_W,
@@ -29,6 +27,8 @@ from suite.core.schema import (
     ch_temp_tz,
 )
 from suite.core.stats import metric
+from suite.report import render_report
+from suite.report.charts import phase_spans
 from suite.store import write_run
 
 EXAMPLE = Path(__file__).parent / "data" / "schema" / "run-v1.json"

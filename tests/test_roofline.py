@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from suite.core.errors import RooflineError
 from suite.analysis.roofline import (
     decode_bound_tps,
     decode_bytes_per_token,
@@ -12,6 +11,7 @@ from suite.analysis.roofline import (
     prefill_bound_tps,
     roofline_fraction,
 )
+from suite.core.errors import RooflineError
 
 
 def test_mean_decode_context():

@@ -5,13 +5,13 @@ import json
 import threading
 
 import pytest
+from loopback_plugin import phone_ref
 
 from suite.core.errors import EdgebenchError
 from suite.runtimes import BurstParams
-from suite.session.local import RunRequest
 from suite.session.device import run_device
+from suite.session.local import RunRequest
 from suite.store import load_results
-from loopback_plugin import phone_ref
 
 pytestmark = pytest.mark.loopback
 

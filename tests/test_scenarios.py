@@ -4,6 +4,7 @@ caps the CPU quota (decode slows), its memory limit really kills a model that do
 import json
 
 import pytest
+from loopback_plugin import phone_ref
 
 from suite.runtimes import BurstParams
 from suite.scenarios.fit import run_fit
@@ -11,7 +12,6 @@ from suite.scenarios.sustained import run_sustained, window_tps
 from suite.session.gating import Gate
 from suite.session.local import RunRequest
 from suite.store import load_results
-from loopback_plugin import phone_ref
 
 pytestmark = pytest.mark.loopback
 

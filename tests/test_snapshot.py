@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from suite.catalog.socs import SOCS_CSV_HINT_PATH
 from suite.device.android.identity import android_device_info
 from suite.device.android.snapshot import (
     BATTERY_UEVENT,
@@ -26,7 +27,6 @@ from suite.device.android.snapshot import (
     snapshot_from_texts,
 )
 from suite.device.identity import DeviceInfo, local_device_info
-from suite.catalog.socs import SOCS_CSV_HINT_PATH
 
 FIXTURES = Path(__file__).parent / "fixtures" / "android"
 A15 = "samsung_a15_mt6789_android16_"

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from suite.core.errors import EdgebenchError, SchemaVersionError
+from suite.core.record import new_run_id
 from suite.core.schema import SCHEMA_VERSION
 from suite.store import (
     StoreWarning,
     load_results,
-    new_run_id,
     upgrade_record,
     write_run,
 )

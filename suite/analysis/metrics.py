@@ -8,8 +8,15 @@ import numpy as np
 import pandas as pd
 
 from suite.core.measure import BurstParams, Repetition
-from suite.core.schema import CH_PHASE_PREFIX, CH_POWER_W, Phase, ch_phase
+from suite.core.schema import CH_PHASE_PREFIX, CH_POWER_W, SAMPLE_COLUMNS, Phase, ch_phase
 from suite.core.stats import metric, percentile
+
+
+def samples_frame(samples) -> pd.DataFrame:
+    """Samples as a DataFrame: (t_s, channel, value) rows, or a DataFrame with SAMPLE_COLUMNS as it is."""
+    if isinstance(samples, pd.DataFrame):
+        return samples
+    return pd.DataFrame(list(samples), columns=list(SAMPLE_COLUMNS))
 
 
 def burst_metrics(

@@ -17,19 +17,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import pandas as pd
-
-from suite.core.schema import CH_DECODE_TPS_WINDOW, CH_THERMAL_STATUS, SAMPLE_COLUMNS, THERMAL_STATUS
+from suite.analysis.metrics import samples_frame
+from suite.core.schema import CH_DECODE_TPS_WINDOW, CH_THERMAL_STATUS, THERMAL_STATUS
 
 THROTTLE_FRACTION = 0.9
 CPUFREQ_MAX_PREFIX = "cpufreq_max_khz/"
 TEMP_PREFIX = "temp_c/"
-
-
-def _frame(samples) -> pd.DataFrame:
-    if isinstance(samples, pd.DataFrame):
-        return samples
-    return pd.DataFrame(list(samples), columns=list(SAMPLE_COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -67,7 +60,7 @@ def detect_throttling(samples, *, cpuinfo_max_khz: dict[str, int] | None = None,
                       window_tps: Sequence[tuple[float, float]] | None = None,
                       fraction: float = THROTTLE_FRACTION) -> ThrottleEvidence:
     """Throttling from frequency caps, thermal status and/or a throughput drop (see module doc)."""
-    df = _frame(samples)
+    df = samples_frame(samples)
     evidence: list[str] = []
     notes: list[str] = []
     caps = df[df["channel"].str.startswith(CPUFREQ_MAX_PREFIX)].sort_values("t_s", kind="stable")
@@ -123,7 +116,7 @@ def sustained_summary(window_tps: Sequence[tuple[float, float]], samples=None, *
         out.update({"initial_tps": None, "best_tps": None, "worst_tps": None, "stability_pct": None,
                     "time_to_throttle_s": None})
     if samples is not None:
-        df = _frame(samples)
+        df = samples_frame(samples)
         temps = df[df["channel"].str.startswith(TEMP_PREFIX)]
         out["peak_temp_c"] = float(temps["value"].max()) if not temps.empty else None
         out["peak_temp_channel"] = (str(temps.loc[temps["value"].idxmax(), "channel"])
@@ -142,7 +135,7 @@ def window_rows(window_tps: Sequence[tuple[float, float]]) -> list[tuple[float, 
 
 
 def windows_from_samples(samples) -> list[tuple[float, float]]:
-    df = _frame(samples)
+    df = samples_frame(samples)
     w = df[df["channel"] == CH_DECODE_TPS_WINDOW].sort_values("t_s", kind="stable")
     return list(zip(w["t_s"].astype(float), w["value"].astype(float), strict=True))
 

@@ -170,8 +170,8 @@ def prepare(transport: Transport, *, airplane: bool | None = None, steps: Sequen
     `airplane=None` (auto) skips airplane mode on a TCP connection unless the phone is a
     loopback phone (whose connection is no radio); True/False force it. `steps` limits the
     steps (names from SETTINGS)."""
-    from suite.device.live import is_simulated
     from suite.device.android.props import parse_getprop
+    from suite.device.live import is_simulated
 
     earlier = read_record(transport, work_dir)
     earlier_prev = {s.step: s.previous for s in earlier.steps} if earlier and not earlier.restored_at else {}

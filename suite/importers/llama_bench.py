@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import re
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from suite.core.record import build_record, unknown_conditions, utc_now
+from suite.core.schema import METRICS, Origin
 from suite.runtimes.llama_bench_output import FLAG_NAMES, BenchRow, Problem, as_text, parse_llama_bench
+
 # --- import into edgebench runs -----------------------------------------------------------------
 
 RUNTIME_NAME = "llama.cpp"
@@ -177,18 +178,8 @@ def _model_record(row: BenchRow) -> dict:
     }
 
 
-def _host() -> dict:
-    import suite
-
-    return {"hostname": socket.gethostname(), "edgebench_version": suite.__version__,
-            "python": platform.python_version()}
-
-
 def _run_record(run_rows: list[BenchRow], mixed: list[BenchRow], *, desc: str | None, path: Path,
                 file_sha: str, fmt: str, imported_at: str, problems: list[Problem] = ()) -> dict:
-    from suite.core.schema import METRICS, SCHEMA_VERSION, Origin, Outcome
-    from suite.store import new_run_id
-
     first = run_rows[0]
     pp = next((r for r in run_rows if r.kind == "pp"), None)
     tg = next((r for r in run_rows if r.kind == "tg"), None)
@@ -227,33 +218,24 @@ def _run_record(run_rows: list[BenchRow], mixed: list[BenchRow], *, desc: str | 
         "config": cfg,
     }
     all_rows = run_rows + mixed
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": new_run_id(),
-        "started_at": times[0] if times else None,
-        "ended_at": times[-1] if times else None,
-        "outcome": Outcome.COMPLETED.value,
-        "errors": [],
-        "origin": Origin.IMPORTED.value,
-        "host": _host(),
-        "device": _device_record(desc, run_rows, path.name),
-        "model": _model_record(first),
-        "runtime": {"name": RUNTIME_NAME, "version": version, "backend": ",".join(first.backends) or None,
-                    "threads": first.threads,
-                    "affinity": cfg.get("cpu_mask") if as_text(cfg.get("cpu_mask")) not in ("", "0x0") else None,
-                    "build_commit": first.build_commit, "build_number": first.build_number,
-                    "backends": list(first.backends)},
-        "scenario": {"name": SCENARIO_NAME, "params": params},
-        "conditions": {"battery_level_start": None, "battery_level_end": None,
-                       "battery_temp_c_start": None, "battery_temp_c_end": None, "charging": None,
-                       "thermal_status_start": None, "cooldown_waited_s": None, "power_source": None,
-                       "screen": None, "prepared": None},
-        "roofline": {},
-        "sensors": {"rate_hz": None, "achieved_rate_hz": None, "samples": 0, "sampler_cpu_s": None,
-                    "available": [], "unavailable": {"all": NO_SENSORS}},
-        "metrics": metrics,
-        "unavailable": unavailable,
-        "import": {
+    return build_record(
+        origin=Origin.IMPORTED,
+        started_at=times[0] if times else None,
+        ended_at=times[-1] if times else None,
+        device=_device_record(desc, run_rows, path.name),
+        model=_model_record(first),
+        runtime={"name": RUNTIME_NAME, "version": version, "backend": ",".join(first.backends) or None,
+                 "threads": first.threads,
+                 "affinity": cfg.get("cpu_mask") if as_text(cfg.get("cpu_mask")) not in ("", "0x0") else None,
+                 "build_commit": first.build_commit, "build_number": first.build_number,
+                 "backends": list(first.backends)},
+        scenario={"name": SCENARIO_NAME, "params": params},
+        conditions=unknown_conditions(),
+        sensors={"rate_hz": None, "achieved_rate_hz": None, "samples": 0, "sampler_cpu_s": None,
+                 "available": [], "unavailable": {"all": NO_SENSORS}},
+        metrics=metrics,
+        unavailable=unavailable,
+        extra={"import": {
             "tool": "llama-bench",
             "file": path.name,
             "path": str(path),
@@ -271,8 +253,8 @@ def _run_record(run_rows: list[BenchRow], mixed: list[BenchRow], *, desc: str | 
                  "metric": {"pp": "prefill_tps", "tg": "decode_tps"}.get(r.kind) if r in run_rows else None}
                 for r in all_rows
             ],
-        },
-    }
+        }},
+    )
 
 
 def _already_imported(results_dir: Path, file_sha: str) -> list[Path]:
@@ -299,7 +281,7 @@ def import_llama_bench(paths: Iterable[Path | str], results_dir: Path | str, *,
     `device` describes the device when the capture does not (markdown has no cpu_info).
     Grouping: see docs/llama-bench.md ("one run per ...").
     """
-    from suite.store import utc_now, write_run
+    from suite.store import write_run
 
     report = ImportReport()
     results_dir = Path(results_dir)

@@ -114,11 +114,11 @@ def assign_jobs(plan: Plan, serials: list[str]) -> dict[str, list[int]]:
 def build_models(plan: Plan, models_dir: Path, say: Say) -> dict:
     """Build (or find built) every artefact the plan runs; {build key or model file: sha256}."""
     from suite.catalog.cards import get_model_card
+    from suite.models import build_model, default_models_dir
+    from suite.models.record import model_record
     from suite.models.user_file import artefact_from_file
     from suite.models.user_file import model_record as file_record
-    from suite.models import build_model, default_models_dir
     from suite.runtimes.remote import build_runner
-    from suite.models.record import model_record
 
     digests: dict = {}
     for spec in plan.expand():

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from suite.device.provision import WORK_DIR
 from suite.core.errors import EdgebenchError
+from suite.device.provision import WORK_DIR
 from suite.transport.base import DeviceError, Transport, quote
 
 LOCK_NAME = "lab.lock"

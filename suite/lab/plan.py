@@ -71,8 +71,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from suite.catalog.cards import ModelCard, load_model_cards
-from suite.device.select import parse_filters
 from suite.core.errors import EdgebenchError, UnknownNameError
+from suite.device.select import parse_filters
 from suite.session.gating import SENSORS, Gate
 from suite.transport import AdbServerAddress
 

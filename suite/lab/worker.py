@@ -300,40 +300,37 @@ class _Worker:
         from suite.runtimes import BurstParams
         from suite.scenarios.fit import run_fit
         from suite.scenarios.sustained import run_sustained
-        from suite.session.gating import apply_gate
-        from suite.session.local import RunRequest, record_extras
         from suite.session.device import ScenarioHooks
+        from suite.session.gating import apply_gate
+        from suite.session.local import RunRequest
         from suite.session.run import run
 
         spec, p, plan = job.spec, job.spec.params, self.plan
-        token = record_extras.set({"lab": {"plan": plan.name, "plan_sha256": plan.text_sha256, "job_key": job.key,
-                                           "attempt": attempt, "job": job.label(), "line": spec.line,
-                                           "controller": self.args.controller}})
-        try:
-            params = BurstParams(prompt_tokens=p["prompt_tokens"], gen_tokens=p["gen_tokens"], reps=p["reps"],
-                                 warmup=p["warmup"], threads=p.get("threads"), seed=p.get("seed") or 0)
-            model = spec.model or (spec.model_file.stem if spec.model_file else (p.get("models") or ["?"])[0])
-            req = RunRequest(model_id=model, runtime=spec.runtime, device=self.serial, params=params,
-                             quant=p.get("quant"), seed=p.get("seed") or 0, models_dir=Path(self.args.models_dir),
-                             results_dir=plan.output, sample_rate_hz=p.get("rate") or 10.0,
-                             probe=bool(p.get("probe")), model_file=spec.model_file,
-                             idle_s=float(p.get("idle_s") or 0.0), runtime_bundle=spec.runtime_bundle)
-            gate = plan.gate
-            say = self.say
+        lab = {"plan": plan.name, "plan_sha256": plan.text_sha256, "job_key": job.key, "attempt": attempt,
+               "job": job.label(), "line": spec.line, "controller": self.args.controller}
+        params = BurstParams(prompt_tokens=p["prompt_tokens"], gen_tokens=p["gen_tokens"], reps=p["reps"],
+                             warmup=p["warmup"], threads=p.get("threads"), seed=p.get("seed") or 0)
+        model = spec.model or (spec.model_file.stem if spec.model_file else (p.get("models") or ["?"])[0])
+        req = RunRequest(model_id=model, runtime=spec.runtime, device=self.serial, params=params,
+                         quant=p.get("quant"), seed=p.get("seed") or 0, models_dir=Path(self.args.models_dir),
+                         results_dir=plan.output, sample_rate_hz=p.get("rate") or 10.0,
+                         probe=bool(p.get("probe")), model_file=spec.model_file,
+                         idle_s=float(p.get("idle_s") or 0.0), runtime_bundle=spec.runtime_bundle,
+                         lab=lab)
+        gate = plan.gate
+        say = self.say
 
-            def on_rep(i: int, total: int, rep) -> None:
-                self.emit("progress", done=i + 1, total=total, phase="warmup" if rep.warmup else "measure")
+        def on_rep(i: int, total: int, rep) -> None:
+            self.emit("progress", done=i + 1, total=total, phase="warmup" if rep.warmup else "measure")
 
-            def push(done: int, total: int) -> None:
-                self.emit("progress", done=done, total=total, phase="push")
+        def push(done: int, total: int) -> None:
+            self.emit("progress", done=done, total=total, phase="push")
 
-            if spec.scenario == "sustained":
-                run_sustained(ref, req, duration_s=p.get("duration_s"), windows=p.get("windows"),
-                              window_tokens=p.get("window_tokens") or 64, status=say, gate=gate)
-            elif spec.scenario == "fit":
-                run_fit(ref, req, list(p.get("models") or []) or None, status=say, gate=gate)
-            else:
-                conditions = apply_gate(ref, gate, say)
-                run(ref, req, status=say, on_rep=on_rep, push_progress=push, hooks=ScenarioHooks(conditions=conditions))
-        finally:
-            record_extras.reset(token)
+        if spec.scenario == "sustained":
+            run_sustained(ref, req, duration_s=p.get("duration_s"), windows=p.get("windows"),
+                          window_tokens=p.get("window_tokens") or 64, status=say, gate=gate)
+        elif spec.scenario == "fit":
+            run_fit(ref, req, list(p.get("models") or []) or None, status=say, gate=gate)
+        else:
+            conditions = apply_gate(ref, gate, say)
+            run(ref, req, status=say, on_rep=on_rep, push_progress=push, hooks=ScenarioHooks(conditions=conditions))

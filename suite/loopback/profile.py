@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from .sandbox import SHELL_UID

@@ -38,8 +38,8 @@ import numpy as np
 
 from suite.catalog.cards import ModelCard
 from suite.core.errors import ModelBuildError
-from suite.models.recipe import ProgressFn, Recipe
 from suite.models.onnx_graph import rope_inv_freq
+from suite.models.recipe import ProgressFn, Recipe
 
 #: Bump when the bytes a build produces change for the same card and options.
 BUILDER_VERSION = "gguf-synthetic/1"

@@ -16,7 +16,7 @@ build one for Android arm64). A run:
    `prefill_tps`/`decode_tps` samples are llama-bench's `samples_ts`.
 
 Everything that builds a command line is a pure function of (paths, params, device profile), tested
-without a device; `LlamaBenchRuntime` is what the session drives (suite.session.native).
+without a device; `LlamaBenchRuntime` is what the device session drives (suite.session.device).
 
 Phase placement: llama-bench loads the model, runs one warmup test, then the `-r` repetitions back to
 back and prints the result once at the end. The repetitions are placed at the end of the invocation's

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from suite.core.errors import RuntimeFailure
+from suite.core.schema import Phase
 from suite.runtimes.base import (
     PYTHON,
     BurstParams,
@@ -39,7 +40,6 @@ from suite.runtimes.base import (
     run_repetitions,
 )
 from suite.runtimes.ort_genai import prompt_ids
-from suite.core.schema import Phase
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from suite.core.errors import RuntimeFailure
+from suite.core.schema import Phase
 from suite.runtimes.base import (
     PYTHON,
     BurstParams,
@@ -19,7 +20,6 @@ from suite.runtimes.base import (
     Repetition,
     run_repetitions,
 )
-from suite.core.schema import Phase
 
 
 def _og():

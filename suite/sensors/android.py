@@ -40,25 +40,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from suite.device.android.battery import (
-    DISCHARGE_NEGATIVE,
-    DISCHARGE_POSITIVE,
-    BatteryPower,
-    CurrentConvention,
-    DumpsysBattery,
-    battery_power,
-    parse_battery_uevent,
-    parse_dumpsys_battery,
-    samsung_log_sign,
-)
-from suite.device.android.power_rails import parse_odpm_energy, rail_power_w
-from suite.device.android.thermal import parse_thermal_zones, parse_thermalservice
-from suite.sensors.power import (
-    SOURCE_BATTERY,
-    SOURCE_ODPM,
-    charging_reason,
-    select_power_source,
-)
 from suite.core.schema import (
     CH_CURRENT_A,
     CH_POWER_W,
@@ -74,7 +55,26 @@ from suite.core.schema import (
     ch_temp_hal,
     ch_temp_tz,
 )
+from suite.device.android.battery import (
+    DISCHARGE_NEGATIVE,
+    DISCHARGE_POSITIVE,
+    BatteryPower,
+    CurrentConvention,
+    DumpsysBattery,
+    battery_power,
+    parse_battery_uevent,
+    parse_dumpsys_battery,
+    samsung_log_sign,
+)
+from suite.device.android.power_rails import parse_odpm_energy, rail_power_w
+from suite.device.android.thermal import parse_thermal_zones, parse_thermalservice
 from suite.sensors.local import SamplerStats
+from suite.sensors.power import (
+    SOURCE_BATTERY,
+    SOURCE_ODPM,
+    charging_reason,
+    select_power_source,
+)
 from suite.transport.base import DeviceError, quote
 
 LOOP_SCRIPT = Path(__file__).with_name("android_loop.sh")

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from suite.analysis.metrics import energy_j, integrate
+from suite.analysis.metrics import energy_j, integrate, samples_frame
+from suite.core.schema import CH_POWER_W, CH_POWER_W_DEVICE
 from suite.device.android.battery import REASON_CHARGING, REASON_FULL, REASON_NOT_CHARGING, normalize_status
-from suite.core.schema import CH_POWER_W, CH_POWER_W_DEVICE, SAMPLE_COLUMNS
 
 SOURCE_BATTERY = "battery_fuel_gauge"
 SOURCE_ODPM = "odpm_rails"
@@ -217,7 +217,7 @@ def charge_counter_check(samples, start_uah: float, end_uah: float,
     """
     from suite.core.schema import CH_CURRENT_A
 
-    df = _frame(samples)
+    df = samples_frame(samples)
     c = df[df["channel"] == CH_CURRENT_A].sort_values("t_s")
     counted_uah = float(start_uah) - float(end_uah)
     if len(c) < 2:
@@ -230,12 +230,6 @@ def charge_counter_check(samples, start_uah: float, end_uah: float,
 
 
 # --- idle baseline ------------------------------------------------------------------------
-
-
-def _frame(samples) -> pd.DataFrame:
-    if isinstance(samples, pd.DataFrame):
-        return samples
-    return pd.DataFrame(list(samples), columns=list(SAMPLE_COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -255,7 +249,7 @@ def idle_baseline(samples, window: tuple[float, float]) -> IdleBaseline | None:
     """Mean power over `window` (t_s on the samples' axis): the trapezoid integral divided by
     the duration when samples cover it, else the plain mean of the samples inside; None when
     there is no power sample in the window."""
-    df = _frame(samples)
+    df = samples_frame(samples)
     a, b = window
     p = df[df["channel"] == CH_POWER_W].sort_values("t_s")
     inside = p[(p["t_s"] >= a) & (p["t_s"] <= b)]
@@ -269,7 +263,7 @@ def idle_baseline(samples, window: tuple[float, float]) -> IdleBaseline | None:
 
 def above_baseline(samples, baseline_w: float) -> pd.DataFrame:
     """The samples with `power_w` minus the idle baseline (other channels unchanged)."""
-    df = _frame(samples).copy()
+    df = samples_frame(samples).copy()
     m = df["channel"] == CH_POWER_W
     df.loc[m, "value"] = df.loc[m, "value"] - baseline_w
     return df
@@ -278,7 +272,7 @@ def above_baseline(samples, baseline_w: float) -> pd.DataFrame:
 def power_summary(samples, intervals: Sequence[tuple[float, float]],
                   baseline: IdleBaseline | None = None) -> dict[str, float | int | None]:
     """Energy, average power and the above-baseline part over the given intervals."""
-    df = _frame(samples)
+    df = samples_frame(samples)
     intervals = list(intervals)
     e = energy_j(df, intervals)
     dur = sum(b - a for a, b in intervals)
@@ -308,7 +302,7 @@ def idle_window(samples) -> tuple[float, float] | None:
     """The idle phase of a run (phase/idle markers), or None when it has none."""
     from suite.analysis.metrics import intervals_from_samples
 
-    spans = intervals_from_samples(_frame(samples), "idle")
+    spans = intervals_from_samples(samples_frame(samples), "idle")
     return spans[0] if spans else None
 
 
@@ -323,7 +317,7 @@ def idle_metrics(samples, metrics: dict[str, dict], tokens: dict[str, int]) -> t
     from suite.analysis.metrics import intervals_from_samples
     from suite.core.stats import metric
 
-    df = _frame(samples)
+    df = samples_frame(samples)
     window = idle_window(df)
     if window is None:
         return {}, dict.fromkeys(IDLE_METRICS, NO_IDLE_REASON)

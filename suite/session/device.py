@@ -8,6 +8,7 @@ sensors, the SoC catalog or a probe run on the device).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,9 @@ from suite.core.schema import Outcome
 from suite.device import provision, settings
 from suite.device.identity import lab_salt
 from suite.models import build_model, default_models_dir
+from suite.models.user_file import model_record as file_model_record
 from suite.runtimes import get_runtime, is_native
+from suite.runtimes.base import DeviceCall, NativeRun
 from suite.runtimes.remote import (
     RunnerEvents,
     build_runner,
@@ -27,13 +30,16 @@ from suite.runtimes.remote import (
     runner_command,
 )
 from suite.sensors import power
+from suite.sensors.android import AndroidSampler
 from suite.session.local import (
     Interrupted,
+    Measured,
     RunRequest,
     _fail,
     _store,
     measure_idle,
     new_record,
+    resolve_model,
 )
 from suite.transport import DeviceDisconnected, DeviceError, quote
 
@@ -107,112 +113,228 @@ def start_conditions(transport, snap: dict) -> dict:
     }
 
 
+class _RunnerWay:
+    """A Python runtime on a device: the device's Python runs edgebench's runner (a zip application
+    of `suite`), which imports the runtime there and streams its events as JSON lines."""
+
+    def __init__(self, runtime, req: RunRequest, transport, live, device: dict, say: Status) -> None:
+        self.runtime, self.req, self.transport, self.say = runtime, req, transport, say
+        self.python = find_python(transport, live.props, runtime.python_module)
+        self.pid_file = f"{provision.WORK_DIR}/runner.pid"
+        self.events = RunnerEvents()
+        self.stream = None
+
+    def model(self):
+        card = get_model_card(self.req.model_id)
+        self.say(f"model {card.id}: checking the build")
+        built = build_model(card, fmt=self.runtime.formats[0], quant=self.req.quant, seed=self.req.seed,
+                            out_root=self.req.models_dir or default_models_dir())
+        return card, built
+
+    def files(self, card, built) -> dict[str, Path]:
+        self.runner = build_runner(default_models_dir().parent / "runner")
+        files = {f"models/{card.id}/{built.path.name}/{p.name}": p for p in sorted(built.path.iterdir()) if p.is_file()}
+        self.model_name = next(iter(files))
+        files["runner/" + self.runner.name] = self.runner
+        return files
+
+    def provisioned(self, report: provision.ProvisionReport) -> dict:
+        """The record's first runtime block (the runner reports the rest when it is done)."""
+        if report.pushed:
+            rate = report.throughput_bytes_per_s
+            self.say(f"{self.transport.serial}: pushed {report.bytes_pushed / 1e6:.1f} MB"
+                     + (f" at {rate / 1e6:.0f} MB/s" if rate else "") + f", {len(report.cached)} file(s) cached")
+        self.remote_model = report.remote(self.model_name).rsplit("/", 1)[0]
+        self.remote_runner = report.remote("runner/" + self.runner.name)
+        return {"name": self.runtime.name, "version": None, "backend": None, "threads": self.req.params.threads,
+                "affinity": None}
+
+    def bounds(self, device):
+        bw = _bandwidth(self.transport, self.python, self.remote_runner, device, self.req, self.say)
+        return bw, _NoCompute(f"no compute peak for {self.transport.serial}: the SoC catalog has no vendor TOPS "
+                              "figure for its CPU path, and no probe of the runtime's kernels runs on devices yet")
+
+    def before_sampling(self) -> None:
+        _kill_stale_runner(self.transport, self.pid_file)
+
+    def execute(self, record: dict, sampler, t0: float, on_rep) -> Measured:
+        p = self.req.params
+        args = ["burst", "--runtime", self.runtime.name, "--model", self.remote_model, "--prompt-tokens",
+                str(p.prompt_tokens), "--gen-tokens", str(p.gen_tokens), "--reps", str(p.reps), "--warmup",
+                str(p.warmup), "--seed", str(p.seed), "--pid-file", self.pid_file]
+        if p.threads:
+            args += ["--threads", str(p.threads)]
+        total = p.warmup + p.reps
+        events = self.events
+        self.stream = self.transport.stream(runner_command(self.python, self.remote_runner, args))
+        for line in self.stream.lines():
+            ev = events.feed(line)
+            if ev is None:
+                continue
+            if ev["event"] == "start" and ev.get("pid"):
+                sampler.set_pid(ev["pid"])
+            elif ev["event"] == "rep" and on_rep:
+                on_rep(ev["i"], total, events.reps[-1])
+        _let_sampler_pass(sampler, events, t0)
+        sampler.stop()
+        stream = self.stream
+        _outcome(record, events, stream.exit_code, stream.stderr if hasattr(stream, "stderr") else b"")
+        if events.info:
+            record["runtime"] = events.info
+        return self.measured()
+
+    def measured(self) -> Measured:
+        return Measured.from_reps(self.events.reps, self.req.params, self.events.load_s)
+
+    def stop(self, sampler, *, kill: bool) -> None:
+        _stop_quietly(self.stream, sampler, self.transport if kill else None, self.pid_file)
+
+    def before_store(self, record: dict) -> None:
+        # the runner's own VmHWM: true on any device, whatever the sampler's shell can see
+        record["sensors"]["runtime_vm_hwm_bytes"] = self.events.vm_hwm_bytes
+
+
+class _NativeWay:
+    """A native runtime's bundle on a device (suite.runtimes.base.NativeRuntime): the bundle's ABI is
+    checked before anything is pushed; the runtime plans and runs its invocations on the device's shell."""
+
+    pid_file = None
+
+    def __init__(self, runtime, req: RunRequest, transport, live, device: dict, say: Status) -> None:
+        self.runtime, self.req, self.transport, self.live, self.device, self.say = runtime, req, transport, live, \
+            device, say
+        self.bundle_dir = Path(req.runtime_bundle)
+        self.abi = (live.props.get("ro.product.cpu.abi")
+                    or transport.shell("getprop ro.product.cpu.abi", timeout_s=15).stdout).strip()
+        self.checked = runtime.check_bundle(self.bundle_dir, self.abi)  # before anything is pushed
+        self.result: NativeRun | None = None
+
+    def model(self):
+        return resolve_model(self.req, self.runtime, self.say)[:2]
+
+    def files(self, card, built) -> dict[str, Path]:
+        self.say(f"{self.transport.serial}: provisioning {self.runtime.name} and {card.id}")
+        digest = built.manifest.get("model_sha256", "")[:12] or built.path.name
+        self.model_name = f"models/{card.id}/{digest}/{built.model_file.name}"
+        folder = self.runtime.name
+        return {self.model_name: built.model_file,
+                **{f"{folder}/{k}": v for k, v in self.runtime.bundle_files(self.bundle_dir).items()}}
+
+    def provisioned(self, report: provision.ProvisionReport) -> dict:
+        self.call = DeviceCall(transport=self.transport, live=self.live, device=self.device,
+                               params=self.req.params, bundle_dir=self.bundle_dir,
+                               bundle_remote=f"{provision.WORK_DIR}/{self.runtime.name}",
+                               model_remote=report.remote(self.model_name), say=self.say)
+        self.plan = self.runtime.prepare(self.call)
+        return {**self.plan.runtime, "bundle": {"path": str(self.bundle_dir.resolve()), "abi": self.abi,
+                                                "elf": self.checked}}
+
+    def bounds(self, device):
+        # the SoC catalog's peak (the bandwidth probe needs the Python runner, not pushed for a bundle)
+        bw = _bandwidth(self.transport, None, None, device, dataclasses.replace(self.req, probe=False), self.say)
+        return bw, _NoCompute(f"no compute peak on a device for {self.runtime.name} runs")
+
+    def before_sampling(self) -> None:
+        pass
+
+    def execute(self, record: dict, sampler, t0: float, on_rep) -> Measured:
+        try:
+            self.result = self.runtime.execute(self.call, self.plan)
+        finally:
+            time.sleep(2.0 / max(self.req.sample_rate_hz, 0.5))  # a sample past the last phase edge
+            sampler.stop()
+        result = self.result
+        if result.failure is not None:
+            outcome, message = result.failure
+            _fail(record, Outcome(outcome), "RuntimeFailure", message)
+            record["runner_output"] = result.output
+        record["runtime"] |= {k: v for k, v in result.runtime.items() if k in ("version", "backend")}
+        return self.measured()
+
+    def measured(self) -> Measured:
+        r = self.result
+        params = self.runtime.analysis_params(self.req.params)
+        if r is None:
+            return Measured({}, {}, 0, params)
+        return Measured(r.spans, r.metrics, r.n_reps, params)
+
+    def stop(self, sampler, *, kill: bool) -> None:
+        try:
+            sampler.stop()
+        except RuntimeError:
+            pass
+
+    def before_store(self, record: dict) -> None:
+        pass
+
+
 def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None, push_progress=None, *,
                hooks: ScenarioHooks | None = None) -> Path:
-    """Benchmark a model on an attached device; returns the run folder (always written).
+    """Benchmark a model on an attached device with any registered runtime; returns the run folder
+    (always written once measuring started: completed, failed, interrupted or disconnected).
 
+    A Python runtime runs through the device-side runner; a native runtime from `req.runtime_bundle`.
     `push_progress(done_bytes, total_bytes)` follows the provisioning pushes. `hooks` (None
     for the burst scenario) lets a scenario (suite.scenarios) name itself, add conditions,
     and add metrics and sample rows before the record is written.
     """
     say = status or (lambda _m: None)
-    card = get_model_card(req.model_id)
     runtime = get_runtime(req.runtime)
-    if is_native(runtime):  # suite.session.run sends a native runtime's burst to run_native
+    if is_native(runtime) and hooks is not None and hooks.before_store is not None:
         raise EdgebenchError(f"runtime {runtime.name} runs the burst scenario only for now", exit_code=2)
-    module = runtime.python_module
     transport = ref.transport()
     say(f"{transport.serial}: reading identity")
     live = ref.live()
     device = live.device_info(lab_salt())
-    python = find_python(transport, live.props, module)
+    way = (_NativeWay if is_native(runtime) else _RunnerWay)(runtime, req, transport, live, device.to_dict(), say)
 
-    fmt = runtime.formats[0]
-    say(f"model {card.id}: checking the build")
-    built = build_model(card, fmt=fmt, quant=req.quant, seed=req.seed, out_root=req.models_dir or default_models_dir())
-    runner = build_runner(default_models_dir().parent / "runner")
-    files = {f"models/{card.id}/{built.path.name}/{p.name}": p for p in sorted(built.path.iterdir()) if p.is_file()}
-    files["runner/" + runner.name] = runner
-    say(f"{transport.serial}: provisioning {card.id}")
+    card, built = way.model()
+    files = way.files(card, built)
+    if not is_native(runtime):
+        say(f"{transport.serial}: provisioning {card.id}")
     report = provision.ensure_files(transport, files, progress=push_progress)
-    if report.pushed:
-        rate = report.throughput_bytes_per_s
-        say(f"{transport.serial}: pushed {report.bytes_pushed / 1e6:.1f} MB"
-            + (f" at {rate / 1e6:.0f} MB/s" if rate else "") + f", {len(report.cached)} file(s) cached")
-    remote_model = report.remote(next(iter(files))).rsplit("/", 1)[0]
-    remote_runner = report.remote("runner/" + runner.name)
+    runtime_block = way.provisioned(report)
 
     conditions = start_conditions(transport, live.snapshot)
-    record = new_record(device.to_dict(), card, built,
-                        {"name": runtime.name, "version": None, "backend": None, "threads": req.params.threads,
-                         "affinity": None}, req.params, conditions)
+    record = new_record(device.to_dict(), card, built, runtime_block, req.params, conditions, lab=req.lab)
+    if req.model_file is not None:
+        record["model"] = file_model_record(card, built)
     _apply_scenario_hooks_start(hooks, record)
     record["provisioning"] = {k: v for k, v in report.to_dict().items() if k != "files"} | {
         "pushed": [f.name for f in report.pushed], "cached": [f.name for f in report.cached]}
 
-    bw = _bandwidth(transport, python, remote_runner, device, req, say)
-    compute = _NoCompute(f"no compute peak for {transport.serial}: the SoC catalog has no vendor TOPS figure "
-                         "for its CPU path, and no probe of the runtime's kernels runs on devices yet")
+    bw, compute = way.bounds(device)
     llc = _device_llc(transport)
-
-    from suite.sensors.android import AndroidSampler
-
-    pid_file = f"{provision.WORK_DIR}/runner.pid"
-    _kill_stale_runner(transport, pid_file)
-    sampler = AndroidSampler(transport, rate_hz=req.sample_rate_hz, pid_file=pid_file)
-    events = RunnerEvents()
+    way.before_sampling()
+    sampler = AndroidSampler(transport, rate_hz=req.sample_rate_hz, pid_file=way.pid_file)
     t0, host_minus_device = device_clock(transport)
     sampler.set_t0_device(t0)
     record["sensors"]["time_base"] = power.clock_block(t0, host_minus_device)
     idle = None
-    p = req.params
-    args = ["burst", "--runtime", runtime.name, "--model", remote_model, "--prompt-tokens", str(p.prompt_tokens),
-            "--gen-tokens", str(p.gen_tokens), "--reps", str(p.reps), "--warmup", str(p.warmup),
-            "--seed", str(p.seed), "--pid-file", pid_file]
-    if p.threads:
-        args += ["--threads", str(p.threads)]
-    command = runner_command(python, remote_runner, args)
-    total = p.warmup + p.reps
-    stream = None
 
-    def on_event(ev: dict) -> None:
-        if ev["event"] == "start" and ev.get("pid"):
-            sampler.set_pid(ev["pid"])
-        elif ev["event"] == "rep" and on_rep:
-            on_rep(ev["i"], total, events.reps[-1])
-
-    def store() -> Path:
-        # the runner's own VmHWM: true on any device, whatever the sampler's shell can see
-        record["sensors"]["runtime_vm_hwm_bytes"] = events.vm_hwm_bytes
-        sampled = _scenario_sampler(hooks, record, sampler, events, t0)
-        return _store(req, record, sampled, events.reps, events.load_s, card, bw, compute, t0, llc=llc,
+    def store(measured: Measured) -> Path:
+        way.before_store(record)
+        sampled = _scenario_sampler(hooks, record, sampler, way, t0)
+        return _store(req, record, sampled, measured, card, bw, compute, t0, llc=llc,
                       end_conditions=lambda c: _end_conditions(c, ref, record), idle=idle)
 
+    p = req.params
     try:
         say(f"running {card.id} on {runtime.name} on {transport.serial}: warmup {p.warmup}, reps {p.reps}")
         sampler.start()
         idle = measure_idle(sampler, req.idle_s, t0, say, live_rows=lambda: sampler.rows)
-        stream = transport.stream(command)
-        for line in stream.lines():
-            ev = events.feed(line)
-            if ev is not None:
-                on_event(ev)
-        _let_sampler_pass(sampler, events, t0)
-        sampler.stop()
-        _outcome(record, events, stream.exit_code, stream.stderr if hasattr(stream, "stderr") else b"")
+        measured = way.execute(record, sampler, t0, on_rep)
     except KeyboardInterrupt:
-        _stop_quietly(stream, sampler, transport, pid_file)
+        way.stop(sampler, kill=True)
         _fail(record, Outcome.INTERRUPTED, "KeyboardInterrupt", "interrupted by the user")
-        raise Interrupted(store()) from None
+        raise Interrupted(store(way.measured())) from None
     except DeviceDisconnected as exc:
-        _stop_quietly(stream, sampler, None, pid_file)
+        way.stop(sampler, kill=False)
         _fail(record, Outcome.DISCONNECTED, type(exc).__name__, exc.message)
-        path = store()
+        path = store(way.measured())
         raise EdgebenchError(f"{transport.serial} disconnected mid-run; the partial run is recorded in {path}",
                              hint="reconnect the phone; nothing keeps running on it (adbd hangs up the runner)") from exc
-    if events.info:
-        record["runtime"] = events.info
-    path = store()
+    path = store(measured)
     failed = [e for e in record["errors"] if e["type"] == "RooflineError"]
     if failed:
         raise RooflineError(f"{failed[0]['message']} (run recorded at {path})")
@@ -376,8 +498,8 @@ class _RowsAdded:
         return [*self._sampler.rows, *self._extra]
 
 
-def _scenario_sampler(hooks: ScenarioHooks | None, record: dict, sampler, events: RunnerEvents, t0: float):
+def _scenario_sampler(hooks: ScenarioHooks | None, record: dict, sampler, way, t0: float):
     if hooks is None or hooks.before_store is None:
         return sampler
-    extra = hooks.before_store(record, sampler.rows, events, t0) or []
+    extra = hooks.before_store(record, sampler.rows, way.events, t0) or []
     return _RowsAdded(sampler, extra)

@@ -6,11 +6,7 @@ samples, probes) and writes one run folder, atomically, whatever the outcome.
 
 from __future__ import annotations
 
-import contextvars
-import copy
 import logging
-import platform
-import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -19,16 +15,15 @@ from pathlib import Path
 
 import pandas as pd
 
-import suite
 from suite.analysis import metrics as analysis
 from suite.analysis import roofline
 from suite.catalog.cards import ModelCard, get_model_card
 from suite.core.errors import EdgebenchError, RooflineError, RuntimeFailure
+from suite.core.record import build_record, new_run_id, utc_now
 from suite.core.schema import (
     CH_CURRENT_A,
     CH_RSS_BYTES,
     SAMPLE_COLUMNS,
-    SCHEMA_VERSION,
     Origin,
     Outcome,
 )
@@ -37,7 +32,7 @@ from suite.models import BuiltModel, build_model, default_models_dir
 from suite.models.record import model_record
 from suite.runtimes import RUNTIMES, BurstParams, Repetition, Runtime, get_runtime, is_native
 from suite.sensors import power
-from suite.store import new_run_id, utc_now, write_run
+from suite.store import write_run
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +68,8 @@ class RunRequest:
     meter_offset_s: float = 0.0
     #: a native runtime's bundle (the user's build): a folder with its binary and libraries
     runtime_bundle: Path | None = None
-
-
-def _host() -> dict:
-    return {
-        "hostname": socket.gethostname(),
-        "edgebench_version": suite.__version__,
-        "python": platform.python_version(),
-    }
+    #: the lab job this run belongs to (plan, plan sha256, job key, attempt, line, controller)
+    lab: dict | None = None
 
 
 def resolve_model(req: RunRequest, runtime, say: Status = lambda _m: None):
@@ -101,38 +90,13 @@ def resolve_model(req: RunRequest, runtime, say: Status = lambda _m: None):
     return card, built, built.path
 
 
-#: Optional top-level keys added to every record made in this context (e.g. `lab`: the lab
-#: job a run belongs to); set with `record_extras.set({...})` around the runs.
-record_extras: contextvars.ContextVar[dict | None] = contextvars.ContextVar("record_extras", default=None)
-
-
 def new_record(device: dict, card: ModelCard, built: BuiltModel, runtime: dict, params: BurstParams,
-               conditions: dict) -> dict:
-    """A run record before measuring: every field present, outcome completed until shown otherwise."""
-    return _new_record(device, card, built, runtime, params, conditions) | copy.deepcopy(record_extras.get() or {})
-
-
-def _new_record(device: dict, card: ModelCard, built: BuiltModel, runtime: dict, params: BurstParams,
-                conditions: dict) -> dict:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": new_run_id(),
-        "started_at": utc_now(),
-        "ended_at": None,
-        "outcome": Outcome.COMPLETED.value,
-        "errors": [],
-        "origin": Origin.MEASURED.value,
-        "host": _host(),
-        "device": device,
-        "model": model_record(card, built),
-        "runtime": runtime,
-        "scenario": {"name": "burst", "params": params.to_dict()},
-        "conditions": conditions,
-        "roofline": {},
-        "sensors": {},
-        "metrics": {},
-        "unavailable": {},
-    }
+               conditions: dict, *, lab: dict | None = None) -> dict:
+    """A run record before measuring: every field present, outcome completed until shown otherwise.
+    `lab`: the lab job the run belongs to (plan, job key, attempt...), recorded as the `lab` block."""
+    return build_record(origin=Origin.MEASURED, device=device, model=model_record(card, built), runtime=runtime,
+                        scenario={"name": "burst", "params": params.to_dict()}, conditions=conditions,
+                        started_at=utc_now(), lab=lab)
 
 
 def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Path:
@@ -156,7 +120,7 @@ def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Pat
     record = new_record(device.to_dict(), card, built,
                         {"name": runtime.name, "version": runtime.version(), "backend": None,
                          "threads": req.params.threads, "affinity": None},
-                        req.params, _local_conditions())
+                        req.params, _local_conditions(), lab=req.lab)
     if req.model_file is not None:
         from suite.models.user_file import model_record as file_model_record
 
@@ -203,18 +167,22 @@ def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Pat
             bw, compute = probes.best()
     except KeyboardInterrupt:
         _fail(record, Outcome.INTERRUPTED, "KeyboardInterrupt", "interrupted by the user")
-        path = _store(req, record, sampler, done, None, card, bw, compute, t0, llc=host_llc, idle=idle)
+        path = _store(req, record, sampler, Measured.from_reps(done, req.params, None), card, bw, compute, t0,
+                      llc=host_llc, idle=idle)
         raise Interrupted(path) from None
     except RuntimeFailure as exc:
         outcome = Outcome.CRASHED if done else Outcome.LOAD_FAILED
         _fail(record, outcome, type(exc).__name__, str(exc))
-        path = _store(req, record, sampler, done, None, card, bw, compute, t0, llc=host_llc, idle=idle)
+        path = _store(req, record, sampler, Measured.from_reps(done, req.params, None), card, bw, compute, t0,
+                      llc=host_llc, idle=idle)
         raise EdgebenchError(f"{exc.message} (run recorded at {path})") from exc
     except Exception as exc:
         _fail(record, Outcome.CRASHED, type(exc).__name__, str(exc), traceback.format_exc(limit=8))
-        path = _store(req, record, sampler, done, None, card, bw, compute, t0, llc=host_llc, idle=idle)
+        path = _store(req, record, sampler, Measured.from_reps(done, req.params, None), card, bw, compute, t0,
+                      llc=host_llc, idle=idle)
         raise EdgebenchError(f"run crashed: {exc} (run recorded at {path})") from exc
-    path = _store(req, record, sampler, done, load_s, card, bw, compute, t0, llc=host_llc, idle=idle)
+    path = _store(req, record, sampler, Measured.from_reps(done, req.params, load_s), card, bw, compute, t0,
+                  llc=host_llc, idle=idle)
     failed = [e for e in record["errors"] if e["type"] == "RooflineError"]
     if failed:
         raise RooflineError(f"{failed[0]['message']} (run recorded at {path})")
@@ -229,26 +197,44 @@ def _fail(record: dict, outcome: Outcome, kind: str, message: str, tb: str | Non
     record["errors"].append(err)
 
 
-def _store(req, record, sampler, reps, load_s, card, bw, compute, t0, *, llc: int | None,
+@dataclass
+class Measured:
+    """What a run measured, as the session derives and stores it: phase spans (absolute, on the
+    clock of t0), throughput metrics, the number of measured repetitions, and the burst parameters
+    as the analysis must count them."""
+
+    spans: dict[str, list[tuple[float, float]]]
+    metrics: dict
+    n_reps: int
+    params: BurstParams
+
+    @classmethod
+    def from_reps(cls, reps: list[Repetition], params: BurstParams, load_s: float | None) -> Measured:
+        """An in-process runtime's (or the device runner's) repetitions."""
+        return cls(analysis.phase_intervals(reps), analysis.burst_metrics(reps, params, load_s),
+                   sum(1 for r in reps if not r.warmup), params)
+
+
+def _store(req, record, sampler, measured: Measured, card, bw, compute, t0, *, llc: int | None,
            end_conditions=None, idle: tuple[float, float] | None = None) -> Path:
-    """Metrics from the repetitions that completed, samples, roofline; one atomic write.
+    """Metrics from what was measured, samples, roofline; one atomic write.
 
     `llc`: the device's last-level cache in bytes (None: unknown); `end_conditions`: a
     callable filling the end-of-run conditions (default: this host's battery); `idle`: the
     idle-baseline window (absolute times on the clock of t0), if one was measured.
     """
-    spans = analysis.phase_intervals(reps)
+    spans = dict(measured.spans)
     if idle is not None:
         spans["idle"] = [idle]
     rows = analysis.phase_rows(spans, t0)
-    record["metrics"].update(analysis.burst_metrics(reps, req.params, load_s))
+    record["metrics"].update(measured.metrics)
     _finish(record, sampler, rows, t0)
     (end_conditions or _local_end_conditions)(record["conditions"])
     if req.power_meter is not None:
         rows = _with_meter(req, record, rows)
     frame = _frame(rows)
-    n_reps = sum(1 for r in reps if not r.warmup)
-    derive_metrics(record, frame, req.params, n_reps, card, bw, compute, llc)
+    n_reps = measured.n_reps
+    derive_metrics(record, frame, measured.params, n_reps, card, bw, compute, llc)
     if record["outcome"] != Outcome.COMPLETED.value and n_reps:
         record["errors"][-1]["completed_reps"] = n_reps
     return write_run(req.results_dir, record, frame)

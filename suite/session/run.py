@@ -1,9 +1,9 @@
 """The one entry to a measured run: any registered runtime, on this host or an attached device.
 
 `check_request` refuses what cannot run before any work is done (a model build, a push);
-`run` picks the way the runtime runs there: in process on this host, through the device-side
-Python runner, or a native runtime's bundle on the device. Callers (the CLI, lab workers,
-scenarios) name no runtime.
+`run` sends the run to this host's session (an in-process runtime) or to the device session
+(suite.session.device: a Python runtime through the device-side runner, or a native runtime's
+bundle). Callers (the CLI, lab workers, scenarios) name no runtime.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from suite.core.errors import EdgebenchError
 from suite.runtimes import Runtime, get_runtime, is_native
 from suite.session.device import ScenarioHooks, run_device
 from suite.session.local import RunRequest, Status, run_local
-from suite.session.native import run_native
 
 
 def on_device(ref) -> bool:
@@ -36,10 +35,7 @@ def check_request(req: RunRequest, ref) -> Runtime:
 def run(ref, req: RunRequest, *, status: Status | None = None, on_rep=None, push_progress=None,
         hooks: ScenarioHooks | None = None) -> Path:
     """One measured run; returns its folder (always written once measuring started)."""
-    runtime = check_request(req, ref)
-    if is_native(runtime):
-        return run_native(ref, req, runtime, req.runtime_bundle, status=status, push_progress=push_progress,
-                          hooks=hooks)
+    check_request(req, ref)
     if not on_device(ref):
         return run_local(req, status=status, on_rep=on_rep)
     return run_device(ref, req, status=status, on_rep=on_rep, push_progress=push_progress, hooks=hooks)

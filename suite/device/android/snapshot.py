@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from suite.catalog.socs import Soc, load_socs, match_soc
+from suite.core.schema import SIGN_CONVENTION, THERMAL_STATUS
 from suite.device.android.battery import (
     BatteryPower,
     battery_power,
@@ -22,10 +24,7 @@ from suite.device.android.battery import (
 from suite.device.android.cpu import parse_android_cpuinfo, parse_cpufreq
 from suite.device.android.memory import parse_meminfo
 from suite.device.android.props import parse_getprop
-from suite.core.schema import THERMAL_STATUS
 from suite.device.android.thermal import parse_thermal_zones, parse_thermalservice
-from suite.core.schema import SIGN_CONVENTION
-from suite.catalog.socs import Soc, load_socs, match_soc
 
 SNAPSHOT_VERSION = 1
 
