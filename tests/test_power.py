@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from suite.analysis.energy import above_baseline, idle_baseline, power_summary
 from suite.core.schema import CH_POWER_W
 from suite.sensors.power import (
     SOURCE_BATTERY,
     SOURCE_METER,
     SOURCE_ODPM,
-    above_baseline,
     align_meter,
     charging_reason,
-    idle_baseline,
     is_wifi_adb,
     load_meter_csv,
-    power_summary,
     select_power_source,
 )
 
@@ -102,8 +100,8 @@ def test_idle_baseline_and_above_baseline():
 
 
 def test_charge_counter_check():
+    from suite.analysis.energy import charge_counter_check
     from suite.core.schema import CH_CURRENT_A
-    from suite.sensors.power import charge_counter_check
 
     # 0.36 A for 100 s = 36 As = 10 mAh = 10000 uAh drawn; the counter fell 5000000 -> 4990000
     rows = [(float(t), CH_CURRENT_A, 0.36) for t in range(0, 101, 10)]

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from loopback_plugin import phone_ref
 
+from suite.analysis import energy
 from suite.analysis.metrics import intervals_from_samples
 from suite.core.schema import CH_CURRENT_A, CH_POWER_W, CH_POWER_W_DEVICE, ch_phase
 from suite.runtimes import BurstParams
@@ -30,8 +31,8 @@ def _rows_with_phases():
 
 def test_idle_metrics_subtract_the_baseline_per_phase():
     df = _rows_with_phases()
-    energy = {"energy_j/prefill": {"value": 3.0}, "energy_j/decode": {"value": 12.0}, "power_w/avg": {"value": 3.0}}
-    m, missing = power.idle_metrics(df, energy, {"prefill": 16, "decode": 40})
+    phases = {"energy_j/prefill": {"value": 3.0}, "energy_j/decode": {"value": 12.0}, "power_w/avg": {"value": 3.0}}
+    m, missing = energy.idle_metrics(df, phases, {"prefill": 16, "decode": 40})
     assert m["power_w/idle"]["value"] == pytest.approx(1.0)
     # decode 12 J over 4 s, idle 1 W x 4 s = 4 J: 8 J above idle, 0.2 J per token
     assert m["energy_j/decode_above_idle"]["value"] == pytest.approx(8.0)
@@ -46,13 +47,13 @@ def test_idle_metrics_subtract_the_baseline_per_phase():
 def test_idle_metrics_say_why_when_there_is_no_baseline():
     df = _rows_with_phases()
     no_idle = df[~df["channel"].eq(ch_phase("idle"))]
-    m, missing = power.idle_metrics(no_idle, {}, {"prefill": 1, "decode": 1})
-    assert m == {} and set(missing) == set(power.IDLE_METRICS)
-    assert missing["power_w/idle"] == power.NO_IDLE_REASON
+    m, missing = energy.idle_metrics(no_idle, {}, {"prefill": 1, "decode": 1})
+    assert m == {} and set(missing) == set(energy.IDLE_METRICS)
+    assert missing["power_w/idle"] == energy.NO_IDLE_REASON
     # an idle window without power samples in it: a reason, never 0
     shifted = df.copy()
     shifted.loc[shifted["channel"] == CH_POWER_W, "t_s"] += 50
-    _, missing = power.idle_metrics(shifted, {}, {"prefill": 1, "decode": 1})
+    _, missing = energy.idle_metrics(shifted, {}, {"prefill": 1, "decode": 1})
     assert "no power sample inside the idle window" in missing["power_w/idle"]
 
 
@@ -95,13 +96,13 @@ def test_apply_meter_refuses_a_log_from_another_time(tmp_path):
 
 def test_charge_counter_summary_withholds_a_ratio_the_counter_cannot_resolve():
     rows = [(float(t), CH_CURRENT_A, 0.36) for t in range(0, 101, 10)]  # 10 mAh in 100 s
-    ok = power.charge_counter_summary(rows, {"charge_counter": 5_000_000}, {"charge_counter": 4_990_000}, 100.0)
+    ok = energy.charge_counter_summary(rows, {"charge_counter": 5_000_000}, {"charge_counter": 4_990_000}, 100.0)
     assert ok["ratio"] == pytest.approx(1.0) and "note" not in ok
-    off = power.charge_counter_summary(rows, {"charge_counter": 5_000_000}, {"charge_counter": 4_970_000}, 100.0)
+    off = energy.charge_counter_summary(rows, {"charge_counter": 5_000_000}, {"charge_counter": 4_970_000}, 100.0)
     assert off["ratio"] == pytest.approx(1 / 3) and "disagree" in off["note"]
-    short = power.charge_counter_summary(rows[:2], {"charge_counter": 5_000_000}, {"charge_counter": 4_999_000}, 10.0)
+    short = energy.charge_counter_summary(rows[:2], {"charge_counter": 5_000_000}, {"charge_counter": 4_999_000}, 10.0)
     assert short["ratio"] is None and "resolution" in short["note"]
-    assert power.charge_counter_summary(rows, {}, {}, 100.0) is None
+    assert energy.charge_counter_summary(rows, {}, {}, 100.0) is None
 
 
 # --- a real local run, then a meter log attached after the fact -----------------------------
@@ -138,7 +139,7 @@ def test_meter_log_attached_to_a_local_run_supersedes_it(models_dir, tmp_path):
     # the throughput figures are the original measurement's
     assert m["metrics"]["decode_tps"] == rec["metrics"]["decode_tps"]
     # no idle window was asked for: a reason, not a number
-    assert m["unavailable"]["power_w/idle"] == power.NO_IDLE_REASON
+    assert m["unavailable"]["power_w/idle"] == energy.NO_IDLE_REASON
     # the original run is untouched (append-only)
     assert json.loads((path / "run.json").read_text()) == rec
 

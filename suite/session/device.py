@@ -314,9 +314,11 @@ def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None, 
 
     def store(measured: Measured) -> Path:
         way.before_store(record)
-        sampled = _scenario_sampler(hooks, record, sampler, way, t0)
-        return _store(req, record, sampled, measured, card, bw, compute, t0, llc=llc,
-                      end_conditions=lambda c: _end_conditions(c, ref, record), idle=idle)
+        # a scenario's metrics and keys, and its extra sample rows (e.g. sustained's per-window throughput)
+        extra = (hooks.before_store(record, sampler.rows, way.events, t0) or []
+                 if hooks is not None and hooks.before_store is not None else [])
+        return _store(req, record, sampler, measured, card, bw, compute, t0, llc=llc,
+                      end_conditions=lambda c: _end_conditions(c, ref, record), idle=idle, extra_rows=extra)
 
     p = req.params
     try:
@@ -482,24 +484,3 @@ def _apply_scenario_hooks_start(hooks: ScenarioHooks | None, record: dict) -> No
         record["scenario"] = hooks.scenario
     if hooks.conditions:
         record["conditions"].update(hooks.conditions)
-
-
-class _RowsAdded:
-    """The sampler as `_store` reads it, with a scenario's extra rows appended to `rows`."""
-
-    def __init__(self, sampler, extra: list) -> None:
-        self._sampler, self._extra = sampler, list(extra)
-
-    def __getattr__(self, name):
-        return getattr(self._sampler, name)
-
-    @property
-    def rows(self):
-        return [*self._sampler.rows, *self._extra]
-
-
-def _scenario_sampler(hooks: ScenarioHooks | None, record: dict, sampler, way, t0: float):
-    if hooks is None or hooks.before_store is None:
-        return sampler
-    extra = hooks.before_store(record, sampler.rows, way.events, t0) or []
-    return _RowsAdded(sampler, extra)

@@ -16,12 +16,11 @@ from pathlib import Path
 import pandas as pd
 
 from suite.analysis import metrics as analysis
-from suite.analysis import roofline
+from suite.analysis.derive import POWER_METRICS, POWER_SENSOR, derive_metrics, power_metrics, sensor_gaps
 from suite.catalog.cards import ModelCard, get_model_card
 from suite.core.errors import EdgebenchError, RooflineError, RuntimeFailure
 from suite.core.record import build_record, new_run_id, utc_now
 from suite.core.schema import (
-    CH_CURRENT_A,
     CH_RSS_BYTES,
     SAMPLE_COLUMNS,
     Origin,
@@ -35,11 +34,6 @@ from suite.sensors import power
 from suite.store import write_run
 
 log = logging.getLogger(__name__)
-
-#: Metrics a run measures only when the device has a power sensor.
-POWER_METRICS = ("power_w/avg", "power_w/peak", "energy_j/prefill", "energy_j/decode",
-                 "j_per_token/prefill", "j_per_token/decode", "tokens_per_j/decode", *power.IDLE_METRICS)
-POWER_SENSOR = "power_w"
 
 #: (message) -> None: the CLI shows these as progress.
 Status = Callable[[str], None]
@@ -216,19 +210,20 @@ class Measured:
 
 
 def _store(req, record, sampler, measured: Measured, card, bw, compute, t0, *, llc: int | None,
-           end_conditions=None, idle: tuple[float, float] | None = None) -> Path:
+           end_conditions=None, idle: tuple[float, float] | None = None, extra_rows: list = ()) -> Path:
     """Metrics from what was measured, samples, roofline; one atomic write.
 
     `llc`: the device's last-level cache in bytes (None: unknown); `end_conditions`: a
     callable filling the end-of-run conditions (default: this host's battery); `idle`: the
-    idle-baseline window (absolute times on the clock of t0), if one was measured.
+    idle-baseline window (absolute times on the clock of t0), if one was measured; `extra_rows`:
+    a scenario's own sample rows (t_s relative to t0).
     """
     spans = dict(measured.spans)
     if idle is not None:
         spans["idle"] = [idle]
     rows = analysis.phase_rows(spans, t0)
     record["metrics"].update(measured.metrics)
-    _finish(record, sampler, rows, t0)
+    _finish(record, sampler, rows, t0, extra_rows)
     (end_conditions or _local_end_conditions)(record["conditions"])
     if req.power_meter is not None:
         rows = _with_meter(req, record, rows)
@@ -238,49 +233,6 @@ def _store(req, record, sampler, measured: Measured, card, bw, compute, t0, *, l
     if record["outcome"] != Outcome.COMPLETED.value and n_reps:
         record["errors"][-1]["completed_reps"] = n_reps
     return write_run(req.results_dir, record, frame)
-
-
-def derive_metrics(record: dict, frame: pd.DataFrame, params: BurstParams, n_reps: int, card, bw, compute,
-                   llc: int | None) -> None:
-    """What the samples and bounds give: hottest temperature, energy and power, roofline."""
-    record["metrics"].update(analysis.temperature_metrics(frame))
-    if not n_reps:
-        return
-    _power_metrics(record, frame, params, n_reps)
-    _roofline(record, card, params, bw, compute, llc)
-
-
-def _power_metrics(record: dict, frame: pd.DataFrame, params: BurstParams, n_reps: int) -> None:
-    """Energy per phase, the idle baseline and the above-idle figures, the charge-counter check.
-
-    A missing power sensor's reason (e.g. `charging: ...`) stays: the energy step adds its own
-    reasons only when the device had power samples to integrate.
-    """
-    energy, missing = analysis.energy_metrics(frame, params, n_reps)
-    record["metrics"].update(energy)
-    tokens = {"prefill": params.prompt_tokens * n_reps, "decode": (params.gen_tokens - 1) * n_reps}
-    idle, idle_missing = power.idle_metrics(frame, record["metrics"], tokens)
-    record["metrics"].update(idle)
-    if POWER_SENSOR not in record["sensors"].get("unavailable", {}):
-        for name, reason in {**missing, **idle_missing}.items():
-            if name not in record["metrics"]:
-                record["unavailable"].setdefault(name, reason)
-    for name in record["metrics"]:
-        record["unavailable"].pop(name, None)
-    _charge_counter(record, frame)
-
-
-def _charge_counter(record: dict, frame: pd.DataFrame) -> None:
-    """The fuel gauge's coulomb counter against the integrated current (suite.sensors.power)."""
-    sensors = record["sensors"]
-    start, end = sensors.get("battery_start"), sensors.get("battery_end")
-    if not start or not end:
-        return
-    cur = frame[frame["channel"] == CH_CURRENT_A]["t_s"]
-    duration = float(cur.max() - cur.min()) if len(cur) > 1 else 0.0
-    check = power.charge_counter_summary(frame, start, end, duration)
-    if check is not None:
-        sensors["charge_counter_check"] = check
 
 
 def _with_meter(req, record: dict, rows: list) -> list:
@@ -365,10 +317,12 @@ def _local_conditions() -> dict:
     }
 
 
-def _finish(record: dict, sampler, rows: list, t0: float) -> None:
-    """Collect samples, sensor availability and end-of-run conditions into the record."""
+def _finish(record: dict, sampler, rows: list, t0: float, extra_rows: list = ()) -> None:
+    """Collect samples (the sampler's, then `extra_rows`), sensor availability and end-of-run
+    conditions into the record."""
     record["ended_at"] = utc_now()
     rows.extend(sampler.rows)
+    rows.extend(extra_rows)
     avail = sampler.availability()
     unavailable = {k: v for k, v in avail.items() if v is not None}
     record["sensors"] = {
@@ -382,7 +336,7 @@ def _finish(record: dict, sampler, rows: list, t0: float) -> None:
         record["metrics"]["peak_rss_bytes"] = metric("peak_rss_bytes", float(peak))
     else:
         record["unavailable"]["peak_rss_bytes"] = avail.get(CH_RSS_BYTES) or "no RSS reading of the runtime process"
-    for metric_name, reason in _sensor_gaps(avail).items():
+    for metric_name, reason in sensor_gaps(avail).items():
         record["unavailable"].setdefault(metric_name, reason)
     if sampler.power_source:
         record["conditions"]["power_source"] = sampler.power_source
@@ -396,19 +350,6 @@ def _local_end_conditions(conditions: dict) -> None:
         conditions["battery_level_end"] = b.percent if b else None
     except (ImportError, AttributeError, OSError):
         pass
-
-
-def _sensor_gaps(avail: dict[str, str | None]) -> dict[str, str]:
-    """Metrics that cannot exist because their sensor is missing, with the sensor's reason."""
-    gaps: dict[str, str] = {}
-    power_reason = avail.get(POWER_SENSOR)
-    if power_reason:
-        for name in POWER_METRICS:
-            gaps[name] = power_reason
-    temps = {k: v for k, v in avail.items() if k.startswith("temp_c")}
-    if not temps or all(temps.values()):
-        gaps["temp_c/max"] = "; ".join(str(v) for v in temps.values()) or "no temperature sensor"
-    return gaps
 
 
 #: Rows of the compute probe's matmul at the least (see Probes.measure).
@@ -463,73 +404,6 @@ class Probes:
         return bw, compute
 
 
-def prefill_params_per_token(card: ModelCard, prompt_tokens: int) -> float:
-    """Matmul parameters one prompt token passes through: every layer's weights, plus the
-    LM head once per prompt (logits are computed for the last position only). The
-    embedding lookup is a gather, not a matmul."""
-    head = (card.vocab_size or 0) * (card.hidden_size or 0)
-    embeddings = head * (1 if card.tie_word_embeddings else 2)
-    return card.params() - embeddings + head / prompt_tokens
-
-
-def _roofline(record: dict, card: ModelCard, params: BurstParams, bw, compute, llc: int | None) -> None:
-    """Bounds, and the fraction of them each throughput reaches.
-
-    A fraction above 1.0 means the probe or the byte count is wrong: the fraction is not
-    stored, the error is recorded, and run_local raises once the run is safely written.
-    """
-    roof: dict = {}
-    m = record["model"]
-    un = record["unavailable"]
-    decode = record["metrics"].get("decode_tps")
-    prefill = record["metrics"].get("prefill_tps")
-
-    def check(name: str, measured: float, bound: float) -> None:
-        try:
-            frac = roofline.roofline_fraction(measured, bound)
-        except RooflineError as exc:
-            record["errors"].append({"type": "RooflineError", "message": f"{name}: {exc.message}", "hint": exc.hint})
-            un[name] = f"roofline check failed: {exc.message}"
-            return
-        record["metrics"][name] = metric(name, frac)
-
-    if bw is None or getattr(bw, "bytes_per_s", None) is None:
-        un["roofline_fraction/decode"] = getattr(bw, "reason", None) or "bandwidth probe not run (--no-probe)"
-    else:
-        source = getattr(bw, "source", "probe")
-        roof.update(bandwidth_bytes_per_s=bw.bytes_per_s, bandwidth_source=source,
-                    bandwidth_method=bw.method, bandwidth_threads=bw.threads)
-        if source == "probe":
-            record["metrics"]["memory_bandwidth_bytes_per_s"] = metric(
-                "memory_bandwidth_bytes_per_s", list(bw.samples)) | {"value": bw.bytes_per_s}
-        ctx = roofline.mean_decode_context(params.prompt_tokens, params.gen_tokens)
-        per_tok = roofline.decode_bytes_per_token(m["weight_bytes_read_per_token"], m["kv_bytes_per_position"], ctx)
-        bound = roofline.decode_bound_tps(per_tok, bw.bytes_per_s)
-        roof.update(decode_bytes_per_token=per_tok, decode_bound_tps=bound)
-        roof["last_level_cache_bytes"] = llc
-        if llc and per_tok < CACHE_RESIDENT_MULTIPLE * llc:
-            un["roofline_fraction/decode"] = (
-                f"the model's {per_tok / 2**20:.1f} MiB read per token is under {CACHE_RESIDENT_MULTIPLE}x the "
-                f"{llc / 2**20:.0f} MiB last-level cache: decode runs partly from cache, so DRAM bandwidth does not bound it"
-            )
-        elif decode:
-            check("roofline_fraction/decode", decode["value"], bound)
-    if compute is None or compute.flops_per_s is None:
-        un["roofline_fraction/prefill"] = getattr(compute, "reason", None) or "compute probe not run (--no-probe)"
-    else:
-        eff = prefill_params_per_token(card, params.prompt_tokens)
-        bound = roofline.prefill_bound_tps(eff, compute.flops_per_s)
-        roof.update(compute_flops_per_s=compute.flops_per_s, compute_method=compute.method,
-                    prefill_params_per_token=eff, prefill_bound_tps=bound)
-        if prefill:
-            check("roofline_fraction/prefill", prefill["value"], bound)
-    record["roofline"] = roof
-
-
-#: A model reading less than this multiple of the LLC per token is not DRAM-bound.
-CACHE_RESIDENT_MULTIPLE = 4
-
-
 def attach_meter(run_dir: Path, meter_csv: Path, *, offset_s: float = 0.0, results_dir: Path | None = None) -> Path:
     """Re-derive a stored burst run with an external meter's log as its power: a NEW run that
     `supersedes` the original (results are append-only; loaders then show only the new one).
@@ -566,7 +440,7 @@ def attach_meter(run_dir: Path, meter_csv: Path, *, offset_s: float = 0.0, resul
     for name in [n for n in record["metrics"] if n in POWER_METRICS]:
         del record["metrics"][name]
     if n_reps:
-        _power_metrics(record, frame, params, n_reps)
+        power_metrics(record, frame, params, n_reps)
     record["supersedes"] = record["run_id"]
     record["run_id"] = new_run_id()
     return write_run(results_dir or run_dir.parent, record, frame)

@@ -1,0 +1,150 @@
+"""From a stored run's samples and the bounds measured beside it to its derived metrics: the hottest
+temperature, energy and power per phase (with the idle baseline and the charge-counter check), the
+roofline and the fraction of it each throughput reaches, and which metrics a missing sensor makes
+impossible (with the sensor's reason). One step for every run kind (host, device, imported meter).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from suite.analysis.energy import IDLE_METRICS, charge_counter_summary, idle_metrics
+from suite.analysis.metrics import energy_metrics, temperature_metrics
+from suite.analysis.roofline import (
+    decode_bound_tps,
+    decode_bytes_per_token,
+    mean_decode_context,
+    prefill_bound_tps,
+    roofline_fraction,
+)
+from suite.core.errors import RooflineError
+from suite.core.measure import BurstParams
+from suite.core.schema import CH_CURRENT_A
+from suite.core.stats import metric
+
+#: Metrics a run measures only when the device has a power sensor.
+POWER_METRICS = ("power_w/avg", "power_w/peak", "energy_j/prefill", "energy_j/decode",
+                 "j_per_token/prefill", "j_per_token/decode", "tokens_per_j/decode", *IDLE_METRICS)
+POWER_SENSOR = "power_w"
+
+def derive_metrics(record: dict, frame: pd.DataFrame, params: BurstParams, n_reps: int, card, bw, compute,
+                   llc: int | None) -> None:
+    """What the samples and bounds give: hottest temperature, energy and power, roofline."""
+    record["metrics"].update(temperature_metrics(frame))
+    if not n_reps:
+        return
+    power_metrics(record, frame, params, n_reps)
+    roofline_metrics(record, card, params, bw, compute, llc)
+
+
+def power_metrics(record: dict, frame: pd.DataFrame, params: BurstParams, n_reps: int) -> None:
+    """Energy per phase, the idle baseline and the above-idle figures, the charge-counter check.
+
+    A missing power sensor's reason (e.g. `charging: ...`) stays: the energy step adds its own
+    reasons only when the device had power samples to integrate.
+    """
+    energy, missing = energy_metrics(frame, params, n_reps)
+    record["metrics"].update(energy)
+    tokens = {"prefill": params.prompt_tokens * n_reps, "decode": (params.gen_tokens - 1) * n_reps}
+    idle, idle_missing = idle_metrics(frame, record["metrics"], tokens)
+    record["metrics"].update(idle)
+    if POWER_SENSOR not in record["sensors"].get("unavailable", {}):
+        for name, reason in {**missing, **idle_missing}.items():
+            if name not in record["metrics"]:
+                record["unavailable"].setdefault(name, reason)
+    for name in record["metrics"]:
+        record["unavailable"].pop(name, None)
+    _charge_counter(record, frame)
+
+
+def _charge_counter(record: dict, frame: pd.DataFrame) -> None:
+    """The fuel gauge's coulomb counter against the integrated current (suite.sensors.power)."""
+    sensors = record["sensors"]
+    start, end = sensors.get("battery_start"), sensors.get("battery_end")
+    if not start or not end:
+        return
+    cur = frame[frame["channel"] == CH_CURRENT_A]["t_s"]
+    duration = float(cur.max() - cur.min()) if len(cur) > 1 else 0.0
+    check = charge_counter_summary(frame, start, end, duration)
+    if check is not None:
+        sensors["charge_counter_check"] = check
+
+
+def sensor_gaps(avail: dict[str, str | None]) -> dict[str, str]:
+    """Metrics that cannot exist because their sensor is missing, with the sensor's reason."""
+    gaps: dict[str, str] = {}
+    power_reason = avail.get(POWER_SENSOR)
+    if power_reason:
+        for name in POWER_METRICS:
+            gaps[name] = power_reason
+    temps = {k: v for k, v in avail.items() if k.startswith("temp_c")}
+    if not temps or all(temps.values()):
+        gaps["temp_c/max"] = "; ".join(str(v) for v in temps.values()) or "no temperature sensor"
+    return gaps
+
+
+def prefill_params_per_token(card, prompt_tokens: int) -> float:
+    """Matmul parameters one prompt token passes through: every layer's weights, plus the
+    LM head once per prompt (logits are computed for the last position only). The
+    embedding lookup is a gather, not a matmul."""
+    head = (card.vocab_size or 0) * (card.hidden_size or 0)
+    embeddings = head * (1 if card.tie_word_embeddings else 2)
+    return card.params() - embeddings + head / prompt_tokens
+
+
+def roofline_metrics(record: dict, card, params: BurstParams, bw, compute, llc: int | None) -> None:
+    """Bounds, and the fraction of them each throughput reaches.
+
+    A fraction above 1.0 means the probe or the byte count is wrong: the fraction is not
+    stored, the error is recorded, and run_local raises once the run is safely written.
+    """
+    roof: dict = {}
+    m = record["model"]
+    un = record["unavailable"]
+    decode = record["metrics"].get("decode_tps")
+    prefill = record["metrics"].get("prefill_tps")
+
+    def check(name: str, measured: float, bound: float) -> None:
+        try:
+            frac = roofline_fraction(measured, bound)
+        except RooflineError as exc:
+            record["errors"].append({"type": "RooflineError", "message": f"{name}: {exc.message}", "hint": exc.hint})
+            un[name] = f"roofline check failed: {exc.message}"
+            return
+        record["metrics"][name] = metric(name, frac)
+
+    if bw is None or getattr(bw, "bytes_per_s", None) is None:
+        un["roofline_fraction/decode"] = getattr(bw, "reason", None) or "bandwidth probe not run (--no-probe)"
+    else:
+        source = getattr(bw, "source", "probe")
+        roof.update(bandwidth_bytes_per_s=bw.bytes_per_s, bandwidth_source=source,
+                    bandwidth_method=bw.method, bandwidth_threads=bw.threads)
+        if source == "probe":
+            record["metrics"]["memory_bandwidth_bytes_per_s"] = metric(
+                "memory_bandwidth_bytes_per_s", list(bw.samples)) | {"value": bw.bytes_per_s}
+        ctx = mean_decode_context(params.prompt_tokens, params.gen_tokens)
+        per_tok = decode_bytes_per_token(m["weight_bytes_read_per_token"], m["kv_bytes_per_position"], ctx)
+        bound = decode_bound_tps(per_tok, bw.bytes_per_s)
+        roof.update(decode_bytes_per_token=per_tok, decode_bound_tps=bound)
+        roof["last_level_cache_bytes"] = llc
+        if llc and per_tok < CACHE_RESIDENT_MULTIPLE * llc:
+            un["roofline_fraction/decode"] = (
+                f"the model's {per_tok / 2**20:.1f} MiB read per token is under {CACHE_RESIDENT_MULTIPLE}x the "
+                f"{llc / 2**20:.0f} MiB last-level cache: decode runs partly from cache, so DRAM bandwidth does not bound it"
+            )
+        elif decode:
+            check("roofline_fraction/decode", decode["value"], bound)
+    if compute is None or compute.flops_per_s is None:
+        un["roofline_fraction/prefill"] = getattr(compute, "reason", None) or "compute probe not run (--no-probe)"
+    else:
+        eff = prefill_params_per_token(card, params.prompt_tokens)
+        bound = prefill_bound_tps(eff, compute.flops_per_s)
+        roof.update(compute_flops_per_s=compute.flops_per_s, compute_method=compute.method,
+                    prefill_params_per_token=eff, prefill_bound_tps=bound)
+        if prefill:
+            check("roofline_fraction/prefill", prefill["value"], bound)
+    record["roofline"] = roof
+
+
+#: A model reading less than this multiple of the LLC per token is not DRAM-bound.
+CACHE_RESIDENT_MULTIPLE = 4
