@@ -153,6 +153,16 @@ def test_window_tokens_default_matches_scenarios():
     assert plan.DEFAULT_WINDOW_TOKENS == DEFAULT_WINDOW_TOKENS
 
 
+def test_job_params_carry_each_scenarios_own_options(tmp_path):
+    """What the worker passes a scenario (its `options`, read from the job's params) is in the params."""
+    from suite.scenarios import get_scenario
+
+    base = {"idle_s"} | {"prompt_tokens", "gen_tokens", "reps", "warmup", "threads", "quant", "seed", "rate",
+                         "probe"}
+    for job in load_plan(write(tmp_path, FULL)).expand():
+        assert set(job.params) - base == set(get_scenario(job.scenario).options), job.scenario
+
+
 def test_gate_table_is_the_gate_the_scenarios_take(tmp_path):
     from suite.session.gating import Gate
 
@@ -278,7 +288,7 @@ def test_unknown_scenario(tmp_path):
     text = MINIMAL_HEAD + BURST + BURST.replace('"burst"', '"brst"')
     e = fails(tmp_path, text)
     assert str(e) == (f"plan.toml:{line_of(text, 'brst')}: [[jobs]] #2 scenario: unknown scenario 'brst' "
-                      "(burst, sustained, fit)")
+                      "(burst, fit, sustained)")  # the registry's names (suite.scenarios), sorted
 
 
 def test_duration_on_burst(tmp_path):

@@ -29,6 +29,7 @@ from suite.cli.options import AdbServers, JsonOut, ModelsDir, OutDir, ResultFold
 from suite.core.errors import EdgebenchError
 from suite.importers import IMPORTERS
 from suite.runtimes import RUNTIMES
+from suite.scenarios import SCENARIOS, get_scenario
 
 if TYPE_CHECKING:
     from suite.session.local import RunRequest
@@ -177,7 +178,7 @@ def run(
     seed: Annotated[int, typer.Option(help="Seed of the model weights and prompt ids.")] = 0,
     rate: Annotated[float, typer.Option(help="Sensor sampling rate (Hz).", min=0.1)] = 10.0,
     probe: Annotated[bool, typer.Option(help="Measure memory bandwidth and compute peak for the roofline.")] = True,
-    scenario: Annotated[str, typer.Option(help="burst (prefill/decode/TTFT), sustained (throttling over time) or fit (largest model that runs); sustained and fit run on phones.")] = "burst",
+    scenario: Annotated[str, typer.Option(help=f"{SCENARIOS.describe()}.")] = "burst",
     duration: Annotated[str | None, typer.Option(help="sustained: how long to decode, e.g. 10m, 90s.")] = None,
     windows: Annotated[int | None, typer.Option(help="sustained: number of windows (instead of --duration).", min=1)] = None,
     window_tokens: Annotated[int, typer.Option(help="sustained: tokens generated per window.", min=2)] = 64,
@@ -218,22 +219,24 @@ def run(
 
         gate = Gate(cooldown_max_temp_c=cooldown_max_temp, cooldown_timeout_s=_seconds(cooldown_timeout),
                     battery_floor=battery_floor, battery_wait=battery_wait)
-    if scenario not in ("burst", "sustained", "fit"):
-        raise EdgebenchError(f"unknown scenario {scenario!r}", hint="burst, sustained or fit", exit_code=2)
+    scenario = SCENARIOS.canonical(scenario)  # an unknown one: UnknownNameError naming the registered ones
     params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
                          threads=threads, seed=seed)
     req = RunRequest(model_id=model, runtime=runtime, device=device, params=params, quant=quant, seed=seed,
                      models_dir=models_dir or default_models_dir(), results_dir=results_dir, sample_rate_hz=rate,
                      probe=probe, model_file=model_file, idle_s=idle_s, power_meter=power_meter,
                      meter_offset_s=meter_offset, runtime_bundle=runtime_bundle)
-    if scenario != "burst" or gate is not None:
+    entry = get_scenario(scenario)
+    if entry.needs_phone or gate is not None:
         if refs == [None]:
             raise EdgebenchError(f"the {scenario} scenario and the gates run on phones: give --device SERIAL",
                                  exit_code=2)
+        options = _scenario_options(entry, duration=duration, windows=windows, window_tokens=window_tokens,
+                                    models=models)
         for ref in refs:
-            _run_scenario(scenario, req, ref, gate=gate, duration=duration, windows=windows,
-                          window_tokens=window_tokens, models=models)
+            _run_scenario(entry, req, ref, gate=gate, options=options)
         return
+    # ungated, a scenario that needs no phone is one plain run (suite/scenarios/base.py): shown with progress
     failures = []
     for ref in refs:
         try:
@@ -302,36 +305,30 @@ def _seconds(text: str | None) -> float | None:
         raise EdgebenchError(f"bad duration {text!r}", hint="e.g. 90s, 10m, 1h", exit_code=exits.USAGE) from None
 
 
-def _run_scenario(scenario: str, req: RunRequest, ref, *, gate, duration: str | None, windows: int | None,
-                  window_tokens: int, models: str | None) -> None:
-    """sustained / fit / a gated burst of `req` on one phone."""
-    import dataclasses
+def _scenario_options(entry, *, duration: str | None, windows: int | None, window_tokens: int,
+                      models: str | None) -> dict:
+    """The scenario's own options (`entry.options`) from the run command's: only those it takes are read."""
+    given = {"duration_s": lambda: _seconds(duration), "windows": lambda: windows,
+             "window_tokens": lambda: window_tokens,
+             "models": lambda: [m.strip() for m in models.split(",")] if models else None}
+    return {name: given[name]() for name in entry.options if name in given}
 
-    from suite.scenarios.fit import run_fit
-    from suite.scenarios.sustained import run_sustained
-    from suite.session.device import ScenarioHooks
-    from suite.session.gating import apply_gate
-    from suite.session.run import run
+
+def _run_scenario(entry, req: RunRequest, ref, *, gate, options: dict) -> None:
+    """A scenario that needs a phone, or a gated one, of `req` on one phone; what it made, printed."""
+    import dataclasses
 
     req = dataclasses.replace(req, device=ref.serial)
 
     def status(msg: str) -> None:
         err.print(f"[dim]{_plain(ref.serial)}:[/] {_plain(msg)}", highlight=False)
 
-    if scenario == "sustained":
-        if duration is None and windows is None:
-            raise EdgebenchError("the sustained scenario needs --duration or --windows", exit_code=2)
-        path = run_sustained(ref, req, duration_s=_seconds(duration), windows=windows, window_tokens=window_tokens,
-                             status=status, gate=gate)
-        _print_run_summary(path)
-    elif scenario == "fit":
-        summary = run_fit(ref, req, [m.strip() for m in models.split(",")] if models else None, status=status,
-                          gate=gate)
-        console.print(_plain(summary.text()), highlight=False)
+    result = entry.run(ref, req, gate=gate, status=status, options=options)
+    if result.summary is not None:
+        console.print(_plain(result.summary), highlight=False)
     else:
-        conditions = apply_gate(ref, gate, status)
-        path = run(ref, req, status=status, hooks=ScenarioHooks(conditions=conditions))
-        _print_run_summary(path)
+        for path in result.runs:
+            _print_run_summary(path)
 
 
 def _print_run_summary(path: Path) -> None:

@@ -42,7 +42,7 @@
     lost_timeout = "10m"         # how long a disconnected phone's jobs wait for it
 
     [[jobs]]                     # at least one
-    scenario = "burst"           # required: burst | sustained | fit
+    scenario = "burst"           # required: a registered scenario (suite.scenarios): burst | fit | sustained
     models = ["smollm2-135m"]    # model card ids, or model_file = "m.gguf" (exactly one of the two);
                                  # fit: the ladder (default: every reference card), no model_file
     runtimes = ["ort-genai"]     # default: [runtime]
@@ -53,7 +53,7 @@
     # ... and any [defaults] key
 
 Unknown keys and bad values are errors that name the file, line and key:
-`plan.toml:12: [[jobs]] #2 scenario: unknown scenario 'brst' (burst, sustained, fit)`.
+`plan.toml:12: [[jobs]] #2 scenario: unknown scenario 'brst' (burst, fit, sustained)`.
 """
 
 from __future__ import annotations
@@ -73,11 +73,11 @@ from typing import Any, NoReturn
 from suite.catalog.cards import ModelCard, load_model_cards
 from suite.core.errors import EdgebenchError, UnknownNameError
 from suite.device.select import parse_filters
+from suite.scenarios import SCENARIOS
 from suite.session.gating import SENSORS, Gate
 from suite.transport import AdbServerAddress
 
 PLAN_VERSION = 1
-SCENARIOS = ("burst", "sustained", "fit")
 ORDERS = ("plan", "shuffle")
 QUANTS = {"onnx": ("int4", "int8"), "gguf": ("q4_0", "q8_0")}
 DEFAULT_WINDOW_TOKENS = 64  # suite.scenarios.sustained.DEFAULT_WINDOW_TOKENS (that module is slow to import)
@@ -87,7 +87,8 @@ PARAM_DEFAULTS: dict[str, Any] = {
     "warmup": 1, "threads": None, "quant": None, "seed": 0, "rate": 10.0, "probe": False, "repetitions": 1,
     "idle": 5.0,
 }
-#: the params every job carries (sustained adds duration_s/windows/window_tokens, fit its ladder)
+#: the params every job carries (sustained adds duration_s/windows/window_tokens, fit its ladder `models`: the
+#: options of suite.scenarios' SustainedScenario and FitScenario, whose modules are slow to import)
 RUN_PARAMS = ("prompt_tokens", "gen_tokens", "reps", "warmup", "threads", "quant", "seed", "rate", "probe")
 SUSTAINED_KEYS = ("duration", "windows", "window_tokens")
 TOP_KEYS = ("version", "name", "output", "work_dir", "devices", "defaults", "gate", "run", "jobs")
@@ -532,7 +533,8 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
             base: Path) -> list[JobSpec]:
     """One [[jobs]] entry, validated, as its jobs."""
     job.check_keys(JOB_KEYS)
-    scenario = job.require("scenario", _str(SCENARIOS, "scenario"), f"required: one of {', '.join(SCENARIOS)}")
+    scenario = job.require("scenario", _str(SCENARIOS.names(), "scenario"),
+                           f"required: one of {', '.join(SCENARIOS.names())}")
     for key in SUSTAINED_KEYS:
         if key in job.data and scenario != "sustained":
             job.fail(key, f"only for scenario 'sustained', not {scenario!r}")

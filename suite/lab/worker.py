@@ -263,7 +263,7 @@ class _Worker:
             except Exception as exc:  # noqa: BLE001 - record, retry, go on
                 made = new()
                 msg = exc.message if isinstance(exc, EdgebenchError) else f"{type(exc).__name__}: {exc}"
-                if made and all(o in FINAL_OUTCOMES for o in made.values()) and job.spec.scenario != "fit":
+                if made and all(o in FINAL_OUTCOMES for o in made.values()) and self.single_run(job):
                     # e.g. `oom`: the run is the answer (the model does not fit), not a failure to retry
                     append_journal(journal, {**base, "status": DONE, "message": msg, "seconds": time.time() - t0,
                                              "run_ids": sorted(made)})
@@ -295,15 +295,18 @@ class _Worker:
         self.counts["failed"] += 1
         return ref
 
+    @staticmethod
+    def single_run(job) -> bool:
+        """Whether the job's scenario makes one run (a ladder's failed rung is not the job's answer)."""
+        from suite.scenarios import get_scenario
+
+        return get_scenario(job.spec.scenario).single_run
+
     def execute(self, ref, job, attempt: int) -> None:
         """One attempt: the gate and the measured run(s), records stamped with the lab job."""
         from suite.runtimes import BurstParams
-        from suite.scenarios.fit import run_fit
-        from suite.scenarios.sustained import run_sustained
-        from suite.session.device import ScenarioHooks
-        from suite.session.gating import apply_gate
+        from suite.scenarios import get_scenario
         from suite.session.local import RunRequest
-        from suite.session.run import run
 
         spec, p, plan = job.spec, job.spec.params, self.plan
         lab = {"plan": plan.name, "plan_sha256": plan.text_sha256, "job_key": job.key, "attempt": attempt,
@@ -326,11 +329,6 @@ class _Worker:
         def push(done: int, total: int) -> None:
             self.emit("progress", done=done, total=total, phase="push")
 
-        if spec.scenario == "sustained":
-            run_sustained(ref, req, duration_s=p.get("duration_s"), windows=p.get("windows"),
-                          window_tokens=p.get("window_tokens") or 64, status=say, gate=gate)
-        elif spec.scenario == "fit":
-            run_fit(ref, req, list(p.get("models") or []) or None, status=say, gate=gate)
-        else:
-            conditions = apply_gate(ref, gate, say)
-            run(ref, req, status=say, on_rep=on_rep, push_progress=push, hooks=ScenarioHooks(conditions=conditions))
+        entry = get_scenario(spec.scenario)
+        entry.run(ref, req, gate=gate, status=say, on_rep=on_rep, push_progress=push,
+                  options={name: p.get(name) for name in entry.options})

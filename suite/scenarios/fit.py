@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from suite.catalog.cards import get_model_card, reference_cards
 from suite.core.errors import EdgebenchError
 from suite.core.schema import Outcome
+from suite.scenarios.base import ScenarioResult
 from suite.session.device import ScenarioHooks, run_device
 from suite.session.gating import Gate, apply_gate
 from suite.session.local import RunRequest
@@ -136,3 +138,21 @@ def run_fit(ref, req_template: RunRequest, models: list[str] | None = None, *, s
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
     return summary
+
+
+class FitScenario:
+    """The registry's entry (suite.scenarios): `run_fit` with its options."""
+
+    name = "fit"
+    needs_phone = True
+    options = ("models",)
+    single_run = False  # a ladder: a run that failed is one rung's answer, not the job's
+
+    def run(self, ref, req: RunRequest, *, gate: Gate | None = None, status: Status | None = None, on_rep=None,
+            push_progress=None, options: Mapping[str, Any] | None = None) -> ScenarioResult:
+        """`options`: models, the ladder (None or empty: every reference card). `on_rep` and
+        `push_progress` are not passed on (one run per rung)."""
+        models = list((options or {}).get("models") or []) or None
+        summary = run_fit(ref, req, models, status=status, gate=gate)
+        runs = [Path(r.run_dir) for r in summary.rungs if r.run_dir and Path(r.run_dir).is_dir()]
+        return ScenarioResult(runs=runs, summary=summary.text(), detail=summary)

@@ -19,13 +19,15 @@ Gating (suite.session.gating) runs before the measured run when `gate` is given.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from suite.analysis import throttling as thermal
 from suite.core.errors import EdgebenchError
 from suite.core.schema import CH_POWER_W, Outcome
 from suite.core.stats import metric
+from suite.scenarios.base import ScenarioResult
 from suite.session.device import ScenarioHooks, run_device
 from suite.session.gating import Gate, apply_gate
 from suite.session.local import Interrupted, RunRequest
@@ -157,3 +159,26 @@ def run_sustained(ref, req: RunRequest, *, duration_s: float | None = None, wind
         if stopped.get("by_duration"):
             return exc.path
         raise
+
+
+class SustainedScenario:
+    """The registry's entry (suite.scenarios): `run_sustained` with its options."""
+
+    name = "sustained"
+    needs_phone = True
+    options = ("duration_s", "windows", "window_tokens")
+    single_run = True
+
+    def run(self, ref, req: RunRequest, *, gate: Gate | None = None, status: Status | None = None, on_rep=None,
+            push_progress=None, options: Mapping[str, Any] | None = None) -> ScenarioResult:
+        """`options`: duration_s and/or windows (one is needed), window_tokens. `on_rep` and
+        `push_progress` are not passed on: a window is a repetition, and a run bound by duration
+        has a cap of DURATION_REPS_CAP of them, not a total to show."""
+        opts = options or {}
+        duration_s, windows = opts.get("duration_s"), opts.get("windows")
+        if duration_s is None and windows is None:
+            raise EdgebenchError("the sustained scenario needs --duration or --windows", exit_code=2)
+        path = run_sustained(ref, req, duration_s=duration_s, windows=windows,
+                             window_tokens=opts.get("window_tokens") or DEFAULT_WINDOW_TOKENS, status=status,
+                             gate=gate)
+        return ScenarioResult(runs=[path])
