@@ -12,7 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from suite.catalog.socs import TIERS, load_socs, match_soc, normalize_id
 from suite.core.errors import EdgebenchError
+from suite.device.identity import lab_salt, local_device_info
+from suite.device.live import read_live
 from suite.transport import TRANSPORTS, AdbServerAddress, AttachedDevice, DeviceNotFound, list_attached
 from suite.transport.base import Transport
 
@@ -83,8 +86,6 @@ class DeviceRef:
         if self.kind == LOCAL:
             raise EdgebenchError("the local device has no Android snapshot")
         if self._live is None:
-            from suite.device.live import read_live
-
             self._live = read_live(self.transport())
         return self._live
 
@@ -94,8 +95,6 @@ class DeviceRef:
     def info(self, salt: str | None = None):
         """The DeviceInfo (run.json `device` block), read once."""
         if self._info is None:
-            from suite.device.identity import lab_salt, local_device_info
-
             if self.kind == LOCAL:
                 self._info = local_device_info()
             else:
@@ -146,8 +145,6 @@ def _soc_matcher(value: str):
     """A predicate on a snapshot for `soc=VALUE`: the catalog row VALUE names (part number,
     codename, marketing name, alias, suffixed part) or, for an uncatalogued id, the part
     the phone reports."""
-    from suite.catalog.socs import load_socs, match_soc, normalize_id
-
     m = match_soc({"ro.soc.model": value}, None, load_socs())
     want = normalize_id(value)
     if m.soc is not None:
@@ -180,8 +177,6 @@ def resolve(selector: str, servers: Sequence[AdbServerAddress] | None = None, *,
                                     hint="; ".join(sorted({STATE_HINTS.get(d.state, d.state) for d in devs})))
         if filters is None:
             return ready
-        from suite.catalog.socs import TIERS
-
         tests = []
         if "tier" in filters:
             tier = filters["tier"].lower()

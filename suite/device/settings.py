@@ -25,6 +25,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from suite.core.errors import EdgebenchError
+from suite.device.android.props import parse_getprop
+from suite.device.live import is_simulated
 from suite.device.provision import PREPARED_FILE, RESTORED_FILE, WORK_DIR
 from suite.transport.base import DeviceError, ShellResult, Transport, quote
 
@@ -170,9 +173,6 @@ def prepare(transport: Transport, *, airplane: bool | None = None, steps: Sequen
     `airplane=None` (auto) skips airplane mode on a TCP connection unless the phone is a
     loopback phone (whose connection is no radio); True/False force it. `steps` limits the
     steps (names from SETTINGS)."""
-    from suite.device.android.props import parse_getprop
-    from suite.device.live import is_simulated
-
     earlier = read_record(transport, work_dir)
     earlier_prev = {s.step: s.previous for s in earlier.steps} if earlier and not earlier.restored_at else {}
     sdk = _sdk(transport)
@@ -207,8 +207,6 @@ def prepare(transport: Transport, *, airplane: bool | None = None, steps: Sequen
 def restore(transport: Transport, *, work_dir: str = WORK_DIR) -> PreparedState:
     """Put back every value `prepare` changed (from the device-side record), then mark the
     record restored. Values that were unset are deleted again. Refused when not prepared."""
-    from suite.core.errors import EdgebenchError
-
     state = read_record(transport, work_dir)
     if state is None or state.restored_at:
         raise EdgebenchError(f"{transport.serial} is not prepared (no {_record_path(work_dir)}); nothing to restore",

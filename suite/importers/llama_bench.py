@@ -15,9 +15,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
 from suite.core.record import build_record, unknown_conditions, utc_now
-from suite.core.schema import METRICS, Origin
+from suite.core.schema import METRICS, UNSTABLE_CV, Origin
+from suite.core.stats import metric, summarize
 from suite.runtimes.llama_bench_output import FLAG_NAMES, BenchRow, Problem, as_text, parse_llama_bench
+from suite.store import write_run
 
 # --- import into edgebench runs -----------------------------------------------------------------
 
@@ -103,16 +109,12 @@ def _split_runs(rows: list[BenchRow]) -> tuple[list[list[BenchRow]], list[BenchR
 
 
 def _metric_entry(name: str, row: BenchRow) -> dict:
-    from suite.core.stats import metric, summarize
-
     entry = metric(name, row.avg_ts)  # unit, direction, value = llama-bench's avg_ts (a mean)
     entry["mean"] = row.avg_ts
     if row.stddev_ts is not None:
         entry["stddev"] = row.stddev_ts
         if row.avg_ts:
             entry["cv"] = row.stddev_ts / abs(row.avg_ts)
-            from suite.core.schema import UNSTABLE_CV
-
             entry["unstable"] = bool(entry["cv"] > UNSTABLE_CV)
     if row.samples_ts:
         summ = summarize(row.samples_ts)
@@ -281,8 +283,6 @@ def import_llama_bench(paths: Iterable[Path | str], results_dir: Path | str, *,
     `device` describes the device when the capture does not (markdown has no cpu_info).
     Grouping: see docs/llama-bench.md ("one run per ...").
     """
-    from suite.store import write_run
-
     report = ImportReport()
     results_dir = Path(results_dir)
     for p in map(Path, paths):
@@ -337,10 +337,6 @@ def import_llama_bench(paths: Iterable[Path | str], results_dir: Path | str, *,
 
 def cli_import(paths: list[Path], results_dir: Path, *, device: str | None = None) -> int:
     """`edgebench import llama-bench FILE...`: import, print a summary, return the exit code."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
     console = Console()
     report = import_llama_bench(paths, results_dir, device=device)
     table = Table(title="llama-bench import")

@@ -12,6 +12,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -19,9 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+from suite.catalog.cards import get_model_card
 from suite.core.errors import EdgebenchError
-from suite.lab.jobs import DONE, job_label, job_states, model_build_key
+from suite.device.select import parse_filters, resolve
+from suite.lab import worker
+from suite.lab.jobs import DONE, device_manifests, job_label, job_states, jobs_on_device, model_build_key, spec_key
 from suite.lab.plan import JobSpec, Plan
+from suite.runtimes.remote import build_runner
 
 Say = Callable[[str], None]
 
@@ -69,8 +79,6 @@ class LabResult:
 def find_devices(plan: Plan) -> tuple[dict[str, Any], list[str]]:
     """serial -> DeviceRef of the plan's devices that are attached, and the serial selectors that
     are not (their workers wait for them)."""
-    from suite.device.select import parse_filters, resolve
-
     servers = list(plan.devices.adb) or None
     found: dict[str, Any] = {}
     missing: list[str] = []
@@ -92,8 +100,6 @@ def assign_jobs(plan: Plan, serials: list[str]) -> dict[str, list[int]]:
     """serial -> ordinals (in plan.expand()) of the jobs that run on it. A job's own `devices`
     narrow the plan's: each of its selectors is resolved once, against the attached phones (a
     phone not attached matches only by its serial)."""
-    from suite.device.select import resolve
-
     servers = list(plan.devices.adb) or None
     named: dict[str, set[str]] = {}
 
@@ -113,12 +119,11 @@ def assign_jobs(plan: Plan, serials: list[str]) -> dict[str, list[int]]:
 
 def build_models(plan: Plan, models_dir: Path, say: Say) -> dict:
     """Build (or find built) every artefact the plan runs; {build key or model file: sha256}."""
-    from suite.catalog.cards import get_model_card
+    # lazy: suite.models loads onnx (~0.7 s), which `lab status` and the other plan commands never need
     from suite.models import build_model, default_models_dir
     from suite.models.record import model_record
     from suite.models.user_file import artefact_from_file
     from suite.models.user_file import model_record as file_record
-    from suite.runtimes.remote import build_runner
 
     digests: dict = {}
     for spec in plan.expand():
@@ -143,10 +148,6 @@ def build_models(plan: Plan, models_dir: Path, say: Say) -> dict:
 def run_plan(plan: Plan, *, models_dir: Path, shuffle: bool = False, live: bool | None = None,
              console=None) -> LabResult:
     """Run every job of the plan that is not done yet; returns what each device did."""
-    from rich.console import Console
-
-    from suite.lab import worker
-
     console = console or Console(stderr=True)
     live = console.is_terminal if live is None else live
 
@@ -208,8 +209,6 @@ def _raise_interrupt(_sig, _frame):
 
 
 def _follow(q, procs: dict, rows: dict[str, DeviceRow], console, live: bool, *, deadline: float | None = None) -> None:
-    from rich.live import Live
-
     def alive() -> bool:
         return any(p.is_alive() for p in procs.values())
 
@@ -291,15 +290,11 @@ def _apply(ev: dict, rows: dict[str, DeviceRow], log) -> None:
 
 
 def _temp_of(msg: str) -> str | None:
-    import re
-
     m = re.search(r"(-?\d+(?:\.\d+)?)\s*°C", msg)
     return f"{m.group(1)} °C" if m else None
 
 
 def render_table(rows: dict[str, DeviceRow]):
-    from rich.table import Table
-
     t = Table(title="edgebench lab", expand=False)
     for col in ("device", "state", "job", "phase", "progress", "temp", "done", "failed", "note"):
         t.add_column(col, overflow="fold")
@@ -312,8 +307,6 @@ def render_table(rows: dict[str, DeviceRow]):
 
 
 def _plain(text: object) -> str:
-    from rich.markup import escape
-
     return escape(str(text))
 
 
@@ -336,8 +329,6 @@ def plan_status(plan: Plan) -> list[StatusRow]:
     """What is done, pending, failed, offline: each device's last job list (written by its worker:
     `<work_dir>/devices/<serial>.json`, keys included) against the journal and the results folder.
     A job whose definition changed since is pending; a device never run shows no rows."""
-    from suite.lab.jobs import device_manifests, spec_key
-
     rows: list[StatusRow] = []
     specs = plan.expand()
     for man in device_manifests(plan):
@@ -362,8 +353,6 @@ def _may_run_on(spec: JobSpec, serial: str) -> bool:
 def dry_run(plan: Plan, *, models_dir: Path, say: Say) -> list[StatusRow]:
     """Which jobs would run where, with their keys and whether they are done; builds the models
     (their digests are in the keys) and reads each attached device's identity, runs nothing."""
-    from suite.lab.jobs import jobs_on_device
-
     refs, missing = find_devices(plan)
     digests = build_models(plan, models_dir, say)
     specs = plan.expand()
@@ -383,8 +372,6 @@ def dry_run(plan: Plan, *, models_dir: Path, say: Say) -> list[StatusRow]:
 
 
 def print_rows(rows: list[StatusRow], console, title: str) -> None:
-    from rich.table import Table
-
     t = Table(title=title)
     for col in ("device", "job", "key", "status", "attempts", "runs", "note"):
         t.add_column(col, overflow="fold")
@@ -399,8 +386,6 @@ def print_rows(rows: list[StatusRow], console, title: str) -> None:
 
 
 def print_summary(result: LabResult, console) -> None:
-    from rich.table import Table
-
     t = Table(title="lab summary")
     for col in ("device", "state", "done", "already done", "failed", "skipped", "waiting/lost", "note"):
         t.add_column(col, overflow="fold")

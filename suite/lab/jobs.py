@@ -26,7 +26,12 @@ from typing import Any
 
 from ulid import ULID
 
+from suite.core.errors import EdgebenchError
+from suite.device.identity import lab_salt
 from suite.lab.plan import JobSpec, Plan, job_key
+from suite.runtimes import get_runtime, is_native
+from suite.runtimes.remote import find_python
+from suite.transport import quote
 
 #: Outcomes that answer the job's question (a model that does not fit is an answer).
 FINAL_OUTCOMES = ("completed", "oom")
@@ -60,11 +65,6 @@ def model_identity(spec: JobSpec, digests: dict) -> dict[str, Any]:
 def runtime_version(ref, runtime: str, bundle: Path | None = None) -> str:
     """The runtime's version on the device: a native runtime's bundle digest, else the version of
     the module the device's Python imports ("unknown" when it cannot tell)."""
-    from suite.core.errors import EdgebenchError
-    from suite.runtimes import get_runtime, is_native
-    from suite.runtimes.remote import find_python
-    from suite.transport import quote
-
     rt = get_runtime(runtime)
     if is_native(rt):
         return rt.bundle_version(bundle) if bundle else "unknown"
@@ -112,8 +112,6 @@ def device_jobs(specs: Iterable[tuple[int, JobSpec]], device_id: str, digests: d
 
 def jobs_on_device(ref, specs: list[tuple[int, JobSpec]], digests: dict) -> list[DeviceJob]:
     """The device's jobs with their keys: reads its identity and each runtime's version on it."""
-    from suite.device.identity import lab_salt
-
     device_id = ref.info(lab_salt()).to_dict()["device_id"]
     bundles = {spec.runtime: spec.runtime_bundle for _, spec in specs}
     versions = {rt: runtime_version(ref, rt, bundle) for rt, bundle in bundles.items()}

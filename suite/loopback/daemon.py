@@ -20,12 +20,15 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
 from . import protocol as P
 from .cgroups import PhoneCgroup
+from .profile import remove_state
 from .sandbox import SHELL_UID, bwrap_argv
+from .thermal_model import ThermalModel
 
 log = logging.getLogger("loopback.daemon")
 
@@ -602,7 +605,6 @@ class Phone:
         while True:
             if self.parent_pid and os.getppid() != self.parent_pid:
                 # whoever started us is gone (e.g. a killed test run): clean up and leave
-                from .profile import remove_state
                 log.warning("parent %s gone; removing the phone", self.parent_pid)
                 remove_state(self.state_dir)
                 os._exit(0)
@@ -617,7 +619,6 @@ class Phone:
     async def serve(self) -> None:
         self.reload_control()
         if self.info.get("model"):
-            from .thermal_model import ThermalModel
             self.model = ThermalModel.from_state_dir(self.state_dir, self.cgroup)
         server = await asyncio.start_server(self._on_client, "127.0.0.1", self.port)
         self.port = server.sockets[0].getsockname()[1]
@@ -632,7 +633,6 @@ class Phone:
     async def _on_client(self, reader, writer) -> None:
         sock = writer.get_extra_info("socket")
         if sock is not None:
-            import socket
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         await Connection(self, reader, writer).run()
 

@@ -11,6 +11,7 @@ the phone's cgroup), the adb server, the /data/local/tmp mount.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -36,7 +37,7 @@ def adb_path() -> str:
     """The adb binary that adbutils ships (or $ADBUTILS_ADB_PATH)."""
     if os.environ.get("ADBUTILS_ADB_PATH"):
         return os.environ["ADBUTILS_ADB_PATH"]
-    import adbutils
+    import adbutils  # lazy: the loopback daemon imports this package and needs no adbutils (~0.15 s a start)
     p = Path(adbutils.__file__).parent / "binaries" / "adb"
     if p.exists():
         return str(p)
@@ -76,7 +77,6 @@ def free_port() -> int:
 
 def _die_with_parent() -> None:
     """In the child: get SIGKILL when the parent dies (Linux prctl PR_SET_PDEATHSIG)."""
-    import ctypes
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
@@ -140,7 +140,7 @@ class AdbServer:
                               capture_output=True, text=True, timeout=timeout)
 
     def client(self):
-        import adbutils
+        import adbutils  # lazy: see adb_path
         return adbutils.AdbClient(host="127.0.0.1", port=self.port)
 
     def stop(self) -> None:

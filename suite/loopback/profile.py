@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .cgroups import PhoneCgroup
 from .sandbox import SHELL_UID
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
@@ -316,7 +317,6 @@ def materialize(prof: dict, state_dir: Path, *, ram_bytes: int, data_size_bytes:
 def remove_state(state_dir: Path) -> None:
     """Undo `materialize`: kill what is left in the phone's cgroup, drop the groups,
     unmount /data/local/tmp and delete the folder."""
-    from .cgroups import PhoneCgroup
     sd = Path(state_dir)
     try:
         info = json.loads((sd / "phone.json").read_text())

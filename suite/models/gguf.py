@@ -61,7 +61,7 @@ UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
 
 def _gguf():
     try:
-        import gguf
+        import gguf  # lazy: a missing gguf becomes a ModelBuildError with an install hint, here only
     except ImportError as exc:  # pragma: no cover - a core dependency
         raise ModelBuildError("the gguf package is not importable", hint="pip install gguf") from exc
     return gguf

@@ -30,6 +30,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
 from suite.core.errors import EdgebenchError
 from suite.core.filehash import local_sha256
 from suite.models.artifact import BuiltModel
@@ -100,7 +104,7 @@ def _slug(text: str) -> str:
 def _quant_name(file_type: int | None) -> str | None:
     if file_type is None:
         return None
-    import gguf
+    import gguf  # lazy: as in describe_gguf, which has imported it by now
 
     try:
         name = gguf.LlamaFileType(file_type).name  # MOSTLY_Q4_K_M, ALL_F32, MOSTLY_F16
@@ -112,7 +116,7 @@ def _quant_name(file_type: int | None) -> str | None:
 def describe_gguf(path: str | Path) -> tuple[FileModelCard, dict[str, Any]]:
     """(card-like, manifest fields) of a GGUF file."""
     try:
-        import gguf
+        import gguf  # lazy: a missing gguf becomes a ModelFileError with an install hint, here only
     except ImportError as exc:  # a core dependency; only a broken install lacks it
         raise ModelFileError("reading a GGUF needs the gguf package", hint="pip install 'gguf>=0.19,<0.20'") from exc
     p = Path(path)
@@ -203,10 +207,6 @@ def _onnx_dir(path: Path) -> tuple[Path, dict]:
 
 def describe_onnx(path: str | Path) -> tuple[FileModelCard, dict[str, Any], Path, list[str]]:
     """(card-like, manifest fields, the .onnx file, names of every model file) of an ort-genai folder."""
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper
-
     folder, cfg = _onnx_dir(Path(path))
     m = cfg.get("model", {})
     dec = m.get("decoder", {})

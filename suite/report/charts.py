@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -191,8 +192,6 @@ def _panel_vs_params(ax, series: dict, records: list[dict], panel: tuple, log_y:
                           if (r.get("unavailable") or {}).get(name)})
         msg = "not measured in any run"
         if len(reasons) == 1:  # one shared reason says why, wrapped to the panel
-            import textwrap
-
             msg = "unavailable:\n" + "\n".join(textwrap.wrap(reasons[0], 42)[:5])
         elif reasons:
             msg = "unavailable in every run\n(each run's reason is in the table)"

@@ -18,11 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 from scipy import stats as st
 
 from suite.analysis.pooling import PoolKey, pool_key
 from suite.core.errors import EdgebenchError
 from suite.core.schema import METRICS
+from suite.report.tables import device_label, fmt_value
 from suite.store import Results, load_results
 
 ALPHA = 0.05
@@ -53,8 +57,6 @@ def _load(spec: Iterable[str | Path], search: Iterable[Path] = ()) -> Results:
 
 
 def _label(dev: dict) -> str:
-    from suite.report.tables import device_label
-
     return device_label(dev)
 
 
@@ -130,12 +132,6 @@ def compare(baseline: Iterable[str | Path], candidate: Iterable[str | Path], *,
 def cli_compare(baseline: list[str], candidate: list[str], *, search: list[Path] | None = None,
                 console=None) -> int:
     """Print the comparison as a rich table; exit 1 when any change is significantly worse."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    from suite.report.tables import fmt_value
-
     console = console or Console()
     df = compare(baseline, candidate, search=search or ())
     if df.empty:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from rich.console import Console
+from rich.markup import escape
 
 from suite.analysis.pooling import pool_key
 from suite.core.errors import EdgebenchError
@@ -56,9 +58,6 @@ def export(paths: list[Path], out: Path, fmt: str = "parquet") -> list[Path]:
 
 
 def cli_export(paths: list[Path], out: Path, fmt: str = "parquet", console=None) -> int:
-    from rich.console import Console
-    from rich.markup import escape
-
     console = console or Console()
     for p in export(paths, out, fmt):
         console.print(f"wrote {escape(str(p))}")

@@ -40,6 +40,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+import pandas as pd
+
 from suite.core.schema import (
     CH_CURRENT_A,
     CH_POWER_W,
@@ -934,8 +936,6 @@ class AndroidSampler:
             self._raw.append((float(t_device), ch_phase(phase), 1.0 if started else 0.0))
 
     def to_frame(self):
-        import pandas as pd
-
         return pd.DataFrame(self.rows, columns=list(SAMPLE_COLUMNS))
 
     @property

@@ -248,8 +248,8 @@ class LocalSampler:
         with self._lock:
             return [(t - t0, ch, v) for t, ch, v in self._raw]
 
-    def to_frame(self):  # -> pandas.DataFrame; imported lazily, pandas is only a view
-        import pandas as pd
+    def to_frame(self):  # -> pandas.DataFrame
+        import pandas as pd  # lazy: the phone's runner imports suite.sensors (probe), where pandas may be absent
 
         return pd.DataFrame(self.rows, columns=list(SAMPLE_COLUMNS))
 

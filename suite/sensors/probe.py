@@ -199,7 +199,7 @@ def dequantize_int4(packed: np.ndarray, scales: np.ndarray) -> np.ndarray:
 
 def matmul_nbits_model(m: int, k: int, n: int, packed: np.ndarray, scales: np.ndarray) -> bytes:
     """A one-node ONNX model Y[M,N] = A[M,K] x dequant(B)^T using com.microsoft MatMulNBits."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper, numpy_helper  # lazy: runs on phones; only numpy/stdlib at top
 
     node = helper.make_node(
         "MatMulNBits",
@@ -250,7 +250,7 @@ def measure_compute_peak(
     if k % BLOCK_SIZE or min(m, k, n) < 1:
         return unavailable(f"K={k} is not a positive multiple of the block size {BLOCK_SIZE} (or M, N < 1)")
     try:
-        import onnxruntime as ort
+        import onnxruntime as ort  # lazy: runs on phones, where it may be absent; only numpy/stdlib at top
     except ImportError as exc:
         return unavailable(f"onnxruntime is not importable: {exc}")
     method += f", onnxruntime {ort.__version__}"

@@ -470,7 +470,7 @@ class NvmlSource:
 
     def probe(self) -> str | None:
         try:
-            import pynvml  # type: ignore[import-not-found]
+            import pynvml  # type: ignore[import-not-found]  # lazy: optional (nvidia-ml-py), absent on most hosts
         except ImportError:
             return "pynvml is not importable (pip install nvidia-ml-py to read NVIDIA GPU power)"
         try:
