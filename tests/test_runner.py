@@ -50,6 +50,29 @@ def test_runner_reports_repetitions_on_the_realtime_clock(tiny, tmp_path):
     assert ev.info["name"] == "ort-genai" and ev.info["threads"] == 1 and ev.load_s > 0
 
 
+#: What a phone's Python (Termux, a board's distribution) may lack: the host's packages.
+HOST_ONLY = ("psutil", "pandas", "pyarrow", "scipy", "adbutils", "matplotlib", "rich", "typer", "jinja2", "ulid")
+
+
+def test_runner_imports_nothing_a_phone_python_may_lack(tmp_path):
+    """The runner's modules (its burst and probe commands, the Python runtimes) import numpy and the
+    stdlib only at import time: the host's packages are blocked here as a phone would lack them."""
+    pyz = build_runner(tmp_path)
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            f"        if name.split('.')[0] in {HOST_ONLY!r}:\n"
+            "            raise ImportError('blocked on a phone: ' + name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            f"sys.path.insert(0, {str(pyz)!r})\n"
+            "import suite.runtimes.runner, suite.sensors.probe\n"
+            "from suite.runtimes import get_runtime\n"
+            "print([get_runtime(n).name for n in ('ort-genai', 'llama.cpp')])\n")
+    r = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd="/", timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "['ort-genai', 'llama.cpp']"
+
+
 def test_runner_reports_errors_as_events(tmp_path):
     proc = run_runner(tmp_path, "burst", "--runtime", "ort-genai", "--model", "/no/such/model")
     assert proc.returncode == 1

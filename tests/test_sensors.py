@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from suite.core.schema import CH_CPU_UTIL_PCT, CH_POWER_W, CH_RSS_BYTES, CH_VOLTAGE_V, Phase, ch_phase, ch_temp_tz
-from suite.sensors import LocalSampler
+from suite.sensors.local import LocalSampler
 from suite.sensors.sources import (
     BatterySource,
     CpuUtilSource,
@@ -277,7 +277,7 @@ def test_rapl_permission_denied_for_a_normal_user():
         root.chmod(0o755)
         sys_tree(root, "intel_rapl0_grep_permission_denied.txt")
         code = (
-            "from pathlib import Path; from suite.sensors import LocalSampler; "
+            "from pathlib import Path; from suite.sensors.local import LocalSampler; "
             f"print(LocalSampler(sys_root=Path({str(root)!r}), use_nvml=False).availability()['power_w/rapl'])"
         )
         out = subprocess.run(

@@ -100,7 +100,7 @@ def list_devices(servers) -> tuple[list[dict[str, Any]], list[str]]:
     """(rows, notes): local first, then every phone of every reachable server."""
     from suite.device.identity import lab_salt, local_device_info
     from suite.device.select import attached
-    from suite.sensors import LocalSampler
+    from suite.sensors.local import LocalSampler
     from suite.transport import DeviceNotFound
 
     local = local_device_info().to_dict()
