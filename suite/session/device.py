@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from suite.catalog.cards import get_model_card
+from suite.catalog.socs import load_socs
 from suite.core.errors import EdgebenchError, RooflineError
 from suite.core.schema import Outcome
 from suite.device import provision, settings
 from suite.device.identity import lab_salt
+from suite.device.live import read_live
 from suite.models import build_model, default_models_dir
 from suite.models.user_file import model_record as file_model_record
 from suite.runtimes import get_runtime, is_native
@@ -31,6 +33,7 @@ from suite.runtimes.remote import (
 )
 from suite.sensors import power
 from suite.sensors.android import AndroidSampler
+from suite.sensors.probe import parse_cache_size
 from suite.session.local import (
     Interrupted,
     Measured,
@@ -77,8 +80,6 @@ class DeviceProbe:
 
 def _device_llc(transport) -> int | None:
     """The largest cache of cpu0 as the device's sysfs reports it (None if hidden)."""
-    from suite.sensors.probe import parse_cache_size
-
     r = transport.shell("cat /sys/devices/system/cpu/cpu0/cache/index*/size 2>/dev/null", timeout_s=15)
     sizes = []
     for line in r.stdout.split():
@@ -420,8 +421,6 @@ def _end_conditions(conditions: dict, ref, record: dict) -> None:
     if record["outcome"] == Outcome.DISCONNECTED.value:
         return
     try:
-        from suite.device.live import read_live
-
         snap = read_live(ref.transport()).snapshot
     except (DeviceError, EdgebenchError):
         return
@@ -448,8 +447,6 @@ def _bandwidth(transport, python, remote_runner, device, req, say):
         if ev.bandwidth:
             b = ev.bandwidth
             return DeviceProbe(b["bytes_per_s"], f"on-device: {b['method']}", b.get("threads"), tuple(b["samples"]))
-    from suite.catalog.socs import load_socs
-
     d = device.to_dict()
     for soc in load_socs():
         if soc.soc_model and d.get("soc_model") and soc.soc_model.lower() == str(d["soc_model"]).lower():

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import psutil
 
 from suite.analysis import metrics as analysis
 from suite.analysis.derive import POWER_METRICS, POWER_SENSOR, derive_metrics, power_metrics, sensor_gaps
@@ -27,11 +28,21 @@ from suite.core.schema import (
     Outcome,
 )
 from suite.core.stats import metric
+from suite.device.identity import local_device_info
 from suite.models import BuiltModel, build_model, default_models_dir
 from suite.models.record import model_record
+from suite.models.user_file import artefact_from_file
+from suite.models.user_file import model_record as file_model_record
 from suite.runtimes import RUNTIMES, BurstParams, Repetition, Runtime, get_runtime, is_native
 from suite.sensors import power
-from suite.store import write_run
+from suite.sensors.probe import (
+    ComputePeakResult,
+    last_level_cache_bytes,
+    measure_compute_peak,
+    measure_memory_bandwidth,
+)
+from suite.sensors.process import ProcessSampler
+from suite.store import load_run, write_run
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +81,6 @@ def resolve_model(req: RunRequest, runtime, say: Status = lambda _m: None):
     """(card, built artefact, what the runtime loads): the user's file, or a card built here."""
     fmt = runtime.formats[0]
     if req.model_file is not None:
-        from suite.models.user_file import artefact_from_file
-
         card, built = artefact_from_file(req.model_file)
         if built.format not in runtime.formats:
             raise EdgebenchError(
@@ -101,9 +110,6 @@ def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Pat
     KeyboardInterrupt) so the CLI can exit 130. Failures are recorded the same way.
     """
     say = status or (lambda _m: None)
-    from suite.device.identity import local_device_info
-    from suite.sensors.process import ProcessSampler
-
     if req.device != "local":
         raise EdgebenchError(
             f"unknown device {req.device!r}", hint="this version benchmarks `local`; see `edgebench devices`"
@@ -116,12 +122,8 @@ def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Pat
                          "threads": req.params.threads, "affinity": None},
                         req.params, _local_conditions(), lab=req.lab)
     if req.model_file is not None:
-        from suite.models.user_file import model_record as file_model_record
-
         record["model"] = file_model_record(card, built)
     threads = req.params.threads or device.to_dict()["cpu"].get("logical_cores") or 1
-    from suite.sensors.probe import last_level_cache_bytes
-
     host_llc = last_level_cache_bytes()
 
     probes = Probes(card, req.params, threads, runtime) if req.probe else None
@@ -298,10 +300,8 @@ def _frame(rows) -> pd.DataFrame:
 def _local_conditions() -> dict:
     """The local host has no battery gating; record what is knowable, unknown stays null."""
     try:
-        import psutil
-
         batt = psutil.sensors_battery()
-    except (ImportError, AttributeError, OSError):
+    except (AttributeError, OSError):
         batt = None
     return {
         "battery_level_start": batt.percent if batt else None,
@@ -344,11 +344,9 @@ def _finish(record: dict, sampler, rows: list, t0: float, extra_rows: list = ())
 
 def _local_end_conditions(conditions: dict) -> None:
     try:
-        import psutil
-
         b = psutil.sensors_battery()
         conditions["battery_level_end"] = b.percent if b else None
-    except (ImportError, AttributeError, OSError):
+    except (AttributeError, OSError):
         pass
 
 
@@ -372,12 +370,6 @@ class Probes:
         self.compute: list = []
 
     def measure(self) -> None:
-        from suite.sensors.probe import (
-            ComputePeakResult,
-            measure_compute_peak,
-            measure_memory_bandwidth,
-        )
-
         self.bandwidth.append(measure_memory_bandwidth(threads=self.threads))
         if not self.runtime.compute_probed:
             reason = (f"no compute probe for {self.runtime.name}'s kernels (the probe runs onnxruntime's int4 "
@@ -412,8 +404,6 @@ def attach_meter(run_dir: Path, meter_csv: Path, *, offset_s: float = 0.0, resul
     is the original measurement. Sustained runs take the meter during the run only
     (`edgebench run --power-meter`): their per-window energy is computed as they are stored.
     """
-    from suite.store import load_run
-
     run_dir = Path(run_dir)
     record = load_run(run_dir)
     scenario = (record.get("scenario") or {}).get("name")
