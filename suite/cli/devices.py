@@ -53,7 +53,7 @@ def _echo_json(data: Any) -> None:
 
 
 def _servers(ctx: typer.Context, adb: list[str] | None):
-    from suite.device.select import parse_servers
+    from suite.device.select import parse_servers  # lazy: device selection loads adbutils and psutil (~0.16 s)
 
     if not adb and ctx.parent is not None and ctx.parent.params.get("adb"):
         adb = ctx.parent.params["adb"]
@@ -61,7 +61,7 @@ def _servers(ctx: typer.Context, adb: list[str] | None):
 
 
 def _one(ctx: typer.Context, serial: str, adb: list[str] | None):
-    from suite.device.select import resolve_one
+    from suite.device.select import resolve_one  # lazy: device selection loads adbutils and psutil (~0.16 s)
 
     ref = resolve_one(serial, _servers(ctx, adb))
     if ref.kind == "local":
@@ -74,13 +74,13 @@ def _one(ctx: typer.Context, serial: str, adb: list[str] | None):
 
 def phone_row(ref, salt: str | None = None) -> dict[str, Any]:
     """One phone's listing record: DeviceInfo plus battery, thermal status and connection."""
-    base = {"serial": ref.serial, "state": ref.state, "adb_server": str(ref.server) if ref.server else None}
-    if not ref.ready:
-        from suite.device.select import STATE_HINTS
-
-        return base | {"hint": STATE_HINTS.get(ref.state, "check `adb devices`")}
+    # lazy: device selection and the transport load adbutils and psutil (~0.16 s)
+    from suite.device.select import STATE_HINTS
     from suite.transport import DeviceError
 
+    base = {"serial": ref.serial, "state": ref.state, "adb_server": str(ref.server) if ref.server else None}
+    if not ref.ready:
+        return base | {"hint": STATE_HINTS.get(ref.state, "check `adb devices`")}
     try:
         live = ref.live()
         info = ref.info(salt).to_dict()
@@ -98,6 +98,7 @@ def phone_row(ref, salt: str | None = None) -> dict[str, Any]:
 
 def list_devices(servers) -> tuple[list[dict[str, Any]], list[str]]:
     """(rows, notes): local first, then every phone of every reachable server."""
+    # lazy: the device layer and the sensors load adbutils and psutil (~0.16 s)
     from suite.device.identity import lab_salt, local_device_info
     from suite.device.select import attached
     from suite.sensors.local import LocalSampler
@@ -127,7 +128,7 @@ def devices(ctx: typer.Context, adb: AdbServers = None, as_json: JsonOut = False
     """List the devices edgebench can benchmark: this host (`local`) and every attached phone."""
     if ctx.invoked_subcommand is not None:
         return
-    from suite.device.select import parse_servers
+    from suite.device.select import parse_servers  # lazy: device selection loads adbutils and psutil (~0.16 s)
 
     rows, notes = list_devices(parse_servers(adb))
     err = _err()
@@ -211,7 +212,7 @@ def devices_snapshot(
     as_json: JsonOut = False,
 ) -> None:
     """Save the raw texts edgebench reads from a phone (getprop.txt, proc_cpuinfo.txt, ...)."""
-    from suite.device.live import save_snapshot
+    from suite.device.live import save_snapshot  # lazy: the live phone loads adbutils (~0.18 s)
 
     ref = _one(ctx, serial, adb)
     data = save_snapshot(ref.transport(), out)
@@ -236,7 +237,7 @@ def devices_show(
                              hint="e.g. `edgebench devices show R5CT...` or `edgebench devices show --snapshot snap/`",
                              exit_code=exits.USAGE)
     if snapshot is not None:
-        from suite.device.android.snapshot import parse_snapshot
+        from suite.device.android.snapshot import parse_snapshot  # lazy: loads psutil and the SoC catalog
 
         if not snapshot.is_dir():
             raise EdgebenchError(f"no snapshot folder at {snapshot}")
@@ -275,7 +276,7 @@ def devices_prepare(
 ) -> None:
     """Apply the lab settings for measurements (stay awake, fixed brightness, airplane mode,
     adaptive battery off), recording the previous values on the phone for `restore`."""
-    from suite.device.settings import prepare
+    from suite.device.settings import prepare  # lazy: the live phone loads adbutils (~0.17 s)
 
     state = prepare(_one(ctx, serial, adb).transport(), airplane=airplane)
     if as_json:
@@ -287,7 +288,7 @@ def devices_prepare(
 @devices_app.command("restore")
 def devices_restore(ctx: typer.Context, serial: Serial, adb: AdbServers = None, as_json: JsonOut = False) -> None:
     """Put back the settings `devices prepare` changed."""
-    from suite.device.settings import restore
+    from suite.device.settings import restore  # lazy: the live phone loads adbutils (~0.17 s)
 
     state = restore(_one(ctx, serial, adb).transport())
     if as_json:
@@ -304,6 +305,7 @@ def devices_clean(
     adb: AdbServers = None,
 ) -> None:
     """Remove everything edgebench put on the phone (/data/local/tmp/edgebench/)."""
+    # lazy: provisioning loads adbutils (~0.1 s); the lab package is not for start-up
     from suite.device.provision import clean
     from suite.lab.lock import describe, read_lock
 

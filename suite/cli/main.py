@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -26,10 +28,15 @@ from suite.cli import exits
 from suite.cli.devices import devices_app
 from suite.cli.lab import lab_app
 from suite.cli.options import AdbServers, JsonOut, ModelsDir, OutDir, ResultFolders, ResultsDir
-from suite.core.errors import EdgebenchError
+from suite.core.errors import EdgebenchError, UnknownNameError
 from suite.importers import IMPORTERS
-from suite.runtimes import RUNTIMES
+from suite.runtimes import RUNTIMES, BurstParams
 from suite.scenarios import SCENARIOS, get_scenario
+
+# Command bodies import their layer lazily, each such block marked `# lazy:`: `edgebench --help` must
+# start fast, and the layers below load heavy libraries (the session, the store and the report: pandas,
+# pyarrow, scipy, onnx, matplotlib, jinja2, ~1-2 s; the device and lab layers: adbutils, ~0.2 s). What
+# start-up loads anyway (rich, the registries, suite.core) is imported above.
 
 if TYPE_CHECKING:
     from suite.session.local import RunRequest
@@ -75,8 +82,6 @@ def _root(
 
 def _plain(value) -> str:
     """Device strings are data, never rich markup."""
-    from rich.markup import escape
-
     return escape("" if value is None else str(value))
 
 
@@ -86,6 +91,7 @@ def _plain(value) -> str:
 @models_app.command("list")
 def models_list(models_dir: ModelsDir = None, as_json: JsonOut = False) -> None:
     """List the model cards and which are built."""
+    # lazy: suite.models loads onnx and numpy (~0.9 s)
     from suite.catalog.cards import load_model_cards
     from suite.models import default_models_dir, find_built
 
@@ -118,6 +124,7 @@ def models_build(
     models_dir: ModelsDir = None,
 ) -> None:
     """Build reference models: architecture-exact ONNX or GGUF with seeded random weights."""
+    # lazy: suite.models loads onnx and numpy (~0.9 s)
     from suite.catalog.cards import get_model_card
     from suite.models import default_models_dir
 
@@ -129,6 +136,7 @@ def models_build(
 
 
 def _build_with_progress(card, *, fmt: str = "onnx", quant: str | None, seed: int, root: Path, force: bool = False):
+    # lazy: suite.models loads onnx and numpy (~0.9 s)
     from suite.models import build_model
 
     with Progress(
@@ -146,6 +154,7 @@ def _build_with_progress(card, *, fmt: str = "onnx", quant: str | None, seed: in
 @models_app.command("show")
 def models_show(model_id: Annotated[str, typer.Argument(help="Model id.")], models_dir: ModelsDir = None) -> None:
     """Show a model card and its builds."""
+    # lazy: suite.models loads onnx and numpy (~0.9 s)
     from suite.catalog.cards import get_model_card
     from suite.models import default_models_dir, find_built
 
@@ -194,9 +203,9 @@ def run(
     models_dir: ModelsDir = None,
 ) -> None:
     """Benchmark a model on a device: prefill, decode, TTFT, memory, sensors, roofline."""
+    # lazy: the session loads pandas, scipy and onnx (~1.8 s), device selection adbutils
     from suite.device.select import parse_servers, resolve
     from suite.models import default_models_dir
-    from suite.runtimes import BurstParams
     from suite.session.local import RunRequest
 
     if (model is None) == (model_file is None):
@@ -215,7 +224,7 @@ def run(
                              exit_code=exc.exit_code) from None
     gate = None
     if cooldown_max_temp is not None or battery_floor is not None:
-        from suite.session.gating import Gate
+        from suite.session.gating import Gate  # lazy: gating loads adbutils (~0.1 s)
 
         gate = Gate(cooldown_max_temp_c=cooldown_max_temp, cooldown_timeout_s=_seconds(cooldown_timeout),
                     battery_floor=battery_floor, battery_wait=battery_wait)
@@ -252,6 +261,7 @@ def run(
 
 def _run_one(req: RunRequest, ref=None) -> Path:
     """One burst run (`ref` None: this host), its model built first when it is a card, with progress."""
+    # lazy: the session loads pandas, scipy and onnx (~1.8 s)
     from suite.catalog.cards import get_model_card
     from suite.session.local import Interrupted
     from suite.session.run import check_request, run
@@ -295,7 +305,7 @@ def _run_one(req: RunRequest, ref=None) -> Path:
 
 def _seconds(text: str | None) -> float | None:
     """`90`, `90s`, `10m`, `1h` -> seconds (the plan files' rule)."""
-    from suite.lab.plan import parse_duration
+    from suite.lab.plan import parse_duration  # lazy: the lab plan loads the session's gating, adbutils (~0.2 s)
 
     if text is None:
         return None
@@ -316,8 +326,6 @@ def _scenario_options(entry, *, duration: str | None, windows: int | None, windo
 
 def _run_scenario(entry, req: RunRequest, ref, *, gate, options: dict) -> None:
     """A scenario that needs a phone, or a gated one, of `req` on one phone; what it made, printed."""
-    import dataclasses
-
     req = dataclasses.replace(req, device=ref.serial)
 
     def status(msg: str) -> None:
@@ -332,12 +340,12 @@ def _run_scenario(entry, req: RunRequest, ref, *, gate, options: dict) -> None:
 
 
 def _print_run_summary(path: Path) -> None:
+    # lazy: the store and the report load pandas, pyarrow, matplotlib and jinja2 (~1.6 s)
+    from suite.report.tables import device_label
     from suite.store import load_run
 
     rec = load_run(path)
     m, un = rec["metrics"], rec["unavailable"]
-    from suite.report.tables import device_label
-
     t = Table(title=f"{rec['model']['id']} on {_plain(device_label(rec['device']))} "
               f"({rec['runtime']['name']} {rec['runtime']['version']}) -> {rec['outcome']}")
     t.add_column("metric")
@@ -370,7 +378,7 @@ def results(
     as_json: JsonOut = False,
 ) -> None:
     """List stored runs."""
-    from suite.store import load_results
+    from suite.store import load_results  # lazy: the store loads pandas and pyarrow (~0.4 s)
 
     res = load_results(paths or [Path("results")])
     runs = res.runs
@@ -406,7 +414,7 @@ def report(
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,
 ) -> None:
     """Render a self-contained HTML report from stored runs."""
-    from suite.report import render_report
+    from suite.report import render_report  # lazy: the report loads pandas, matplotlib, jinja2 (~1.6 s)
 
     index = render_report(list(paths or [Path("results")]), out, title=title)
     console.print(f"report written to [bold]{index}[/]")
@@ -421,9 +429,9 @@ def quickstart(
     models_dir: ModelsDir = None,
 ) -> None:
     """Build the smallest reference models, benchmark this machine, render reports/index.html."""
+    # lazy: the session and the report load pandas, scipy, onnx, matplotlib (~2 s)
     from suite.models import default_models_dir
     from suite.report import render_report
-    from suite.runtimes import BurstParams
     from suite.session.local import RunRequest
 
     done = []
@@ -444,7 +452,7 @@ def compare(
     results_dir: ResultsDir = Path("results"),
 ) -> None:
     """Changes between two sets of runs, per device, model, runtime and metric, with significance."""
-    from suite.report.compare import cli_compare
+    from suite.report.compare import cli_compare  # lazy: the report loads pandas, scipy, matplotlib (~1.6 s)
 
     _exit(cli_compare(_split(baseline), _split(candidate), search=[results_dir], console=console))
 
@@ -456,7 +464,7 @@ def export(
     fmt: Annotated[str, typer.Option("--format", help="csv, parquet or json.")] = "parquet",
 ) -> None:
     """Export the tidy tables (runs, metrics, unavailable, samples) for pandas, DuckDB, spreadsheets."""
-    from suite.report.export import cli_export
+    from suite.report.export import cli_export  # lazy: the report loads pandas, pyarrow, matplotlib (~1.6 s)
 
     _exit(cli_export(list(paths or [Path("results")]), out, fmt, console=console))
 
@@ -500,7 +508,7 @@ def import_meter_cmd(
     meter_offset: Annotated[float, typer.Option(help="The meter's clock minus the clock of the host that ran the run (s).")] = 0.0,
 ) -> None:
     """Attach an external power meter's log to a stored run: a new run with the meter's power supersedes it."""
-    from suite.session.local import attach_meter
+    from suite.session.local import attach_meter  # lazy: the session loads pandas, scipy, onnx (~1.8 s)
 
     run_dir = Path(run_id) if Path(run_id).is_dir() else results_dir / run_id
     if not (run_dir / "run.json").is_file():
@@ -513,7 +521,7 @@ def import_meter_cmd(
 
 
 def _loopback_profiles() -> list[str]:
-    from suite.loopback.profile import list_profiles
+    from suite.loopback.profile import list_profiles  # lazy: the loopback phone is for its own commands only
 
     return list_profiles()
 
@@ -527,12 +535,11 @@ def loopback_start(
     charging: Annotated[bool | None, typer.Option("--charging/--no-charging", help="Plugged in or on battery.")] = None,
 ) -> None:
     """Start a loopback phone attached to an adb server and print its serial."""
+    # lazy: the loopback phone (ctypes, argparse) is for its own commands only
     from suite.loopback import cli as lb
     from suite.loopback.phone import LoopbackUnavailable
 
     if profile not in _loopback_profiles():
-        from suite.core.errors import UnknownNameError
-
         raise UnknownNameError("loopback profile", profile, _loopback_profiles())
     try:
         rec = lb.start(profile, adb_port=adb_port, time_scale=time_scale, ram_bytes=ram_bytes, charging=charging)
@@ -544,7 +551,7 @@ def loopback_start(
 @loopback_app.command("stop")
 def loopback_stop(serial: Annotated[str | None, typer.Argument(help="Serial to stop [default: all].")] = None) -> None:
     """Stop a loopback phone (all of them by default) and the adb server started for them."""
-    from suite.loopback import cli as lb
+    from suite.loopback import cli as lb  # lazy: the loopback phone is for its own commands only
 
     for sn in lb.stop(serial):
         console.print(f"stopped {sn}")
@@ -553,7 +560,7 @@ def loopback_stop(serial: Annotated[str | None, typer.Argument(help="Serial to s
 @loopback_app.command("list")
 def loopback_list() -> None:
     """List running loopback phones."""
-    from suite.loopback import cli as lb
+    from suite.loopback import cli as lb  # lazy: the loopback phone is for its own commands only
 
     for rec in lb.records():
         console.print(f"{rec['serial']}\t{rec['profile']}\tadb:{rec['adb_port']}\tpid:{rec['daemon_pid']}", highlight=False)

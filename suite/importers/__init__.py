@@ -14,6 +14,8 @@ _LAZY = {"ImportReport", "cli_import", "import_llama_bench"}  # llama-bench's, a
 
 def __getattr__(name: str):
     if name in _LAZY:
+        # lazy: plug-ins are imported on first use (suite/core/registry.py), and this one loads the store,
+        # pandas and pyarrow (~0.4 s), which `edgebench` start-up (it imports this package) must not
         from suite.importers import llama_bench
 
         return getattr(llama_bench, name)

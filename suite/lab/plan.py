@@ -73,6 +73,7 @@ from typing import Any, NoReturn
 from suite.catalog.cards import ModelCard, load_model_cards
 from suite.core.errors import EdgebenchError, UnknownNameError
 from suite.device.select import parse_filters
+from suite.runtimes import RUNTIMES, get_runtime, is_native
 from suite.scenarios import SCENARIOS
 from suite.session.gating import SENSORS, Gate
 from suite.transport import AdbServerAddress
@@ -365,14 +366,10 @@ def _path(base: Path, *, folder: bool) -> Conv:
 
 
 def _runtime_names() -> list[str]:
-    from suite.runtimes import RUNTIMES
-
     return RUNTIMES.names()
 
 
 def _runtime(name: str):
-    from suite.runtimes import get_runtime
-
     return get_runtime(name)
 
 
@@ -381,8 +378,6 @@ def _format(runtime: str) -> str:
 
 
 def _native(runtime: str) -> bool:
-    from suite.runtimes import is_native
-
     return is_native(_runtime(runtime))
 
 

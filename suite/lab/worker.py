@@ -23,6 +23,27 @@ from pathlib import Path
 from typing import Any
 
 from suite.core.errors import EdgebenchError
+from suite.device import provision
+from suite.device.select import attached
+from suite.lab.jobs import (
+    DONE,
+    FAILED,
+    FINAL_OUTCOMES,
+    INTERRUPTED,
+    SKIPPED,
+    append_journal,
+    job_states,
+    jobs_on_device,
+    journal_path,
+    lab_runs,
+    write_device_manifest,
+)
+from suite.lab.lock import DeviceLock, LockHeld
+from suite.lab.plan import load_plan
+from suite.runtimes import BurstParams
+from suite.scenarios import get_scenario
+from suite.session.gating import GateSkipped
+from suite.transport import AdbServerAddress, DeviceError
 
 #: how often a worker checks that its device is back after a disconnect
 RECONNECT_POLL_S = 1.0
@@ -81,9 +102,6 @@ def main(args: WorkerArgs, queue, push_gate, parent_pid: int) -> None:
 
 class _Worker:
     def __init__(self, args: WorkerArgs, queue, push_gate) -> None:
-        from suite.device import provision
-        from suite.lab.plan import load_plan
-
         self.args = args
         self.queue = queue
         self.plan = load_plan(args.plan_path)
@@ -116,8 +134,6 @@ class _Worker:
 
     def lock_device(self, ref) -> str | None:
         """Take the device's lock (heartbeat running); None, or who holds it instead."""
-        from suite.lab.lock import DeviceLock, LockHeld
-
         self.unlock()
         lock = DeviceLock(ref.transport(), owner={"plan": self.plan.name, "controller_host": self.args.controller})
         try:
@@ -137,9 +153,6 @@ class _Worker:
 
     def ref(self, wait_s: float = 0.0):
         """The device's ref, waiting up to `wait_s` for it to be attached and ready."""
-        from suite.device.select import attached
-        from suite.transport import AdbServerAddress
-
         servers = [AdbServerAddress(*self.args.server)] if self.args.server else None
         deadline = time.monotonic() + wait_s
         while True:
@@ -164,9 +177,6 @@ class _Worker:
     # --- the jobs -----------------------------------------------------------------------------
 
     def run(self) -> None:
-        from suite.lab.jobs import DONE, job_states
-        from suite.transport import DeviceError
-
         ref = self.ref(wait_s=0 if self.args.present else self.plan.run.lost_timeout_s)
         while True:
             if ref is None:
@@ -202,8 +212,6 @@ class _Worker:
     def setup(self, ref):
         """Lock the device, read its identity and runtime versions: its jobs with their keys, in
         the order to run them (None: the device is another controller's)."""
-        from suite.lab.jobs import jobs_on_device, write_device_manifest
-
         self.emit("state", state="locking")
         held = self.lock_device(ref)
         if held is not None:
@@ -225,18 +233,6 @@ class _Worker:
 
     def run_job(self, ref, job, n: int, total: int):
         """Run one job with its retries; the ref to go on with (None: the device is gone)."""
-        from suite.lab.jobs import (
-            DONE,
-            FAILED,
-            FINAL_OUTCOMES,
-            INTERRUPTED,
-            SKIPPED,
-            append_journal,
-            journal_path,
-            lab_runs,
-        )
-        from suite.session.gating import GateSkipped
-
         journal = journal_path(self.plan)
 
         for attempt in range(1, self.plan.run.retries + 2):
@@ -298,14 +294,12 @@ class _Worker:
     @staticmethod
     def single_run(job) -> bool:
         """Whether the job's scenario makes one run (a ladder's failed rung is not the job's answer)."""
-        from suite.scenarios import get_scenario
-
         return get_scenario(job.spec.scenario).single_run
 
     def execute(self, ref, job, attempt: int) -> None:
         """One attempt: the gate and the measured run(s), records stamped with the lab job."""
-        from suite.runtimes import BurstParams
-        from suite.scenarios import get_scenario
+        # lazy: the session loads pandas, scipy and onnx (~1.8 s); the controller imports this module
+        # for `lab status` and `lab run --dry-run`, which run no job
         from suite.session.local import RunRequest
 
         spec, p, plan = job.spec, job.spec.params, self.plan

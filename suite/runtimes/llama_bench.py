@@ -37,6 +37,7 @@ from suite.core.filehash import local_sha256
 from suite.core.measure import BurstParams
 from suite.core.stats import metric
 from suite.device.android import snapshot as snap
+from suite.device.android.cpu import parse_cpufreq
 from suite.device.elf import ElfError, bundle_elf_files, check_bundle_abi
 from suite.runtimes.base import NATIVE, DeviceCall, NativeRun
 from suite.runtimes.llama_bench_output import parse_llama_bench
@@ -85,8 +86,6 @@ def big_cores(cpufreq_text: str, n_cpus: int | None = None) -> BigCores:
 
     Several policies sharing the top frequency all count (e.g. two prime cores in two policies).
     With no readable policy, every cpu (0..n_cpus-1) is used and `max_khz` is None."""
-    from suite.device.android.cpu import parse_cpufreq
-
     pols = [p for p in parse_cpufreq(cpufreq_text).policies if (p.cpuinfo_max_khz or p.max_khz)]
     if not pols:
         if not n_cpus:

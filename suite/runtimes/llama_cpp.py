@@ -52,7 +52,7 @@ _state: dict = {}
 
 def _llama():
     try:
-        import llama_cpp
+        import llama_cpp  # lazy: heavy and optional; a phone's Python may lack it (runner: numpy + stdlib)
     except ImportError as exc:
         raise RuntimeFailure(
             "llama-cpp-python is not importable",

@@ -24,7 +24,7 @@ from suite.runtimes.base import (
 
 def _og():
     try:
-        import onnxruntime_genai as og
+        import onnxruntime_genai as og  # lazy: heavy, and a phone's Python may lack it (runner: numpy + stdlib)
     except ImportError as exc:  # pragma: no cover - a core dependency
         raise RuntimeFailure(
             "onnxruntime-genai is not importable", hint="pip install onnxruntime-genai"

@@ -22,6 +22,8 @@ import os
 import sys
 import time
 
+from suite.runtimes import BurstParams, get_runtime
+
 
 def _emit(obj: dict) -> None:
     sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
@@ -45,8 +47,6 @@ def _peak_rss_bytes() -> int | None:
 
 
 def burst(args: argparse.Namespace) -> int:
-    from suite.runtimes import BurstParams, get_runtime
-
     offset = _offset()
     if args.pid_file:
         with open(args.pid_file, "w") as fh:
@@ -74,6 +74,7 @@ def burst(args: argparse.Namespace) -> int:
 
 
 def probe(args: argparse.Namespace) -> int:
+    # lazy: numpy, which a phone's Python may lack: then main() reports it as an error event
     from suite.sensors.probe import measure_memory_bandwidth
 
     bw = measure_memory_bandwidth(threads=args.threads)
