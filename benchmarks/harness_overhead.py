@@ -34,7 +34,8 @@ def main() -> None:
     from suite.catalog.cards import get_model_card
     from suite.models import build_model, default_models_dir
     from suite.runtimes import BurstParams
-    from suite.session.local import RunRequest, run_local
+    from suite.session.local import RunRequest
+    from suite.session.run import run_local
 
     built = build_model(get_model_card(args.model), out_root=default_models_dir())
     params = BurstParams(prompt_tokens=args.prompt_tokens, gen_tokens=args.gen_tokens, reps=args.reps,

@@ -23,7 +23,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from suite.runtimes import BurstParams
-    from suite.session.local import RunRequest, run_local
+    from suite.session.local import RunRequest
+    from suite.session.run import run_local
 
     rows = []
     with tempfile.TemporaryDirectory() as results:

@@ -14,7 +14,8 @@ from suite.analysis.metrics import intervals_from_samples
 from suite.core.schema import CH_CURRENT_A, CH_POWER_W, CH_POWER_W_DEVICE, ch_phase
 from suite.runtimes import BurstParams
 from suite.sensors import power
-from suite.session.local import RunRequest, attach_meter, run_local
+from suite.session.local import RunRequest, attach_meter
+from suite.session.run import run_local
 from suite.store import load_results
 
 #: an epoch (2023-11-14) for hand-made logs
@@ -162,7 +163,7 @@ def test_a_meter_log_from_another_day_is_a_clear_error(models_dir, tmp_path):
 @pytest.mark.loopback
 def test_phone_run_measures_an_idle_baseline_and_takes_a_meter_log(loopback_phone_factory, loopback_adb_server,
                                                                    models_dir, tmp_path):
-    from suite.session.device import run_device
+    from suite.session.run import run_device
 
     ref = phone_ref(loopback_phone_factory("qcom-flagship", charging=False))
     params = BurstParams(prompt_tokens=16, gen_tokens=16, reps=2, warmup=1, threads=1)

@@ -9,8 +9,8 @@ from loopback_plugin import phone_ref
 
 from suite.core.errors import EdgebenchError
 from suite.runtimes import BurstParams
-from suite.session.device import run_device
 from suite.session.local import RunRequest
+from suite.session.run import run_device
 from suite.store import load_results
 
 pytestmark = pytest.mark.loopback

@@ -10,7 +10,8 @@ import threading
 import pytest
 
 from suite.runtimes import BurstParams
-from suite.session.local import RunRequest, run_local
+from suite.session.local import RunRequest
+from suite.session.run import run_local
 from suite.store import load_results
 
 EDGEBENCH = [sys.executable, "-m", "suite.cli.main"]

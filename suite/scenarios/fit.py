@@ -20,9 +20,10 @@ from suite.catalog.cards import get_model_card, reference_cards
 from suite.core.errors import EdgebenchError
 from suite.core.schema import Outcome
 from suite.scenarios.base import ScenarioResult
-from suite.session.device import ScenarioHooks, run_device
+from suite.session.device import ScenarioHooks
 from suite.session.gating import Gate, apply_gate
 from suite.session.local import RunRequest
+from suite.session.run import run_device
 
 Status = Callable[[str], None]
 

@@ -28,9 +28,10 @@ from suite.core.errors import EdgebenchError
 from suite.core.schema import CH_POWER_W, Outcome
 from suite.core.stats import metric
 from suite.scenarios.base import ScenarioResult
-from suite.session.device import ScenarioHooks, run_device
+from suite.session.device import ScenarioHooks
 from suite.session.gating import Gate, apply_gate
 from suite.session.local import Interrupted, RunRequest
+from suite.session.run import run_device
 
 Status = Callable[[str], None]
 

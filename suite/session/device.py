@@ -1,9 +1,11 @@
-"""One run on a device over a transport (a phone over adb, the loopback phone, a board).
+"""An attached device as the session's target (a phone over adb, the loopback phone, a board).
 
-provision (model + runner, cached by hash) -> sample on the device -> run the runner,
-reading its events as they come -> collect -> store. The record has the same schema as
-a local run; what differs is where numbers come from (the device clock, the device's
-sensors, the SoC catalog or a probe run on the device).
+`Phone`: identity from the device's snapshot, provisioning (cached by hash), the on-device
+sampling loop on the device's realtime clock, start and end conditions. The ways a runtime runs
+there: `_RunnerWay` (a Python runtime through the device-side runner, its events read as they
+come) and `_NativeWay` (a native runtime's bundle). The record has the same schema as a run on
+this host; what differs is where numbers come from (the device clock, the device's sensors, the
+SoC catalog or a probe run on the device). The session itself is suite.session.run.
 """
 
 from __future__ import annotations
@@ -16,14 +18,13 @@ from pathlib import Path
 
 from suite.catalog.cards import get_model_card
 from suite.catalog.socs import load_socs
-from suite.core.errors import EdgebenchError, RooflineError
+from suite.core.errors import EdgebenchError
 from suite.core.schema import Outcome
 from suite.device import provision, settings
 from suite.device.identity import lab_salt
 from suite.device.live import read_live
 from suite.models import build_model, default_models_dir
-from suite.models.user_file import model_record as file_model_record
-from suite.runtimes import get_runtime, is_native
+from suite.runtimes import is_native
 from suite.runtimes.base import DeviceCall, NativeRun
 from suite.runtimes.remote import (
     RunnerEvents,
@@ -35,16 +36,13 @@ from suite.sensors import power
 from suite.sensors.android import AndroidSampler
 from suite.sensors.probe import parse_cache_size
 from suite.session.local import (
-    Interrupted,
     Measured,
     RunRequest,
     _fail,
-    _store,
     measure_idle,
-    new_record,
     resolve_model,
 )
-from suite.transport import DeviceDisconnected, DeviceError, quote
+from suite.transport import DeviceError, quote
 
 #: Exit status of a process killed by SIGKILL (the kernel OOM killer, lmkd, a cgroup limit).
 KILLED = 137
@@ -119,7 +117,8 @@ class _RunnerWay:
     of `suite`), which imports the runtime there and streams its events as JSON lines."""
 
     def __init__(self, runtime, req: RunRequest, transport, live, device: dict, say: Status) -> None:
-        self.runtime, self.req, self.transport, self.say = runtime, req, transport, say
+        self.runtime, self.req, self.transport, self.device, self.say = runtime, req, transport, device, say
+        self.bw = self.compute = None
         self.python = find_python(transport, live.props, runtime.python_module)
         self.pid_file = f"{provision.WORK_DIR}/runner.pid"
         self.events = RunnerEvents()
@@ -150,12 +149,12 @@ class _RunnerWay:
         return {"name": self.runtime.name, "version": None, "backend": None, "threads": self.req.params.threads,
                 "affinity": None}
 
-    def bounds(self, device):
-        bw = _bandwidth(self.transport, self.python, self.remote_runner, device, self.req, self.say)
-        return bw, _NoCompute(f"no compute peak for {self.transport.serial}: the SoC catalog has no vendor TOPS "
-                              "figure for its CPU path, and no probe of the runtime's kernels runs on devices yet")
+    def measure_bounds(self) -> None:
+        self.bw = _bandwidth(self.transport, self.python, self.remote_runner, self.device, self.req, self.say)
+        self.compute = _NoCompute(f"no compute peak for {self.transport.serial}: the SoC catalog has no vendor TOPS "
+                                  "figure for its CPU path, and no probe of the runtime's kernels runs on devices yet")
 
-    def before_sampling(self) -> None:
+    def before_sampling(self, record: dict) -> None:
         _kill_stale_runner(self.transport, self.pid_file)
 
     def execute(self, record: dict, sampler, t0: float, on_rep) -> Measured:
@@ -209,6 +208,8 @@ class _NativeWay:
                     or transport.shell("getprop ro.product.cpu.abi", timeout_s=15).stdout).strip()
         self.checked = runtime.check_bundle(self.bundle_dir, self.abi)  # before anything is pushed
         self.result: NativeRun | None = None
+        self.bw = self.compute = None
+        self.events = None
 
     def model(self):
         return resolve_model(self.req, self.runtime, self.say)[:2]
@@ -230,12 +231,13 @@ class _NativeWay:
         return {**self.plan.runtime, "bundle": {"path": str(self.bundle_dir.resolve()), "abi": self.abi,
                                                 "elf": self.checked}}
 
-    def bounds(self, device):
+    def measure_bounds(self) -> None:
         # the SoC catalog's peak (the bandwidth probe needs the Python runner, not pushed for a bundle)
-        bw = _bandwidth(self.transport, None, None, device, dataclasses.replace(self.req, probe=False), self.say)
-        return bw, _NoCompute(f"no compute peak on a device for {self.runtime.name} runs")
+        self.bw = _bandwidth(self.transport, None, None, self.device, dataclasses.replace(self.req, probe=False),
+                             self.say)
+        self.compute = _NoCompute(f"no compute peak on a device for {self.runtime.name} runs")
 
-    def before_sampling(self) -> None:
+    def before_sampling(self, record: dict) -> None:
         pass
 
     def execute(self, record: dict, sampler, t0: float, on_rep) -> Measured:
@@ -269,83 +271,43 @@ class _NativeWay:
         pass
 
 
-def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None, push_progress=None, *,
-               hooks: ScenarioHooks | None = None) -> Path:
-    """Benchmark a model on an attached device with any registered runtime; returns the run folder
-    (always written once measuring started: completed, failed, interrupted or disconnected).
+class Phone:
+    """An attached device as the session's target: its shell, its identity, its clock and sensors."""
 
-    A Python runtime runs through the device-side runner; a native runtime from `req.runtime_bundle`.
-    `push_progress(done_bytes, total_bytes)` follows the provisioning pushes. `hooks` (None
-    for the burst scenario) lets a scenario (suite.scenarios) name itself, add conditions,
-    and add metrics and sample rows before the record is written.
-    """
-    say = status or (lambda _m: None)
-    runtime = get_runtime(req.runtime)
-    if is_native(runtime) and hooks is not None and hooks.before_store is not None:
-        raise EdgebenchError(f"runtime {runtime.name} runs the burst scenario only for now", exit_code=2)
-    transport = ref.transport()
-    say(f"{transport.serial}: reading identity")
-    live = ref.live()
-    device = live.device_info(lab_salt())
-    way = (_NativeWay if is_native(runtime) else _RunnerWay)(runtime, req, transport, live, device.to_dict(), say)
+    def __init__(self, ref, say: Status) -> None:
+        self.ref = ref
+        self.transport = ref.transport()
+        self.name = self.transport.serial
+        say(f"{self.name}: reading identity")
+        self.live = ref.live()
+        self.device = self.live.device_info(lab_salt())
 
-    card, built = way.model()
-    files = way.files(card, built)
-    if not is_native(runtime):
-        say(f"{transport.serial}: provisioning {card.id}")
-    report = provision.ensure_files(transport, files, progress=push_progress)
-    runtime_block = way.provisioned(report)
+    def way(self, runtime, req: RunRequest, say: Status):
+        """A Python runtime through the device-side runner; a native runtime from its bundle."""
+        kind = _NativeWay if is_native(runtime) else _RunnerWay
+        return kind(runtime, req, self.transport, self.live, self.device.to_dict(), say)
 
-    conditions = start_conditions(transport, live.snapshot)
-    record = new_record(device.to_dict(), card, built, runtime_block, req.params, conditions, lab=req.lab)
-    if req.model_file is not None:
-        record["model"] = file_model_record(card, built)
-    _apply_scenario_hooks_start(hooks, record)
-    record["provisioning"] = {k: v for k, v in report.to_dict().items() if k != "files"} | {
-        "pushed": [f.name for f in report.pushed], "cached": [f.name for f in report.cached]}
+    def provision(self, files: dict, push_progress) -> provision.ProvisionReport:
+        return provision.ensure_files(self.transport, files, progress=push_progress)
 
-    bw, compute = way.bounds(device)
-    llc = _device_llc(transport)
-    way.before_sampling()
-    sampler = AndroidSampler(transport, rate_hz=req.sample_rate_hz, pid_file=way.pid_file)
-    t0, host_minus_device = device_clock(transport)
-    sampler.set_t0_device(t0)
-    record["sensors"]["time_base"] = power.clock_block(t0, host_minus_device)
-    idle = None
+    def start_conditions(self) -> dict:
+        return start_conditions(self.transport, self.live.snapshot)
 
-    def store(measured: Measured) -> Path:
-        way.before_store(record)
-        # a scenario's metrics and keys, and its extra sample rows (e.g. sustained's per-window throughput)
-        extra = (hooks.before_store(record, sampler.rows, way.events, t0) or []
-                 if hooks is not None and hooks.before_store is not None else [])
-        return _store(req, record, sampler, measured, card, bw, compute, t0, llc=llc,
-                      end_conditions=lambda c: _end_conditions(c, ref, record), idle=idle, extra_rows=extra)
+    def llc(self) -> int | None:
+        return _device_llc(self.transport)
 
-    p = req.params
-    try:
-        say(f"running {card.id} on {runtime.name} on {transport.serial}: warmup {p.warmup}, reps {p.reps}")
-        sampler.start()
-        idle = measure_idle(sampler, req.idle_s, t0, say, live_rows=lambda: sampler.rows)
-        measured = way.execute(record, sampler, t0, on_rep)
-    except KeyboardInterrupt:
-        way.stop(sampler, kill=True)
-        _fail(record, Outcome.INTERRUPTED, "KeyboardInterrupt", "interrupted by the user")
-        raise Interrupted(store(way.measured())) from None
-    except DeviceDisconnected as exc:
-        way.stop(sampler, kill=False)
-        _fail(record, Outcome.DISCONNECTED, type(exc).__name__, exc.message)
-        path = store(way.measured())
-        raise EdgebenchError(f"{transport.serial} disconnected mid-run; the partial run is recorded in {path}",
-                             hint="reconnect the phone; nothing keeps running on it (adbd hangs up the runner)") from exc
-    path = store(measured)
-    failed = [e for e in record["errors"] if e["type"] == "RooflineError"]
-    if failed:
-        raise RooflineError(f"{failed[0]['message']} (run recorded at {path})")
-    if record["outcome"] != Outcome.COMPLETED.value:
-        err = record["errors"][-1]
-        raise EdgebenchError(f"run {record['outcome']}: {err['message']} (recorded at {path})",
-                             exit_code=1 if record["outcome"] != Outcome.OOM.value else 4)
-    return path
+    def sampler(self, req: RunRequest, pid_file: str | None):
+        """(sampler, t0, time base): the on-device loop, t0 on the device's realtime clock."""
+        sampler = AndroidSampler(self.transport, rate_hz=req.sample_rate_hz, pid_file=pid_file)
+        t0, host_minus_device = device_clock(self.transport)
+        sampler.set_t0_device(t0)
+        return sampler, t0, power.clock_block(t0, host_minus_device)
+
+    def idle(self, sampler, idle_s: float, t0: float, say: Status):
+        return measure_idle(sampler, idle_s, t0, say, live_rows=lambda: sampler.rows)
+
+    def end_conditions(self, record: dict):
+        return lambda c: _end_conditions(c, self.ref, record)
 
 
 def _outcome(record: dict, events: RunnerEvents, exit_code: int | None, stderr: bytes) -> None:
@@ -447,7 +409,7 @@ def _bandwidth(transport, python, remote_runner, device, req, say):
         if ev.bandwidth:
             b = ev.bandwidth
             return DeviceProbe(b["bytes_per_s"], f"on-device: {b['method']}", b.get("threads"), tuple(b["samples"]))
-    d = device.to_dict()
+    d = device
     for soc in load_socs():
         if soc.soc_model and d.get("soc_model") and soc.soc_model.lower() == str(d["soc_model"]).lower():
             if soc.peak_dram_bw_gbps:

@@ -1,14 +1,16 @@
-"""One run: (device, model, runtime, scenario) -> provision -> sample while executing -> store.
+"""The session's parts that every run shares, and this host as a target.
 
-The session owns the record: it asks each layer for its part (identity, artefact, timings,
-samples, probes) and writes one run folder, atomically, whatever the outcome.
+The request (`RunRequest`), the model it names (`resolve_model`), the record (`new_record`), what
+a run measured (`Measured`) and the one store step (`_store`: metrics, samples, end conditions,
+the meter, derivation, one atomic write, whatever the outcome); `Host` and `_HostWay`: a Python
+runtime in this process, sampled by a child process, with the roofline probes measured here.
+The session itself is suite.session.run.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,7 @@ import psutil
 from suite.analysis import metrics as analysis
 from suite.analysis.derive import POWER_METRICS, POWER_SENSOR, derive_metrics, power_metrics, sensor_gaps
 from suite.catalog.cards import ModelCard, get_model_card
-from suite.core.errors import EdgebenchError, RooflineError, RuntimeFailure
+from suite.core.errors import EdgebenchError
 from suite.core.record import build_record, new_run_id, utc_now
 from suite.core.schema import (
     CH_RSS_BYTES,
@@ -32,7 +34,6 @@ from suite.device.identity import local_device_info
 from suite.models import BuiltModel, build_model, default_models_dir
 from suite.models.record import model_record
 from suite.models.user_file import artefact_from_file
-from suite.models.user_file import model_record as file_model_record
 from suite.runtimes import RUNTIMES, BurstParams, Repetition, Runtime, get_runtime, is_native
 from suite.sensors import power
 from suite.sensors.probe import (
@@ -102,87 +103,111 @@ def new_record(device: dict, card: ModelCard, built: BuiltModel, runtime: dict, 
                         started_at=utc_now(), lab=lab)
 
 
-def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Path:
-    """Benchmark a model on this host with an in-process runtime; returns the run folder.
+class Host:
+    """This host as the session's target: identity from psutil and procfs, the sampler in a child
+    process on this host's monotonic clock, no provisioning (the runtime runs in this process)."""
 
-    A KeyboardInterrupt after measuring started writes a complete run folder with outcome
-    `interrupted`, keeping the repetitions that finished, and raises `Interrupted` (a
-    KeyboardInterrupt) so the CLI can exit 130. Failures are recorded the same way.
-    """
-    say = status or (lambda _m: None)
-    if req.device != "local":
-        raise EdgebenchError(
-            f"unknown device {req.device!r}", hint="this version benchmarks `local`; see `edgebench devices`"
-        )
-    runtime = get_runtime(req.runtime)
-    card, built, artefact = resolve_model(req, runtime, say)
-    device = local_device_info()
-    record = new_record(device.to_dict(), card, built,
-                        {"name": runtime.name, "version": runtime.version(), "backend": None,
-                         "threads": req.params.threads, "affinity": None},
-                        req.params, _local_conditions(), lab=req.lab)
-    if req.model_file is not None:
-        record["model"] = file_model_record(card, built)
-    threads = req.params.threads or device.to_dict()["cpu"].get("logical_cores") or 1
-    host_llc = last_level_cache_bytes()
+    transport = None
 
-    probes = Probes(card, req.params, threads, runtime) if req.probe else None
-    if probes:
-        say("probing memory bandwidth and int4 compute peak")
-        probes.measure()
+    def __init__(self, say: Status) -> None:
+        self.device = local_device_info()
+        self.name = "this host"
 
-    # The probes' buffers must not count as the runtime's memory: reset the kernel's
-    # peak-RSS mark (VmHWM) of this process before the runtime loads.
-    record["sensors"]["peak_rss_reset"] = _reset_peak_rss()
-    sampler = ProcessSampler(rate_hz=req.sample_rate_hz)
-    done: list[Repetition] = []
+    def way(self, runtime: Runtime, req: RunRequest, say: Status):
+        return _HostWay(runtime, req, self.device.to_dict(), say)
 
-    def keep(i: int, total: int, rep: Repetition) -> None:
-        done.append(rep)
-        if on_rep:
-            on_rep(i, total, rep)
+    def provision(self, files: dict, push_progress):
+        return None  # nothing to push: the model is read where it was built
 
-    t0 = time.monotonic()
-    sampler.t0 = t0
-    record["sensors"]["time_base"] = power.clock_block(time.time() - (time.monotonic() - t0))
-    load_s = None
-    idle = None
-    bw = compute = None
-    try:
-        say(f"running {card.id} on {req.runtime}: warmup {req.params.warmup}, reps {req.params.reps}")
-        with sampler:
-            idle = measure_idle(sampler, req.idle_s, t0, say)
-            result = runtime.run_burst(artefact, req.params, on_rep=keep)
-        load_s = result.load_s
+    def start_conditions(self) -> dict:
+        return _local_conditions()
+
+    def llc(self) -> int | None:
+        return last_level_cache_bytes()
+
+    def sampler(self, req: RunRequest, pid_file: str | None):
+        """(sampler, t0, time base): the child-process sampler of this process, t0 on the monotonic clock."""
+        sampler = ProcessSampler(rate_hz=req.sample_rate_hz)
+        t0 = time.monotonic()
+        sampler.t0 = t0
+        return sampler, t0, power.clock_block(time.time() - (time.monotonic() - t0))
+
+    def idle(self, sampler, idle_s: float, t0: float, say: Status):
+        return measure_idle(sampler, idle_s, t0, say)
+
+    def end_conditions(self, record: dict):
+        return _local_end_conditions
+
+
+class _HostWay:
+    """A Python runtime in this process: the roofline probes run here before and after it (the
+    best of both), and the kernel's peak-RSS mark is reset before it loads."""
+
+    pid_file = None
+    events = None
+
+    def __init__(self, runtime: Runtime, req: RunRequest, device: dict, say: Status) -> None:
+        self.runtime, self.req, self.device, self.say = runtime, req, device, say
+        self.done: list[Repetition] = []
+        self.load_s: float | None = None
+        self.probes: Probes | None = None
+        self.bw = self.compute = None
+
+    def model(self):
+        card, built, self.artefact = resolve_model(self.req, self.runtime, self.say)
+        self.card = card
+        return card, built
+
+    def files(self, card, built) -> dict:
+        return {}
+
+    def provisioned(self, report) -> dict:
+        return {"name": self.runtime.name, "version": self.runtime.version(), "backend": None,
+                "threads": self.req.params.threads, "affinity": None}
+
+    def measure_bounds(self) -> None:
+        threads = self.req.params.threads or self.device["cpu"].get("logical_cores") or 1
+        self.probes = Probes(self.card, self.req.params, threads, self.runtime) if self.req.probe else None
+        if self.probes:
+            self.say("probing memory bandwidth and int4 compute peak")
+            self.probes.measure()
+
+    def before_sampling(self, record: dict) -> None:
+        # The probes' buffers must not count as the runtime's memory: reset the kernel's
+        # peak-RSS mark (VmHWM) of this process before the runtime loads.
+        record["sensors"]["peak_rss_reset"] = _reset_peak_rss()
+
+    def execute(self, record: dict, sampler, t0: float, on_rep) -> Measured:
+        def keep(i: int, total: int, rep: Repetition) -> None:
+            self.done.append(rep)
+            if on_rep:
+                on_rep(i, total, rep)
+
+        try:
+            result = self.runtime.run_burst(self.artefact, self.req.params, on_rep=keep)
+        finally:
+            sampler.stop()
+        self.load_s = result.load_s
         record["runtime"] = result.info
-        if probes:
+        if self.probes:
             # Probing again after the run and keeping the best of both makes the peak
             # estimate robust to a busy moment during either probe.
-            say("probing again")
-            probes.measure()
-            bw, compute = probes.best()
-    except KeyboardInterrupt:
-        _fail(record, Outcome.INTERRUPTED, "KeyboardInterrupt", "interrupted by the user")
-        path = _store(req, record, sampler, Measured.from_reps(done, req.params, None), card, bw, compute, t0,
-                      llc=host_llc, idle=idle)
-        raise Interrupted(path) from None
-    except RuntimeFailure as exc:
-        outcome = Outcome.CRASHED if done else Outcome.LOAD_FAILED
-        _fail(record, outcome, type(exc).__name__, str(exc))
-        path = _store(req, record, sampler, Measured.from_reps(done, req.params, None), card, bw, compute, t0,
-                      llc=host_llc, idle=idle)
-        raise EdgebenchError(f"{exc.message} (run recorded at {path})") from exc
-    except Exception as exc:
-        _fail(record, Outcome.CRASHED, type(exc).__name__, str(exc), traceback.format_exc(limit=8))
-        path = _store(req, record, sampler, Measured.from_reps(done, req.params, None), card, bw, compute, t0,
-                      llc=host_llc, idle=idle)
-        raise EdgebenchError(f"run crashed: {exc} (run recorded at {path})") from exc
-    path = _store(req, record, sampler, Measured.from_reps(done, req.params, load_s), card, bw, compute, t0,
-                  llc=host_llc, idle=idle)
-    failed = [e for e in record["errors"] if e["type"] == "RooflineError"]
-    if failed:
-        raise RooflineError(f"{failed[0]['message']} (run recorded at {path})")
-    return path
+            self.say("probing again")
+            self.probes.measure()
+            self.bw, self.compute = self.probes.best()
+        return self.measured()
+
+    def measured(self) -> Measured:
+        return Measured.from_reps(self.done, self.req.params, self.load_s)
+
+    def stop(self, sampler, *, kill: bool) -> None:
+        try:
+            sampler.stop()
+        except RuntimeError:  # not started
+            pass
+
+    def before_store(self, record: dict) -> None:
+        pass
 
 
 def _fail(record: dict, outcome: Outcome, kind: str, message: str, tb: str | None = None) -> None:

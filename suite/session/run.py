@@ -1,19 +1,28 @@
-"""The one entry to a measured run: any registered runtime, on this host or an attached device.
+"""THE run: any registered runtime on any device, this host included.
 
-`check_request` refuses what cannot run before any work is done (a model build, a push);
-`run` sends the run to this host's session (an in-process runtime) or to the device session
-(suite.session.device: a Python runtime through the device-side runner, or a native runtime's
-bundle). Callers (the CLI, lab workers, scenarios) name no runtime.
+`check_request` refuses what cannot run before any work is done (a model build, a push). `run`
+is the one session: identity -> the model -> provisioning -> start conditions and the record ->
+the bounds (roofline probes or the catalog) -> the sampler on the device's clock -> the idle
+baseline -> the runtime's execution -> one store step (metrics, end conditions, the external
+meter, energy, roofline, one atomic write), also when the run fails, is interrupted or the phone
+is unplugged. What differs by device is its target (`local.Host`, `device.Phone`: identity,
+conditions, sampler and clock); what differs by runtime is a small strategy the target picks (in
+process here, the device-side runner, or a native runtime's bundle). Callers (the CLI, lab
+workers, scenarios) name neither.
 """
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
-from suite.core.errors import EdgebenchError
+from suite.core.errors import EdgebenchError, RooflineError, RuntimeFailure
+from suite.core.schema import Outcome
+from suite.models.user_file import model_record as file_model_record
 from suite.runtimes import Runtime, get_runtime, is_native
-from suite.session.device import ScenarioHooks, run_device
-from suite.session.local import RunRequest, Status, run_local
+from suite.session.device import Phone, ScenarioHooks, _apply_scenario_hooks_start
+from suite.session.local import Host, Interrupted, Measured, RunRequest, Status, _fail, _store, new_record
+from suite.transport import DeviceDisconnected
 
 
 def on_device(ref) -> bool:
@@ -34,8 +43,99 @@ def check_request(req: RunRequest, ref) -> Runtime:
 
 def run(ref, req: RunRequest, *, status: Status | None = None, on_rep=None, push_progress=None,
         hooks: ScenarioHooks | None = None) -> Path:
-    """One measured run; returns its folder (always written once measuring started)."""
-    check_request(req, ref)
-    if not on_device(ref):
-        return run_local(req, status=status, on_rep=on_rep)
-    return run_device(ref, req, status=status, on_rep=on_rep, push_progress=push_progress, hooks=hooks)
+    """One measured run on `ref` (None or `local`: this host); returns its folder.
+
+    `push_progress(done_bytes, total_bytes)` follows the provisioning pushes. `hooks` (None for
+    the burst scenario) lets a scenario name itself, add conditions, and add metrics and sample
+    rows before the record is written. Ctrl-C writes the run as `interrupted` and raises
+    `Interrupted` (a KeyboardInterrupt carrying the folder) so the CLI can exit 130.
+    """
+    say = status or (lambda _m: None)
+    runtime = check_request(req, ref)
+    if is_native(runtime) and hooks is not None and hooks.before_store is not None:
+        raise EdgebenchError(f"runtime {runtime.name} runs the burst scenario only for now", exit_code=2)
+    target = Phone(ref, say) if on_device(ref) else Host(say)
+    way = target.way(runtime, req, say)
+
+    card, built = way.model()
+    files = way.files(card, built)
+    if files and not is_native(runtime):
+        say(f"{target.name}: provisioning {card.id}")
+    report = target.provision(files, push_progress)
+    runtime_block = way.provisioned(report)
+
+    record = new_record(target.device.to_dict(), card, built, runtime_block, req.params, target.start_conditions(),
+                        lab=req.lab)
+    if req.model_file is not None:
+        record["model"] = file_model_record(card, built)
+    _apply_scenario_hooks_start(hooks, record)
+    if report is not None:
+        record["provisioning"] = {k: v for k, v in report.to_dict().items() if k != "files"} | {
+            "pushed": [f.name for f in report.pushed], "cached": [f.name for f in report.cached]}
+
+    llc = target.llc()
+    way.measure_bounds()
+    way.before_sampling(record)
+    sampler, t0, time_base = target.sampler(req, way.pid_file)
+    record["sensors"]["time_base"] = time_base
+    idle = None
+
+    def store(measured: Measured) -> Path:
+        way.before_store(record)
+        # a scenario's metrics and keys, and its extra sample rows (e.g. sustained's per-window throughput)
+        extra = (hooks.before_store(record, sampler.rows, way.events, t0) or []
+                 if hooks is not None and hooks.before_store is not None else [])
+        return _store(req, record, sampler, measured, card, way.bw, way.compute, t0, llc=llc,
+                      end_conditions=target.end_conditions(record), idle=idle, extra_rows=extra)
+
+    p = req.params
+    where = f" on {target.name}" if target.transport is not None else ""
+    try:
+        say(f"running {card.id} on {runtime.name}{where}: warmup {p.warmup}, reps {p.reps}")
+        sampler.start()
+        idle = target.idle(sampler, req.idle_s, t0, say)
+        measured = way.execute(record, sampler, t0, on_rep)
+    except KeyboardInterrupt:
+        way.stop(sampler, kill=True)
+        _fail(record, Outcome.INTERRUPTED, "KeyboardInterrupt", "interrupted by the user")
+        raise Interrupted(store(way.measured())) from None
+    except DeviceDisconnected as exc:
+        way.stop(sampler, kill=False)
+        _fail(record, Outcome.DISCONNECTED, type(exc).__name__, exc.message)
+        path = store(way.measured())
+        raise EdgebenchError(f"{target.name} disconnected mid-run; the partial run is recorded in {path}",
+                             hint="reconnect the phone; nothing keeps running on it (adbd hangs up the runner)") from exc
+    except RuntimeFailure as exc:
+        way.stop(sampler, kill=True)
+        _fail(record, Outcome.CRASHED if way.measured().n_reps else Outcome.LOAD_FAILED, type(exc).__name__, str(exc))
+        path = store(way.measured())
+        raise EdgebenchError(f"{exc.message} (run recorded at {path})") from exc
+    except Exception as exc:
+        way.stop(sampler, kill=True)
+        _fail(record, Outcome.CRASHED, type(exc).__name__, str(exc), traceback.format_exc(limit=8))
+        path = store(way.measured())
+        raise EdgebenchError(f"run crashed: {exc} (run recorded at {path})") from exc
+    path = store(measured)
+    failed = [e for e in record["errors"] if e["type"] == "RooflineError"]
+    if failed:
+        raise RooflineError(f"{failed[0]['message']} (run recorded at {path})")
+    if record["outcome"] != Outcome.COMPLETED.value:
+        err = record["errors"][-1]
+        raise EdgebenchError(f"run {record['outcome']}: {err['message']} (recorded at {path})",
+                             exit_code=1 if record["outcome"] != Outcome.OOM.value else 4)
+    return path
+
+
+def run_local(req: RunRequest, status: Status | None = None, on_rep=None) -> Path:
+    """The run on this host (`run(None, req)`)."""
+    if req.device != "local":
+        raise EdgebenchError(
+            f"unknown device {req.device!r}", hint="this version benchmarks `local`; see `edgebench devices`"
+        )
+    return run(None, req, status=status, on_rep=on_rep)
+
+
+def run_device(ref, req: RunRequest, status: Status | None = None, on_rep=None, push_progress=None, *,
+               hooks: ScenarioHooks | None = None) -> Path:
+    """The run on an attached device (`run(ref, req)`)."""
+    return run(ref, req, status=status, on_rep=on_rep, push_progress=push_progress, hooks=hooks)
