@@ -228,7 +228,7 @@ def run(
 
         gate = Gate(cooldown_max_temp_c=cooldown_max_temp, cooldown_timeout_s=_seconds(cooldown_timeout),
                     battery_floor=battery_floor, battery_wait=battery_wait)
-    scenario = SCENARIOS.canonical(scenario)  # an unknown one: UnknownNameError naming the registered ones
+    scenario = SCENARIOS.check(scenario)  # an unknown one: UnknownNameError naming the registered ones
     params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
                          threads=threads, seed=seed)
     req = RunRequest(model_id=model, runtime=runtime, device=device, params=params, quant=quant, seed=seed,

@@ -10,20 +10,18 @@ SoC catalog or a probe run on the device). The session itself is suite.session.r
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from suite.catalog.cards import get_model_card
 from suite.catalog.socs import load_socs
 from suite.core.errors import EdgebenchError
 from suite.core.schema import Outcome
 from suite.device import provision, settings
 from suite.device.identity import lab_salt
 from suite.device.live import read_live
-from suite.models import build_model, default_models_dir
+from suite.models import default_models_dir
 from suite.runtimes import is_native
 from suite.runtimes.base import DeviceCall, NativeRun
 from suite.runtimes.remote import (
@@ -41,6 +39,7 @@ from suite.session.local import (
     _fail,
     measure_idle,
     resolve_model,
+    stop_sampler,
 )
 from suite.transport import DeviceError, quote
 
@@ -125,13 +124,14 @@ class _RunnerWay:
         self.stream = None
 
     def model(self):
-        card = get_model_card(self.req.model_id)
-        self.say(f"model {card.id}: checking the build")
-        built = build_model(card, fmt=self.runtime.formats[0], quant=self.req.quant, seed=self.req.seed,
-                            out_root=self.req.models_dir or default_models_dir())
-        return card, built
+        if self.req.model_file is not None:
+            raise EdgebenchError(f"--model-file runs on this host, or on a phone with a native runtime; "
+                                 f"{self.runtime.name} on a device runs reference cards",
+                                 hint="give --model ID, or --runtime llama-bench --runtime-bundle DIR", exit_code=2)
+        return resolve_model(self.req, self.runtime, self.say)[:2]
 
     def files(self, card, built) -> dict[str, Path]:
+        self.say(f"{self.transport.serial}: provisioning {card.id}")
         self.runner = build_runner(default_models_dir().parent / "runner")
         files = {f"models/{card.id}/{built.path.name}/{p.name}": p for p in sorted(built.path.iterdir()) if p.is_file()}
         self.model_name = next(iter(files))
@@ -150,7 +150,7 @@ class _RunnerWay:
                 "affinity": None}
 
     def measure_bounds(self) -> None:
-        self.bw = _bandwidth(self.transport, self.python, self.remote_runner, self.device, self.req, self.say)
+        self.bw = _bandwidth(self.transport, self.python, self.remote_runner, self.device, self.req.probe, self.say)
         self.compute = _NoCompute(f"no compute peak for {self.transport.serial}: the SoC catalog has no vendor TOPS "
                                   "figure for its CPU path, and no probe of the runtime's kernels runs on devices yet")
 
@@ -233,8 +233,7 @@ class _NativeWay:
 
     def measure_bounds(self) -> None:
         # the SoC catalog's peak (the bandwidth probe needs the Python runner, not pushed for a bundle)
-        self.bw = _bandwidth(self.transport, None, None, self.device, dataclasses.replace(self.req, probe=False),
-                             self.say)
+        self.bw = _bandwidth(self.transport, None, None, self.device, False, self.say)
         self.compute = _NoCompute(f"no compute peak on a device for {self.runtime.name} runs")
 
     def before_sampling(self, record: dict) -> None:
@@ -262,10 +261,7 @@ class _NativeWay:
         return Measured(r.spans, r.metrics, r.n_reps, params)
 
     def stop(self, sampler, *, kill: bool) -> None:
-        try:
-            sampler.stop()
-        except RuntimeError:
-            pass
+        stop_sampler(sampler)
 
     def before_store(self, record: dict) -> None:
         pass
@@ -368,10 +364,7 @@ def _kill_stale_runner(transport, pid_file: str) -> None:
 def _stop_quietly(stream, sampler, transport, pid_file: str) -> None:
     if stream is not None:
         stream.close()
-    try:
-        sampler.stop()
-    except RuntimeError:
-        pass
+    stop_sampler(sampler)
     if transport is not None:
         try:
             _kill_stale_runner(transport, pid_file)
@@ -398,9 +391,9 @@ def _prepared_state(transport):
         return None
 
 
-def _bandwidth(transport, python, remote_runner, device, req, say):
+def _bandwidth(transport, python, remote_runner, device: dict, probe: bool, say):
     """Probe the device's bandwidth with the runner when asked; else the catalog's peak."""
-    if req.probe:
+    if probe:
         say(f"{transport.serial}: probing memory bandwidth")
         r = transport.shell(runner_command(python, remote_runner, ["probe"]), timeout_s=300)
         ev = RunnerEvents()

@@ -201,12 +201,17 @@ class _HostWay:
         return Measured.from_reps(self.done, self.req.params, self.load_s)
 
     def stop(self, sampler, *, kill: bool) -> None:
-        try:
-            sampler.stop()
-        except RuntimeError:  # not started
-            pass
+        stop_sampler(sampler)
 
     def before_store(self, record: dict) -> None:
+        pass
+
+
+def stop_sampler(sampler) -> None:
+    """Stop a sampler that may not have started (a failure before it did)."""
+    try:
+        sampler.stop()
+    except RuntimeError:  # not started
         pass
 
 

@@ -59,8 +59,6 @@ def run(ref, req: RunRequest, *, status: Status | None = None, on_rep=None, push
 
     card, built = way.model()
     files = way.files(card, built)
-    if files and not is_native(runtime):
-        say(f"{target.name}: provisioning {card.id}")
     report = target.provision(files, push_progress)
     runtime_block = way.provisioned(report)
 
