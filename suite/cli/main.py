@@ -239,7 +239,7 @@ def run(
     if entry.needs_phone or gate is not None:
         if refs == [None]:
             raise EdgebenchError(f"the {scenario} scenario and the gates run on phones: give --device SERIAL",
-                                 exit_code=2)
+                                 exit_code=exits.USAGE)
         options = _scenario_options(entry, duration=duration, windows=windows, window_tokens=window_tokens,
                                     models=models)
         for ref in refs:

@@ -365,20 +365,12 @@ def _path(base: Path, *, folder: bool) -> Conv:
     return conv
 
 
-def _runtime_names() -> list[str]:
-    return RUNTIMES.names()
-
-
-def _runtime(name: str):
-    return get_runtime(name)
-
-
 def _format(runtime: str) -> str:
-    return _runtime(runtime).formats[0]
+    return get_runtime(runtime).formats[0]
 
 
 def _native(runtime: str) -> bool:
-    return is_native(_runtime(runtime))
+    return is_native(get_runtime(runtime))
 
 
 def _model_id(cards: Mapping[str, ModelCard]) -> Conv:
@@ -507,7 +499,7 @@ def _jobs(root: _Table, base: Path) -> list[JobSpec]:
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         root.fail("jobs", "expected [[jobs]] entries (an array of tables)")
     convs: dict[str, Conv] = {
-        "runtime": _str(_runtime_names(), "runtime"), "runtime_bundle": _path(base, folder=True),
+        "runtime": _str(RUNTIMES.names(), "runtime"), "runtime_bundle": _path(base, folder=True),
         "prompt_tokens": _int(1), "gen_tokens": _int(2), "reps": _int(1), "warmup": _int(0), "threads": _int(1),
         "quant": _str([q for qs in QUANTS.values() for q in qs], "quant"), "seed": _int(),
         "rate": _number(0, exclusive=True), "probe": _bool, "repetitions": _int(1), "idle": _duration(),
@@ -541,12 +533,12 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
     runtimes = job.get("runtimes", _strs(each=convs["runtime"])) or (values["runtime"],)
     native = [rt for rt in runtimes if _native(rt)]
     if native and values["runtime_bundle"] is None:
-        rt = _runtime(native[0])
+        rt = get_runtime(native[0])
         job.fail("runtime_bundle", f"required for the {rt.name} runtime: a folder with {rt.bundle_layout}",
                  hint=f"set runtime_bundle in [defaults] or in the job; {rt.bundle_hint}")
     if "runtime_bundle" in job.data and not native:
         job.fail("runtime_bundle", "only for native runtimes (" + ", ".join(
-            n for n in _runtime_names() if _native(n)) + ")")
+            n for n in RUNTIMES.names() if _native(n)) + ")")
     quant = values["quant"]
     for rt in runtimes:
         if quant is not None and quant not in (known := QUANTS[_format(rt)]):
