@@ -65,34 +65,43 @@ def _meter_csv(path, t_host, watts):
 
 def test_apply_meter_aligns_host_time_to_the_device_clock(tmp_path):
     # t_s = 0 is device epoch E; the host's clock runs 0.5 s ahead of the device's
-    record = {"sensors": {"time_base": power.clock_block(E, 0.5), "available": ["power_w"],
-                          "unavailable": {}}, "conditions": {"power_source": "battery_fuel_gauge"},
-              "unavailable": {"power_w/idle": "x"}}
+    sensors = {"time_base": power.clock_block(E, 0.5), "available": ["power_w"], "unavailable": {}}
     rows = [(0.0, CH_POWER_W, 9.0), (5.0, CH_POWER_W, 9.0), (5.0, "temp_c/battery", 30.0)]
     # meter: 1 W until host E+3.5 (= device t_s 3.0), then 4 W; every 0.5 s from host E-1 to E+10
     ts = [E - 1.0 + k * 0.5 for k in range(23)]
     trace = power.load_meter_csv(_meter_csv(tmp_path / "m.csv", ts, [1.0 if t < E + 3.5 else 4.0 for t in ts]))
-    out = power.apply_meter(record, rows, trace)
+    applied = power.apply_meter(rows, trace, sensors=sensors, power_source="battery_fuel_gauge")
+    out = applied.rows
     meter = sorted((t, v) for t, ch, v in out if ch == CH_POWER_W)
     assert meter[0][0] == pytest.approx(-1.0)  # host E-1.0 -> device E-1.5 -> t_s -1.5 is outside the margin
     assert (3.0, 4.0) in [(round(t, 6), v) for t, v in meter] and (2.5, 1.0) in [(round(t, 6), v) for t, v in meter]
     assert max(t for t, _ in meter) <= 6.0  # run ends at 5.0 s, 1 s margin
     assert [(t, v) for t, ch, v in out if ch == CH_POWER_W_DEVICE] == [(0.0, 9.0), (5.0, 9.0)]
-    assert record["conditions"]["power_source"] == power.SOURCE_METER
-    assert record["power_meter"]["device_power_source"] == "battery_fuel_gauge"
-    assert "power_w/idle" not in record["unavailable"]
+    assert applied.power_source == power.SOURCE_METER
+    assert applied.block["device_power_source"] == "battery_fuel_gauge"
+    assert applied.sensors["available"] == [CH_POWER_W, CH_POWER_W_DEVICE]
+    assert sensors["available"] == ["power_w"]  # the caller's block is not edited
     # a meter offset (meter clock minus host clock) shifts the other way
-    out2 = power.apply_meter(json.loads(json.dumps(record | {"conditions": {}})), rows, trace, offset_s=1.0)
+    out2 = power.apply_meter(rows, trace, sensors=sensors, power_source=None, offset_s=1.0).rows
     assert (2.0, 4.0) in [(round(t, 6), v) for t, ch, v in out2 if ch == CH_POWER_W]
 
 
+def test_apply_meter_moves_the_phones_power_reason_into_its_block(tmp_path):
+    sensors = {"time_base": power.clock_block(E), "available": [], "unavailable": {CH_POWER_W: "charging: USB"}}
+    trace = power.load_meter_csv(_meter_csv(tmp_path / "m.csv", [E + k for k in range(6)], [2.0] * 6))
+    applied = power.apply_meter([(0.0, "temp_c/battery", 30.0), (4.0, "temp_c/battery", 30.0)], trace,
+                                sensors=sensors, power_source=None)
+    assert applied.sensors["unavailable"] == {} and applied.sensors["available"] == [CH_POWER_W]
+    assert applied.block["device_power_unavailable"] == "charging: USB"
+
+
 def test_apply_meter_refuses_a_log_from_another_time(tmp_path):
-    record = {"sensors": {"time_base": power.clock_block(E)}}
+    sensors = {"time_base": power.clock_block(E)}
     trace = power.load_meter_csv(_meter_csv(tmp_path / "m.csv", [E + 5000.0, E + 5001.0], [1.0, 1.0]))
     with pytest.raises(ValueError, match="fewer than 2 samples inside the run"):
-        power.apply_meter(record, [(0.0, CH_POWER_W, 1.0), (4.0, CH_POWER_W, 1.0)], trace)
+        power.apply_meter([(0.0, CH_POWER_W, 1.0), (4.0, CH_POWER_W, 1.0)], trace, sensors=sensors, power_source=None)
     with pytest.raises(ValueError, match="no time base"):
-        power.apply_meter({"sensors": {}}, [], trace)
+        power.apply_meter([], trace, sensors={}, power_source=None)
 
 
 def test_charge_counter_summary_withholds_a_ratio_the_counter_cannot_resolve():

@@ -6,6 +6,8 @@ impossible (with the sensor's reason). One step for every run kind (host, device
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from suite.analysis.energy import IDLE_METRICS, charge_counter_summary, idle_metrics
@@ -19,6 +21,7 @@ from suite.analysis.roofline import (
 )
 from suite.core.errors import RooflineError
 from suite.core.measure import BurstParams
+from suite.core.record import Part
 from suite.core.schema import CH_CURRENT_A
 from suite.core.stats import metric
 
@@ -27,47 +30,47 @@ POWER_METRICS = ("power_w/avg", "power_w/peak", "energy_j/prefill", "energy_j/de
                  "j_per_token/prefill", "j_per_token/decode", "tokens_per_j/decode", *IDLE_METRICS)
 POWER_SENSOR = "power_w"
 
-def derive_metrics(record: dict, frame: pd.DataFrame, params: BurstParams, n_reps: int, card, bw, compute,
-                   llc: int | None) -> None:
-    """What the samples and bounds give: hottest temperature, energy and power, roofline."""
-    record["metrics"].update(temperature_metrics(frame))
+def derive(frame: pd.DataFrame, params: BurstParams, n_reps: int, *, model: Mapping, metrics: Mapping,
+           sensors: Mapping, card, bw, compute, llc: int | None) -> Part:
+    """What the samples and bounds give: hottest temperature, energy and power, roofline.
+
+    `model`: the record's model block (bytes per token); `metrics`: the run's metrics so far (its
+    throughput); `sensors`: its sensors block (availability, the battery at start and end)."""
+    temps = Part(metrics=temperature_metrics(frame))
     if not n_reps:
-        return
-    power_metrics(record, frame, params, n_reps)
-    roofline_metrics(record, card, params, bw, compute, llc)
+        return temps
+    energy = power_part(frame, params, n_reps, metrics=metrics, sensors=sensors)
+    roof = roofline_part(model, {**metrics, **energy.metrics}, card, params, bw, compute, llc)
+    return Part(metrics={**temps.metrics, **energy.metrics, **roof.metrics}, gaps=energy.gaps,
+                unavailable=roof.unavailable, sensors=energy.sensors, roofline=roof.roofline, errors=roof.errors)
 
 
-def power_metrics(record: dict, frame: pd.DataFrame, params: BurstParams, n_reps: int) -> None:
+def power_part(frame: pd.DataFrame, params: BurstParams, n_reps: int, *, metrics: Mapping,
+               sensors: Mapping) -> Part:
     """Energy per phase, the idle baseline and the above-idle figures, the charge-counter check.
 
-    A missing power sensor's reason (e.g. `charging: ...`) stays: the energy step adds its own
+    A missing power sensor's reason (e.g. `charging: ...`) stays: the energy step gives its own
     reasons only when the device had power samples to integrate.
     """
     energy, missing = energy_metrics(frame, params, n_reps)
-    record["metrics"].update(energy)
     tokens = {"prefill": params.prompt_tokens * n_reps, "decode": (params.gen_tokens - 1) * n_reps}
-    idle, idle_missing = idle_metrics(frame, record["metrics"], tokens)
-    record["metrics"].update(idle)
-    if POWER_SENSOR not in record["sensors"].get("unavailable", {}):
-        for name, reason in {**missing, **idle_missing}.items():
-            if name not in record["metrics"]:
-                record["unavailable"].setdefault(name, reason)
-    for name in record["metrics"]:
-        record["unavailable"].pop(name, None)
-    _charge_counter(record, frame)
+    idle, idle_missing = idle_metrics(frame, {**metrics, **energy}, tokens)
+    found = {**energy, **idle}
+    gaps = {}
+    if POWER_SENSOR not in sensors.get("unavailable", {}):
+        gaps = {name: reason for name, reason in {**missing, **idle_missing}.items() if name not in found}
+    check = _charge_counter(sensors, frame)
+    return Part(metrics=found, gaps=gaps, sensors={"charge_counter_check": check} if check is not None else {})
 
 
-def _charge_counter(record: dict, frame: pd.DataFrame) -> None:
+def _charge_counter(sensors: Mapping, frame: pd.DataFrame) -> dict | None:
     """The fuel gauge's coulomb counter against the integrated current (suite.sensors.power)."""
-    sensors = record["sensors"]
     start, end = sensors.get("battery_start"), sensors.get("battery_end")
     if not start or not end:
-        return
+        return None
     cur = frame[frame["channel"] == CH_CURRENT_A]["t_s"]
     duration = float(cur.max() - cur.min()) if len(cur) > 1 else 0.0
-    check = charge_counter_summary(frame, start, end, duration)
-    if check is not None:
-        sensors["charge_counter_check"] = check
+    return charge_counter_summary(frame, start, end, duration)
 
 
 def sensor_gaps(avail: dict[str, str | None]) -> dict[str, str]:
@@ -92,26 +95,28 @@ def prefill_params_per_token(card, prompt_tokens: int) -> float:
     return card.params() - embeddings + head / prompt_tokens
 
 
-def roofline_metrics(record: dict, card, params: BurstParams, bw, compute, llc: int | None) -> None:
+def roofline_part(model: Mapping, metrics: Mapping, card, params: BurstParams, bw, compute,
+                  llc: int | None) -> Part:
     """Bounds, and the fraction of them each throughput reaches.
 
     A fraction above 1.0 means the probe or the byte count is wrong: the fraction is not
-    stored, the error is recorded, and run_local raises once the run is safely written.
+    stored, the error is recorded, and the session raises once the run is safely written.
     """
     roof: dict = {}
-    m = record["model"]
-    un = record["unavailable"]
-    decode = record["metrics"].get("decode_tps")
-    prefill = record["metrics"].get("prefill_tps")
+    found: dict = {}
+    un: dict = {}
+    errors: list = []
+    decode = metrics.get("decode_tps")
+    prefill = metrics.get("prefill_tps")
 
     def check(name: str, measured: float, bound: float) -> None:
         try:
             frac = roofline_fraction(measured, bound)
         except RooflineError as exc:
-            record["errors"].append({"type": "RooflineError", "message": f"{name}: {exc.message}", "hint": exc.hint})
+            errors.append({"type": "RooflineError", "message": f"{name}: {exc.message}", "hint": exc.hint})
             un[name] = f"roofline check failed: {exc.message}"
             return
-        record["metrics"][name] = metric(name, frac)
+        found[name] = metric(name, frac)
 
     if bw is None or getattr(bw, "bytes_per_s", None) is None:
         un["roofline_fraction/decode"] = getattr(bw, "reason", None) or "bandwidth probe not run (--no-probe)"
@@ -120,10 +125,10 @@ def roofline_metrics(record: dict, card, params: BurstParams, bw, compute, llc: 
         roof.update(bandwidth_bytes_per_s=bw.bytes_per_s, bandwidth_source=source,
                     bandwidth_method=bw.method, bandwidth_threads=bw.threads)
         if source == "probe":
-            record["metrics"]["memory_bandwidth_bytes_per_s"] = metric(
+            found["memory_bandwidth_bytes_per_s"] = metric(
                 "memory_bandwidth_bytes_per_s", list(bw.samples)) | {"value": bw.bytes_per_s}
         ctx = mean_decode_context(params.prompt_tokens, params.gen_tokens)
-        per_tok = decode_bytes_per_token(m["weight_bytes_read_per_token"], m["kv_bytes_per_position"], ctx)
+        per_tok = decode_bytes_per_token(model["weight_bytes_read_per_token"], model["kv_bytes_per_position"], ctx)
         bound = decode_bound_tps(per_tok, bw.bytes_per_s)
         roof.update(decode_bytes_per_token=per_tok, decode_bound_tps=bound)
         roof["last_level_cache_bytes"] = llc
@@ -143,7 +148,7 @@ def roofline_metrics(record: dict, card, params: BurstParams, bw, compute, llc: 
                     prefill_params_per_token=eff, prefill_bound_tps=bound)
         if prefill:
             check("roofline_fraction/prefill", prefill["value"], bound)
-    record["roofline"] = roof
+    return Part(metrics=found, unavailable=un, roofline=roof, errors=tuple(errors))
 
 
 #: A model reading less than this multiple of the LLC per token is not DRAM-bound.

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from suite.core.record import build_record, unknown_conditions, utc_now
+from suite.core.record import Part, RunHead, build_record, unknown_conditions, utc_now
 from suite.core.schema import METRICS, UNSTABLE_CV, Origin
 from suite.core.stats import metric, summarize
 from suite.runtimes.llama_bench_output import FLAG_NAMES, BenchRow, Problem, as_text, parse_llama_bench
@@ -220,10 +220,9 @@ def _run_record(run_rows: list[BenchRow], mixed: list[BenchRow], *, desc: str | 
         "config": cfg,
     }
     all_rows = run_rows + mixed
-    return build_record(
+    head = RunHead(
         origin=Origin.IMPORTED,
         started_at=times[0] if times else None,
-        ended_at=times[-1] if times else None,
         device=_device_record(desc, run_rows, path.name),
         model=_model_record(first),
         runtime={"name": RUNTIME_NAME, "version": version, "backend": ",".join(first.backends) or None,
@@ -233,11 +232,13 @@ def _run_record(run_rows: list[BenchRow], mixed: list[BenchRow], *, desc: str | 
                  "backends": list(first.backends)},
         scenario={"name": SCENARIO_NAME, "params": params},
         conditions=unknown_conditions(),
+    )
+    found = Part(
         sensors={"rate_hz": None, "achieved_rate_hz": None, "samples": 0, "sampler_cpu_s": None,
                  "available": [], "unavailable": {"all": NO_SENSORS}},
         metrics=metrics,
         unavailable=unavailable,
-        extra={"import": {
+        blocks={"import": {
             "tool": "llama-bench",
             "file": path.name,
             "path": str(path),
@@ -257,6 +258,7 @@ def _run_record(run_rows: list[BenchRow], mixed: list[BenchRow], *, desc: str | 
             ],
         }},
     )
+    return build_record(head, found, ended_at=times[-1] if times else None)
 
 
 def _already_imported(results_dir: Path, file_sha: str) -> list[Path]:

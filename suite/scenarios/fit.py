@@ -101,24 +101,16 @@ def run_fit(ref, req_template: RunRequest, models: list[str] | None = None, *, s
     for i, card in enumerate(cards):
         rung = Rung(card.id, card.params(), outcome="not_run")
         summary.rungs.append(rung)
-        run_ids: list[str] = []
-
-        def note(record, rows, events, t0, _ids=run_ids):
-            _ids.append(record["run_id"])
-            return []
-
-        hooks = ScenarioHooks(scenario={"name": "fit", "params": {**req_template.params.to_dict(), "rung": i,
-                                                                 "ladder": ids}},
-                              before_store=note)
+        scenario = {"name": "fit", "params": {**req_template.params.to_dict(), "rung": i, "ladder": ids}}
         req = dataclasses.replace(req_template, model_id=card.id)
         say(f"fit: {card.id} ({card.params() / 1e9:.3f} B)")
         try:
-            hooks.conditions = apply_gate(ref, gate, status)
+            hooks = ScenarioHooks(scenario=scenario, conditions=apply_gate(ref, gate, status))
             path = run_device(ref, req, status=status, hooks=hooks)
             _read_rung(path, rung)
         except EdgebenchError as exc:
-            path = Path(req.results_dir) / run_ids[0] if run_ids else None
-            if path is not None and (path / "run.json").exists():
+            path = exc.context.get("run_dir")  # the session recorded the failed run there
+            if path is not None and (Path(path) / "run.json").exists():
                 _read_rung(path, rung)
             else:  # no run made: provisioning (free space), gating, device errors
                 rung.outcome = "not_run"

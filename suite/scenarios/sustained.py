@@ -25,12 +25,13 @@ from typing import Any
 
 from suite.analysis import throttling as thermal
 from suite.core.errors import EdgebenchError
-from suite.core.schema import CH_POWER_W, Outcome
+from suite.core.record import Part
+from suite.core.schema import CH_POWER_W
 from suite.core.stats import metric
 from suite.scenarios.base import ScenarioResult
 from suite.session.device import ScenarioHooks
 from suite.session.gating import Gate, apply_gate
-from suite.session.local import Interrupted, RunRequest
+from suite.session.local import Finishing, RunRequest, StopRun
 from suite.session.run import run_device
 
 Status = Callable[[str], None]
@@ -62,22 +63,17 @@ def _energy_j(rows, a: float, b: float) -> tuple[float | None, int]:
     return e, len(pts)
 
 
-def _sustained_store(params: dict, stopped: dict) -> Callable:
-    def before_store(record: dict, rows, events, t0: float):
-        if stopped.get("by_duration") and record["outcome"] != Outcome.COMPLETED.value and events.reps:
-            # the scenario stopped the runner at the duration: not a failure
-            err = record["errors"].pop() if record["errors"] else None
-            record["outcome"] = Outcome.COMPLETED.value
-            record["scenario"]["stopped"] = {"by": "duration", "after_s": params["duration_s"],
-                                             "recorded_as": (err or {}).get("type")}
-        windows = window_tps(events.reps, t0)
-        measured = [r for r in events.reps if not r.warmup]
+def _sustained_finish(params: dict, stopped: dict) -> Callable[[Finishing], tuple[Part, list]]:
+    def finish(run: Finishing) -> tuple[Part, list]:
+        rows, t0 = run.rows, run.t0
+        windows = window_tps(run.reps, t0)
+        measured = [r for r in run.reps if not r.warmup]
         start = (measured[0].t_start - t0) if measured else None
         # relative to the start of the sustained decode for the summary (time to throttle)
         rel = [(t - start, v) for t, v in windows] if start is not None else []
         summary = thermal.sustained_summary(rel, rows)
         ev = thermal.detect_throttling(rows, window_tps=windows)
-        m, un = record["metrics"], record["unavailable"]
+        m, un = {}, {}
         if summary["stability_pct"] is not None:
             m["stability_pct"] = metric("stability_pct", summary["stability_pct"])
         else:
@@ -94,7 +90,7 @@ def _sustained_store(params: dict, stopped: dict) -> Callable:
         energy = n_power = None
         if measured:
             energy, n_power = _energy_j(rows, start, measured[-1].t_end - t0)
-        record["thermal"] = {
+        block = {
             **ev.to_dict(),
             "window_tps": [[round(t, 4), round(v, 4)] for t, v in windows],
             "decode_start_t_s": start,
@@ -103,18 +99,22 @@ def _sustained_store(params: dict, stopped: dict) -> Callable:
             "energy_j": energy,
             "energy_power_samples": n_power,
             "energy_unavailable": (None if energy is not None else
-                                   record["sensors"].get("unavailable", {}).get(CH_POWER_W)
+                                   run.sensors.get("unavailable", {}).get(CH_POWER_W)
                                    or "fewer than two power samples in the sustained decode"),
         }
-        record["scenario"]["params"]["windows_done"] = len(windows)
-        return thermal.window_rows(windows)
+        scenario: dict = {"params": {**params, "windows_done": len(windows)}}
+        if stopped.get("by_duration") and measured:
+            # the scenario stopped the runner at the duration: not a failure
+            scenario["stopped"] = {"by": "duration", "after_s": params["duration_s"]}
+        part = Part(metrics=m, unavailable=un, scenario=scenario, blocks={"thermal": block})
+        return part, thermal.window_rows(windows)
 
-    return before_store
+    return finish
 
 
-class _DurationReached(KeyboardInterrupt):
-    """Raised from the rep callback when the duration is reached: run_device then hangs up the
-    runner and records the run as for Ctrl-C; the scenario's hook turns that into `completed`."""
+class _DurationReached(StopRun):
+    """Raised from the rep callback when the duration is reached: the session hangs up the runner
+    and stores the run as completed; the scenario's finish notes `scenario.stopped`."""
 
 
 def run_sustained(ref, req: RunRequest, *, duration_s: float | None = None, windows: int | None = None,
@@ -153,13 +153,8 @@ def run_sustained(ref, req: RunRequest, *, duration_s: float | None = None, wind
             raise _DurationReached()
 
     hooks = ScenarioHooks(scenario={"name": "sustained", "params": scen_params}, conditions=conditions,
-                          before_store=_sustained_store(scen_params, stopped))
-    try:
-        return run_device(ref, req, status=status, on_rep=rep_seen, push_progress=push_progress, hooks=hooks)
-    except Interrupted as exc:
-        if stopped.get("by_duration"):
-            return exc.path
-        raise
+                          finish=_sustained_finish(scen_params, stopped))
+    return run_device(ref, req, status=status, on_rep=rep_seen, push_progress=push_progress, hooks=hooks)
 
 
 class SustainedScenario:

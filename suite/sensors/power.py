@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -211,17 +211,28 @@ def clock_block(t0_epoch_s: float, host_minus_device_s: float = 0.0) -> dict[str
     return {"t0_epoch_s": float(t0_epoch_s), "host_minus_device_s": float(host_minus_device_s)}
 
 
-def apply_meter(record: dict, rows: list[tuple[float, str, float]], trace: MeterTrace, *,
-                offset_s: float = 0.0) -> list[tuple[float, str, float]]:
+@dataclass(frozen=True)
+class MeterApplied:
+    """A meter's log on a run's time axis: the new sample rows, the run's sensors block and power
+    source as the meter makes them, and the record's `power_meter` block (the log's provenance)."""
+
+    rows: list
+    sensors: dict
+    power_source: str
+    block: dict
+
+
+def apply_meter(rows: list[tuple[float, str, float]], trace: MeterTrace, *, sensors: Mapping,
+                power_source: str | None, offset_s: float = 0.0) -> MeterApplied:
     """Put a meter's watts on the run's time axis as `power_w`; the device's own power readings
     (if any) move to `power_w_device`. The meter's clock is taken to be the controller host's
-    clock (the one `edgebench run` recorded against the device clock); `offset_s` adds a further
-    shift (meter clock minus host clock, when the meter logs on another machine).
+    clock (the one `edgebench run` recorded against the device clock, `sensors["time_base"]`);
+    `offset_s` adds a further shift (meter clock minus host clock, when the meter logs on another
+    machine). `power_source`: the device's own, recorded in the block.
 
-    Updates `record` (power source, sensors, the meter's provenance) and returns the new rows.
     Raises ValueError when the log has no sample within the run.
     """
-    clock = (record.get("sensors") or {}).get("time_base")
+    clock = sensors.get("time_base")
     if not clock:
         raise ValueError("this run recorded no time base (t0 epoch): cannot align a meter log to it")
     kept = [(t, CH_POWER_W_DEVICE if ch == CH_POWER_W else ch, v) for t, ch, v in rows]
@@ -233,30 +244,30 @@ def apply_meter(record: dict, rows: list[tuple[float, str, float]], trace: Meter
         span = (f"{trace.t_epoch_s[0]:.1f}..{trace.t_epoch_s[-1]:.1f}" if len(trace.t_epoch_s) else "empty")
         raise ValueError(f"the meter log ({span}, epoch s) has fewer than 2 samples inside the run "
                          f"(t0 {clock['t0_epoch_s']:.1f}, {t_end or 0:.1f} s long); check the clocks or --meter-offset")
-    sensors = record.setdefault("sensors", {})
-    unavailable = sensors.setdefault("unavailable", {})
+    unavailable = dict(sensors.get("unavailable") or {})
     replaced = unavailable.pop(CH_POWER_W, None)
-    conditions = record.setdefault("conditions", {})
-    device_source = conditions.get("power_source")
-    conditions["power_source"] = SOURCE_METER
-    if CH_POWER_W in sensors.get("available", []):
-        sensors["available"] = sorted({*sensors["available"], CH_POWER_W_DEVICE})
-    sensors["available"] = sorted({*sensors.get("available", []), CH_POWER_W})
-    for name in list(record.get("unavailable", {})):
-        if name.startswith(("power_w/", "energy_j/", "j_per_token/", "tokens_per_j/")):
-            del record["unavailable"][name]
+    available = set(sensors.get("available") or [])
+    if CH_POWER_W in available:
+        available.add(CH_POWER_W_DEVICE)
+    available.add(CH_POWER_W)
     ts = [t for t, _, _ in meter]
-    record["power_meter"] = {
+    block = {
         "file": trace.source, "columns": trace.columns, "rows": len(trace.t_epoch_s), "rows_in_run": len(meter),
         "rate_hz": (len(ts) - 1) / (ts[-1] - ts[0]) if ts[-1] > ts[0] else None,
         "offset_s": offset_s, "time_base": dict(clock),
-        "device_power_source": device_source, "device_power_unavailable": replaced,
+        "device_power_source": power_source, "device_power_unavailable": replaced,
     }
-    return [*kept, *meter]
+    return MeterApplied([*kept, *meter], {**sensors, "available": sorted(available), "unavailable": unavailable},
+                        SOURCE_METER, block)
+
+
+#: Prefixes of the metrics that power gives (a meter's log replaces all of them).
+POWER_METRIC_PREFIXES = ("power_w/", "energy_j/", "j_per_token/", "tokens_per_j/")
 
 
 __all__ = [
     "CH_POWER_W_DEVICE", "CHARGING_PREFIX", "SOURCES", "SOURCE_BATTERY", "SOURCE_METER", "SOURCE_ODPM",
-    "WIFI_ADB_HOWTO", "MeterTrace", "align_meter", "apply_meter", "charging_reason", "clock_block", "is_wifi_adb",
+    "WIFI_ADB_HOWTO", "MeterApplied", "MeterTrace", "POWER_METRIC_PREFIXES", "align_meter", "apply_meter",
+    "charging_reason", "clock_block", "is_wifi_adb",
     "load_meter_csv", "select_power_source",
 ]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from suite.catalog.socs import load_socs
 from suite.core.errors import EdgebenchError
+from suite.core.record import Failure, Part
 from suite.core.schema import Outcome
 from suite.device import provision, settings
 from suite.device.identity import lab_salt
@@ -34,9 +35,9 @@ from suite.sensors import power
 from suite.sensors.android import AndroidSampler
 from suite.sensors.probe import parse_cache_size
 from suite.session.local import (
+    Finishing,
     Measured,
     RunRequest,
-    _fail,
     measure_idle,
     resolve_model,
     stop_sampler,
@@ -122,6 +123,8 @@ class _RunnerWay:
         self.pid_file = f"{provision.WORK_DIR}/runner.pid"
         self.events = RunnerEvents()
         self.stream = None
+        self.failure: Failure | None = None
+        self.output: list[str] | None = None
 
     def model(self):
         if self.req.model_file is not None:
@@ -154,10 +157,10 @@ class _RunnerWay:
         self.compute = _NoCompute(f"no compute peak for {self.transport.serial}: the SoC catalog has no vendor TOPS "
                                   "figure for its CPU path, and no probe of the runtime's kernels runs on devices yet")
 
-    def before_sampling(self, record: dict) -> None:
+    def before_sampling(self) -> None:
         _kill_stale_runner(self.transport, self.pid_file)
 
-    def execute(self, record: dict, sampler, t0: float, on_rep) -> Measured:
+    def execute(self, sampler, t0: float, on_rep) -> Measured:
         p = self.req.params
         args = ["burst", "--runtime", self.runtime.name, "--model", self.remote_model, "--prompt-tokens",
                 str(p.prompt_tokens), "--gen-tokens", str(p.gen_tokens), "--reps", str(p.reps), "--warmup",
@@ -178,20 +181,21 @@ class _RunnerWay:
         _let_sampler_pass(sampler, events, t0)
         sampler.stop()
         stream = self.stream
-        _outcome(record, events, stream.exit_code, stream.stderr if hasattr(stream, "stderr") else b"")
-        if events.info:
-            record["runtime"] = events.info
+        self.failure = _outcome(events, stream.exit_code, stream.stderr if hasattr(stream, "stderr") else b"")
+        if events.noise:
+            self.output = events.noise[-20:]
         return self.measured()
 
     def measured(self) -> Measured:
-        return Measured.from_reps(self.events.reps, self.req.params, self.events.load_s)
+        ev = self.events
+        # the runner's own VmHWM: true on any device, whatever the sampler's shell can see
+        part = Part(runtime=ev.info or {}, sensors={"runtime_vm_hwm_bytes": ev.vm_hwm_bytes},
+                    blocks={"runner_output": self.output} if self.output else {})
+        return Measured.from_reps(ev.reps, self.req.params, ev.load_s, part,
+                                  (self.failure,) if self.failure else ())
 
     def stop(self, sampler, *, kill: bool) -> None:
         _stop_quietly(self.stream, sampler, self.transport if kill else None, self.pid_file)
-
-    def before_store(self, record: dict) -> None:
-        # the runner's own VmHWM: true on any device, whatever the sampler's shell can see
-        record["sensors"]["runtime_vm_hwm_bytes"] = self.events.vm_hwm_bytes
 
 
 class _NativeWay:
@@ -236,21 +240,15 @@ class _NativeWay:
         self.bw = _bandwidth(self.transport, None, None, self.device, False, self.say)
         self.compute = _NoCompute(f"no compute peak on a device for {self.runtime.name} runs")
 
-    def before_sampling(self, record: dict) -> None:
+    def before_sampling(self) -> None:
         pass
 
-    def execute(self, record: dict, sampler, t0: float, on_rep) -> Measured:
+    def execute(self, sampler, t0: float, on_rep) -> Measured:
         try:
             self.result = self.runtime.execute(self.call, self.plan)
         finally:
             time.sleep(2.0 / max(self.req.sample_rate_hz, 0.5))  # a sample past the last phase edge
             sampler.stop()
-        result = self.result
-        if result.failure is not None:
-            outcome, message = result.failure
-            _fail(record, Outcome(outcome), "RuntimeFailure", message)
-            record["runner_output"] = result.output
-        record["runtime"] |= {k: v for k, v in result.runtime.items() if k in ("version", "backend")}
         return self.measured()
 
     def measured(self) -> Measured:
@@ -258,13 +256,17 @@ class _NativeWay:
         params = self.runtime.analysis_params(self.req.params)
         if r is None:
             return Measured({}, {}, 0, params)
-        return Measured(r.spans, r.metrics, r.n_reps, params)
+        failures: tuple[Failure, ...] = ()
+        blocks = {}
+        if r.failure is not None:
+            outcome, message = r.failure
+            failures = (Failure(Outcome(outcome), "RuntimeFailure", message),)
+            blocks["runner_output"] = r.output
+        part = Part(runtime={k: v for k, v in r.runtime.items() if k in ("version", "backend")}, blocks=blocks)
+        return Measured(r.spans, r.metrics, r.n_reps, params, part=part, failures=failures)
 
     def stop(self, sampler, *, kill: bool) -> None:
         stop_sampler(sampler)
-
-    def before_store(self, record: dict) -> None:
-        pass
 
 
 class Phone:
@@ -302,24 +304,31 @@ class Phone:
     def idle(self, sampler, idle_s: float, t0: float, say: Status):
         return measure_idle(sampler, idle_s, t0, say, live_rows=lambda: sampler.rows)
 
-    def end_conditions(self, record: dict):
-        return lambda c: _end_conditions(c, self.ref, record)
+    def end_conditions(self, failures) -> dict:
+        """The battery at the end (nothing from a phone that went away)."""
+        if failures and failures[-1].outcome == Outcome.DISCONNECTED:
+            return {}
+        try:
+            snap = read_live(self.ref.transport()).snapshot
+        except (DeviceError, EdgebenchError):
+            return {}
+        batt = _battery_conditions(snap)
+        return {"battery_level_end": batt["level"], "battery_temp_c_end": batt["temp_c"]}
 
 
-def _outcome(record: dict, events: RunnerEvents, exit_code: int | None, stderr: bytes) -> None:
+def _outcome(events: RunnerEvents, exit_code: int | None, stderr: bytes) -> Failure | None:
+    """Why the runner did not finish (None: it did)."""
     tail = stderr.decode("utf-8", "replace").strip()[-300:] if stderr else ""
     if exit_code == KILLED or (events.error or {}).get("type") == "MemoryError":
-        _fail(record, Outcome.OOM, "Killed", "the runtime was killed (exit 137): the model does not fit in the "
-              "device's memory" + (f"; {tail}" if tail else ""))
-    elif events.error:
-        outcome = Outcome.CRASHED if events.reps else Outcome.LOAD_FAILED
-        _fail(record, outcome, events.error.get("type", "Error"), events.error.get("message", ""))
-    elif not events.done:
-        outcome = Outcome.CRASHED if events.reps else Outcome.LOAD_FAILED
-        _fail(record, outcome, "RunnerExit", f"the runner exited with status {exit_code} before finishing"
-              + (f": {tail}" if tail else ""))
-    if events.noise:
-        record.setdefault("runner_output", events.noise[-20:])
+        return Failure(Outcome.OOM, "Killed", "the runtime was killed (exit 137): the model does not fit in the "
+                       "device's memory" + (f"; {tail}" if tail else ""))
+    outcome = Outcome.CRASHED if events.reps else Outcome.LOAD_FAILED
+    if events.error:
+        return Failure(outcome, events.error.get("type", "Error"), events.error.get("message", ""))
+    if not events.done:
+        return Failure(outcome, "RunnerExit", f"the runner exited with status {exit_code} before finishing"
+                       + (f": {tail}" if tail else ""))
+    return None
 
 
 def _let_sampler_pass(sampler, events: RunnerEvents, t0: float, timeout_s: float = 3.0) -> None:
@@ -372,18 +381,6 @@ def _stop_quietly(stream, sampler, transport, pid_file: str) -> None:
             pass
 
 
-def _end_conditions(conditions: dict, ref, record: dict) -> None:
-    if record["outcome"] == Outcome.DISCONNECTED.value:
-        return
-    try:
-        snap = read_live(ref.transport()).snapshot
-    except (DeviceError, EdgebenchError):
-        return
-    batt = _battery_conditions(snap)
-    conditions["battery_level_end"] = batt["level"]
-    conditions["battery_temp_c_end"] = batt["temp_c"]
-
-
 def _prepared_state(transport):
     try:
         return settings.recorded_state(transport)
@@ -410,29 +407,20 @@ def _bandwidth(transport, python, remote_runner, device: dict, probe: bool, say)
     return None
 
 
-# --- scenario hooks (suite.scenarios) ---------------------------------------------------------------
-# Absent (hooks=None) for the burst scenario: run_device then behaves exactly as before.
+# --- what a scenario adds to a run (suite.scenarios) ------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScenarioHooks:
-    """What a scenario adds to one device run.
+    """What a scenario adds to one run (None for an ungated burst run).
 
-    `scenario` replaces the record's `scenario` block; `conditions` are merged into its
-    `conditions` (gating results); `before_store(record, rows, events, t0)` sees the record, the
-    sampler's rows (t_s relative to t0, device clock) and the runner's events just before the
-    record is written, may add metrics or keys to the record, and returns extra sample rows.
+    `scenario` is the record's `scenario` block (default: burst with the request's parameters);
+    `conditions` are merged into its `conditions` (gating results); `finish(Finishing)` sees the
+    sampler's rows (t_s relative to t0, device clock), the runtime's repetitions and the sensors
+    block just before the record is built, and returns the scenario's `Part` (its metrics, its
+    own blocks) and its extra sample rows.
     """
 
     scenario: dict | None = None
     conditions: dict | None = None
-    before_store: Callable | None = None
-
-
-def _apply_scenario_hooks_start(hooks: ScenarioHooks | None, record: dict) -> None:
-    if hooks is None:
-        return
-    if hooks.scenario is not None:
-        record["scenario"] = hooks.scenario
-    if hooks.conditions:
-        record["conditions"].update(hooks.conditions)
+    finish: Callable[[Finishing], tuple[Part, list]] | None = None

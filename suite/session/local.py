@@ -1,8 +1,9 @@
 """The session's parts that every run shares, and this host as a target.
 
-The request (`RunRequest`), the model it names (`resolve_model`), the record (`new_record`), what
-a run measured (`Measured`) and the one store step (`_store`: metrics, samples, end conditions,
-the meter, derivation, one atomic write, whatever the outcome); `Host` and `_HostWay`: a Python
+The request (`RunRequest`), the model it names (`resolve_model`), what a run knows at its start
+(`new_head`), what it measured (`Measured`) and the one store step (`store_run`: samples,
+sensors, end conditions, the meter, the scenario's analysis, derivation; the record built once
+from those parts; one atomic write, whatever the outcome); `Host` and `_HostWay`: a Python
 runtime in this process, sampled by a child process, with the roofline probes measured here.
 The session itself is suite.session.run.
 """
@@ -19,15 +20,15 @@ import pandas as pd
 import psutil
 
 from suite.analysis import metrics as analysis
-from suite.analysis.derive import POWER_METRICS, POWER_SENSOR, derive_metrics, power_metrics, sensor_gaps
+from suite.analysis.derive import POWER_METRICS, POWER_SENSOR, derive, power_part, sensor_gaps
 from suite.catalog.cards import ModelCard, get_model_card
 from suite.core.errors import EdgebenchError
-from suite.core.record import build_record, new_run_id, utc_now
+from suite.core.record import Failure, Part, RunHead, build_record, superseding, utc_now
 from suite.core.schema import (
+    CH_POWER_W,
     CH_RSS_BYTES,
     SAMPLE_COLUMNS,
     Origin,
-    Outcome,
 )
 from suite.core.stats import metric
 from suite.device.identity import local_device_info
@@ -94,13 +95,15 @@ def resolve_model(req: RunRequest, runtime, say: Status = lambda _m: None):
     return card, built, built.path
 
 
-def new_record(device: dict, card: ModelCard, built: BuiltModel, runtime: dict, params: BurstParams,
-               conditions: dict, *, lab: dict | None = None) -> dict:
-    """A run record before measuring: every field present, outcome completed until shown otherwise.
-    `lab`: the lab job the run belongs to (plan, job key, attempt...), recorded as the `lab` block."""
-    return build_record(origin=Origin.MEASURED, device=device, model=model_record(card, built), runtime=runtime,
-                        scenario={"name": "burst", "params": params.to_dict()}, conditions=conditions,
-                        started_at=utc_now(), lab=lab)
+def new_head(device: dict, card: ModelCard, built: BuiltModel, runtime: dict, params: BurstParams,
+             conditions: dict, *, model: dict | None = None, scenario: dict | None = None, lab: dict | None = None,
+             blocks: dict | None = None) -> RunHead:
+    """What a measured run knows when it starts. `model`: the model block when it is not a built
+    card's (a user's file); `scenario`: the scenario block (default: burst with `params`); `lab`:
+    the lab job the run belongs to (plan, job key, attempt...), recorded as the `lab` block."""
+    return RunHead(origin=Origin.MEASURED, device=device, model=model or model_record(card, built), runtime=runtime,
+                   scenario=scenario or {"name": "burst", "params": params.to_dict()}, conditions=conditions,
+                   started_at=utc_now(), lab=lab, blocks=blocks or {})
 
 
 class Host:
@@ -135,8 +138,8 @@ class Host:
     def idle(self, sampler, idle_s: float, t0: float, say: Status):
         return measure_idle(sampler, idle_s, t0, say)
 
-    def end_conditions(self, record: dict):
-        return _local_end_conditions
+    def end_conditions(self, failures) -> dict:
+        return _local_end_conditions()
 
 
 class _HostWay:
@@ -152,6 +155,8 @@ class _HostWay:
         self.load_s: float | None = None
         self.probes: Probes | None = None
         self.bw = self.compute = None
+        self.info: dict | None = None
+        self.peak_rss_reset: str | None = None
 
     def model(self):
         card, built, self.artefact = resolve_model(self.req, self.runtime, self.say)
@@ -172,12 +177,12 @@ class _HostWay:
             self.say("probing memory bandwidth and int4 compute peak")
             self.probes.measure()
 
-    def before_sampling(self, record: dict) -> None:
+    def before_sampling(self) -> None:
         # The probes' buffers must not count as the runtime's memory: reset the kernel's
         # peak-RSS mark (VmHWM) of this process before the runtime loads.
-        record["sensors"]["peak_rss_reset"] = _reset_peak_rss()
+        self.peak_rss_reset = _reset_peak_rss()
 
-    def execute(self, record: dict, sampler, t0: float, on_rep) -> Measured:
+    def execute(self, sampler, t0: float, on_rep) -> Measured:
         def keep(i: int, total: int, rep: Repetition) -> None:
             self.done.append(rep)
             if on_rep:
@@ -188,7 +193,7 @@ class _HostWay:
         finally:
             sampler.stop()
         self.load_s = result.load_s
-        record["runtime"] = result.info
+        self.info = result.info
         if self.probes:
             # Probing again after the run and keeping the best of both makes the peak
             # estimate robust to a busy moment during either probe.
@@ -198,13 +203,11 @@ class _HostWay:
         return self.measured()
 
     def measured(self) -> Measured:
-        return Measured.from_reps(self.done, self.req.params, self.load_s)
+        return Measured.from_reps(self.done, self.req.params, self.load_s,
+                                  Part(runtime=self.info or {}, sensors={"peak_rss_reset": self.peak_rss_reset}))
 
     def stop(self, sampler, *, kill: bool) -> None:
         stop_sampler(sampler)
-
-    def before_store(self, record: dict) -> None:
-        pass
 
 
 def stop_sampler(sampler) -> None:
@@ -215,67 +218,110 @@ def stop_sampler(sampler) -> None:
         pass
 
 
-def _fail(record: dict, outcome: Outcome, kind: str, message: str, tb: str | None = None) -> None:
-    record["outcome"] = outcome.value
-    err = {"type": kind, "message": message}
-    if tb:
-        err["traceback"] = tb
-    record["errors"].append(err)
-
-
-@dataclass
+@dataclass(frozen=True)
 class Measured:
     """What a run measured, as the session derives and stores it: phase spans (absolute, on the
-    clock of t0), throughput metrics, the number of measured repetitions, and the burst parameters
-    as the analysis must count them."""
+    clock of t0), throughput metrics, the number of measured repetitions, the burst parameters as
+    the analysis must count them, the repetitions themselves (a scenario's own analysis reads
+    them), what the way found beside them (`part`: the runtime block as the runtime reported it,
+    sensor notes, the runner's output) and why the runtime failed, if it did."""
 
     spans: dict[str, list[tuple[float, float]]]
     metrics: dict
     n_reps: int
     params: BurstParams
+    reps: tuple[Repetition, ...] = ()
+    part: Part = Part()
+    failures: tuple[Failure, ...] = ()
 
     @classmethod
-    def from_reps(cls, reps: list[Repetition], params: BurstParams, load_s: float | None) -> Measured:
+    def from_reps(cls, reps: list[Repetition], params: BurstParams, load_s: float | None, part: Part = Part(),
+                  failures: tuple[Failure, ...] = ()) -> Measured:
         """An in-process runtime's (or the device runner's) repetitions."""
         return cls(analysis.phase_intervals(reps), analysis.burst_metrics(reps, params, load_s),
-                   sum(1 for r in reps if not r.warmup), params)
+                   sum(1 for r in reps if not r.warmup), params, tuple(reps), part, failures)
 
 
-def _store(req, record, sampler, measured: Measured, card, bw, compute, t0, *, llc: int | None,
-           end_conditions=None, idle: tuple[float, float] | None = None, extra_rows: list = ()) -> Path:
-    """Metrics from what was measured, samples, roofline; one atomic write.
+@dataclass(frozen=True)
+class Stored:
+    """A stored run: its folder and its record (as written)."""
 
-    `llc`: the device's last-level cache in bytes (None: unknown); `end_conditions`: a
-    callable filling the end-of-run conditions (default: this host's battery); `idle`: the
-    idle-baseline window (absolute times on the clock of t0), if one was measured; `extra_rows`:
-    a scenario's own sample rows (t_s relative to t0).
+    path: Path
+    record: dict
+
+
+@dataclass(frozen=True)
+class Finishing:
+    """What a scenario's `finish` sees of a run about to be stored: the sampler's rows (t_s
+    relative to t0), the runtime's repetitions, t0, and the sensors block (what was sampled)."""
+
+    rows: list
+    reps: tuple[Repetition, ...]
+    t0: float
+    sensors: dict
+
+
+def store_run(req, head: RunHead, sampler, measured: Measured, failures: list[Failure], *, card, bw, compute,
+              t0: float, llc: int | None, end_conditions: dict, idle: tuple[float, float] | None = None,
+              finish=None, time_base: dict | None = None) -> Stored:
+    """The one store step, whatever the outcome: samples, sensors, the external meter, the
+    scenario's own analysis, derivation; the record built once from its parts; one atomic write.
+
+    `llc`: the device's last-level cache in bytes (None: unknown); `end_conditions`: the
+    end-of-run conditions; `idle`: the idle-baseline window (absolute times on the clock of t0),
+    if one was measured; `finish(Finishing) -> (Part, rows)`: a scenario's analysis and its own
+    sample rows (t_s relative to t0).
     """
+    ended_at = utc_now()
+    failures = [*measured.failures, *failures]
     spans = dict(measured.spans)
     if idle is not None:
         spans["idle"] = [idle]
     rows = analysis.phase_rows(spans, t0)
-    record["metrics"].update(measured.metrics)
-    _finish(record, sampler, rows, t0, extra_rows)
-    (end_conditions or _local_end_conditions)(record["conditions"])
+    sampled = list(sampler.rows)
+    rows.extend(sampled)
+    avail = sampler.availability()
+    sensors = {**({"time_base": time_base} if time_base is not None else {}), **measured.part.sensors,
+               **sampler.notes, "available": sorted(k for k, v in avail.items() if v is None),
+               "unavailable": {k: v for k, v in avail.items() if v is not None}}
+    power_source = sampler.power_source or None
+    scenario = Part()
+    if finish is not None:
+        scenario, extra_rows = finish(Finishing(sampled, measured.reps, t0, sensors))
+        rows.extend(extra_rows)
+    meter, errors = {}, []
     if req.power_meter is not None:
-        rows = _with_meter(req, record, rows)
+        try:
+            applied = power.apply_meter(rows, power.load_meter_csv(req.power_meter), sensors=sensors,
+                                        power_source=power_source, offset_s=req.meter_offset_s)
+        except (OSError, ValueError) as exc:  # the run keeps its own power
+            errors.append({"type": "PowerMeterError", "message": f"{req.power_meter}: {exc}"})
+        else:
+            rows, sensors, power_source, meter = applied.rows, applied.sensors, applied.power_source, applied.block
+            avail = {**avail, CH_POWER_W: None}
+    found = _sensors_part(sampler, avail, sensors, power_source, meter, errors)
     frame = _frame(rows)
-    n_reps = measured.n_reps
-    derive_metrics(record, frame, measured.params, n_reps, card, bw, compute, llc)
-    if record["outcome"] != Outcome.COMPLETED.value and n_reps:
-        record["errors"][-1]["completed_reps"] = n_reps
-    return write_run(req.results_dir, record, frame)
+    derived = derive(frame, measured.params, measured.n_reps, model=head.model,
+                     metrics={**measured.metrics, **found.metrics}, sensors=sensors, card=card, bw=bw,
+                     compute=compute, llc=llc)
+    record = build_record(head, Part(metrics=measured.metrics), measured.part, found,
+                          Part(conditions=end_conditions), scenario, derived, failures=failures,
+                          ended_at=ended_at, completed_reps=measured.n_reps)
+    return Stored(write_run(req.results_dir, record, frame), record)
 
 
-def _with_meter(req, record: dict, rows: list) -> list:
-    """The external meter's log as this run's power (suite.sensors.power.apply_meter); a log that
-    cannot be read or aligned is an error in the record, and the run keeps its own power."""
-    try:
-        trace = power.load_meter_csv(req.power_meter)
-        return power.apply_meter(record, rows, trace, offset_s=req.meter_offset_s)
-    except (OSError, ValueError) as exc:
-        record["errors"].append({"type": "PowerMeterError", "message": f"{req.power_meter}: {exc}"})
-        return rows
+def _sensors_part(sampler, avail: dict, sensors: dict, power_source: str | None, meter: dict,
+                  errors: list) -> Part:
+    """The sensors block, peak RSS, the metrics a missing sensor makes impossible, the power source."""
+    peak = max((p for p in (sampler.peak_rss_bytes, sensors.get("runtime_vm_hwm_bytes")) if p), default=None)
+    metrics, unavailable = {}, {}
+    if peak:
+        metrics["peak_rss_bytes"] = metric("peak_rss_bytes", float(peak))
+    else:
+        unavailable["peak_rss_bytes"] = avail.get(CH_RSS_BYTES) or "no RSS reading of the runtime process"
+    return Part(metrics=metrics, unavailable=unavailable, gaps=sensor_gaps(avail), sensors=sensors,
+                conditions={"power_source": power_source} if power_source else {}, errors=tuple(errors),
+                blocks={"power_meter": meter} if meter else {})
 
 
 def measure_idle(sampler, idle_s: float, t0: float, say: Status, *,
@@ -303,6 +349,12 @@ def measure_idle(sampler, idle_s: float, t0: float, say: Status, *,
                 break
         time.sleep(0.05)
     return (t0 + first, t0 + last) if first is not None and last > first else None
+
+
+class StopRun(BaseException):  # noqa: N818 (a signal, like KeyboardInterrupt, not an error)
+    """Raised by a scenario from the repetition callback to end a run where it stands (sustained's
+    duration): the session stops the runtime and stores the run as completed. A BaseException,
+    so that no runtime's `except Exception` takes it for the runtime's own failure."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -347,37 +399,12 @@ def _local_conditions() -> dict:
     }
 
 
-def _finish(record: dict, sampler, rows: list, t0: float, extra_rows: list = ()) -> None:
-    """Collect samples (the sampler's, then `extra_rows`), sensor availability and end-of-run
-    conditions into the record."""
-    record["ended_at"] = utc_now()
-    rows.extend(sampler.rows)
-    rows.extend(extra_rows)
-    avail = sampler.availability()
-    unavailable = {k: v for k, v in avail.items() if v is not None}
-    record["sensors"] = {
-        **record["sensors"],
-        **sampler.notes,
-        "available": sorted(k for k, v in avail.items() if v is None),
-        "unavailable": unavailable,
-    }
-    peak = max((p for p in (sampler.peak_rss_bytes, record["sensors"].get("runtime_vm_hwm_bytes")) if p), default=None)
-    if peak:
-        record["metrics"]["peak_rss_bytes"] = metric("peak_rss_bytes", float(peak))
-    else:
-        record["unavailable"]["peak_rss_bytes"] = avail.get(CH_RSS_BYTES) or "no RSS reading of the runtime process"
-    for metric_name, reason in sensor_gaps(avail).items():
-        record["unavailable"].setdefault(metric_name, reason)
-    if sampler.power_source:
-        record["conditions"]["power_source"] = sampler.power_source
-
-
-def _local_end_conditions(conditions: dict) -> None:
+def _local_end_conditions() -> dict:
     try:
         b = psutil.sensors_battery()
-        conditions["battery_level_end"] = b.percent if b else None
+        return {"battery_level_end": b.percent if b else None}
     except (AttributeError, OSError):
-        pass
+        return {}
 
 
 #: Rows of the compute probe's matmul at the least (see Probes.measure).
@@ -446,21 +473,27 @@ def attach_meter(run_dir: Path, meter_csv: Path, *, offset_s: float = 0.0, resul
                              exit_code=2)
     frame = pd.read_parquet(run_dir / "samples.parquet")
     rows = list(frame.itertuples(index=False, name=None))
+    conditions = record.get("conditions") or {}
     try:
-        rows = power.apply_meter(record, rows, power.load_meter_csv(meter_csv), offset_s=offset_s)
+        applied = power.apply_meter(rows, power.load_meter_csv(meter_csv), sensors=record.get("sensors") or {},
+                                    power_source=conditions.get("power_source"), offset_s=offset_s)
     except (OSError, ValueError) as exc:
         raise EdgebenchError(f"cannot attach {meter_csv} to run {record['run_id']}: {exc}", exit_code=2) from None
-    frame = _frame(rows)
+    frame = _frame(applied.rows)
     params = BurstParams(**{k: v for k, v in record["scenario"]["params"].items()
                             if k in BurstParams.__dataclass_fields__})
     n_reps = int((record["metrics"].get("decode_tps") or {}).get("n") or 0)
     name = (record.get("runtime") or {}).get("name")
     if name in RUNTIMES and is_native(runtime := get_runtime(name)):
         params = runtime.analysis_params(params)  # e.g. llama-bench times all n_gen decode steps
-    for name in [n for n in record["metrics"] if n in POWER_METRICS]:
-        del record["metrics"][name]
-    if n_reps:
-        power_metrics(record, frame, params, n_reps)
-    record["supersedes"] = record["run_id"]
-    record["run_id"] = new_run_id()
-    return write_run(results_dir or run_dir.parent, record, frame)
+    kept = {k: v for k, v in record["metrics"].items() if k not in POWER_METRICS}
+    found = power_part(frame, params, n_reps, metrics=kept, sensors=applied.sensors) if n_reps else Part()
+    metrics = {**kept, **found.metrics}
+    unavailable = {k: v for k, v in record.get("unavailable", {}).items()
+                   if not k.startswith(power.POWER_METRIC_PREFIXES)}
+    for k, reason in found.gaps.items():
+        unavailable.setdefault(k, reason)
+    new = superseding(record, sensors={**applied.sensors, **found.sensors}, metrics=metrics,
+                      unavailable={k: v for k, v in unavailable.items() if k not in metrics},
+                      conditions={**conditions, "power_source": applied.power_source}, power_meter=applied.block)
+    return write_run(results_dir or run_dir.parent, new, frame)

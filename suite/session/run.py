@@ -17,11 +17,12 @@ import traceback
 from pathlib import Path
 
 from suite.core.errors import EdgebenchError, RooflineError, RuntimeFailure
+from suite.core.record import Failure
 from suite.core.schema import Outcome
 from suite.models.user_file import model_record as file_model_record
 from suite.runtimes import Runtime, get_runtime, is_native
-from suite.session.device import Phone, ScenarioHooks, _apply_scenario_hooks_start
-from suite.session.local import Host, Interrupted, Measured, RunRequest, Status, _fail, _store, new_record
+from suite.session.device import Phone, ScenarioHooks
+from suite.session.local import Host, Interrupted, Measured, RunRequest, Status, StopRun, Stored, new_head, store_run
 from suite.transport import DeviceDisconnected
 
 
@@ -52,8 +53,9 @@ def run(ref, req: RunRequest, *, status: Status | None = None, on_rep=None, push
     """
     say = status or (lambda _m: None)
     runtime = check_request(req, ref)
-    if is_native(runtime) and hooks is not None and hooks.before_store is not None:
+    if is_native(runtime) and hooks is not None and hooks.finish is not None:
         raise EdgebenchError(f"runtime {runtime.name} runs the burst scenario only for now", exit_code=2)
+    hooks = hooks or ScenarioHooks()
     target = Phone(ref, say) if on_device(ref) else Host(say)
     way = target.way(runtime, req, say)
 
@@ -61,30 +63,25 @@ def run(ref, req: RunRequest, *, status: Status | None = None, on_rep=None, push
     files = way.files(card, built)
     report = target.provision(files, push_progress)
     runtime_block = way.provisioned(report)
-
-    record = new_record(target.device.to_dict(), card, built, runtime_block, req.params, target.start_conditions(),
-                        lab=req.lab)
-    if req.model_file is not None:
-        record["model"] = file_model_record(card, built)
-    _apply_scenario_hooks_start(hooks, record)
+    blocks = {}
     if report is not None:
-        record["provisioning"] = {k: v for k, v in report.to_dict().items() if k != "files"} | {
+        blocks["provisioning"] = {k: v for k, v in report.to_dict().items() if k != "files"} | {
             "pushed": [f.name for f in report.pushed], "cached": [f.name for f in report.cached]}
+    head = new_head(target.device.to_dict(), card, built, runtime_block, req.params,
+                    {**target.start_conditions(), **(hooks.conditions or {})},
+                    model=file_model_record(card, built) if req.model_file is not None else None,
+                    scenario=hooks.scenario, lab=req.lab, blocks=blocks)
 
     llc = target.llc()
     way.measure_bounds()
-    way.before_sampling(record)
+    way.before_sampling()
     sampler, t0, time_base = target.sampler(req, way.pid_file)
-    record["sensors"]["time_base"] = time_base
     idle = None
 
-    def store(measured: Measured) -> Path:
-        way.before_store(record)
-        # a scenario's metrics and keys, and its extra sample rows (e.g. sustained's per-window throughput)
-        extra = (hooks.before_store(record, sampler.rows, way.events, t0) or []
-                 if hooks is not None and hooks.before_store is not None else [])
-        return _store(req, record, sampler, measured, card, way.bw, way.compute, t0, llc=llc,
-                      end_conditions=target.end_conditions(record), idle=idle, extra_rows=extra)
+    def store(measured: Measured, *failures: Failure) -> Stored:
+        return store_run(req, head, sampler, measured, list(failures), card=card, bw=way.bw, compute=way.compute,
+                         t0=t0, llc=llc, end_conditions=target.end_conditions([*measured.failures, *failures]),
+                         idle=idle, finish=hooks.finish, time_base=time_base)
 
     p = req.params
     where = f" on {target.name}" if target.transport is not None else ""
@@ -92,35 +89,40 @@ def run(ref, req: RunRequest, *, status: Status | None = None, on_rep=None, push
         say(f"running {card.id} on {runtime.name}{where}: warmup {p.warmup}, reps {p.reps}")
         sampler.start()
         idle = target.idle(sampler, req.idle_s, t0, say)
-        measured = way.execute(record, sampler, t0, on_rep)
+        measured = way.execute(sampler, t0, on_rep)
+    except StopRun:  # the scenario ends the run here (sustained's duration): not a failure
+        way.stop(sampler, kill=True)
+        return store(way.measured()).path
     except KeyboardInterrupt:
         way.stop(sampler, kill=True)
-        _fail(record, Outcome.INTERRUPTED, "KeyboardInterrupt", "interrupted by the user")
-        raise Interrupted(store(way.measured())) from None
+        stored = store(way.measured(), Failure(Outcome.INTERRUPTED, "KeyboardInterrupt", "interrupted by the user"))
+        raise Interrupted(stored.path) from None
     except DeviceDisconnected as exc:
         way.stop(sampler, kill=False)
-        _fail(record, Outcome.DISCONNECTED, type(exc).__name__, exc.message)
-        path = store(way.measured())
+        path = store(way.measured(), Failure(Outcome.DISCONNECTED, type(exc).__name__, exc.message)).path
         raise EdgebenchError(f"{target.name} disconnected mid-run; the partial run is recorded in {path}",
-                             hint="reconnect the phone; nothing keeps running on it (adbd hangs up the runner)") from exc
+                             hint="reconnect the phone; nothing keeps running on it (adbd hangs up the runner)",
+                             run_dir=path) from exc
     except RuntimeFailure as exc:
         way.stop(sampler, kill=True)
-        _fail(record, Outcome.CRASHED if way.measured().n_reps else Outcome.LOAD_FAILED, type(exc).__name__, str(exc))
-        path = store(way.measured())
-        raise EdgebenchError(f"{exc.message} (run recorded at {path})") from exc
+        measured = way.measured()
+        outcome = Outcome.CRASHED if measured.n_reps else Outcome.LOAD_FAILED
+        path = store(measured, Failure(outcome, type(exc).__name__, str(exc))).path
+        raise EdgebenchError(f"{exc.message} (run recorded at {path})", run_dir=path) from exc
     except Exception as exc:
         way.stop(sampler, kill=True)
-        _fail(record, Outcome.CRASHED, type(exc).__name__, str(exc), traceback.format_exc(limit=8))
-        path = store(way.measured())
-        raise EdgebenchError(f"run crashed: {exc} (run recorded at {path})") from exc
-    path = store(measured)
+        path = store(way.measured(), Failure(Outcome.CRASHED, type(exc).__name__, str(exc),
+                                             traceback.format_exc(limit=8))).path
+        raise EdgebenchError(f"run crashed: {exc} (run recorded at {path})", run_dir=path) from exc
+    stored = store(measured)
+    path, record = stored.path, stored.record
     failed = [e for e in record["errors"] if e["type"] == "RooflineError"]
     if failed:
-        raise RooflineError(f"{failed[0]['message']} (run recorded at {path})")
-    if record["outcome"] != Outcome.COMPLETED.value:
-        err = record["errors"][-1]
-        raise EdgebenchError(f"run {record['outcome']}: {err['message']} (recorded at {path})",
-                             exit_code=1 if record["outcome"] != Outcome.OOM.value else 4)
+        raise RooflineError(f"{failed[0]['message']} (run recorded at {path})", run_dir=path)
+    if measured.failures:
+        failure = measured.failures[-1]
+        raise EdgebenchError(f"run {failure.outcome.value}: {failure.message} (recorded at {path})",
+                             exit_code=1 if failure.outcome != Outcome.OOM else 4, run_dir=path)
     return path
 
 
