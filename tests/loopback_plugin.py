@@ -20,9 +20,10 @@ from suite.loopback.phone import AdbServer, LoopbackPhone, requirements_problems
 from suite.transport import AdbServerAddress
 
 
-def require_loopback() -> None:
-    """Skip (or, under CI=true, fail) when this host cannot run a loopback phone."""
-    problems = requirements_problems()
+def require_loopback(abi: str | None = None) -> None:
+    """Skip (or, under CI=true, fail) when this host cannot run a loopback phone (of `abi`:
+    "arm64-v8a" needs qemu-aarch64 registered with binfmt_misc)."""
+    problems = requirements_problems(abi)
     if problems:
         msg = "loopback phone unavailable: " + "; ".join(problems)
         if os.environ.get("CI", "").lower() == "true":
@@ -57,6 +58,8 @@ def loopback_phone_factory(loopback_adb_server):
 
     def make(profile: str = "galaxy-a15", **kw) -> LoopbackPhone:
         kw.setdefault("adb_server", loopback_adb_server)
+        if kw.get("abi"):
+            require_loopback(kw["abi"])
         phone = LoopbackPhone(profile, **kw).start()
         phones.append(phone)
         return phone

@@ -157,3 +157,33 @@ def test_scenarios_and_gates_are_validated_before_any_work():
     assert proc.returncode == 2 and "run on phones" in proc.stderr
     proc = cli("run", "--model", "tiny", "--cooldown-max-temp", "35")
     assert proc.returncode == 2 and "run on phones" in proc.stderr
+
+
+def test_runtimes_list_build_and_clean_on_a_cache_of_its_own(tmp_path):
+    """`runtimes list --json` reads the builds' manifests and says which is corrupt; `clean`
+    removes them; a wrong engine or ABI is a usage error before any work."""
+    from suite.core.filehash import local_sha256
+
+    env = {**os.environ, "EDGEBENCH_CACHE_DIR": str(tmp_path)}
+    r = cli("runtimes", "list", env=env)
+    assert r.returncode == 0 and "no native runtime built yet" in r.stdout
+    folder = tmp_path / "runtimes" / "llama.cpp" / "arm64-v8a-dotprod-0123456789abcdef"
+    (folder / "bin").mkdir(parents=True)
+    (folder / "bin" / "llama-bench").write_bytes(b"\x7fELF")
+    (folder / "manifest.json").write_text(json.dumps({
+        "engine": "llama.cpp", "commit": "0c1e57098bba43ac29e6e3b677cdceebdd22334f", "abi": "arm64-v8a",
+        "variant": "dotprod", "toolchain": {"compiler": "zig 0.17.0"}, "size_bytes": 4,
+        "sha256": local_sha256(folder / "bin" / "llama-bench")}))
+    rows = json.loads(cli("runtimes", "list", "--json", env=env).stdout)
+    assert [(r["abi"], r["variant"], r["intact"], r["path"]) for r in rows] == [
+        ("arm64-v8a", "dotprod", True, str(folder))]
+    (folder / "bin" / "llama-bench").write_bytes(b"\x7fELF changed")
+    r = cli("runtimes", "list", env=env)
+    assert "llama.cpp 0c1e570 arm64-v8a/dotprod" in r.stdout and "corrupt" in r.stdout
+    for args, needle in ((("build", "whisper.cpp", "--abi", "x86_64"), "unknown engine 'whisper.cpp'"),
+                         (("build", "llama.cpp", "--abi", "mips"), "no native runtime for ABI 'mips'"),
+                         (("build", "llama.cpp", "--abi", "arm64-v8a", "--variant", "sve9"), "variant 'sve9'")):
+        r = cli("runtimes", *args, env=env)
+        assert r.returncode == 2 and needle in r.stderr, r.stderr
+    r = cli("runtimes", "clean", env=env)
+    assert r.returncode == 0 and "removed" in r.stdout and not folder.exists()

@@ -316,10 +316,10 @@ def test_model_and_model_file(tmp_path):
     assert "no file" in missing.message and missing.line == 8
 
 
-def test_llama_bench_needs_a_bundle(tmp_path):
+def test_llama_bench_takes_edgebench_s_own_build_or_a_bundle_that_exists(tmp_path):
     text = MINIMAL_HEAD + BURST + 'runtime = "llama-bench"\n'
-    e = fails(tmp_path, text)
-    assert e.key == "[[jobs]] #1 runtime_bundle" and "required" in e.message and e.line == line_of(text, "[[jobs]]")
+    (job,) = load_plan(write(tmp_path, text)).expand()
+    assert job.runtime == "llama-bench" and job.runtime_bundle is None  # edgebench builds it for each phone
     absent = fails(tmp_path, text + 'runtime_bundle = "no-such-dir"\n')
     assert "no folder" in absent.message
 

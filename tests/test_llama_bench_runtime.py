@@ -1,14 +1,13 @@
 """Runtime `llama-bench` on phones: command lines, big cores, ELF refusal, output parsing.
 
 Command lines are checked against the loopback galaxy-a15 profile (ABI x86_64; cpufreq policy0 =
-cpus 0-5 at 2.0 GHz, policy6 = cpus 6-7 at 2.2 GHz). The end-to-end run needs a real x86_64
-llama-bench bundle: set EDGEBENCH_LLAMA_BENCH_BUNDLE=DIR (DIR/bin/llama-bench + DIR/lib/*.so);
-without it that test is skipped (a fake script is no substitute for the tool)."""
+cpus 0-5 at 2.0 GHz, policy6 = cpus 6-7 at 2.2 GHz). The end-to-end run uses edgebench's own
+static x86_64 build of llama-bench (suite.runtimes.build; built on first use and cached, and by
+.ci/run before the tests)."""
 
 from __future__ import annotations
 
 import json
-import os
 import struct
 from pathlib import Path
 
@@ -191,7 +190,7 @@ def _request(tmp_path, *, bundle, model_file=None):
     return RunRequest(model_id="tiny", runtime="llama-bench", device="phone",
                       params=BurstParams(prompt_tokens=16, gen_tokens=8, reps=2, warmup=1, threads=None),
                       models_dir=tmp_path / "models", results_dir=tmp_path / "results", probe=False,
-                      sample_rate_hz=10.0, runtime_bundle=Path(bundle), model_file=model_file)
+                      sample_rate_hz=10.0, runtime_bundle=Path(bundle) if bundle else None, model_file=model_file)
 
 
 @pytest.mark.loopback
@@ -213,17 +212,19 @@ def test_arm64_bundle_refused_on_the_x86_64_loopback_phone_before_any_push(loopb
 
 
 @pytest.mark.loopback
-@pytest.mark.skipif(not os.environ.get("EDGEBENCH_LLAMA_BENCH_BUNDLE"),
-                    reason="no x86_64 llama-bench bundle (set EDGEBENCH_LLAMA_BENCH_BUNDLE=DIR with bin/llama-bench "
-                           "+ lib/*.so built from llama.cpp); a fake script is no substitute for the real tool")
+@pytest.mark.timeout(3600)  # the first use builds llama-bench (minutes; .ci/run builds it before the tests)
 def test_llama_bench_end_to_end_on_the_loopback_phone(loopback_phone_factory, loopback_adb_server, tmp_path):
+    """No bundle: edgebench builds llama-bench itself (once, cached) for the phone's ABI and the
+    variant its cpuinfo allows, pushes it, runs it; then the same folder as a user's bundle."""
+    from suite.core.filehash import local_sha256
+    from suite.runtimes.build import llama_cpp
     from suite.session.run import run
     from suite.store import load_results
 
     phone = loopback_phone_factory("galaxy-a15", charging=False)
     ref = phone_ref(phone)
-    bundle = os.environ["EDGEBENCH_LLAMA_BENCH_BUNDLE"]
-    path = run(ref, _request(tmp_path, bundle=bundle))
+    said: list[str] = []
+    path = run(ref, _request(tmp_path, bundle=None), status=said.append)
     rec = json.loads((path / "run.json").read_text())
     assert rec["outcome"] == "completed", rec["errors"]
     rt = rec["runtime"]
@@ -234,7 +235,14 @@ def test_llama_bench_end_to_end_on_the_loopback_phone(loopback_phone_factory, lo
     assert rt["affinity"]["applied"] is False and "taskset c0" in rt["affinity"]["not_applied_because"]
     assert "-p 16 -n 0 -r 2 -t 2 -o jsonl" in rt["commands"]["prefill"]
     assert "-p 0 -n 8 -r 2 -t 2 -o jsonl" in rt["commands"]["decode"]
-    assert rt["bundle"]["abi"] == "x86_64" and rt["bundle"]["elf"]["bin/llama-bench"] == "x86_64"
+    b = rt["bundle"]
+    assert b["abi"] == "x86_64" and b["elf"]["bin/llama-bench"] == "x86_64" and b["built_by"] == "edgebench"
+    # the loopback phone's cpuinfo is its profile's arm64 capture: no x86 flags, the baseline build
+    assert b["variant"] == "x86-64-v2" and "names no x86_64 CPU features" in b["variant_choice"]["evidence"]
+    assert b["commit"] == llama_cpp.SOURCE.commit and b["toolchain"]["compiler"].startswith("zig ")
+    assert b["sha256"] == local_sha256(Path(b["path"]) / "bin" / "llama-bench")
+    assert rt["version"] == llama_cpp.SOURCE.short_commit  # llama-bench's own build_commit
+    assert any("x86-64-v2" in m and "names no x86_64 CPU features" in m for m in said)
     m = rec["metrics"]
     assert m["prefill_tps"]["n"] == 2 and m["decode_tps"]["n"] == 2 and m["decode_tps"]["value"] > 0
     assert m["energy_j/prefill"]["value"] > 0 and m["energy_j/decode"]["value"] > 0  # discharging phone
@@ -242,16 +250,46 @@ def test_llama_bench_end_to_end_on_the_loopback_phone(loopback_phone_factory, lo
     assert {"phase/prefill", "phase/decode", "phase/warmup", "power_w"} <= set(s["channel"])
     assert rec["provisioning"]["pushed"]
 
-    # --model-file: a GGUF given by path; the bundle is cached now
+    # --runtime-bundle: the same build given as a user's folder, with --model-file; it is cached on the phone
     from suite.models import build_model
 
     built = build_model("tiny", fmt="gguf", quant="q8_0", seed=0, out_root=tmp_path / "models")
-    path2 = run(ref, _request(tmp_path, bundle=bundle, model_file=built.model_file))
+    path2 = run(ref, _request(tmp_path, bundle=b["path"], model_file=built.model_file))
     rec2 = json.loads((path2 / "run.json").read_text())
     assert rec2["outcome"] == "completed", rec2["errors"]
+    assert rec2["runtime"]["bundle"]["built_by"] == "user"
     assert rec2["model"]["synthetic_weights"] is False and rec2["model"]["quant"] == "q8_0"
     assert rec2["model"]["sha256"] == built.manifest["files"]["model.gguf"]["sha256"]
     assert not any(n.startswith("llama-bench/") for n in rec2["provisioning"]["pushed"])
+
+
+@pytest.mark.loopback
+@pytest.mark.timeout(3600)  # the first use builds the arm64 llama-bench (minutes; .ci/run builds it first)
+def test_a_stock_arm64_phone_runs_edgebench_s_own_build_under_emulation(loopback_phone_factory,
+                                                                       loopback_adb_server, tmp_path):
+    """An arm64 phone without Python (its binaries run under qemu-aarch64): no runtime named, so
+    llama-bench, edgebench's own build, for the variant the profile's cpuinfo allows; simulated and
+    emulated, never a speed claim."""
+    from suite.session.run import default_runtime, run
+
+    phone = loopback_phone_factory("galaxy-a15", abi="arm64-v8a", charging=False)
+    ref = phone_ref(phone)
+    name, why = default_runtime(ref)
+    assert name == "llama-bench" and "has no Python with onnxruntime_genai" in why
+    path = run(ref, _request(tmp_path, bundle=None))
+    rec = json.loads((path / "run.json").read_text())
+    assert rec["outcome"] == "completed", rec["errors"]
+    assert rec["device"]["simulated"] is True
+    b = rec["runtime"]["bundle"]
+    assert b["abi"] == "arm64-v8a" and b["elf"]["bin/llama-bench"] == "arm64-v8a" and b["built_by"] == "edgebench"
+    # the galaxy-a15 profile's A76/A55 Features list asimddp and asimdhp, not i8mm
+    assert b["variant"] == "dotprod" and b["variant_choice"]["evidence"].startswith("cpus 6,7 report asimddp")
+    assert "qemu-aarch64" in b["emulated"] and "never a speed claim" in b["emulated"]
+    m = rec["metrics"]
+    assert m["prefill_tps"]["n"] == 2 and m["decode_tps"]["n"] == 2
+    for name in ("roofline_fraction/decode", "roofline_fraction/prefill"):  # whatever its value: labelled
+        assert name not in m or m[name]["emulated"] == b["emulated"]
+    assert not [e for e in rec["errors"] if e["type"] == "RooflineError"]
 
 
 def test_bundle_symlinks_are_recreated_not_pushed(tmp_path):
@@ -321,3 +359,24 @@ def test_parse_real_output_of_this_llama_bench():
     spans, warm = phase_spans(tg, trow)
     assert spans[-1][1] == 13.0 and warm[0][0] == 12.0
     assert sum(b - a for a, b in spans) == pytest.approx(sum(d["samples_ns"]) / 1e9)
+
+
+@pytest.mark.loopback
+@pytest.mark.timeout(3600)  # the first use builds the armv8.0 llama-bench too (.ci/run builds it first)
+def test_a_variant_the_cpu_cannot_run_falls_back_once_and_says_so(loopback_phone_factory, loopback_adb_server,
+                                                                  tmp_path):
+    """The profile's cpuinfo lists dot product, but the emulated CPU is a Cortex-A53 (Armv8.0): the
+    dotprod build dies of SIGILL (exit 132), and the armv8.0 build runs instead, once, recorded."""
+    from suite.session.run import run
+
+    phone = loopback_phone_factory("galaxy-a15", abi="arm64-v8a", qemu_cpu="cortex-a53", charging=False)
+    said: list[str] = []
+    path = run(phone_ref(phone), _request(tmp_path, bundle=None), status=said.append)
+    rec = json.loads((path / "run.json").read_text())
+    assert rec["outcome"] == "completed", rec["errors"]
+    b = rec["runtime"]["bundle"]
+    assert b["variant"] == "armv8.0" and b["fallback"]["from"] == "dotprod" and "SIGILL" in b["fallback"]["why"]
+    assert "falling back to armv8.0" in b["variant_choice"]["evidence"]
+    assert b["fallback"]["pushed"] == ["llama-bench/bin/llama-bench"]
+    assert any("dotprod was killed by SIGILL" in m and "trying armv8.0 once" in m for m in said)
+    assert rec["metrics"]["decode_tps"]["n"] == 2

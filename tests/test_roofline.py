@@ -58,3 +58,21 @@ def test_roofline_fraction_and_the_impossible():
     message = str(err.value)
     assert "51" in message and "50" in message and "1.020" in message
     assert err.value.context["fraction"] == pytest.approx(1.02)
+
+
+def test_above_the_bound_is_an_error_except_under_emulation():
+    from types import SimpleNamespace
+
+    from suite.analysis.derive import roofline_part
+    from suite.core.measure import BurstParams
+    from suite.core.stats import metric
+
+    model = {"weight_bytes_read_per_token": 1e6, "kv_bytes_per_position": 0}
+    bw = SimpleNamespace(bytes_per_s=1e8, source="catalog", method="catalog peak", threads=None, samples=())
+    fast = {"decode_tps": metric("decode_tps", [500.0, 500.0])}  # bound: 1e8 / 1e6 = 100 tok/s
+    params = BurstParams(prompt_tokens=16, gen_tokens=8)
+    real = roofline_part(model, fast, None, params, bw, None, None)
+    assert "roofline_fraction/decode" not in real.metrics and real.errors[0]["type"] == "RooflineError"
+    emu = roofline_part(model, fast, None, params, bw, None, None, emulated="qemu-aarch64")
+    got = emu.metrics["roofline_fraction/decode"]
+    assert got["value"] == pytest.approx(5.0) and got["emulated"] == "qemu-aarch64" and not emu.errors

@@ -31,16 +31,17 @@ POWER_METRICS = ("power_w/avg", "power_w/peak", "energy_j/prefill", "energy_j/de
 POWER_SENSOR = "power_w"
 
 def derive(frame: pd.DataFrame, params: BurstParams, n_reps: int, *, model: Mapping, metrics: Mapping,
-           sensors: Mapping, card, bw, compute, llc: int | None) -> Part:
+           sensors: Mapping, card, bw, compute, llc: int | None, emulated: str | None = None) -> Part:
     """What the samples and bounds give: hottest temperature, energy and power, roofline.
 
     `model`: the record's model block (bytes per token); `metrics`: the run's metrics so far (its
-    throughput); `sensors`: its sensors block (availability, the battery at start and end)."""
+    throughput); `sensors`: its sensors block (availability, the battery at start and end);
+    `emulated`: how the runtime ran under emulation, if it did (suite.analysis.derive.roofline_part)."""
     temps = Part(metrics=temperature_metrics(frame))
     if not n_reps:
         return temps
     energy = power_part(frame, params, n_reps, metrics=metrics, sensors=sensors)
-    roof = roofline_part(model, {**metrics, **energy.metrics}, card, params, bw, compute, llc)
+    roof = roofline_part(model, {**metrics, **energy.metrics}, card, params, bw, compute, llc, emulated=emulated)
     return Part(metrics={**temps.metrics, **energy.metrics, **roof.metrics}, gaps=energy.gaps,
                 unavailable=roof.unavailable, sensors=energy.sensors, roofline=roof.roofline, errors=roof.errors)
 
@@ -96,11 +97,13 @@ def prefill_params_per_token(card, prompt_tokens: int) -> float:
 
 
 def roofline_part(model: Mapping, metrics: Mapping, card, params: BurstParams, bw, compute,
-                  llc: int | None) -> Part:
+                  llc: int | None, *, emulated: str | None = None) -> Part:
     """Bounds, and the fraction of them each throughput reaches.
 
     A fraction above 1.0 means the probe or the byte count is wrong: the fraction is not
     stored, the error is recorded, and the session raises once the run is safely written.
+    Except under emulation (`emulated`: how), where timings mean nothing: there the fraction is
+    stored with that label (`emulated`), whatever its value, and is never an error.
     """
     roof: dict = {}
     found: dict = {}
@@ -110,6 +113,9 @@ def roofline_part(model: Mapping, metrics: Mapping, card, params: BurstParams, b
     prefill = metrics.get("prefill_tps")
 
     def check(name: str, measured: float, bound: float) -> None:
+        if emulated:
+            found[name] = metric(name, measured / bound) | {"emulated": emulated}
+            return
         try:
             frac = roofline_fraction(measured, bound)
         except RooflineError as exc:

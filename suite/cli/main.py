@@ -28,6 +28,7 @@ from suite.cli import exits
 from suite.cli.devices import devices_app
 from suite.cli.lab import lab_app
 from suite.cli.options import AdbServers, JsonOut, ModelsDir, OutDir, ResultFolders, ResultsDir
+from suite.cli.runtimes import runtimes_app
 from suite.core.errors import EdgebenchError, UnknownNameError
 from suite.importers import IMPORTERS
 from suite.runtimes import RUNTIMES, BurstParams
@@ -53,6 +54,7 @@ models_app = typer.Typer(help="The reference model ladder: list, build, show.", 
 app.add_typer(models_app, name="models")
 app.add_typer(devices_app, name="devices")
 app.add_typer(lab_app, name="lab")
+app.add_typer(runtimes_app, name="runtimes")
 import_app = typer.Typer(help="Import other tools' results as runs.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 loopback_app = typer.Typer(
@@ -176,8 +178,8 @@ def run(
     model_file: Annotated[Path | None, typer.Option("--model-file", help="A real checkpoint instead of a card: a GGUF file (llama.cpp) or an ort-genai ONNX folder.")] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="local, a serial, all, or filters like tier=entry,soc=SM8650.")] = "local",
     adb: AdbServers = None,
-    runtime: Annotated[str, typer.Option("--runtime", help=f"{RUNTIMES.describe()}.")] = "ort-genai",
-    runtime_bundle: Annotated[Path | None, typer.Option("--runtime-bundle", help="A native runtime's bundle folder (its binary + lib/*.so) built for the device's ABI.")] = None,
+    runtime: Annotated[str | None, typer.Option("--runtime", help=f"{RUNTIMES.describe()}. Default: ort-genai on this host and on devices with Python; llama-bench (edgebench's own build) on phones without.")] = None,
+    runtime_bundle: Annotated[Path | None, typer.Option("--runtime-bundle", help="Your own build of a native runtime (its binary + lib/*.so) for the device's ABI; without it edgebench builds llama-bench itself.")] = None,
     prompt_tokens: Annotated[int, typer.Option(help="Prompt length prefilled in one batch.", min=1)] = 128,
     gen_tokens: Annotated[int, typer.Option(help="Tokens generated per repetition.", min=2)] = 64,
     reps: Annotated[int, typer.Option(help="Measured repetitions.", min=1)] = 5,
@@ -231,7 +233,8 @@ def run(
     scenario = SCENARIOS.check(scenario)  # an unknown one: UnknownNameError naming the registered ones
     params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
                          threads=threads, seed=seed)
-    req = RunRequest(model_id=model, runtime=runtime, device=device, params=params, quant=quant, seed=seed,
+    req = RunRequest(model_id=model, runtime=runtime or "ort-genai", device=device, params=params, quant=quant,
+                     seed=seed,
                      models_dir=models_dir or default_models_dir(), results_dir=results_dir, sample_rate_hz=rate,
                      probe=probe, model_file=model_file, idle_s=idle_s, power_meter=power_meter,
                      meter_offset_s=meter_offset, runtime_bundle=runtime_bundle)
@@ -243,13 +246,13 @@ def run(
         options = _scenario_options(entry, duration=duration, windows=windows, window_tokens=window_tokens,
                                     models=models)
         for ref in refs:
-            _run_scenario(entry, req, ref, gate=gate, options=options)
+            _run_scenario(entry, _for_device(req, ref, runtime), ref, gate=gate, options=options)
         return
     # ungated, a scenario that needs no phone is one plain run (suite/scenarios/base.py): shown with progress
     failures = []
     for ref in refs:
         try:
-            _print_run_summary(_run_one(req, ref))
+            _print_run_summary(_run_one(_for_device(req, ref, runtime), ref))
         except EdgebenchError as exc:
             if len(refs) == 1 or exc.exit_code == exits.INTERRUPTED:
                 raise
@@ -257,6 +260,18 @@ def run(
             err.print(f"[red]error:[/] {_plain(exc.message)}", highlight=False)
     if failures:
         raise EdgebenchError(f"{len(failures)} of {len(refs)} devices failed", exit_code=exits.FAILED)
+
+
+def _for_device(req: RunRequest, ref, runtime: str | None) -> RunRequest:
+    """The request with the runtime named, else the device's default (said when it is not ort-genai)."""
+    if runtime is not None:
+        return req
+    from suite.session.run import default_runtime  # lazy: the session loads pandas, scipy and onnx (~1.8 s)
+
+    name, why = default_runtime(ref)
+    if why:
+        err.print(f"[yellow]note:[/] {_plain(why)}", highlight=False)
+    return dataclasses.replace(req, runtime=name)
 
 
 def _run_one(req: RunRequest, ref=None) -> Path:

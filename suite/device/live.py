@@ -46,7 +46,8 @@ LIVE_COMMANDS: dict[str, str] = {
 assert set(LIVE_COMMANDS) == set(snap.SNAPSHOT_FILES)
 #: extra texts that are not snapshot files
 UNAME = "uname_r"
-EXTRA_COMMANDS = {UNAME: "uname -r 2>/dev/null"}
+UNAME_M = "uname_m"
+EXTRA_COMMANDS = {UNAME: "uname -r 2>/dev/null", UNAME_M: "uname -m 2>/dev/null"}
 
 _TIMEOUT_S = 60.0
 
@@ -102,6 +103,8 @@ class LiveState:
     snapshot: Mapping[str, Any]
     kernel: str | None
     props: Mapping[str, str] = field(repr=False)
+    #: the kernel's machine (`uname -m`: aarch64 under a 32-bit userland too); None if unread
+    machine: str | None = None
 
     @property
     def simulated(self) -> bool:
@@ -118,12 +121,13 @@ def is_simulated(props: Mapping[str, str]) -> bool:
 
 
 def read_live(transport: Transport, timeout_s: float = _TIMEOUT_S) -> LiveState:
-    """Snapshot texts + `uname -r` in one round trip, parsed."""
+    """Snapshot texts + `uname -r` and `uname -m` in one round trip, parsed."""
     texts = run_batch(transport, {**LIVE_COMMANDS, **EXTRA_COMMANDS}, timeout_s)
     snap_texts = {name: texts.get(name, "") for name in snap.SNAPSHOT_FILES}
     kernel = texts.get(UNAME, "").strip() or None
     props = parse_getprop(snap_texts[snap.GETPROP]).props if snap_texts[snap.GETPROP].strip() else {}
-    return LiveState(transport.serial, snap_texts, snap.snapshot_from_texts(snap_texts), kernel, props)
+    return LiveState(transport.serial, snap_texts, snap.snapshot_from_texts(snap_texts), kernel, props,
+                     texts.get(UNAME_M, "").strip() or None)
 
 
 def live_device_info(transport: Transport, salt: str) -> DeviceInfo:

@@ -29,7 +29,7 @@ from ulid import ULID
 from suite.core.errors import EdgebenchError
 from suite.device.identity import lab_salt
 from suite.lab.plan import JobSpec, Plan, job_key
-from suite.runtimes import get_runtime, is_native
+from suite.runtimes import builds_own, get_runtime, is_native
 from suite.runtimes.remote import find_python
 from suite.transport import quote
 
@@ -67,7 +67,9 @@ def runtime_version(ref, runtime: str, bundle: Path | None = None) -> str:
     the module the device's Python imports ("unknown" when it cannot tell)."""
     rt = get_runtime(runtime)
     if is_native(rt):
-        return rt.bundle_version(bundle) if bundle else "unknown"
+        if bundle:
+            return rt.bundle_version(bundle)
+        return rt.own_version(ref.live()) if builds_own(rt) else "unknown"
     module = rt.python_module
     try:
         python = find_python(ref.transport(), ref.live().props, module)

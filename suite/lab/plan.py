@@ -12,7 +12,7 @@
 
     [defaults]                   # values any [[jobs]] entry may override
     runtime = "ort-genai"        # ort-genai | llama.cpp | llama-bench
-    runtime_bundle = "bundle"    # required for llama-bench: its bundle folder, relative to the plan
+    runtime_bundle = "bundle"    # llama-bench: your own build, relative to the plan (default: edgebench's)
     prompt_tokens = 128          # >= 1
     gen_tokens = 64              # >= 2
     reps = 5                     # >= 1
@@ -73,7 +73,7 @@ from typing import Any, NoReturn
 from suite.catalog.cards import ModelCard, load_model_cards
 from suite.core.errors import EdgebenchError, UnknownNameError
 from suite.device.select import parse_filters
-from suite.runtimes import RUNTIMES, get_runtime, is_native
+from suite.runtimes import RUNTIMES, builds_own, get_runtime, is_native
 from suite.scenarios import SCENARIOS
 from suite.session.gating import SENSORS, Gate
 from suite.transport import AdbServerAddress
@@ -532,8 +532,9 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
         job.fail("runtimes", "give runtime or runtimes, not both")
     runtimes = job.get("runtimes", _strs(each=convs["runtime"])) or (values["runtime"],)
     native = [rt for rt in runtimes if _native(rt)]
-    if native and values["runtime_bundle"] is None:
-        rt = get_runtime(native[0])
+    needs_bundle = [rt for rt in native if not builds_own(get_runtime(rt))]
+    if needs_bundle and values["runtime_bundle"] is None:
+        rt = get_runtime(needs_bundle[0])
         job.fail("runtime_bundle", f"required for the {rt.name} runtime: a folder with {rt.bundle_layout}",
                  hint=f"set runtime_bundle in [defaults] or in the job; {rt.bundle_hint}")
     if "runtime_bundle" in job.data and not native:

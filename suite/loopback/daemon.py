@@ -258,7 +258,7 @@ class Phone:
         return None
 
     async def _spawn(self, cmd: str, merge_stderr: bool):
-        argv = bwrap_argv(self.state_dir, cmd, interactive=not cmd)
+        argv = bwrap_argv(self.state_dir, cmd, env=self.info.get("env"), interactive=not cmd)
         cg = self.cgroup
         return await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,

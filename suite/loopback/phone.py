@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 
 from .cgroups import PhoneCgroup, detect_layout
-from .profile import load_profile, materialize, remove_state
+from .profile import EMULATED_ABIS, load_profile, materialize, remove_state
 from .sandbox import missing_tools
 
 
@@ -47,9 +47,38 @@ def adb_path() -> str:
     return found
 
 
-def requirements_problems() -> list[str]:
-    """Why a loopback phone cannot run here; empty when it can."""
+#: qemu-user's registration for arm64 ELF binaries (Debian's qemu-user-static, see .ci/run)
+BINFMT_AARCH64 = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+BINFMT_HINT = ("apt-get install qemu-user-static; mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; "
+               "register /usr/lib/binfmt.d/qemu-aarch64.conf with the F flag (.ci/run does this)")
+
+
+def emulation_problem(abi: str | None) -> str | None:
+    """Why a loopback phone of this ABI cannot run its native binaries here; None when it can.
+    An arm64 phone needs qemu-aarch64 registered with binfmt_misc and the F flag (the interpreter
+    is opened at registration, so it works inside the phone's sandbox too)."""
+    if abi is None:
+        return None
+    if abi not in EMULATED_ABIS:
+        return f"unknown loopback ABI {abi!r}; known: x86_64 (the host's, default), {', '.join(EMULATED_ABIS)}"
+    try:
+        lines = BINFMT_AARCH64.read_text().splitlines()
+    except OSError:
+        return f"an {abi} loopback phone needs qemu-aarch64 registered with binfmt_misc ({BINFMT_HINT})"
+    flags = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("flags:")), "")
+    if not lines or lines[0].strip() != "enabled":
+        return f"qemu-aarch64 is registered with binfmt_misc but disabled ({BINFMT_HINT})"
+    if "F" not in flags:
+        return f"qemu-aarch64's binfmt_misc registration lacks the F flag (flags: {flags or 'none'}): {BINFMT_HINT}"
+    return None
+
+
+def requirements_problems(abi: str | None = None) -> list[str]:
+    """Why a loopback phone (of `abi`, default the host's) cannot run here; empty when it can."""
     problems = []
+    emulation = emulation_problem(abi)
+    if emulation:
+        problems.append(emulation)
     if os.geteuid() != 0:
         problems.append("not root (cgroups, tmpfs mount and setpriv to uid 2000 need root)")
     miss = missing_tools()
@@ -164,8 +193,14 @@ class LoopbackPhone:
                  ram_bytes: int | None = None, data_size_bytes: int = 1 << 30,
                  charging: bool | None = None, ambient_c: float | None = None,
                  workdir: Path | None = None, detached: bool = False,
-                 battery_overrides: dict | None = None):
+                 battery_overrides: dict | None = None, abi: str | None = None, qemu_cpu: str | None = None):
         self.detached = detached  # True: the daemon outlives this process (CLI use)
+        #: None: the host's ABI (x86_64); "arm64-v8a": arm64 under qemu-user, no Python (profile.EMULATED_ABIS)
+        self.abi = abi
+        #: the CPU qemu emulates for its binaries (e.g. "cortex-a53": no dot product, whatever cpuinfo says)
+        self.qemu_cpu = qemu_cpu
+        if qemu_cpu and not abi:
+            raise ValueError("qemu_cpu is for an emulated ABI (abi='arm64-v8a')")
         self.profile_name = profile
         self.profile = load_profile(profile)
         self._own_server = adb_server is None
@@ -208,7 +243,7 @@ class LoopbackPhone:
 
     # ---- lifecycle ---------------------------------------------------------
     def start(self) -> "LoopbackPhone":
-        problems = requirements_problems()
+        problems = requirements_problems(self.abi)
         if problems:
             raise LoopbackUnavailable("; ".join(problems))
         try:
@@ -231,7 +266,8 @@ class LoopbackPhone:
                                 data_size_bytes=self.data_size_bytes, cpu_cores=self.cpu_cores,
                                 time_scale=self.time_scale, serial=self.serial,
                                 cgroup=self.cgroup.to_json(), charging=self.charging,
-                                ambient_c=self.ambient_c, battery_overrides=self.battery_overrides)
+                                ambient_c=self.ambient_c, battery_overrides=self.battery_overrides,
+                                abi=self.abi, qemu_cpu=self.qemu_cpu)
         self.start_daemon()
         if self.server is None:
             self.server = AdbServer(home_parent=self.state_dir).start()

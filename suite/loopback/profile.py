@@ -48,8 +48,17 @@ def capture_text(prof: dict, rel: str) -> str:
     return "".join(lines[i:])
 
 
-def props(prof: dict) -> dict[str, str]:
-    """getprop answers: the capture (or generated set), loopback renames, host ABI, marker."""
+#: ABIs a loopback phone can take: the host's (x86_64, native) or arm64 under qemu-user (binfmt_misc)
+EMULATED_ABIS = {"arm64-v8a": {"ro.product.cpu.abi": "arm64-v8a", "ro.product.cpu.abilist": "arm64-v8a,armeabi-v7a,armeabi",
+                               "ro.product.cpu.abilist64": "arm64-v8a", "ro.product.cpu.abilist32": "armeabi-v7a,armeabi",
+                               "ro.edgebench.loopback.emulated": "qemu-aarch64"}}
+
+
+def props(prof: dict, abi: str | None = None) -> dict[str, str]:
+    """getprop answers: the capture (or generated set), loopback renames, host ABI, marker.
+
+    `abi="arm64-v8a"`: a phone as most are, arm64 and without Python: its native binaries run
+    under qemu-aarch64 (binfmt_misc), and there is no interpreter for edgebench's runner."""
     out: dict[str, str] = {}
     if prof.get("getprop"):
         for line in capture_text(prof, prof["getprop"]).splitlines():
@@ -66,6 +75,9 @@ def props(prof: dict) -> dict[str, str]:
     # the sandbox binds the host's Python environment read-only: this is its interpreter,
     # so edgebench's device-side runner can run inside the phone (a phone has no Python)
     out["ro.edgebench.python"] = sys.executable
+    if abi is not None:
+        out.update(EMULATED_ABIS[abi])
+        del out["ro.edgebench.python"]  # a stock phone has no Python
     out["ro.serialno"] = out.get("ro.serialno", "loopback")
     return dict(sorted(out.items()))
 
@@ -245,7 +257,8 @@ def toybox_applets() -> list[str]:
 def materialize(prof: dict, state_dir: Path, *, ram_bytes: int, data_size_bytes: int,
                 cpu_cores: float, time_scale: float, serial: str, cgroup: dict | None,
                 charging: bool | None = None, ambient_c: float | None = None,
-                battery_overrides: dict | None = None) -> dict:
+                battery_overrides: dict | None = None, abi: str | None = None,
+                qemu_cpu: str | None = None) -> dict:
     """Lay the profile out under state_dir and write phone.json; returns its content."""
     sd = Path(state_dir)
     for d in ("system/bin", "system/etc/loopback/dumpsys", "data/local/tmp", "data/media/0",
@@ -264,7 +277,7 @@ def materialize(prof: dict, state_dir: Path, *, ram_bytes: int, data_size_bytes:
     _write(bin_ / "settings", SETTINGS_SH, 0o755)
     _write(bin_ / "cmd", CMD_SH, 0o755)
     write_settings_store(sd, prof.get("settings"))
-    p = props(prof)
+    p = props(prof, abi)
     p["ro.serialno"] = serial
     _write(sd / "system/etc/loopback/getprop.txt", "".join(f"[{k}]: [{v}]\n" for k, v in p.items()))
     _write(sd / "system/build.prop", "".join(f"{k}={v}\n" for k, v in p.items()), 0o644)
@@ -298,6 +311,8 @@ def materialize(prof: dict, state_dir: Path, *, ram_bytes: int, data_size_bytes:
         "serial": serial, "banner": prof["banner"], "ram_bytes": ram_bytes,
         "profile_ram_bytes": prof.get("ram_bytes"), "data_size_bytes": data_size_bytes,
         "data_tmp_is_tmpfs": bool(mounts), "mounts": mounts, "cgroup": cgroup,
+        # the emulated CPU of an arm64 phone's binaries (qemu-user reads QEMU_CPU; default: `max`)
+        "env": {"QEMU_CPU": qemu_cpu} if qemu_cpu else {},
         "model": {
             "time_scale": time_scale, "cpu_cores": cpu_cores,
             "ambient_c": th["ambient_c"] if ambient_c is None else ambient_c,

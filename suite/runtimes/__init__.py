@@ -14,12 +14,13 @@ from suite.runtimes.base import (
     PythonRuntime,
     Repetition,
     Runtime,
+    builds_own,
     is_native,
 )
 
 RUNTIMES.add("ort-genai", "suite.runtimes.ort_genai:OrtGenaiRuntime", about="ONNX")
 RUNTIMES.add("llama.cpp", "suite.runtimes.llama_cpp:LlamaCppRuntime", about="GGUF")
-RUNTIMES.add("llama-bench", "suite.runtimes.llama_bench:LlamaBenchRuntime", about="GGUF, a native bundle on a phone")
+RUNTIMES.add("llama-bench", "suite.runtimes.llama_bench:LlamaBenchRuntime", about="GGUF, llama.cpp's benchmark binary on a phone (edgebench's own build, or --runtime-bundle)")
 
 
 def get_runtime(name: str) -> Runtime:
@@ -28,4 +29,4 @@ def get_runtime(name: str) -> Runtime:
 
 
 __all__ = ["NATIVE", "PYTHON", "RUNTIMES", "BurstParams", "BurstResult", "NativeRuntime", "PythonRuntime",
-           "Repetition", "Runtime", "get_runtime", "is_native"]
+           "Repetition", "Runtime", "builds_own", "get_runtime", "is_native"]

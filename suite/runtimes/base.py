@@ -94,9 +94,30 @@ class NativeRun:
     n_reps: int = 0
     failure: tuple[str, str] | None = None
     output: list[str] = field(default_factory=list)
+    #: the binary was killed by SIGILL (exit 132): built for instructions this CPU lacks
+    illegal_instruction: bool = False
+
+
+@dataclass(frozen=True)
+class OwnBundle:
+    """A bundle edgebench built itself for a device (suite.runtimes.build): its folder, the ABI it
+    was built for, and what the run records of it (source, commit, variant and why, toolchain,
+    the binary's sha256)."""
+
+    path: Path
+    abi: str
+    record: dict
+    #: the variant to try once when this one dies of an illegal instruction (None: the baseline)
+    fallback: str | None = None
 
 
 class NativeRuntime(Runtime, Protocol):
+    """A native binary on a device's shell. A bundle is the user's (`--runtime-bundle DIR`), or,
+    for a runtime with `own_bundle(live, say, variant=None) -> OwnBundle` and `own_version(live) -> str`,
+    edgebench's own build for the device (its ABI and CPU variant from the device's `live`
+    reading), built once and cached."""
+
+
     #: where a user learns to build a bundle, and what a bundle holds (error messages)
     bundle_hint: str
     bundle_layout: str
@@ -131,6 +152,11 @@ RUNTIMES: Registry[type[Runtime]] = Registry("runtime")
 
 def is_native(runtime: Runtime) -> bool:
     return runtime.kind == NATIVE
+
+
+def builds_own(runtime: Runtime) -> bool:
+    """A native runtime that edgebench builds itself when no bundle is given."""
+    return is_native(runtime) and callable(getattr(runtime, "own_bundle", None))
 
 
 def run_repetitions(

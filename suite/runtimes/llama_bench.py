@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +39,9 @@ from suite.core.stats import metric
 from suite.device.android import snapshot as snap
 from suite.device.android.cpu import parse_cpufreq
 from suite.device.elf import ElfError, bundle_elf_files, check_bundle_abi
-from suite.runtimes.base import NATIVE, DeviceCall, NativeRun
+from suite.runtimes.base import NATIVE, DeviceCall, NativeRun, OwnBundle
+from suite.runtimes.build import llama_cpp as own_build
+from suite.runtimes.build.variants import Choice, choose_variant, cpu_features, get_variant, native_abi
 from suite.runtimes.llama_bench_output import parse_llama_bench
 from suite.transport import quote
 
@@ -52,6 +54,8 @@ BUILD_HINT = ("build llama.cpp for {abi} (for Android arm64: the NDK cmake toolc
 #: the remote folder of the bundle, relative to provision.WORK_DIR
 REMOTE_BUNDLE = "llama-bench"
 _MARK = "EDGEBENCH"
+#: the shell's status of a process killed by SIGILL (128 + 4): a binary built for a CPU feature it lacks
+SIGILL_EXIT = 132
 
 
 # --- the device's CPU ---------------------------------------------------------------------------
@@ -221,6 +225,8 @@ class PhaseOutput:
         rows = [r for r in self.rows if r.kind == kind]
         if not rows:
             why = f"exit status {self.exit_code}" if self.exit_code else "no result line"
+            if self.exit_code == SIGILL_EXIT:
+                why += ": killed by SIGILL, an instruction this CPU does not have"
             err = [ln.strip() for ln in self.stderr.splitlines() if ln.strip()]
             tail = "; ".join(err[-3:] or [p.line for p in self.problems[-3:]])
             raise RuntimeFailure(f"llama-bench {self.phase} gave no {kind} result ({why})"
@@ -284,9 +290,11 @@ def runtime_record(info: Mapping, threads: int, cores: BigCores | None, rows: Se
     """The run's `runtime` block: build, backend, threads and the affinity recorded."""
     r = next((x for x in rows if x is not None), None)
     commit = getattr(r, "build_commit", None)
+    number = getattr(r, "build_number", None)
+    # build 0: llama.cpp's build number was not known where it was built (no git history)
     return {
         "name": NAME,
-        "version": commit and f"{commit} (build {getattr(r, 'build_number', None)})",
+        "version": commit and (f"{commit} (build {number})" if number else commit),
         "backend": ",".join(getattr(r, "backends", ()) or ()) or None,
         "threads": threads,
         "affinity": cores.to_dict() if cores else None,
@@ -313,11 +321,52 @@ class LlamaBenchRuntime:
     formats = ("gguf",)
     #: llama.cpp's kernels are not what the int4 compute probe measures
     compute_probed = False
-    bundle_hint = "see docs/llama-cpp.md for building a bundle"
+    bundle_hint = ("without --runtime-bundle edgebench builds llama-bench itself for the phone; "
+                   "docs/llama-cpp.md says how to build a bundle of your own")
     bundle_layout = f"{BINARY} and lib/"
 
     def bundle_files(self, bundle: Path) -> dict[str, Path]:
         return bundle_files(bundle, prefix="")
+
+    def _choice(self, live):
+        """(ABI, a note on it, the variant choice) for a device's live reading."""
+        abi, note = native_abi(dict(live.props), live.machine)
+        features = cpu_features(live.texts.get(snap.PROC_CPUINFO, ""))
+        try:
+            cpus = big_cores(live.texts.get(snap.CPUFREQ, ""), len(features) or None).cpus or None
+        except EdgebenchError:  # no cpufreq and no core count: every core it reports
+            cpus = None
+        return abi, note, choose_variant(abi, features, cpus)
+
+    def own_version(self, live) -> str:
+        """The identity of the build a device would run (for resuming lab plans), without building."""
+        abi, _note, choice = self._choice(live)
+        return own_build.build_id(abi, choice.variant.name)
+
+    def own_bundle(self, live, say: Callable[[str], None], variant: str | None = None) -> OwnBundle:
+        """edgebench's build of llama-bench for the device: its ABI (`native_abi`), the CPU variant
+        that the cores it runs on (the big cores) can all run (or `variant`: the fallback after a
+        SIGILL), built once and cached."""
+        abi, note, choice = self._choice(live)
+        if variant is not None:
+            why = f"{choice.variant.name} died of an illegal instruction on this CPU: falling back to {variant}"
+            choice = Choice(get_variant(abi, variant), why, choice.common_features)
+        elif note:
+            say(note)
+        say(f"llama.cpp for {abi}/{choice.variant.name}: {choice.evidence}")
+        shown = [-1]
+
+        def progress(done: int, total: int, _what: str) -> None:
+            tenth = done * 10 // max(total, 1)
+            if tenth > shown[0]:
+                shown[0] = tenth
+                say(f"building llama-bench for {abi}/{choice.variant.name}: {done}/{total}")
+
+        built = own_build.ensure_built(abi, choice.variant.name, progress=progress, say=say)
+        record = {"built_by": "edgebench", **built.record(), "variant_choice": choice.to_dict()}
+        if note:
+            record["abi_note"] = note
+        return OwnBundle(built.path, abi, record, choice.variant.lower)
 
     def check_bundle(self, bundle: Path, device_abi: str) -> dict[str, str]:
         return check_bundle_abi(bundle, device_abi, BINARY, build_hint=BUILD_HINT)
@@ -374,8 +423,10 @@ class LlamaBenchRuntime:
             n_reps = len(measured) if phase == "prefill" else min(n_reps, len(measured))
         output = ([ln for o in outs.values() for ln in (o.text + "\n" + o.stderr).splitlines()[-20:]]
                   if failure else [])
+        illegal = any(o.exit_code == SIGILL_EXIT for o in outs.values())
         return NativeRun(runtime=runtime, spans=spans, metrics=throughput_metrics(pp, tg),
-                         n_reps=n_reps if tg is not None else 0, failure=failure, output=output)
+                         n_reps=n_reps if tg is not None else 0, failure=failure, output=output,
+                         illegal_instruction=illegal)
 
     def analysis_params(self, params: BurstParams) -> BurstParams:
         """analysis counts gen_tokens - 1 decode steps (the first token ends prefill); llama-bench's

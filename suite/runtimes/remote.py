@@ -73,8 +73,8 @@ def find_python(transport, props: dict[str, str], runtime_module: str) -> str:
     raise EdgebenchError(
         f"no Python with {runtime_module} on {transport.serial} (tried {'; '.join(tried)})",
         hint="the ort-genai and llama.cpp runtimes run on devices that have Python (Linux boards, Termux, the "
-        "loopback phone); set EDGEBENCH_DEVICE_PYTHON to its path. Phones without Python run llama-bench "
-        "from a native bundle (--runtime llama-bench --runtime-bundle DIR, see docs/llama-cpp.md)",
+        "loopback phone); set EDGEBENCH_DEVICE_PYTHON to its path. Phones without Python run llama.cpp's "
+        "llama-bench, which edgebench builds itself (--runtime llama-bench, the default there; docs/llama-cpp.md)",
         exit_code=2,
     )
 

@@ -10,6 +10,7 @@ SoC catalog or a probe run on the device). The session itself is suite.session.r
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from suite.device.identity import lab_salt
 from suite.device.live import read_live
 from suite.models import default_models_dir
 from suite.runtimes import is_native
-from suite.runtimes.base import DeviceCall, NativeRun
+from suite.runtimes.base import DeviceCall, NativeRun, OwnBundle
 from suite.runtimes.remote import (
     RunnerEvents,
     build_runner,
@@ -43,6 +44,9 @@ from suite.session.local import (
     stop_sampler,
 )
 from suite.transport import DeviceError, quote
+
+#: getprop key of a device whose native binaries run under emulation (the arm64 loopback phone)
+EMULATED_PROP = "ro.edgebench.loopback.emulated"
 
 #: Exit status of a process killed by SIGKILL (the kernel OOM killer, lmkd, a cgroup limit).
 KILLED = 137
@@ -207,13 +211,21 @@ class _NativeWay:
     def __init__(self, runtime, req: RunRequest, transport, live, device: dict, say: Status) -> None:
         self.runtime, self.req, self.transport, self.live, self.device, self.say = runtime, req, transport, live, \
             device, say
-        self.bundle_dir = Path(req.runtime_bundle)
         self.abi = (live.props.get("ro.product.cpu.abi")
                     or transport.shell("getprop ro.product.cpu.abi", timeout_s=15).stdout).strip()
-        self.checked = runtime.check_bundle(self.bundle_dir, self.abi)  # before anything is pushed
+        self.own: OwnBundle | None = None
+        if req.runtime_bundle is not None:
+            self.bundle_dir = Path(req.runtime_bundle)
+        else:  # edgebench's own build for this device (built once, cached)
+            self.own = runtime.own_bundle(live, say)
+            self.bundle_dir = self.own.path
+        # before anything is pushed
+        self.checked = runtime.check_bundle(self.bundle_dir, self.own.abi if self.own else self.abi)
         self.result: NativeRun | None = None
         self.bw = self.compute = None
         self.events = None
+        #: {from, to, why, pushed} after a SIGILL fallback
+        self.fallback: dict | None = None
 
     def model(self):
         return resolve_model(self.req, self.runtime, self.say)[:2]
@@ -232,8 +244,17 @@ class _NativeWay:
                                bundle_remote=f"{provision.WORK_DIR}/{self.runtime.name}",
                                model_remote=report.remote(self.model_name), say=self.say)
         self.plan = self.runtime.prepare(self.call)
-        return {**self.plan.runtime, "bundle": {"path": str(self.bundle_dir.resolve()), "abi": self.abi,
-                                                "elf": self.checked}}
+        return {**self.plan.runtime, "bundle": self._bundle_block()}
+
+    def _bundle_block(self) -> dict:
+        """The record's `runtime.bundle`: where the binary came from, its ABI, and emulation."""
+        bundle = {"path": str(self.bundle_dir.resolve()), "abi": self.own.abi if self.own else self.abi,
+                  "elf": self.checked}
+        emulator = self.live.props.get(EMULATED_PROP)
+        if emulator:  # the loopback phone's arm64 binaries run under qemu-user: no timing is the phone's
+            bundle["emulated"] = (f"{emulator} user-mode emulation on this host (binfmt_misc): the binary's "
+                                  "timings are the emulator's, never a speed claim")
+        return bundle | (self.own.record if self.own else {"built_by": "user"})
 
     def measure_bounds(self) -> None:
         # the SoC catalog's peak (the bandwidth probe needs the Python runner, not pushed for a bundle)
@@ -246,10 +267,30 @@ class _NativeWay:
     def execute(self, sampler, t0: float, on_rep) -> Measured:
         try:
             self.result = self.runtime.execute(self.call, self.plan)
+            if self.result.illegal_instruction and self.own is not None and self.own.fallback:
+                self._fall_back()
+                self.result = self.runtime.execute(self.call, self.plan)
         finally:
             time.sleep(2.0 / max(self.req.sample_rate_hz, 0.5))  # a sample past the last phase edge
             sampler.stop()
         return self.measured()
+
+    def _fall_back(self) -> None:
+        """The own build died of SIGILL: the next lower variant, built, pushed and set up, once."""
+        failed = self.own.record.get("variant")
+        self.say(f"{self.transport.serial}: llama-bench {failed} was killed by SIGILL (an instruction this CPU lacks, "
+                 f"whatever its /proc/cpuinfo says); trying {self.own.fallback} once")
+        self.own = self.runtime.own_bundle(self.live, self.say, variant=self.own.fallback)
+        self.bundle_dir = self.own.path
+        self.checked = self.runtime.check_bundle(self.bundle_dir, self.own.abi)
+        folder = self.runtime.name
+        report = provision.ensure_files(self.transport, {f"{folder}/{k}": v for k, v in
+                                                         self.runtime.bundle_files(self.bundle_dir).items()})
+        self.call = dataclasses.replace(self.call, bundle_dir=self.bundle_dir)
+        self.plan = self.runtime.prepare(self.call)
+        self.fallback = {"from": failed, "to": self.own.record.get("variant"),
+                         "why": f"{failed} exited 132 (SIGILL) on this CPU",
+                         "pushed": [f.name for f in report.pushed]}
 
     def measured(self) -> Measured:
         r = self.result
@@ -262,7 +303,11 @@ class _NativeWay:
             outcome, message = r.failure
             failures = (Failure(Outcome(outcome), "RuntimeFailure", message),)
             blocks["runner_output"] = r.output
-        part = Part(runtime={k: v for k, v in r.runtime.items() if k in ("version", "backend")}, blocks=blocks)
+        runtime = {k: v for k, v in r.runtime.items() if k in ("version", "backend")}
+        if self.fallback is not None:  # the binary that ran is the fallback's
+            runtime |= {"bundle": {**self._bundle_block(), "fallback": self.fallback},
+                        "commands": r.runtime.get("commands")}
+        part = Part(runtime=runtime, blocks=blocks)
         return Measured(r.spans, r.metrics, r.n_reps, params, part=part, failures=failures)
 
     def stop(self, sampler, *, kill: bool) -> None:

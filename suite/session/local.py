@@ -303,7 +303,7 @@ def store_run(req, head: RunHead, sampler, measured: Measured, failures: list[Fa
     frame = _frame(rows)
     derived = derive(frame, measured.params, measured.n_reps, model=head.model,
                      metrics={**measured.metrics, **found.metrics}, sensors=sensors, card=card, bw=bw,
-                     compute=compute, llc=llc)
+                     compute=compute, llc=llc, emulated=(head.runtime.get("bundle") or {}).get("emulated"))
     record = build_record(head, Part(metrics=measured.metrics), measured.part, found,
                           Part(conditions=end_conditions), scenario, derived, failures=failures,
                           ended_at=ended_at, completed_reps=measured.n_reps)

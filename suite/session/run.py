@@ -20,7 +20,8 @@ from suite.core.errors import EdgebenchError, RooflineError, RuntimeFailure
 from suite.core.record import Failure
 from suite.core.schema import Outcome
 from suite.models.user_file import model_record as file_model_record
-from suite.runtimes import Runtime, get_runtime, is_native
+from suite.runtimes import Runtime, builds_own, get_runtime, is_native
+from suite.runtimes.remote import find_python
 from suite.session.device import Phone, ScenarioHooks
 from suite.session.local import Host, Interrupted, Measured, RunRequest, Status, StopRun, Stored, new_head, store_run
 from suite.transport import DeviceDisconnected
@@ -30,12 +31,37 @@ def on_device(ref) -> bool:
     return ref is not None and getattr(ref, "serial", "local") != "local"
 
 
+#: the runtime of a run that names none: in process (this host) or through the device's Python
+DEFAULT_RUNTIME = "ort-genai"
+#: ... and on a device without a Python that imports it (a stock phone): edgebench's own native build
+NATIVE_DEFAULT_RUNTIME = "llama-bench"
+
+
+def default_runtime(ref) -> tuple[str, str | None]:
+    """(the runtime for a run that names none, why when it is not the usual default): ort-genai on
+    this host and on devices with a Python that imports it (boards, Termux, the loopback phone);
+    llama-bench, edgebench's own static build, on a phone without one."""
+    if not on_device(ref):
+        return DEFAULT_RUNTIME, None
+    module = get_runtime(DEFAULT_RUNTIME).python_module
+    transport = ref.transport()
+    try:
+        find_python(transport, ref.live().props, module)
+    except EdgebenchError:
+        return NATIVE_DEFAULT_RUNTIME, (f"{transport.serial} has no Python with {module}: running llama.cpp's "
+                                        f"llama-bench (edgebench's own native build); --runtime chooses another")
+    return DEFAULT_RUNTIME, None
+
+
 def check_request(req: RunRequest, ref) -> Runtime:
     """The request's runtime, or a clear error when it cannot run as asked (before any work)."""
     runtime = get_runtime(req.runtime)
-    if is_native(runtime) and (req.runtime_bundle is None or not on_device(ref)):
-        raise EdgebenchError(f"the {runtime.name} runtime runs a native bundle on a phone: give --device SERIAL "
-                             "and --runtime-bundle DIR", hint=runtime.bundle_hint, exit_code=2)
+    if is_native(runtime) and not on_device(ref):
+        raise EdgebenchError(f"the {runtime.name} runtime runs a native binary on a phone: give --device SERIAL",
+                             hint=runtime.bundle_hint, exit_code=2)
+    if is_native(runtime) and req.runtime_bundle is None and not builds_own(runtime):
+        raise EdgebenchError(f"the {runtime.name} runtime runs a bundle of your own: give --runtime-bundle DIR",
+                             hint=runtime.bundle_hint, exit_code=2)
     if not is_native(runtime) and req.runtime_bundle is not None:
         raise EdgebenchError(f"--runtime-bundle is for native runtimes; {runtime.name} runs in process",
                              exit_code=2)

@@ -1,6 +1,7 @@
 """/proc/cpuinfo (Arm phones) and the cpufreq policy dump.
 
-cpuinfo: per-processor blocks (`processor`, `CPU implementer`, `CPU part`, ...) and, on some
+cpuinfo: per-processor blocks (`processor`, `CPU implementer`, `CPU part`, `Features`, ...; x86
+hosts: `flags`) and, on some
 Qualcomm kernels only, a global `Hardware` line. GKI kernels (Pixel 8 Pro, Dimensity 9300)
 have no Hardware line, so the SoC comes from getprop. BogoMIPS is the timer rate, not a speed.
 
@@ -27,6 +28,8 @@ class Processor:
     part: int | None
     variant: int | None
     revision: int | None
+    #: the ISA features the kernel reports (`Features` on Arm, `flags` on x86)
+    features: frozenset[str] = frozenset()
 
     @property
     def core_name(self) -> str | None:
@@ -113,9 +116,12 @@ def parse_android_cpuinfo(text: str) -> AndroidCpuinfo:
             target = current if current is not None else glob
             target.setdefault(key, value)
     processors = []
+    # some kernels print one global Features line after the processor blocks
+    shared = frozenset((glob.get("Features") or glob.get("flags") or "").split())
     for idx, b in blocks:
+        features = frozenset((b.get("Features") or b.get("flags") or "").split()) or shared
         p = Processor(idx, _int(b.get("CPU implementer")), _int(b.get("CPU part")),
-                      _int(b.get("CPU variant")), _int(b.get("CPU revision")))
+                      _int(b.get("CPU variant")), _int(b.get("CPU revision")), features)
         if p.part is None and "CPU part" in b:
             problems[f"processor {idx}"] = f"CPU part {b['CPU part']!r} not a number"
         processors.append(p)
