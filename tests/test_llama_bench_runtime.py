@@ -184,12 +184,12 @@ def _bundle(root: Path, machine: int) -> Path:
     return root
 
 
-def _request(tmp_path, *, bundle, model_file=None):
+def _request(tmp_path, *, bundle, model_file=None, probe=False):
     from suite.session.local import RunRequest
 
     return RunRequest(model_id="tiny", runtime="llama-bench", device="phone",
                       params=BurstParams(prompt_tokens=16, gen_tokens=8, reps=2, warmup=1, threads=None),
-                      models_dir=tmp_path / "models", results_dir=tmp_path / "results", probe=False,
+                      models_dir=tmp_path / "models", results_dir=tmp_path / "results", probe=probe,
                       sample_rate_hz=10.0, runtime_bundle=Path(bundle) if bundle else None, model_file=model_file)
 
 
@@ -224,7 +224,7 @@ def test_llama_bench_end_to_end_on_the_loopback_phone(loopback_phone_factory, lo
     phone = loopback_phone_factory("galaxy-a15", charging=False)
     ref = phone_ref(phone)
     said: list[str] = []
-    path = run(ref, _request(tmp_path, bundle=None), status=said.append)
+    path = run(ref, _request(tmp_path, bundle=None, probe=True), status=said.append)
     rec = json.loads((path / "run.json").read_text())
     assert rec["outcome"] == "completed", rec["errors"]
     rt = rec["runtime"]
@@ -243,7 +243,11 @@ def test_llama_bench_end_to_end_on_the_loopback_phone(loopback_phone_factory, lo
     assert b["sha256"] == local_sha256(Path(b["path"]) / "bin" / "llama-bench")
     assert rt["version"] == llama_cpp.SOURCE.short_commit  # llama-bench's own build_commit
     assert any("x86-64-v2" in m and "names no x86_64 CPU features" in m for m in said)
+    roof = rec["roofline"]  # the native probes, built for the same variant, measured the bounds
+    assert roof["bandwidth_source"] == "probe" and roof["bandwidth_method"].startswith("on-device: edgebench-membw")
+    assert roof["compute_method"].startswith("on-device: edgebench-peak, int8 pmaddubsw")
     m = rec["metrics"]
+    assert 0 < m["roofline_fraction/prefill"]["value"] < 1 and "emulated" not in m["roofline_fraction/prefill"]
     assert m["prefill_tps"]["n"] == 2 and m["decode_tps"]["n"] == 2 and m["decode_tps"]["value"] > 0
     assert m["energy_j/prefill"]["value"] > 0 and m["energy_j/decode"]["value"] > 0  # discharging phone
     s = load_results([path]).samples()
@@ -276,7 +280,7 @@ def test_a_stock_arm64_phone_runs_edgebench_s_own_build_under_emulation(loopback
     ref = phone_ref(phone)
     name, why = default_runtime(ref)
     assert name == "llama-bench" and "has no Python with onnxruntime_genai" in why
-    path = run(ref, _request(tmp_path, bundle=None))
+    path = run(ref, _request(tmp_path, bundle=None, probe=True))
     rec = json.loads((path / "run.json").read_text())
     assert rec["outcome"] == "completed", rec["errors"]
     assert rec["device"]["simulated"] is True
@@ -287,8 +291,12 @@ def test_a_stock_arm64_phone_runs_edgebench_s_own_build_under_emulation(loopback
     assert "qemu-aarch64" in b["emulated"] and "never a speed claim" in b["emulated"]
     m = rec["metrics"]
     assert m["prefill_tps"]["n"] == 2 and m["decode_tps"]["n"] == 2
+    roof = rec["roofline"]  # the native probes, built for dotprod, ran on the phone's cores (under qemu)
+    assert roof["bandwidth_source"] == "probe" and roof["compute_method"].startswith("on-device: edgebench-peak, "
+                                                                                      "int8 sdot")
+    assert roof["compute_detail"]["all_cores"]["threads"] == 8  # the profile's 8 cores, once
     for name in ("roofline_fraction/decode", "roofline_fraction/prefill"):  # whatever its value: labelled
-        assert name not in m or m[name]["emulated"] == b["emulated"]
+        assert m[name]["emulated"] == b["emulated"]
     assert not [e for e in rec["errors"] if e["type"] == "RooflineError"]
 
 
@@ -371,12 +379,17 @@ def test_a_variant_the_cpu_cannot_run_falls_back_once_and_says_so(loopback_phone
 
     phone = loopback_phone_factory("galaxy-a15", abi="arm64-v8a", qemu_cpu="cortex-a53", charging=False)
     said: list[str] = []
-    path = run(phone_ref(phone), _request(tmp_path, bundle=None), status=said.append)
+    path = run(phone_ref(phone), _request(tmp_path, bundle=None, probe=True), status=said.append)
     rec = json.loads((path / "run.json").read_text())
     assert rec["outcome"] == "completed", rec["errors"]
     b = rec["runtime"]["bundle"]
     assert b["variant"] == "armv8.0" and b["fallback"]["from"] == "dotprod" and "SIGILL" in b["fallback"]["why"]
     assert "falling back to armv8.0" in b["variant_choice"]["evidence"]
-    assert b["fallback"]["pushed"] == ["llama-bench/bin/llama-bench"]
-    assert any("dotprod was killed by SIGILL" in m and "trying armv8.0 once" in m for m in said)
+    # the dotprod probes died first, before any measured run: the fallback's binary and probes are pushed
+    assert "probe" in b["fallback"]["why"]
+    assert set(b["fallback"]["pushed"]) == {"llama-bench/bin/llama-bench", "probes/bin/edgebench-membw",
+                                            "probes/bin/edgebench-peak"}
+    assert any("the dotprod build was killed by SIGILL" in m and "trying armv8.0 once" in m for m in said)
     assert rec["metrics"]["decode_tps"]["n"] == 2
+    # the armv8.0 probes measured the roofline: smlal, the instruction that build runs
+    assert rec["roofline"]["compute_method"].startswith("on-device: edgebench-peak, int8 smlal")

@@ -155,3 +155,24 @@ def test_a_source_with_another_sha256_is_fetched_again_and_refused_offline(tmp_p
         llama_cpp.fetch_sdist(src, said.append)
     assert any("sha256 differs" in m for m in said) and not (folder / src.sdist_name).exists()
     assert src.sdist_name in exc.value.hint and "0" * 64 in exc.value.hint
+
+
+def test_the_probes_build_with_the_runtime_s_variant_and_run_here():
+    """The x86_64 probes of the baseline variant (the loopback phone's), real, on this host."""
+    import subprocess
+
+    from suite.runtimes.build.probes import ensure_probes
+    from suite.session.device import probe_command
+
+    built = ensure_probes(X86_64, "x86-64-v2")
+    assert built.intact() and built.manifest["march"] == "x86_64_v2"
+    assert set(built.files()) == {"bin/edgebench-membw", "bin/edgebench-peak"}
+    peak = json.loads(subprocess.run([str(built.binary("peak")), "1", "0.05"], capture_output=True, text=True,
+                                     check=True).stdout)
+    assert peak["int8"]["instr"] == "pmaddubsw" and peak["int8"]["ops_per_s"] > 1e9  # SSSE3, the v2 baseline
+    bw = json.loads(subprocess.run([str(built.binary("membw")), "1", "32", "2"], capture_output=True, text=True,
+                                   check=True).stdout)
+    assert bw["bytes"] >= 256 * 2**20 and bw["bytes_per_s"] == max(bw["samples"]) > 1e8
+    cmd = probe_command("/data/local/tmp/edgebench/probes", "peak", ["2", "0.3"], "c0")
+    assert cmd == ("chmod 755 /data/local/tmp/edgebench/probes/bin/edgebench-peak && taskset c0 "
+                   "/data/local/tmp/edgebench/probes/bin/edgebench-peak 2 0.3")

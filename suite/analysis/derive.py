@@ -130,6 +130,10 @@ def roofline_part(model: Mapping, metrics: Mapping, card, params: BurstParams, b
         source = getattr(bw, "source", "probe")
         roof.update(bandwidth_bytes_per_s=bw.bytes_per_s, bandwidth_source=source,
                     bandwidth_method=bw.method, bandwidth_threads=bw.threads)
+        if getattr(bw, "all_cores_bytes_per_s", None):
+            roof["bandwidth_all_cores_bytes_per_s"] = bw.all_cores_bytes_per_s
+        if getattr(bw, "claimed_bytes_per_s", None):  # the catalog's figure, beside the measured bound
+            roof.update(bandwidth_claimed_bytes_per_s=bw.claimed_bytes_per_s, bandwidth_claimed_by=bw.claimed_by)
         if source == "probe":
             found["memory_bandwidth_bytes_per_s"] = metric(
                 "memory_bandwidth_bytes_per_s", list(bw.samples)) | {"value": bw.bytes_per_s}
@@ -152,6 +156,8 @@ def roofline_part(model: Mapping, metrics: Mapping, card, params: BurstParams, b
         bound = prefill_bound_tps(eff, compute.flops_per_s)
         roof.update(compute_flops_per_s=compute.flops_per_s, compute_method=compute.method,
                     prefill_params_per_token=eff, prefill_bound_tps=bound)
+        if getattr(compute, "detail", None):
+            roof["compute_detail"] = compute.detail
         if prefill:
             check("roofline_fraction/prefill", prefill["value"], bound)
     return Part(metrics=found, unavailable=un, roofline=roof, errors=tuple(errors))

@@ -20,7 +20,8 @@ from suite.runtimes.base import (
 
 RUNTIMES.add("ort-genai", "suite.runtimes.ort_genai:OrtGenaiRuntime", about="ONNX")
 RUNTIMES.add("llama.cpp", "suite.runtimes.llama_cpp:LlamaCppRuntime", about="GGUF")
-RUNTIMES.add("llama-bench", "suite.runtimes.llama_bench:LlamaBenchRuntime", about="GGUF, llama.cpp's benchmark binary on a phone (edgebench's own build, or --runtime-bundle)")
+RUNTIMES.add("llama-bench", "suite.runtimes.llama_bench:LlamaBenchRuntime",
+             about="GGUF, llama.cpp's benchmark binary on a phone (edgebench's own build, or --runtime-bundle)")
 
 
 def get_runtime(name: str) -> Runtime:

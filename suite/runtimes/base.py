@@ -28,6 +28,8 @@ from suite.core.registry import Registry
 #: The two kinds of runtime.
 PYTHON = "python"
 NATIVE = "native"
+#: the shell's status of a process killed by SIGILL (128 + 4): a binary built for a CPU feature it lacks
+SIGILL_EXIT = 132
 
 
 #: Called by a runtime as it moves between phases: (phase name, "start" | "end", t_monotonic).

@@ -39,7 +39,7 @@ from suite.core.stats import metric
 from suite.device.android import snapshot as snap
 from suite.device.android.cpu import parse_cpufreq
 from suite.device.elf import ElfError, bundle_elf_files, check_bundle_abi
-from suite.runtimes.base import NATIVE, DeviceCall, NativeRun, OwnBundle
+from suite.runtimes.base import NATIVE, SIGILL_EXIT, DeviceCall, NativeRun, OwnBundle
 from suite.runtimes.build import llama_cpp as own_build
 from suite.runtimes.build.variants import Choice, choose_variant, cpu_features, get_variant, native_abi
 from suite.runtimes.llama_bench_output import parse_llama_bench
@@ -54,8 +54,6 @@ BUILD_HINT = ("build llama.cpp for {abi} (for Android arm64: the NDK cmake toolc
 #: the remote folder of the bundle, relative to provision.WORK_DIR
 REMOTE_BUNDLE = "llama-bench"
 _MARK = "EDGEBENCH"
-#: the shell's status of a process killed by SIGILL (128 + 4): a binary built for a CPU feature it lacks
-SIGILL_EXIT = 132
 
 
 # --- the device's CPU ---------------------------------------------------------------------------
@@ -380,7 +378,7 @@ class LlamaBenchRuntime:
         """Links and modes of the pushed bundle, the big cores, and the two invocations."""
         t = call.transport
         t.shell(prepare_command(call.bundle_remote, bundle_links(call.bundle_dir)), timeout_s=15, check=True)
-        cores = big_cores(call.live.texts.get(snap.CPUFREQ, ""), call.device.get("logical_cores"))
+        cores = big_cores(call.live.texts.get(snap.CPUFREQ, ""), (call.device.get("cpu") or {}).get("logical_cores"))
         mask, why = check_affinity(t, cores)
         p = call.params
         threads = p.threads or len(cores.cpus)

@@ -11,6 +11,7 @@ SoC catalog or a probe run on the device). The session itself is suite.session.r
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,11 +22,14 @@ from suite.core.errors import EdgebenchError
 from suite.core.record import Failure, Part
 from suite.core.schema import Outcome
 from suite.device import provision, settings
+from suite.device.android import snapshot as snap
 from suite.device.identity import lab_salt
 from suite.device.live import read_live
 from suite.models import default_models_dir
 from suite.runtimes import is_native
-from suite.runtimes.base import DeviceCall, NativeRun, OwnBundle
+from suite.runtimes.base import SIGILL_EXIT, DeviceCall, NativeRun, OwnBundle
+from suite.runtimes.build.probes import ensure_probes
+from suite.runtimes.build.variants import choose_variant, cpu_features, native_abi
 from suite.runtimes.remote import (
     RunnerEvents,
     build_runner,
@@ -73,11 +77,17 @@ class _NoCompute:
 
 @dataclass(frozen=True)
 class DeviceProbe:
+    """A bandwidth probe's figure on the device (the runner's, or edgebench-membw), with what the
+    SoC catalog claims beside it (`claimed_*`) and, for the native probe, the all-cores figure."""
+
     bytes_per_s: float
     method: str
     threads: int | None
     samples: tuple[float, ...]
     source: str = "probe"
+    all_cores_bytes_per_s: float | None = None
+    claimed_bytes_per_s: float | None = None
+    claimed_by: str | None = None
 
 
 def _device_llc(transport) -> int | None:
@@ -226,6 +236,7 @@ class _NativeWay:
         self.events = None
         #: {from, to, why, pushed} after a SIGILL fallback
         self.fallback: dict | None = None
+        self.probes, self.probe_reason = None, "not built"
 
     def model(self):
         return resolve_model(self.req, self.runtime, self.say)[:2]
@@ -235,8 +246,24 @@ class _NativeWay:
         digest = built.manifest.get("model_sha256", "")[:12] or built.path.name
         self.model_name = f"models/{card.id}/{digest}/{built.model_file.name}"
         folder = self.runtime.name
-        return {self.model_name: built.model_file,
-                **{f"{folder}/{k}": v for k, v in self.runtime.bundle_files(self.bundle_dir).items()}}
+        files = {self.model_name: built.model_file,
+                 **{f"{folder}/{k}": v for k, v in self.runtime.bundle_files(self.bundle_dir).items()}}
+        self.probes, self.probe_reason = self._build_probes() if self.req.probe else (None, None)
+        if self.probes is not None:
+            files |= {f"{PROBES_DIR}/{k}": v for k, v in self.probes.files().items()}
+        return files
+
+    def _build_probes(self):
+        """(the native probes for this device's ABI and the runtime's CPU variant, None) or (None, why not)."""
+        try:
+            if self.own is not None:
+                abi, variant = self.own.abi, self.own.record["variant"]
+            else:  # a user's bundle: the probes of the variant the device's cpuinfo allows
+                abi, _note = native_abi(dict(self.live.props), self.live.machine)
+                variant = choose_variant(abi, cpu_features(self.live.texts.get(snap.PROC_CPUINFO, ""))).variant.name
+            return ensure_probes(abi, variant), None
+        except EdgebenchError as exc:
+            return None, exc.message
 
     def provisioned(self, report: provision.ProvisionReport) -> dict:
         self.call = DeviceCall(transport=self.transport, live=self.live, device=self.device,
@@ -254,12 +281,47 @@ class _NativeWay:
         if emulator:  # the loopback phone's arm64 binaries run under qemu-user: no timing is the phone's
             bundle["emulated"] = (f"{emulator} user-mode emulation on this host (binfmt_misc): the binary's "
                                   "timings are the emulator's, never a speed claim")
-        return bundle | (self.own.record if self.own else {"built_by": "user"})
+        bundle |= self.own.record if self.own else {"built_by": "user"}
+        return bundle | ({"fallback": self.fallback} if self.fallback else {})
 
     def measure_bounds(self) -> None:
-        # the SoC catalog's peak (the bandwidth probe needs the Python runner, not pushed for a bundle)
-        self.bw = _bandwidth(self.transport, None, None, self.device, False, self.say)
-        self.compute = _NoCompute(f"no compute peak on a device for {self.runtime.name} runs")
+        """The native probes on the runtime's cores (and once on all cores); the SoC catalog's peak
+        bandwidth beside them as the claimed figure, or as the bound when no probe ran."""
+        catalog = _bandwidth(self.transport, None, None, self.device, False, self.say)
+
+        def without(reason: str) -> None:
+            self.bw, self.compute = catalog or _NoCompute(reason), _NoCompute(reason)
+
+        if not self.req.probe:
+            return without("no probe run (--no-probe)")
+        if self.probes is None:
+            return without(f"no native probe for this device: {self.probe_reason}")
+        try:
+            bw, compute = self._run_probes()
+        except IllegalInstruction as exc:
+            if self.own is None or not self.own.fallback:
+                return without(f"the native probe failed: {exc.message}")
+            # the variant's instructions are not there, whatever cpuinfo says: fall back now, before any run
+            self._fall_back(f"its probe exited 132 (SIGILL): {exc.message}")
+            try:
+                bw, compute = self._run_probes()
+            except (EdgebenchError, DeviceError) as again:
+                return without(f"the native probe failed: {again}")
+        except (EdgebenchError, DeviceError) as exc:
+            self.say(f"{self.transport.serial}: the native probe failed ({exc}); the catalog's bound stands in")
+            return without(f"the native probe failed: {exc}")
+        if catalog is not None:
+            bw = dataclasses.replace(bw, claimed_bytes_per_s=catalog.bytes_per_s, claimed_by=catalog.method)
+        self.bw, self.compute = bw, compute
+
+    def _run_probes(self):
+        runtime = self.plan.runtime if isinstance(getattr(self.plan, "runtime", None), dict) else {}
+        aff = runtime.get("affinity") or {}
+        logical = (self.device.get("cpu") or {}).get("logical_cores") or 1
+        threads = runtime.get("threads") or self.req.params.threads or logical
+        return run_probes(self.transport, f"{provision.WORK_DIR}/{PROBES_DIR}", self.probes.manifest["key"],
+                          threads=threads, mask=aff.get("mask") if aff.get("applied") else None, all_cores=logical,
+                          say=self.say)
 
     def before_sampling(self) -> None:
         pass
@@ -267,29 +329,35 @@ class _NativeWay:
     def execute(self, sampler, t0: float, on_rep) -> Measured:
         try:
             self.result = self.runtime.execute(self.call, self.plan)
-            if self.result.illegal_instruction and self.own is not None and self.own.fallback:
-                self._fall_back()
+            own = self.own
+            if self.result.illegal_instruction and own is not None and own.fallback and not self.fallback:
+                self._fall_back("it exited 132 (SIGILL)")
                 self.result = self.runtime.execute(self.call, self.plan)
         finally:
             time.sleep(2.0 / max(self.req.sample_rate_hz, 0.5))  # a sample past the last phase edge
             sampler.stop()
         return self.measured()
 
-    def _fall_back(self) -> None:
-        """The own build died of SIGILL: the next lower variant, built, pushed and set up, once."""
+    def _fall_back(self, why: str) -> None:
+        """The own build's variant died of SIGILL (`why`): the next lower variant, with its probes,
+        built, pushed and set up, once."""
+        if self.fallback is not None:
+            return  # once
         failed = self.own.record.get("variant")
-        self.say(f"{self.transport.serial}: llama-bench {failed} was killed by SIGILL (an instruction this CPU lacks, "
-                 f"whatever its /proc/cpuinfo says); trying {self.own.fallback} once")
+        self.say(f"{self.transport.serial}: the {failed} build was killed by SIGILL ({why}; an instruction this CPU "
+                 f"lacks, whatever its /proc/cpuinfo says): trying {self.own.fallback} once")
         self.own = self.runtime.own_bundle(self.live, self.say, variant=self.own.fallback)
         self.bundle_dir = self.own.path
         self.checked = self.runtime.check_bundle(self.bundle_dir, self.own.abi)
         folder = self.runtime.name
-        report = provision.ensure_files(self.transport, {f"{folder}/{k}": v for k, v in
-                                                         self.runtime.bundle_files(self.bundle_dir).items()})
+        files = {f"{folder}/{k}": v for k, v in self.runtime.bundle_files(self.bundle_dir).items()}
+        if self.probes is not None:
+            self.probes, self.probe_reason = self._build_probes()
+            files |= {f"{PROBES_DIR}/{k}": v for k, v in self.probes.files().items()} if self.probes else {}
+        report = provision.ensure_files(self.transport, files)
         self.call = dataclasses.replace(self.call, bundle_dir=self.bundle_dir)
         self.plan = self.runtime.prepare(self.call)
-        self.fallback = {"from": failed, "to": self.own.record.get("variant"),
-                         "why": f"{failed} exited 132 (SIGILL) on this CPU",
+        self.fallback = {"from": failed, "to": self.own.record.get("variant"), "why": f"{failed}: {why}",
                          "pushed": [f.name for f in report.pushed]}
 
     def measured(self) -> Measured:
@@ -305,8 +373,7 @@ class _NativeWay:
             blocks["runner_output"] = r.output
         runtime = {k: v for k, v in r.runtime.items() if k in ("version", "backend")}
         if self.fallback is not None:  # the binary that ran is the fallback's
-            runtime |= {"bundle": {**self._bundle_block(), "fallback": self.fallback},
-                        "commands": r.runtime.get("commands")}
+            runtime |= {"bundle": self._bundle_block(), "commands": r.runtime.get("commands")}
         part = Part(runtime=runtime, blocks=blocks)
         return Measured(r.spans, r.metrics, r.n_reps, params, part=part, failures=failures)
 
@@ -450,6 +517,81 @@ def _bandwidth(transport, python, remote_runner, device: dict, probe: bool, say)
             if soc.peak_dram_bw_gbps:
                 return CatalogBandwidth(soc.peak_dram_bw_gbps * 1e9, f"catalog peak for {soc.marketing_name}")
     return None
+
+
+# --- native probes on a device (suite.runtimes.build.probes) -------------------------------------------
+
+#: the probes' folder on the device, relative to provision.WORK_DIR
+PROBES_DIR = "probes"
+#: what one edgebench process has measured per device: (serial, probes key, mask, threads) -> results
+_PROBED: dict[tuple, tuple] = {}
+
+
+@dataclass(frozen=True)
+class DevicePeak:
+    """The compute peak a native probe measured on the device: int8 multiply-accumulate ops/s of the
+    instructions the runtime's build runs (the prefill bound), with the fp32/fp16 FMA figures and
+    the all-cores run beside it in `detail`."""
+
+    flops_per_s: float | None
+    method: str
+    threads: int | None
+    detail: dict
+    reason: str | None = None
+
+
+def probe_command(remote_dir: str, name: str, args: list[str], mask: str | None) -> str:
+    binary = f"{remote_dir}/bin/edgebench-{name}"
+    prog = " ".join(quote(a) for a in (binary, *args))
+    return f"chmod 755 {quote(binary)} && " + (f"taskset {quote(mask)} " if mask else "") + prog
+
+
+class IllegalInstruction(EdgebenchError):
+    """A probe killed by SIGILL: its build uses an instruction the CPU does not have."""
+
+
+def _probe_json(transport, command: str, name: str) -> dict:
+    r = transport.shell(command, timeout_s=600)
+    if r.exit_code == SIGILL_EXIT:
+        raise IllegalInstruction(f"the {name} probe was killed by SIGILL (exit 132)")
+    for line in reversed(r.stdout.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+            if data.get("probe") == name:
+                return data
+    raise EdgebenchError(f"the {name} probe gave no result (exit {r.exit_code}): "
+                         f"{(r.stderr or r.stdout).strip()[-300:]}")
+
+
+def run_probes(transport, remote_dir: str, key: str, *, threads: int, mask: str | None, all_cores: int,
+               say: Status) -> tuple:
+    """(bandwidth, compute peak) on the runtime's cores (`mask`, `threads`), and once on all cores;
+    measured once per device, cores and probe build in this process."""
+    cache_key = (transport.serial, key, mask, threads, all_cores)
+    if cache_key in _PROBED:
+        return _PROBED[cache_key]
+    say(f"{transport.serial}: probing memory bandwidth and compute peak ({threads} threads"
+        + (f", cpus {mask}" if mask else "") + f"; then all {all_cores} cores)")
+    runs = {}
+    for label, n, m in (("runtime_cores", threads, mask), ("all_cores", all_cores, None)):
+        mib = str(max(32, 256 // max(n, 1)))
+        runs[label] = (_probe_json(transport, probe_command(remote_dir, "membw", [str(n), mib, "3"], m), "membw"),
+                       _probe_json(transport, probe_command(remote_dir, "peak", [str(n), "0.3"], m), "peak"))
+    (bw, peak), (bw_all, peak_all) = runs["runtime_cores"], runs["all_cores"]
+    where = f"{threads} threads" + (f" on cpus {mask}" if mask else "")
+    bandwidth = DeviceProbe(float(bw["bytes_per_s"]), f"on-device: edgebench-membw, {where}", threads,
+                            tuple(float(x) for x in bw.get("samples", ())),
+                            all_cores_bytes_per_s=float(bw_all["bytes_per_s"]))
+    i8 = peak.get("int8") or {}
+    compute = DevicePeak(float(i8["ops_per_s"]) if i8.get("ops_per_s") else None,
+                         f"on-device: edgebench-peak, int8 {i8.get('instr')}, {where}", threads,
+                         {"runtime_cores": peak, "all_cores": peak_all})
+    _PROBED[cache_key] = (bandwidth, compute)
+    return bandwidth, compute
 
 
 # --- what a scenario adds to a run (suite.scenarios) ------------------------------------------------
