@@ -393,3 +393,30 @@ def test_a_variant_the_cpu_cannot_run_falls_back_once_and_says_so(loopback_phone
     assert rec["metrics"]["decode_tps"]["n"] == 2
     # the armv8.0 probes measured the roofline: smlal, the instruction that build runs
     assert rec["roofline"]["compute_method"].startswith("on-device: edgebench-peak, int8 smlal")
+
+
+@pytest.mark.loopback
+@pytest.mark.timeout(3600)
+def test_sustained_on_a_stock_arm64_phone_is_one_llama_bench_per_window(loopback_phone_factory,
+                                                                       loopback_adb_server, tmp_path):
+    """The sustained scenario with edgebench's own llama-bench: every window is one decode invocation
+    between device-clock markers, watched as it ends; then --duration ends the run itself."""
+    from suite.scenarios.sustained import run_sustained
+
+    phone = loopback_phone_factory("galaxy-a15", abi="arm64-v8a", charging=False)
+    path = run_sustained(phone_ref(phone), _request(tmp_path, bundle=None), windows=3, window_tokens=8)
+    rec = json.loads((path / "run.json").read_text())
+    assert rec["outcome"] == "completed", rec["errors"]
+    assert rec["scenario"]["name"] == "sustained" and rec["scenario"]["params"]["windows_done"] == 3
+    assert "-p 0 -n 8 -r 1 -t 2 -o jsonl" in rec["runtime"]["commands"]["window"]
+    th = rec["thermal"]
+    assert len(th["window_tps"]) == 3 and all(v > 0 for _, v in th["window_tps"])
+    m = rec["metrics"]
+    assert m["decode_tps"]["n"] == 3 and "stability_pct" in m
+    assert [round(v, 3) for _, v in th["window_tps"]] == [round(v, 3) for v in m["decode_tps"]["samples"]]
+    assert rec["unavailable"]["prefill_tps"].startswith("sustained windows on llama-bench decode only")
+    # a duration: the window that ends past it is the last, and the run is completed, not interrupted
+    path2 = run_sustained(phone_ref(phone), _request(tmp_path, bundle=None), duration_s=0.5, window_tokens=8)
+    rec2 = json.loads((path2 / "run.json").read_text())
+    assert rec2["outcome"] == "completed" and rec2["errors"] == [] and rec2["scenario"]["stopped"]["by"] == "duration"
+    assert rec2["scenario"]["params"]["windows_done"] >= 1

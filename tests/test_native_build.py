@@ -176,3 +176,28 @@ def test_the_probes_build_with_the_runtime_s_variant_and_run_here():
     cmd = probe_command("/data/local/tmp/edgebench/probes", "peak", ["2", "0.3"], "c0")
     assert cmd == ("chmod 755 /data/local/tmp/edgebench/probes/bin/edgebench-peak && taskset c0 "
                    "/data/local/tmp/edgebench/probes/bin/edgebench-peak 2 0.3")
+
+
+def test_a_build_that_fails_half_way_leaves_nothing_that_looks_built(tmp_path, monkeypatch):
+    """A real cmake over a source tree whose configure fails: a clear error with the log's tail,
+    and no folder in the cache that a run would take for a build."""
+    monkeypatch.setenv("EDGEBENCH_CACHE_DIR", str(tmp_path))
+    src = tmp_path / "runtimes" / "sources" / f"llama.cpp-{llama_cpp.SOURCE.short_commit}"
+    src.mkdir(parents=True)
+    # a project of no language: no compiler check, so no C library to build in this empty cache
+    (src / "CMakeLists.txt").write_text('cmake_minimum_required(VERSION 3.14)\nproject(broken NONE)\n'
+                                        'message(FATAL_ERROR "half-way: the tree is broken")\n')
+    with pytest.raises(EdgebenchError, match="configuring llama.cpp for x86_64/x86-64-v2 failed") as exc:
+        llama_cpp.ensure_built(X86_64, "x86-64-v2")
+    assert "half-way: the tree is broken" in exc.value.message and "build.log" in exc.value.message
+    assert llama_cpp.list_built() == [] and not (tmp_path / "runtimes" / "llama.cpp").exists()
+
+
+def test_a_missing_tool_is_named_with_how_to_get_it(monkeypatch, tmp_path):
+    from suite.runtimes.build import toolchain
+
+    monkeypatch.setattr(toolchain.sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(EdgebenchError, match="ninja is not installed") as exc:
+        toolchain._tool("ninja")
+    assert "pip install ziglang cmake ninja" in exc.value.hint

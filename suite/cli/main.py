@@ -388,6 +388,42 @@ def _print_run_summary(path: Path) -> None:
 
 
 @app.command()
+def doctor(
+    serial: Annotated[str | None, typer.Argument(help="The phone's serial [default: every attached phone].")] = None,
+    adb: AdbServers = None,
+    build: Annotated[bool, typer.Option(help="Build edgebench's llama-bench for the phone if it is not yet (minutes, once), to start it there.")] = True,
+    as_json: JsonOut = False,
+) -> None:
+    """Is a phone ready to measure? adb, ABI, CPU variant, the runtime starting on it, free space, battery, sensors; what to fix."""
+    # lazy: the checks load the session, the sampler and adbutils (~2 s)
+    from suite.device.select import attached, parse_servers, resolve_one
+    from suite.session.doctor import FAIL, INFO, OK, WARN, diagnose
+
+    servers = parse_servers(adb)
+    refs = [resolve_one(serial, servers)] if serial else attached(servers)
+    refs = [r for r in refs if r.kind != "local"]
+    if not refs:
+        raise EdgebenchError("no phone attached", hint="connect one with USB debugging on and accept the prompt on "
+                             "its screen; `adb devices` must list it as `device`", exit_code=exits.NO_DEVICE)
+    found = [diagnose(ref, build=build, say=lambda m: err.print(f"[dim]{_plain(m)}[/]", highlight=False))
+             for ref in refs]
+    if as_json:
+        console.print_json(json.dumps([d.to_dict() for d in found]))
+    else:
+        style = {OK: "green", WARN: "yellow", FAIL: "red", INFO: "dim"}
+        for d in found:
+            t = Table(title=f"{_plain(d.serial)}: " + ("[green]ready[/]" if d.ready else "[red]not ready[/]"))
+            for col in ("check", "", "detail"):
+                t.add_column(col, overflow="fold")
+            for c in d.checks:
+                detail = _plain(c.detail) + (f"\n[bold]fix:[/] {_plain(c.fix)}" if c.fix else "")
+                t.add_row(c.name, f"[{style[c.status]}]{c.status}[/]", detail)
+            console.print(t)
+    if not all(d.ready for d in found):
+        raise typer.Exit(exits.FAILED)
+
+
+@app.command()
 def results(
     paths: ResultFolders = None,
     as_json: JsonOut = False,

@@ -81,6 +81,9 @@ class DeviceCall:
     bundle_remote: str
     model_remote: str
     say: Callable[[str], None] = lambda _m: None
+    #: one invocation per repetition, each a window the scenario watches as it ends (sustained);
+    #: for runtimes with `windows = True`
+    windows: bool = False
 
 
 @dataclass
@@ -98,6 +101,10 @@ class NativeRun:
     output: list[str] = field(default_factory=list)
     #: the binary was killed by SIGILL (exit 132): built for instructions this CPU lacks
     illegal_instruction: bool = False
+    #: in windows mode, one Repetition per window (device clock), as the scenario's analysis reads them
+    reps: list = field(default_factory=list)
+    #: what a metric cannot be in this mode, and why
+    unavailable: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -141,7 +148,10 @@ class NativeRuntime(Runtime, Protocol):
         `.runtime`, the record's runtime block so far."""
         ...
 
-    def execute(self, call: DeviceCall, plan: Any) -> NativeRun: ...
+    def execute(self, call: DeviceCall, plan: Any, on_rep: RepCallback | None = None) -> NativeRun:
+        """Run the plan. In windows mode every window is reported to `on_rep` as it ends (which may
+        raise to end the run: `plan.partial` then holds the NativeRun so far)."""
+        ...
 
     def analysis_params(self, params: BurstParams) -> BurstParams:
         """The burst parameters as the analysis must count them (a tool may time another number

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from suite.core.errors import EdgebenchError, RuntimeFailure
 from suite.core.filehash import local_sha256
-from suite.core.measure import BurstParams
+from suite.core.measure import BurstParams, Repetition
 from suite.core.stats import metric
 from suite.device.android import snapshot as snap
 from suite.device.android.cpu import parse_cpufreq
@@ -305,10 +305,12 @@ def runtime_record(info: Mapping, threads: int, cores: BigCores | None, rows: Se
 
 @dataclass
 class Plan:
-    """The invocations of one run, decided before sampling starts."""
+    """The invocations of one run, decided before sampling starts; in windows mode `partial` is
+    the run so far (what a scenario that ends the run early leaves)."""
 
     runtime: dict
     invocations: dict[str, Invocation]
+    partial: NativeRun | None = None
 
 
 class LlamaBenchRuntime:
@@ -319,6 +321,8 @@ class LlamaBenchRuntime:
     formats = ("gguf",)
     #: llama.cpp's kernels are not what the int4 compute probe measures
     compute_probed = False
+    #: sustained: one decode invocation per window (`DeviceCall.windows`)
+    windows = True
     bundle_hint = ("without --runtime-bundle edgebench builds llama-bench itself for the phone; "
                    "docs/llama-cpp.md says how to build a bundle of your own")
     bundle_layout = f"{BINARY} and lib/"
@@ -384,17 +388,24 @@ class LlamaBenchRuntime:
         threads = p.threads or len(cores.cpus)
         runtime = runtime_record({}, threads, cores, [])
         runtime["affinity"] |= {"applied": mask is not None, "not_applied_because": why}
-        invocations = {
-            phase: phase_command(call.bundle_remote, call.model_remote, phase, tokens, reps=p.reps,
-                                 threads=threads, mask=mask)
-            for phase, tokens in (("prefill", p.prompt_tokens), ("decode", p.gen_tokens))
-        }
+        if call.windows:  # one decode of gen_tokens per window, -r 1, from an empty context
+            invocations = {"window": phase_command(call.bundle_remote, call.model_remote, "decode", p.gen_tokens,
+                                                   reps=1, threads=threads, mask=mask)}
+        else:
+            invocations = {
+                phase: phase_command(call.bundle_remote, call.model_remote, phase, tokens, reps=p.reps,
+                                     threads=threads, mask=mask)
+                for phase, tokens in (("prefill", p.prompt_tokens), ("decode", p.gen_tokens))
+            }
         runtime["commands"] = {k: v.command for k, v in invocations.items()}
         return Plan(runtime, invocations)
 
-    def execute(self, call: DeviceCall, plan: Plan) -> NativeRun:
+    def execute(self, call: DeviceCall, plan: Plan, on_rep=None) -> NativeRun:
         """Prefill, then decode, each between device-clock markers; a phase without a result
-        stops the run (`failure`), keeping what the other phase measured."""
+        stops the run (`failure`), keeping what the other phase measured. In windows mode, one
+        decode invocation per repetition (`execute_windows`)."""
+        if call.windows:
+            return self.execute_windows(call, plan, on_rep)
         outs: dict[str, PhaseOutput] = {}
         rows: dict[str, object] = {}
         failure = None
@@ -425,6 +436,47 @@ class LlamaBenchRuntime:
         return NativeRun(runtime=runtime, spans=spans, metrics=throughput_metrics(pp, tg),
                          n_reps=n_reps if tg is not None else 0, failure=failure, output=output,
                          illegal_instruction=illegal)
+
+    def execute_windows(self, call: DeviceCall, plan: Plan, on_rep=None) -> NativeRun:
+        """warmup + reps decode windows, each one llama-bench process between device-clock markers,
+        each reported to `on_rep` as it ends. A window's Repetition spans llama-bench's timed decode
+        (its samples_ns) with `gen_tokens` evenly spaced token times: llama-bench times a window as a
+        whole, so its throughput is exact and no per-token latency is claimed (the run has none)."""
+        p = call.params
+        inv = plan.invocations["window"]
+        total = p.warmup + p.reps
+        run = plan.partial = NativeRun(runtime=dict(plan.runtime), spans={"decode": [], "warmup": []},
+                                       unavailable={
+                                           "prefill_tps": "sustained windows on llama-bench decode only (-p 0)"})
+        samples: list[float] = []
+        for i in range(total):
+            warm = i < p.warmup
+            r = call.transport.shell(inv.command, timeout_s=3600)
+            out = parse_phase_output("decode", r.stdout, inv.nonce, r.stderr)
+            try:
+                row = out.row()
+            except RuntimeFailure as exc:
+                run.failure = ("crashed" if run.n_reps else "load_failed", exc.message)
+                run.illegal_instruction = out.exit_code == SIGILL_EXIT
+                run.output = (out.text + "\n" + out.stderr).splitlines()[-20:]
+                break
+            measured, before = phase_spans(out, row)
+            if not measured:
+                continue
+            (a, b), n = measured[0], max(1, row.n_gen or p.gen_tokens)
+            rep = Repetition(warm, a, a, a, [a + (b - a) * (k + 1) / n for k in range(n)])
+            run.reps.append(rep)
+            run.spans["warmup"] += before + ([(a, b)] if warm else [])
+            if not warm:
+                run.spans["decode"].append((a, b))
+                run.n_reps += 1
+                samples += list(row.samples_ts) if row.samples_ts else [row.avg_ts]
+                run.metrics = {"decode_tps": metric("decode_tps", samples)}
+                run.runtime.update({k: v for k, v in runtime_record({}, run.runtime["threads"], None, [row]).items()
+                                    if k in ("version", "backend")})
+            if on_rep is not None:
+                on_rep(i, total, rep)  # may raise: the scenario ends the run here (plan.partial stays)
+        return run
 
     def analysis_params(self, params: BurstParams) -> BurstParams:
         """analysis counts gen_tokens - 1 decode steps (the first token ends prefill); llama-bench's

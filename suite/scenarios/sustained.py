@@ -153,7 +153,7 @@ def run_sustained(ref, req: RunRequest, *, duration_s: float | None = None, wind
             raise _DurationReached()
 
     hooks = ScenarioHooks(scenario={"name": "sustained", "params": scen_params}, conditions=conditions,
-                          finish=_sustained_finish(scen_params, stopped))
+                          finish=_sustained_finish(scen_params, stopped), windows=True)
     return run_device(ref, req, status=status, on_rep=rep_seen, push_progress=push_progress, hooks=hooks)
 
 

@@ -218,9 +218,11 @@ class _NativeWay:
 
     pid_file = None
 
-    def __init__(self, runtime, req: RunRequest, transport, live, device: dict, say: Status) -> None:
+    def __init__(self, runtime, req: RunRequest, transport, live, device: dict, say: Status, *,
+                 windows: bool = False) -> None:
         self.runtime, self.req, self.transport, self.live, self.device, self.say = runtime, req, transport, live, \
             device, say
+        self.windows = windows
         self.abi = (live.props.get("ro.product.cpu.abi")
                     or transport.shell("getprop ro.product.cpu.abi", timeout_s=15).stdout).strip()
         self.own: OwnBundle | None = None
@@ -269,7 +271,7 @@ class _NativeWay:
         self.call = DeviceCall(transport=self.transport, live=self.live, device=self.device,
                                params=self.req.params, bundle_dir=self.bundle_dir,
                                bundle_remote=f"{provision.WORK_DIR}/{self.runtime.name}",
-                               model_remote=report.remote(self.model_name), say=self.say)
+                               model_remote=report.remote(self.model_name), say=self.say, windows=self.windows)
         self.plan = self.runtime.prepare(self.call)
         return {**self.plan.runtime, "bundle": self._bundle_block()}
 
@@ -328,11 +330,11 @@ class _NativeWay:
 
     def execute(self, sampler, t0: float, on_rep) -> Measured:
         try:
-            self.result = self.runtime.execute(self.call, self.plan)
+            self.result = self.runtime.execute(self.call, self.plan, on_rep)
             own = self.own
             if self.result.illegal_instruction and own is not None and own.fallback and not self.fallback:
                 self._fall_back("it exited 132 (SIGILL)")
-                self.result = self.runtime.execute(self.call, self.plan)
+                self.result = self.runtime.execute(self.call, self.plan, on_rep)
         finally:
             time.sleep(2.0 / max(self.req.sample_rate_hz, 0.5))  # a sample past the last phase edge
             sampler.stop()
@@ -361,7 +363,8 @@ class _NativeWay:
                          "pushed": [f.name for f in report.pushed]}
 
     def measured(self) -> Measured:
-        r = self.result
+        # a scenario that ended the run early (a raise from on_rep) leaves the plan's partial run
+        r = self.result or getattr(getattr(self, "plan", None), "partial", None)
         params = self.runtime.analysis_params(self.req.params)
         if r is None:
             return Measured({}, {}, 0, params)
@@ -374,8 +377,8 @@ class _NativeWay:
         runtime = {k: v for k, v in r.runtime.items() if k in ("version", "backend")}
         if self.fallback is not None:  # the binary that ran is the fallback's
             runtime |= {"bundle": self._bundle_block(), "commands": r.runtime.get("commands")}
-        part = Part(runtime=runtime, blocks=blocks)
-        return Measured(r.spans, r.metrics, r.n_reps, params, part=part, failures=failures)
+        part = Part(runtime=runtime, blocks=blocks, unavailable=r.unavailable)
+        return Measured(r.spans, r.metrics, r.n_reps, params, reps=tuple(r.reps), part=part, failures=failures)
 
     def stop(self, sampler, *, kill: bool) -> None:
         stop_sampler(sampler)
@@ -392,10 +395,12 @@ class Phone:
         self.live = ref.live()
         self.device = self.live.device_info(lab_salt())
 
-    def way(self, runtime, req: RunRequest, say: Status):
-        """A Python runtime through the device-side runner; a native runtime from its bundle."""
-        kind = _NativeWay if is_native(runtime) else _RunnerWay
-        return kind(runtime, req, self.transport, self.live, self.device.to_dict(), say)
+    def way(self, runtime, req: RunRequest, say: Status, *, windows: bool = False):
+        """A Python runtime through the device-side runner; a native runtime from its bundle (in
+        windows mode for a scenario that watches every repetition)."""
+        if is_native(runtime):
+            return _NativeWay(runtime, req, self.transport, self.live, self.device.to_dict(), say, windows=windows)
+        return _RunnerWay(runtime, req, self.transport, self.live, self.device.to_dict(), say)
 
     def provision(self, files: dict, push_progress) -> provision.ProvisionReport:
         return provision.ensure_files(self.transport, files, progress=push_progress)
@@ -611,3 +616,6 @@ class ScenarioHooks:
     scenario: dict | None = None
     conditions: dict | None = None
     finish: Callable[[Finishing], tuple[Part, list]] | None = None
+    #: every repetition is a window the scenario watches as it ends (sustained): a native runtime
+    #: then runs one invocation per repetition (`windows = True` runtimes only)
+    windows: bool = False

@@ -116,8 +116,8 @@ class Host:
         self.device = local_device_info()
         self.name = "this host"
 
-    def way(self, runtime: Runtime, req: RunRequest, say: Status):
-        return _HostWay(runtime, req, self.device.to_dict(), say)
+    def way(self, runtime: Runtime, req: RunRequest, say: Status, *, windows: bool = False):
+        return _HostWay(runtime, req, self.device.to_dict(), say)  # in process, every repetition is reported
 
     def provision(self, files: dict, push_progress):
         return None  # nothing to push: the model is read where it was built

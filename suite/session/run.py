@@ -79,11 +79,12 @@ def run(ref, req: RunRequest, *, status: Status | None = None, on_rep=None, push
     """
     say = status or (lambda _m: None)
     runtime = check_request(req, ref)
-    if is_native(runtime) and hooks is not None and hooks.finish is not None:
-        raise EdgebenchError(f"runtime {runtime.name} runs the burst scenario only for now", exit_code=2)
     hooks = hooks or ScenarioHooks()
+    if is_native(runtime) and hooks.windows and not getattr(runtime, "windows", False):
+        raise EdgebenchError(f"runtime {runtime.name} cannot run one invocation per window: burst and fit only",
+                             exit_code=2)
     target = Phone(ref, say) if on_device(ref) else Host(say)
-    way = target.way(runtime, req, say)
+    way = target.way(runtime, req, say, windows=hooks.windows)
 
     card, built = way.model()
     files = way.files(card, built)
