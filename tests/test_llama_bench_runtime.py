@@ -420,3 +420,24 @@ def test_sustained_on_a_stock_arm64_phone_is_one_llama_bench_per_window(loopback
     rec2 = json.loads((path2 / "run.json").read_text())
     assert rec2["outcome"] == "completed" and rec2["errors"] == [] and rec2["scenario"]["stopped"]["by"] == "duration"
     assert rec2["scenario"]["params"]["windows_done"] >= 1
+
+
+@pytest.mark.loopback
+@pytest.mark.timeout(3600)
+def test_the_run_command_on_a_stock_arm64_phone_says_what_it_chose_and_what_it_measured(
+        loopback_phone_factory, loopback_adb_server, tmp_path):
+    """`edgebench run --device SERIAL --model tiny`, nothing else: the CLI says it runs llama-bench
+    because the phone has no Python, and labels the result simulated and emulated."""
+    import os
+    import subprocess
+    import sys
+
+    phone = loopback_phone_factory("galaxy-a15", abi="arm64-v8a", charging=False)
+    r = subprocess.run([sys.executable, "-m", "suite.cli.main", "run", "--device", phone.serial, "--adb",
+                        f"127.0.0.1:{phone.server.port}", "--model", "tiny", "--reps", "2", "--prompt-tokens", "16",
+                        "--gen-tokens", "8", "--idle", "0", "-r", str(tmp_path / "results")],
+                       capture_output=True, text=True, timeout=3000, env=os.environ | {"COLUMNS": "200"})
+    assert r.returncode == 0, r.stderr
+    assert "has no Python with onnxruntime_genai: running llama.cpp's llama-bench" in r.stderr
+    assert "(llama-bench 0c1e57098) -> completed" in r.stdout
+    assert "simulated:" in r.stdout and "emulated: qemu-aarch64" in r.stdout and "never a speed claim" in r.stdout

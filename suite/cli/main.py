@@ -373,6 +373,11 @@ def _print_run_summary(path: Path) -> None:
         flag = " [yellow]unstable[/]" if entry.get("unstable") else ""
         t.add_row(name, f"{_num(entry['value'])} {entry['unit']}{flag}", ci_txt + n_txt)
     console.print(t)
+    if rec["device"].get("simulated"):
+        console.print("[yellow]simulated[/]: a loopback phone's sensors are a model, not a phone's", highlight=False)
+    emulated = ((rec["runtime"].get("bundle") or {}).get("emulated"))
+    if emulated:
+        console.print(f"[yellow]emulated[/]: {_plain(emulated)}", highlight=False)
     by_reason: dict[str, list[str]] = {}
     for name, reason in un.items():
         by_reason.setdefault(reason, []).append(name)
@@ -584,6 +589,7 @@ def loopback_start(
     time_scale: Annotated[float, typer.Option(help="Phone seconds per real second (thermal model).", min=0.01)] = 1.0,
     ram_bytes: Annotated[int | None, typer.Option(help="Memory limit [default: the profile's RAM].")] = None,
     charging: Annotated[bool | None, typer.Option("--charging/--no-charging", help="Plugged in or on battery.")] = None,
+    abi: Annotated[str | None, typer.Option(help="arm64-v8a: a phone as most are, arm64 without Python, its binaries run under qemu-aarch64 (binfmt_misc) [default: the host's, x86_64, with Python].")] = None,
 ) -> None:
     """Start a loopback phone attached to an adb server and print its serial."""
     # lazy: the loopback phone (ctypes, argparse) is for its own commands only
@@ -593,7 +599,8 @@ def loopback_start(
     if profile not in _loopback_profiles():
         raise UnknownNameError("loopback profile", profile, _loopback_profiles())
     try:
-        rec = lb.start(profile, adb_port=adb_port, time_scale=time_scale, ram_bytes=ram_bytes, charging=charging)
+        rec = lb.start(profile, adb_port=adb_port, time_scale=time_scale, ram_bytes=ram_bytes, charging=charging,
+                       abi=abi)
     except LoopbackUnavailable as exc:
         raise EdgebenchError(f"loopback phone unavailable: {exc}", exit_code=exits.USAGE) from None
     print(rec["serial"])

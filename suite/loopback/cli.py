@@ -30,7 +30,7 @@ def registry_dir() -> Path:
 
 
 def start(profile: str = "galaxy-a15", *, adb_port: int = 5037, time_scale: float = 1.0,
-          ram_bytes: int | None = None, charging: bool | None = None) -> dict:
+          ram_bytes: int | None = None, charging: bool | None = None, abi: str | None = None) -> dict:
     """Start a detached phone attached to the adb server on adb_port (started if absent)."""
     server = AdbServer(port=adb_port, detached=True)
     own_server = False
@@ -43,8 +43,9 @@ def start(profile: str = "galaxy-a15", *, adb_port: int = 5037, time_scale: floa
         (registry_dir() / f"adb-{adb_port}.server").write_text(json.dumps(
             {"pid": server.proc.pid, "home": str(server.home)}))
     phone = LoopbackPhone(profile, adb_server=server, time_scale=time_scale, ram_bytes=ram_bytes,
-                          charging=charging, detached=True).start()
-    rec = {"serial": phone.serial, "profile": profile, "port": phone.port, "adb_port": server.port,
+                          charging=charging, detached=True, abi=abi).start()
+    rec = {"serial": phone.serial, "profile": profile, "abi": abi or "x86_64", "port": phone.port,
+           "adb_port": server.port,
            "daemon_pid": phone.daemon.pid, "state_dir": str(phone.state_dir),
            "started": time.time()}
     (registry_dir() / f"{phone.port}.json").write_text(json.dumps(rec, indent=1))
