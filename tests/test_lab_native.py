@@ -65,3 +65,24 @@ def test_a_lab_plan_runs_llama_bench_on_a_stock_arm64_phone_and_resumes(loopback
     again = subprocess.run([*EDGEBENCH, "lab", "run", str(plan)], capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "0 done now, 2 already done, 0 failed" in again.stdout, again.stdout
     assert len(list((tmp_path / "results").glob("*/run.json"))) == 2
+
+
+@pytest.mark.timeout(3600)
+def test_fit_walks_a_ladder_with_llama_bench_on_a_stock_arm64_phone(loopback_phone_factory, loopback_adb_server,
+                                                                    tmp_path):
+    from loopback_plugin import phone_ref
+
+    from suite.runtimes import BurstParams
+    from suite.scenarios.fit import run_fit
+    from suite.session.local import RunRequest
+
+    phone = loopback_phone_factory("galaxy-a15", abi="arm64-v8a", charging=False)
+    req = RunRequest(model_id="tiny", runtime="llama-bench", device=phone.serial, probe=False,
+                     params=BurstParams(prompt_tokens=8, gen_tokens=4, reps=1, warmup=0),
+                     results_dir=tmp_path / "results")
+    summary = run_fit(phone_ref(phone), req, models=["tiny", "llama-68m"], summary_path=tmp_path / "fit.json")
+    assert [(r.model_id, r.outcome) for r in summary.rungs] == [("tiny", "completed"), ("llama-68m", "completed")]
+    assert summary.largest == "llama-68m"
+    for rung in summary.rungs:
+        rec = json.loads((Path(rung.run_dir) / "run.json").read_text())
+        assert rec["scenario"]["name"] == "fit" and rec["runtime"]["bundle"]["variant"] == "dotprod"
