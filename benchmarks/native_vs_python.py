@@ -63,7 +63,7 @@ def main() -> None:
         n_pp, n_tg = native_tps(str(built_rt.binary), str(built.model_file), prompt=args.prompt_tokens,
                                 gen=args.gen_tokens, reps=args.reps, threads=args.threads)
         result = runtime.run_burst(built.model_file, params)
-        m = burst_metrics(result.reps, params, result.load_s)
+        m = burst_metrics(result.repetitions, params, result.load_s)
         p_pp, p_tg = m["prefill_tps"]["value"], m["decode_tps"]["value"]
         ratios["prefill"].append(n_pp / p_pp)
         ratios["decode"].append(n_tg / p_tg)
