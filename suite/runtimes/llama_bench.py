@@ -41,7 +41,7 @@ from suite.device.android.cpu import parse_cpufreq
 from suite.device.elf import ElfError, bundle_elf_files, check_bundle_abi
 from suite.runtimes.base import NATIVE, SIGILL_EXIT, DeviceCall, NativeRun, OwnBundle
 from suite.runtimes.build import llama_cpp as own_build
-from suite.runtimes.build.variants import Choice, choose_variant, cpu_features, get_variant, native_abi
+from suite.runtimes.build.variants import Choice, cpu_features, device_variant, get_variant
 from suite.runtimes.llama_bench_output import parse_llama_bench
 from suite.transport import quote
 
@@ -330,26 +330,26 @@ class LlamaBenchRuntime:
     def bundle_files(self, bundle: Path) -> dict[str, Path]:
         return bundle_files(bundle, prefix="")
 
-    def _choice(self, live):
-        """(ABI, a note on it, the variant choice) for a device's live reading."""
-        abi, note = native_abi(dict(live.props), live.machine)
-        features = cpu_features(live.texts.get(snap.PROC_CPUINFO, ""))
+    def variant_choice(self, live):
+        """(ABI, a note on it, the variant choice) for a device's live reading: the variant every
+        core it runs on (the big cores) can run."""
+        n_cpus = len(cpu_features(live.texts.get(snap.PROC_CPUINFO, ""))) or None
         try:
-            cpus = big_cores(live.texts.get(snap.CPUFREQ, ""), len(features) or None).cpus or None
+            cpus = big_cores(live.texts.get(snap.CPUFREQ, ""), n_cpus).cpus or None
         except EdgebenchError:  # no cpufreq and no core count: every core it reports
             cpus = None
-        return abi, note, choose_variant(abi, features, cpus)
+        return device_variant(live, cpus)
 
     def own_version(self, live) -> str:
         """The identity of the build a device would run (for resuming lab plans), without building."""
-        abi, _note, choice = self._choice(live)
+        abi, _note, choice = self.variant_choice(live)
         return own_build.build_id(abi, choice.variant.name)
 
     def own_bundle(self, live, say: Callable[[str], None], variant: str | None = None) -> OwnBundle:
         """edgebench's build of llama-bench for the device: its ABI (`native_abi`), the CPU variant
         that the cores it runs on (the big cores) can all run (or `variant`: the fallback after a
         SIGILL), built once and cached."""
-        abi, note, choice = self._choice(live)
+        abi, note, choice = self.variant_choice(live)
         if variant is not None:
             why = f"{choice.variant.name} died of an illegal instruction on this CPU: falling back to {variant}"
             choice = Choice(get_variant(abi, variant), why, choice.common_features)

@@ -22,14 +22,13 @@ from suite.core.errors import EdgebenchError
 from suite.core.record import Failure, Part
 from suite.core.schema import Outcome
 from suite.device import provision, settings
-from suite.device.android import snapshot as snap
 from suite.device.identity import lab_salt
 from suite.device.live import read_live
 from suite.models import default_models_dir
 from suite.runtimes import is_native
 from suite.runtimes.base import SIGILL_EXIT, DeviceCall, NativeRun, OwnBundle
 from suite.runtimes.build.probes import ensure_probes
-from suite.runtimes.build.variants import choose_variant, cpu_features, native_abi
+from suite.runtimes.build.variants import device_variant
 from suite.runtimes.remote import (
     RunnerEvents,
     build_runner,
@@ -261,8 +260,8 @@ class _NativeWay:
             if self.own is not None:
                 abi, variant = self.own.abi, self.own.record["variant"]
             else:  # a user's bundle: the probes of the variant the device's cpuinfo allows
-                abi, _note = native_abi(dict(self.live.props), self.live.machine)
-                variant = choose_variant(abi, cpu_features(self.live.texts.get(snap.PROC_CPUINFO, ""))).variant.name
+                abi, _note, choice = device_variant(self.live)
+                variant = choice.variant.name
             return ensure_probes(abi, variant), None
         except EdgebenchError as exc:
             return None, exc.message
@@ -317,7 +316,7 @@ class _NativeWay:
         self.bw, self.compute = bw, compute
 
     def _run_probes(self):
-        runtime = self.plan.runtime if isinstance(getattr(self.plan, "runtime", None), dict) else {}
+        runtime = self.plan.runtime
         aff = runtime.get("affinity") or {}
         logical = (self.device.get("cpu") or {}).get("logical_cores") or 1
         threads = runtime.get("threads") or self.req.params.threads or logical

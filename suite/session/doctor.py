@@ -16,14 +16,12 @@ from dataclasses import dataclass, field
 from suite.catalog.cards import reference_cards
 from suite.core.errors import EdgebenchError
 from suite.device import provision
-from suite.device.android import snapshot as snap
 from suite.device.identity import lab_salt
 from suite.device.select import STATE_HINTS
 from suite.runtimes import get_runtime
 from suite.runtimes.base import SIGILL_EXIT
 from suite.runtimes.build import llama_cpp
-from suite.runtimes.build.variants import choose_variant, cpu_features, native_abi
-from suite.runtimes.llama_bench import BINARY, big_cores
+from suite.runtimes.llama_bench import BINARY
 from suite.sensors.android import AndroidSampler
 from suite.sensors.power import WIFI_ADB_HOWTO
 from suite.session.run import default_runtime
@@ -85,20 +83,13 @@ def diagnose(ref, *, build: bool = True, sample_s: float = 2.0, say: Status = la
 
     runtime, why = default_runtime(ref)
     add(Check("runtime", INFO, f"a run uses {runtime}" + (f": {why}" if why else " (the device's Python imports it)")))
-    abi = variant = None
     try:
-        abi, note = native_abi(dict(live.props), live.machine)
-        add(Check("abi", OK, f"{abi}" + (f"; {note}" if note else "")))
+        abi, note, choice = get_runtime("llama-bench").variant_choice(live)
     except EdgebenchError as exc:
         add(Check("abi", FAIL, exc.message, exc.hint))
-    if abi is not None:
-        features = cpu_features(live.texts.get(snap.PROC_CPUINFO, ""))
-        try:
-            cpus = big_cores(live.texts.get(snap.CPUFREQ, ""), len(features) or None).cpus or None
-        except EdgebenchError:
-            cpus = None
-        choice = choose_variant(abi, features, cpus)
+    else:
         variant = choice.variant
+        add(Check("abi", OK, f"{abi}" + (f"; {note}" if note else "")))
         add(Check("cpu", OK, f"variant {variant.name} ({variant.about}): {choice.evidence}"))
         add(_binary_check(transport, abi, variant.name, build=build, say=say))
     add(_space_check(transport, info.ram_bytes))

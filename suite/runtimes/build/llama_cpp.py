@@ -30,7 +30,7 @@ from pathlib import Path
 
 from suite.core.errors import EdgebenchError
 from suite.core.filehash import local_sha256
-from suite.runtimes.build.toolchain import TOOLCHAIN_FILE, Toolchain, find_toolchain, write_wrappers
+from suite.runtimes.build.toolchain import TOOLCHAIN_FILE, Toolchain, find_toolchain, write_wrappers, zig_env
 from suite.runtimes.build.variants import TARGETS, Variant, get_variant
 
 ENGINE = "llama.cpp"
@@ -230,7 +230,7 @@ def clean(*, everything: bool = False) -> list[Path]:
 
 
 @contextmanager
-def _lock(key: str) -> Iterator[None]:
+def build_lock(key: str) -> Iterator[None]:
     """One build of a key at a time, across processes (lab workers wait on one build)."""
     path = runtimes_dir() / "locks" / f"{key}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -249,7 +249,7 @@ def ensure_built(abi: str, variant_name: str, *, progress: Progress | None = Non
     tc = find_toolchain()
     key = build_key(variant, tc)
     folder = _folder(variant, key)
-    with _lock(key):
+    with build_lock(key):
         built = _load(folder)
         if built is not None:
             problem = built.verify()
@@ -296,9 +296,7 @@ def _build(variant: Variant, tc: Toolchain, key: str, folder: Path, *, progress:
     wrappers = write_wrappers(work / "toolchain", tc, target)
     log = work / "build.log"
     log.write_text("")
-    env = {**os.environ, "ZIG_GLOBAL_CACHE_DIR": str(runtimes_dir() / "zig"),
-           "ZIG_LOCAL_CACHE_DIR": str(work / "zig-local")}
-    env.pop("SOURCE_DATE_EPOCH", None)  # ggml turns the x86 instruction sets off when it is set
+    env = zig_env(runtimes_dir() / "zig", work / "zig-local")
     # paths out of the binary (assert messages carry __FILE__): the same bytes from any folder
     prefix = f"-ffile-prefix-map={src}=llama.cpp -ffile-prefix-map={work}=build"
     configure = [str(tc.cmake), "-S", str(src), "-B", str(work / "cmake"), "-G", "Ninja",

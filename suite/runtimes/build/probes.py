@@ -19,8 +19,8 @@ from pathlib import Path
 
 from suite.core.errors import EdgebenchError
 from suite.core.filehash import local_sha256
-from suite.runtimes.build.llama_cpp import _lock, runtimes_dir
-from suite.runtimes.build.toolchain import Toolchain, find_toolchain
+from suite.runtimes.build.llama_cpp import build_lock, runtimes_dir
+from suite.runtimes.build.toolchain import Toolchain, find_toolchain, zig_env
 from suite.runtimes.build.variants import TARGETS, Variant, get_variant
 
 SOURCES = Path(__file__).parent / "probes"
@@ -59,7 +59,7 @@ def ensure_probes(abi: str, variant_name: str) -> BuiltProbes:
     tc = find_toolchain()
     key = _key(variant, tc)
     folder = runtimes_dir() / "probes" / f"{variant.abi}-{variant.name}-{key}"
-    with _lock(f"probes-{key}"):
+    with build_lock(f"probes-{key}"):
         try:
             built = BuiltProbes(folder, json.loads((folder / MANIFEST).read_text()))
             if built.intact():
@@ -74,8 +74,7 @@ def _build(variant: Variant, tc: Toolchain, key: str, folder: Path) -> BuiltProb
     tmp = folder.with_name(f".tmp-{folder.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "bin").mkdir(parents=True)
-    env = {**os.environ, "ZIG_GLOBAL_CACHE_DIR": str(runtimes_dir() / "zig"),
-           "ZIG_LOCAL_CACHE_DIR": str(runtimes_dir() / "zig-local")}
+    env = zig_env(runtimes_dir() / "zig", runtimes_dir() / "zig-local")
     started = time.monotonic()
     digests = {}
     try:

@@ -75,6 +75,15 @@ def find_toolchain() -> Toolchain:
                      _version([str(cmake), "--version"]).removeprefix("cmake version "), ninja)
 
 
+def zig_env(global_cache: Path, local_cache: Path) -> dict[str, str]:
+    """The environment of a build: zig's caches where edgebench keeps them (the C library it
+    builds once per target lives in `global_cache`), and no SOURCE_DATE_EPOCH (ggml turns the x86
+    instruction sets off when it is set)."""
+    env = {**os.environ, "ZIG_GLOBAL_CACHE_DIR": str(global_cache), "ZIG_LOCAL_CACHE_DIR": str(local_cache)}
+    env.pop("SOURCE_DATE_EPOCH", None)
+    return env
+
+
 def write_wrappers(folder: Path, tc: Toolchain, target: str) -> Path:
     """zig-cc, zig-c++, zig-ar and zig-ranlib for `target` in `folder` (returned)."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from suite.core.errors import EdgebenchError
 from suite.device.android.cpu import parse_android_cpuinfo
+from suite.device.android.snapshot import PROC_CPUINFO
 
 ARM64 = "arm64-v8a"
 X86_64 = "x86_64"
@@ -142,6 +143,13 @@ def choose_variant(abi: str, per_cpu: Iterable[frozenset[str]], cpus: Iterable[i
             return Choice(variant, f"{which} report {has} in /proc/cpuinfo", tuple(relevant))
     raise EdgebenchError(f"this {abi} CPU lacks what even the baseline build needs "
                          f"({', '.join(next(iter(VARIANTS[abi].values())).needs)})", exit_code=2)
+
+
+def device_variant(live, cpus: Iterable[int] | None = None) -> tuple[str, str | None, Choice]:
+    """(ABI, a note on it, the variant choice) for a device's live reading (suite.device.live):
+    its ABI list and kernel, and the cpuinfo features of `cpus` (default: every core)."""
+    abi, note = native_abi(dict(live.props), live.machine)
+    return abi, note, choose_variant(abi, cpu_features(live.texts.get(PROC_CPUINFO, "")), cpus)
 
 
 def native_abi(props: dict, machine: str | None) -> tuple[str, str | None]:
