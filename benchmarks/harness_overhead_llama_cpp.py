@@ -47,7 +47,7 @@ def main() -> None:
     built = build_model(args.model, fmt="gguf", quant=args.quant, out_root=default_models_dir())
     params = BurstParams(prompt_tokens=args.prompt_tokens, gen_tokens=args.gen_tokens, reps=args.reps,
                          warmup=1, threads=args.threads)
-    runtime = get_runtime("llama.cpp")
+    runtime = get_runtime("llama-cpp-python")
     bare_all: list[float] = []
     eb_all: list[float] = []
     ratios: list[float] = []

@@ -3,9 +3,9 @@ the same GGUF, the same threads, prefill and decode tok/s, side by side, rounds 
 python, native, ...) so the machine's noise hits both alike. Target: ratio >= 0.95 for both.
 
 The native side is llama-bench itself (`-p N -n 0`, then `-p 0 -n M -d N`: decode at the prompt's
-depth, as the in-process burst decodes after its prompt); the python side is the `llama.cpp`
-runtime's burst (`suite/runtimes/llama_cpp.py`: one llama_decode of the prompt, then M - 1 greedy
-steps). The native build is this host's best variant (`/proc/cpuinfo` flags), built first if absent.
+depth, as the in-process burst decodes after its prompt); the python side is the `llama-cpp-python`
+runtime's burst (`suite/runtimes/llama_cpp_python.py`: one llama_decode of the prompt, then M - 1
+greedy steps). The native build is this host's best variant (`/proc/cpuinfo` flags), built first if absent.
 
     python benchmarks/native_vs_python.py [--model smollm2-135m] [--rounds 6] [--reps 3] [--threads N]
         [--variant auto|x86-64-v2|x86-64-v3|x86-64-v4]
@@ -55,7 +55,7 @@ def main() -> None:
     built = build_model(args.model, fmt="gguf", quant="q4_0", out_root=default_models_dir())
     params = BurstParams(prompt_tokens=args.prompt_tokens, gen_tokens=args.gen_tokens, reps=args.reps, warmup=1,
                          threads=args.threads)
-    runtime = get_runtime("llama.cpp")
+    runtime = get_runtime("llama-cpp-python")
     print(f"{args.model} q4_0, prompt {args.prompt_tokens}, gen {args.gen_tokens}, {args.threads} threads; "
           f"native: llama-bench {variant} ({built_rt.manifest['sha256'][:12]}), python: llama-cpp-python in process")
     ratios = {"prefill": [], "decode": []}

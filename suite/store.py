@@ -110,8 +110,28 @@ def _fsync_dir(path: Path) -> None:
 
 # --- reading ---------------------------------------------------------------------------
 
+def _v1_llama_names(record: dict) -> dict:
+    """1 -> 2: one naming scheme for llama.cpp. Version 1 called the in-process Python binding
+    `llama.cpp` and the benchmark binary `llama-bench`; version 2 calls the engine driven through its
+    benchmark binary `llama.cpp` (imported llama-bench results always were) and the binding
+    `llama-cpp-python`, so old and new runs never pool by accident. The old name is kept in
+    `runtime.renamed_from`."""
+    record = dict(record)
+    runtime = dict(record.get("runtime") or {})
+    name = runtime.get("name")
+    new = None
+    if name == "llama-bench":
+        new = "llama.cpp"
+    elif name == "llama.cpp" and record.get("origin") != "imported":
+        new = "llama-cpp-python"
+    if new is not None:
+        record["runtime"] = runtime | {"name": new, "renamed_from": name}
+    record["schema_version"] = 2
+    return record
+
+
 #: Upgrade steps: UPGRADES[n] turns a version-n record into a version-(n+1) record.
-UPGRADES: dict[int, Callable[[dict], dict]] = {}
+UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_llama_names}
 
 
 def upgrade_record(record: dict, source: str = "record") -> dict:

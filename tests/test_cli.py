@@ -136,7 +136,7 @@ def test_run_with_a_model_file_records_the_file_not_a_card(workdir, tmp_path):
     assert cli("models", "build", "tiny", "--format", "gguf", env=env).returncode == 0
     show = json.loads(cli("models", "show", "tiny", env=env).stdout)
     gguf = next(Path(b["path"]) / "model.gguf" for b in show["builds"] if b["options"]["format"] == "gguf")
-    proc = cli("run", "--model-file", str(gguf), "--runtime", "llama.cpp", "--reps", "1", "--gen-tokens", "4",
+    proc = cli("run", "--model-file", str(gguf), "--runtime", "llama-cpp-python", "--reps", "1", "--gen-tokens", "4",
                "--prompt-tokens", "8", "--no-probe", "--results-dir", str(tmp_path), env=env)
     assert proc.returncode == 0, proc.stderr
     (rec,) = [json.loads((p / "run.json").read_text()) for p in tmp_path.iterdir()]

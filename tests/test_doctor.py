@@ -28,7 +28,7 @@ def test_a_stock_arm64_phone_that_charges_is_ready_with_a_warning(loopback_phone
     (d,) = json.loads(r.stdout)
     checks = {c["check"]: c for c in d["checks"]}
     assert d["ready"] is True
-    assert checks["runtime"]["detail"].startswith("a run uses llama-bench: ") and "no Python" in checks["runtime"]["detail"]
+    assert checks["runtime"]["detail"].startswith("a run uses llama.cpp: ") and "no Python" in checks["runtime"]["detail"]
     assert checks["abi"] == {"check": "abi", "status": "ok", "detail": "arm64-v8a", "fix": None}
     assert checks["cpu"]["detail"].startswith("variant dotprod") and "cpus 6,7 report asimddp" in checks["cpu"]["detail"]
     assert checks["binary"]["status"] == "ok" and "starts on the phone" in checks["binary"]["detail"]

@@ -269,7 +269,7 @@ def test_bad_options_are_refused(tmp_path):
 @pytest.fixture(scope="module")
 def llama_cpp():
     lib = pytest.importorskip("llama_cpp", reason="llama-cpp-python is in the [test] extra")
-    from suite.runtimes.llama_cpp import _llama
+    from suite.runtimes.llama_cpp_python import _llama
 
     return _llama()  # backend initialised, logs routed through logging
 

@@ -57,7 +57,7 @@ def test_a_lab_plan_runs_llama_bench_on_a_stock_arm64_phone_and_resumes(loopback
     for rec in records:
         assert rec["outcome"] == "completed", rec["errors"]
         b = rec["runtime"]["bundle"]
-        assert rec["runtime"]["name"] == "llama-bench" and b["built_by"] == "edgebench" and b["variant"] == "dotprod"
+        assert rec["runtime"]["name"] == "llama.cpp" and b["built_by"] == "edgebench" and b["variant"] == "dotprod"
         assert rec["device"]["serial"] == phone.serial and rec["lab"]["plan"] == "stock"
     sustained = next(x for x in records if x["scenario"]["name"] == "sustained")
     assert len(sustained["thermal"]["window_tps"]) == 2

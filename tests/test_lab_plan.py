@@ -319,9 +319,21 @@ def test_model_and_model_file(tmp_path):
 def test_llama_bench_takes_edgebench_s_own_build_or_a_bundle_that_exists(tmp_path):
     text = MINIMAL_HEAD + BURST + 'runtime = "llama-bench"\n'
     (job,) = load_plan(write(tmp_path, text)).expand()
-    assert job.runtime == "llama-bench" and job.runtime_bundle is None  # edgebench builds it for each phone
+    assert job.runtime == "llama.cpp" and job.runtime_bundle is None  # edgebench builds it for each phone
     absent = fails(tmp_path, text + 'runtime_bundle = "no-such-dir"\n')
     assert "no folder" in absent.message
+
+
+def test_depth_is_for_llama_cpp_and_changes_no_other_job_s_key(tmp_path):
+    flat = load_plan(write(tmp_path, MINIMAL_HEAD + BURST + 'runtime = "llama.cpp"\n')).expand()[0]
+    assert "depth" not in flat.params  # an empty context: the key a plan without depth always had
+    (job,) = load_plan(write(tmp_path, MINIMAL_HEAD + BURST + 'runtime = "llama-bench"\ndepth = 512\n')).expand()
+    assert job.runtime == "llama.cpp" and job.params["depth"] == 512
+    assert job_key(job.identity()) != job_key(flat.identity())
+    text = MINIMAL_HEAD + "\n[defaults]\ndepth = 512\n" + BURST + 'runtime = "ort-genai"\n'
+    e = fails(tmp_path, text)
+    assert e.key == "[defaults] depth" and "ort-genai has no such mode" in e.message
+    assert "must be >= 0" in fails(tmp_path, MINIMAL_HEAD + BURST + "depth = -1\n").message
 
 
 def test_quant_must_suit_the_runtime(tmp_path):

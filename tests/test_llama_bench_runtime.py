@@ -94,6 +94,16 @@ def test_phase_command_for_the_galaxy_a15():
     assert "taskset" not in dec.command and "-p 0 -n 16 -r 2 -t 2 -o jsonl" in dec.command
 
 
+def test_phase_command_writes_llama_bench_s_pid_for_the_sampler():
+    inv = phase_command("/w/llama.cpp", "/w/m.gguf", "decode", 8, reps=1, threads=2, mask="c0", nonce="n",
+                        pid_file="/w/llama.cpp.pid", extra=("-d", "512"))
+    # the pid is written by a `sh -c` that then execs taskset (which execs llama-bench): one pid, foreground
+    assert ("LD_LIBRARY_PATH=/w/llama.cpp/lib sh -c 'echo $$ > \"$0\" && exec \"$@\"' /w/llama.cpp.pid "
+            "taskset c0 /w/llama.cpp/bin/llama-bench -m /w/m.gguf -p 0 -n 8 -r 1 -t 2 -o jsonl -d 512; rc=$?") \
+        in inv.command
+    assert prepare_command("/w/llama.cpp", None, "/w/x y.pid").endswith("rm -f '/w/x y.pid'")
+
+
 def test_phase_command_quotes_every_value():
     inv = phase_command("/data/x y/lb", "/data/m'; rm -rf /;.gguf", "decode", 8, reps=1, threads=1, mask="c0",
                         nonce="n")
@@ -228,7 +238,7 @@ def test_llama_bench_end_to_end_on_the_loopback_phone(loopback_phone_factory, lo
     rec = json.loads((path / "run.json").read_text())
     assert rec["outcome"] == "completed", rec["errors"]
     rt = rec["runtime"]
-    assert rt["name"] == "llama-bench" and rt["threads"] == 2 and rt["backend"] == "CPU" and rt["version"]
+    assert rt["name"] == "llama.cpp" and rt["threads"] == 2 and rt["backend"] == "CPU" and rt["version"]
     assert rt["affinity"]["mask"] == "c0" and rt["affinity"]["cpus"] == [6, 7]
     # the sandbox behind the loopback phone has fewer cpus than its profile: taskset c0 is refused
     # there, llama-bench runs unpinned, and the record says so (on a phone the mask applies)
@@ -262,9 +272,10 @@ def test_llama_bench_end_to_end_on_the_loopback_phone(loopback_phone_factory, lo
     rec2 = json.loads((path2 / "run.json").read_text())
     assert rec2["outcome"] == "completed", rec2["errors"]
     assert rec2["runtime"]["bundle"]["built_by"] == "user"
+    assert rec2["runtime"]["bundle"]["sha256"] == b["sha256"]  # the binary in the pooling key, whoever built it
     assert rec2["model"]["synthetic_weights"] is False and rec2["model"]["quant"] == "q8_0"
     assert rec2["model"]["sha256"] == built.manifest["files"]["model.gguf"]["sha256"]
-    assert not any(n.startswith("llama-bench/") for n in rec2["provisioning"]["pushed"])
+    assert not any(n.startswith("llama.cpp/") for n in rec2["provisioning"]["pushed"])
 
 
 @pytest.mark.loopback
@@ -279,7 +290,7 @@ def test_a_stock_arm64_phone_runs_edgebench_s_own_build_under_emulation(loopback
     phone = loopback_phone_factory("galaxy-a15", abi="arm64-v8a", charging=False)
     ref = phone_ref(phone)
     name, why = default_runtime(ref)
-    assert name == "llama-bench" and "has no Python with onnxruntime_genai" in why
+    assert name == "llama.cpp" and "has no Python with onnxruntime_genai" in why
     path = run(ref, _request(tmp_path, bundle=None, probe=True))
     rec = json.loads((path / "run.json").read_text())
     assert rec["outcome"] == "completed", rec["errors"]
@@ -427,7 +438,7 @@ def test_sustained_on_a_stock_arm64_phone_is_one_llama_bench_per_window(loopback
 @pytest.mark.timeout(3600)
 def test_the_run_command_on_a_stock_arm64_phone_says_what_it_chose_and_what_it_measured(
         loopback_phone_factory, loopback_adb_server, tmp_path):
-    """`edgebench run --device SERIAL --model tiny`, nothing else: the CLI says it runs llama-bench
+    """`edgebench run --device SERIAL --model tiny`, nothing else: the CLI says it runs llama.cpp (llama-bench)
     because the phone has no Python, and labels the result simulated and emulated."""
     import os
     import subprocess
@@ -439,6 +450,87 @@ def test_the_run_command_on_a_stock_arm64_phone_says_what_it_chose_and_what_it_m
                         "--gen-tokens", "8", "--idle", "0", "-r", str(tmp_path / "results")],
                        capture_output=True, text=True, timeout=3000, env=os.environ | {"COLUMNS": "200"})
     assert r.returncode == 0, r.stderr
-    assert "has no Python with onnxruntime_genai: running llama.cpp's llama-bench" in r.stderr
-    assert "(llama-bench 0c1e57098) -> completed" in r.stdout
+    assert "has no Python with onnxruntime_genai: running llama.cpp through llama-bench" in r.stderr
+    assert "(llama.cpp 0c1e57098) -> completed" in r.stdout
     assert "simulated:" in r.stdout and "emulated: qemu-aarch64" in r.stdout and "never a speed claim" in r.stdout
+
+
+def _host_baseline():
+    """(ABI, baseline variant) of edgebench's build for this host's CPU."""
+    import platform
+
+    from suite.runtimes.build.variants import VARIANTS, normalize_abi
+
+    abi = normalize_abi(platform.machine())
+    return abi, next(v.name for v in VARIANTS[abi].values() if v.lower is None)
+
+
+@pytest.mark.timeout(3600)  # the first use builds the baseline llama-bench (.ci/run builds it first)
+def test_llama_cpp_on_this_host_runs_its_benchmark_binary_at_a_filled_context(tmp_path):
+    """`--runtime llama.cpp` (asked for by its alias) on this host: the same binary, invocations,
+    native probes and record as on a phone, through the local transport (nothing pushed), on the
+    host's realtime clock; `--depth` goes to llama-bench as `-d` and into the decode roofline."""
+    from suite.analysis.roofline import decode_bytes_per_token, mean_decode_context
+    from suite.runtimes.build import llama_cpp
+    from suite.session.local import RunRequest
+    from suite.session.run import run
+    from suite.store import load_results
+
+    abi, variant = _host_baseline()
+    built = llama_cpp.ensure_built(abi, variant)  # given as a user's bundle: CI builds only the baseline
+    # llama-68m: invocations long enough (a second or two) for the 20 Hz sampler to see llama-bench's memory
+    req = RunRequest(model_id="llama-68m", runtime="llama-bench", device="local",
+                     params=BurstParams(prompt_tokens=64, gen_tokens=32, reps=2, warmup=1, threads=2, depth=64),
+                     models_dir=tmp_path / "models", results_dir=tmp_path / "results", probe=True,
+                     sample_rate_hz=20.0, runtime_bundle=built.path)
+    path = run(None, req)
+    rec = json.loads((path / "run.json").read_text())
+    assert rec["outcome"] == "completed", rec["errors"]
+    rt = rec["runtime"]
+    assert rt["name"] == "llama.cpp" and rt["version"] == llama_cpp.SOURCE.short_commit and rt["threads"] == 2
+    assert rt["bundle"]["built_by"] == "user" and rt["bundle"]["sha256"] == built.manifest["sha256"]
+    assert "-p 64 -n 0 -r 2 -t 2 -o jsonl -d 64" in rt["commands"]["prefill"]
+    assert "-p 0 -n 32 -r 2 -t 2 -o jsonl -d 64" in rt["commands"]["decode"]
+    assert rec["device"]["transport"] == "local" and "provisioning" not in rec  # run where it was built
+    assert rec["scenario"]["params"]["depth"] == 64
+    m, model = rec["metrics"], rec["model"]
+    assert m["prefill_tps"]["n"] == 2 and m["decode_tps"]["n"] == 2 and m["decode_tps"]["value"] > 0
+    # llama-bench's own memory, followed through the pid file each invocation writes (never edgebench's)
+    assert 0.5 * model["bytes"] < m["peak_rss_bytes"]["value"] < 100 * 2**20  # not edgebench's (hundreds of MiB)
+    assert rt["commands"]["decode"].startswith('echo "EDGEBENCH') and " sh -c " in rt["commands"]["decode"]
+    roof = rec["roofline"]
+    assert roof["bandwidth_method"].startswith("on-device: edgebench-membw")
+    # decode at depth 64: llama-bench's tg test reads the KV cache from position 64 to 64 + 32
+    assert roof["decode_bytes_per_token"] == pytest.approx(decode_bytes_per_token(
+        model["weight_bytes_read_per_token"], model["kv_bytes_per_position"], mean_decode_context(64, 33)))
+    s = load_results([path]).samples()
+    phases = s[s["channel"].str.startswith("phase/")]
+    # the phase markers (llama-bench's device clock) and the sampler share one clock: they interleave
+    assert {"phase/prefill", "phase/decode"} <= set(phases["channel"])
+    assert 0 <= phases["t_s"].min() and phases["t_s"].max() <= s["t_s"].max() + 1.0
+
+
+def test_the_own_build_for_this_host_is_chosen_from_its_cpuinfo():
+    from suite.device.live import host_live
+    from suite.runtimes import get_runtime
+    from suite.runtimes.build.variants import choose_variant, cpu_features
+    from suite.transport.local import LocalTransport
+
+    live = host_live(LocalTransport())
+    abi, _ = _host_baseline()
+    assert live.props["ro.product.cpu.abi"] == abi
+    best = choose_variant(abi, cpu_features(Path("/proc/cpuinfo").read_text())).variant.name
+    assert f" {abi}/{best} " in get_runtime("llama.cpp").own_version(live)
+
+
+def test_depth_is_refused_where_a_runtime_has_no_filled_context_mode(tmp_path):
+    from suite.core.errors import EdgebenchError
+    from suite.session.local import RunRequest
+    from suite.session.run import check_request
+
+    req = RunRequest(model_id="tiny", runtime="ort-genai", params=BurstParams(depth=512))
+    with pytest.raises(EdgebenchError, match="--depth measures at a filled context") as info:
+        check_request(req, None)
+    assert info.value.exit_code == 2 and "llama.cpp" in info.value.hint
+    assert BurstParams().to_dict() == BurstParams(depth=0).to_dict() and "depth" not in BurstParams().to_dict()
+    assert BurstParams(depth=512).to_dict()["depth"] == 512

@@ -61,6 +61,7 @@ def test_params_are_canonical_whatever_their_order():
     ("device.device_id", "aaaaaaaaaaaa"),
     ("model.sha256", "f" * 64),
     ("runtime.name", "llama.cpp"),
+    ("runtime.bundle", {"sha256": "a" * 64}),
     ("runtime.version", "0.19.0"),
     ("runtime.backend", "QNNExecutionProvider"),
     ("runtime.threads", 4),

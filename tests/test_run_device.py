@@ -127,10 +127,10 @@ def test_llama_cpp_runs_inside_the_phone_into_the_same_schema(loopback_phone_fac
                                                               models_dir, tmp_path):
     phone = loopback_phone_factory("qcom-flagship", charging=False)
     req = request(models_dir, tmp_path)
-    req.runtime = "llama.cpp"
+    req.runtime = "llama-cpp-python"
     rec = json.loads((run_device(phone_ref(phone), req) / "run.json").read_text())
     assert rec["outcome"] == "completed"
-    assert rec["runtime"]["name"] == "llama.cpp" and rec["model"]["format"] == "gguf"
+    assert rec["runtime"]["name"] == "llama-cpp-python" and rec["model"]["format"] == "gguf"
     m = rec["metrics"]
     assert m["prefill_tps"]["n"] == 2 and m["decode_tps"]["value"] > 0 and m["ttft_s"]["value"] > 0
     assert m["power_w/avg"]["value"] > 0 and "temp_c/max" in m

@@ -164,15 +164,15 @@ def test_ctrl_c_leaves_a_complete_interrupted_run_and_no_temp_folder(models_dir,
 
 def test_llama_cpp_runs_the_same_card_into_the_same_schema(models_dir, tmp_path, tiny_run):
     params = BurstParams(prompt_tokens=16, gen_tokens=8, reps=2, warmup=1, threads=1)
-    path = run_local(RunRequest(model_id="tiny", runtime="llama.cpp", params=params, models_dir=models_dir,
+    path = run_local(RunRequest(model_id="tiny", runtime="llama-cpp-python", params=params, models_dir=models_dir,
                                 results_dir=tmp_path))
     rec = json.loads((path / "run.json").read_text())
     assert rec["outcome"] == "completed"
-    assert rec["runtime"]["name"] == "llama.cpp" and rec["model"]["format"] == "gguf"
+    assert rec["runtime"]["name"] == "llama-cpp-python" and rec["model"]["format"] == "gguf"
     assert rec["model"]["quant"] == "q4_0"
     _, onnx_rec = tiny_run
     assert set(onnx_rec["metrics"]) - {"roofline_fraction/prefill"} <= set(rec["metrics"]) | set(rec["unavailable"])
     assert rec["model"]["sha256"] != onnx_rec["model"]["sha256"]  # different artefacts never pool
-    assert "no compute probe for llama.cpp" in rec["unavailable"]["roofline_fraction/prefill"]
+    assert "no compute probe for llama-cpp-python" in rec["unavailable"]["roofline_fraction/prefill"]
     # llama.cpp keeps its KV cache in f16: 2 bytes per element, half of onnxruntime-genai's fp32
     assert rec["model"]["kv_bytes_per_position"] * 2 == onnx_rec["model"]["kv_bytes_per_position"]

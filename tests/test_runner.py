@@ -67,10 +67,10 @@ def test_runner_imports_nothing_a_phone_python_may_lack(tmp_path):
             f"sys.path.insert(0, {str(pyz)!r})\n"
             "import suite.runtimes.runner, suite.sensors.probe\n"
             "from suite.runtimes import get_runtime\n"
-            "print([get_runtime(n).name for n in ('ort-genai', 'llama.cpp')])\n")
+            "print([get_runtime(n).name for n in ('ort-genai', 'llama-cpp-python')])\n")
     r = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd="/", timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.strip() == "['ort-genai', 'llama.cpp']"
+    assert r.stdout.strip() == "['ort-genai', 'llama-cpp-python']"
 
 
 def test_runner_reports_errors_as_events(tmp_path):

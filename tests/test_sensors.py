@@ -287,3 +287,29 @@ def test_rapl_permission_denied_for_a_normal_user():
         assert out == f"permission denied reading {root}/class/powercap/intel-rapl:0/energy_uj"
     finally:
         shutil.rmtree(root)
+
+
+def test_pid_file_rss_follows_each_invocation_and_never_a_launcher(tmp_path):
+    """A native runtime's invocations write their pid as they start: the RSS source reads whichever
+    process the file names, skips the `sh -c` before it execs the program, keeps the largest VmHWM."""
+    from suite.core.schema import CH_RSS_BYTES
+    from suite.sensors.sources import PidFileRss
+
+    proc, pid_file = tmp_path / "proc", tmp_path / "llama.cpp.pid"
+
+    def process(pid: int, name: str, rss_kb: int, hwm_kb: int) -> None:
+        (proc / str(pid)).mkdir(parents=True, exist_ok=True)
+        (proc / str(pid) / "status").write_text(f"Name:\t{name}\nVmHWM:\t{hwm_kb} kB\nVmRSS:\t{rss_kb} kB\n")
+        pid_file.write_text(f"{pid}\n")
+
+    src = PidFileRss(pid_file, proc)
+    assert src.probe() is None and src.read() == []  # no invocation yet
+    process(41, "sh", 900, 900)
+    assert src.read() == []  # the launcher, not llama-bench yet
+    process(41, "llama-bench", 20_000, 30_000)
+    assert src.read() == [(CH_RSS_BYTES, 20_000 * 1024.0)]
+    process(57, "llama-bench", 10_000, 12_000)  # the next invocation: a new pid
+    assert src.read() == [(CH_RSS_BYTES, 10_000 * 1024.0)]
+    assert src.peak_hwm_bytes == 30_000 * 1024
+    pid_file.write_text("99\n")  # gone
+    assert src.read() == []

@@ -128,3 +128,41 @@ st.write_run({str(tmp_path)!r}, rec, [])
     names = [p.name for p in tmp_path.iterdir()]
     assert all(n.startswith(".tmp-") for n in names) and names
     assert load_results([tmp_path]).records == []
+
+
+def test_version_1_llama_runs_take_the_new_names_and_never_pool_with_new_ones():
+    """Schema 2 (issue 13): `llama.cpp` is the engine through its benchmark binary; version-1 runs of
+    the in-process binding (called `llama.cpp` then) become `llama-cpp-python`, version-1 `llama-bench`
+    runs become `llama.cpp`, imported llama-bench results keep `llama.cpp`; the old name stays."""
+    from suite.analysis.pooling import pool_key
+
+    def v1(name: str, origin: str = "measured") -> dict:
+        rec = example(1)
+        rec["origin"] = origin
+        rec["runtime"] = dict(rec["runtime"], name=name)
+        return rec
+
+    binding = upgrade_record(v1("llama.cpp"))
+    assert binding["runtime"]["name"] == "llama-cpp-python"
+    assert binding["runtime"]["renamed_from"] == "llama.cpp"
+    bench = upgrade_record(v1("llama-bench"))
+    assert bench["runtime"]["name"] == "llama.cpp" and bench["runtime"]["renamed_from"] == "llama-bench"
+    imported = upgrade_record(v1("llama.cpp", origin="imported"))
+    assert imported["runtime"]["name"] == "llama.cpp" and "renamed_from" not in imported["runtime"]
+    other = upgrade_record(v1("ort-genai"))
+    assert other["runtime"] == example(1)["runtime"] and other["schema_version"] == SCHEMA_VERSION
+
+    new_native = upgrade_record(v1("llama-bench")) | {"schema_version": SCHEMA_VERSION}
+    assert pool_key(binding) != pool_key(new_native)
+
+
+def test_runs_of_two_binaries_never_pool():
+    from suite.analysis.pooling import pool_key
+
+    a = example(2)
+    b = json.loads(json.dumps(a))
+    b["runtime"]["bundle"]["sha256"] = "f" * 64  # the same commit, another build (variant, toolchain)
+    assert pool_key(a).binary == a["runtime"]["bundle"]["sha256"]
+    assert pool_key(a) != pool_key(b)
+    # ... while `compare` matches a baseline and a candidate build on everything else
+    assert pool_key(a).without_version() == pool_key(b).without_version()

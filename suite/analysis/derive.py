@@ -137,7 +137,7 @@ def roofline_part(model: Mapping, metrics: Mapping, card, params: BurstParams, b
         if source == "probe":
             found["memory_bandwidth_bytes_per_s"] = metric(
                 "memory_bandwidth_bytes_per_s", list(bw.samples)) | {"value": bw.bytes_per_s}
-        ctx = mean_decode_context(params.prompt_tokens, params.gen_tokens)
+        ctx = mean_decode_context(params.decode_context_start, params.gen_tokens)
         per_tok = decode_bytes_per_token(model["weight_bytes_read_per_token"], model["kv_bytes_per_position"], ctx)
         bound = decode_bound_tps(per_tok, bw.bytes_per_s)
         roof.update(decode_bytes_per_token=per_tok, decode_bound_tps=bound)

@@ -1,7 +1,7 @@
 """The one pooling key: which runs may be pooled into one set of numbers.
 
 DESIGN.md section 2: results are never pooled across device, model sha256, runtime name,
-version, backend and threads, or scenario and its parameters. `pool_key` is that rule, once;
+version, backend and threads, the native binary that ran, or scenario and its parameters. `pool_key` is that rule, once;
 the report's tables, `compare` and `export` all read it from here.
 """
 
@@ -24,16 +24,24 @@ class PoolKey:
     threads: int | None
     scenario: str | None
     params: str
+    #: the sha256 of the native binary that ran (a native runtime's `runtime.bundle.sha256`): two builds
+    #: of one llama.cpp commit (CPU variants, toolchains, a user's bundle) never pool
+    binary: str | None = None
 
     def without_version(self) -> PoolKey:
-        """The same key with `runtime_version` cleared (None): what `compare` matches a baseline
-        and a candidate on, since the runtime version is usually what a comparison is about."""
-        return replace(self, runtime_version=None)
+        """The same key with `runtime_version` and `binary` cleared (None): what `compare` matches a
+        baseline and a candidate on, since the runtime's version or build is usually what a
+        comparison is about."""
+        return replace(self, runtime_version=None, binary=None)
 
     def digest(self) -> str:
         """A short stable text form for tables: the first 16 hex digits of the sha256 of the
-        fields as canonical JSON (sorted keys, no spaces)."""
-        text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        fields as canonical JSON (sorted keys, no spaces); `binary` only when known, so the digests of
+        runs without one stay what they were before it joined the key."""
+        fields = asdict(self)
+        if fields["binary"] is None:
+            del fields["binary"]
+        text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -51,4 +59,5 @@ def pool_key(record: dict) -> PoolKey:
         threads=rt.get("threads"),
         scenario=sc.get("name"),
         params=json.dumps(sc.get("params") or {}, sort_keys=True),
+        binary=(rt.get("bundle") or {}).get("sha256"),
     )

@@ -175,15 +175,16 @@ def models_show(model_id: Annotated[str, typer.Argument(help="Model id.")], mode
 @app.command()
 def run(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model id (see `edgebench models list`).")] = None,
-    model_file: Annotated[Path | None, typer.Option("--model-file", help="A real checkpoint instead of a card: a GGUF file (llama.cpp) or an ort-genai ONNX folder.")] = None,
+    model_file: Annotated[Path | None, typer.Option("--model-file", help="A real checkpoint instead of a card: a GGUF file (llama.cpp, llama-cpp-python) or an ort-genai ONNX folder.")] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="local, a serial, all, or filters like tier=entry,soc=SM8650.")] = "local",
     adb: AdbServers = None,
-    runtime: Annotated[str | None, typer.Option("--runtime", help=f"{RUNTIMES.describe()}. Default: ort-genai on this host and on devices with Python; llama-bench (edgebench's own build) on phones without.")] = None,
-    runtime_bundle: Annotated[Path | None, typer.Option("--runtime-bundle", help="Your own build of a native runtime (its binary + lib/*.so) for the device's ABI; without it edgebench builds llama-bench itself.")] = None,
+    runtime: Annotated[str | None, typer.Option("--runtime", help=f"{RUNTIMES.describe()}. Default: ort-genai on this host and on devices with Python; llama.cpp (edgebench's own build of llama-bench) on phones without.")] = None,
+    runtime_bundle: Annotated[Path | None, typer.Option("--runtime-bundle", help="Your own build of a native runtime (its binary + lib/*.so) for the device's ABI; without it edgebench builds llama.cpp's llama-bench itself.")] = None,
     prompt_tokens: Annotated[int, typer.Option(help="Prompt length prefilled in one batch.", min=1)] = 128,
     gen_tokens: Annotated[int, typer.Option(help="Tokens generated per repetition.", min=2)] = 64,
     reps: Annotated[int, typer.Option(help="Measured repetitions.", min=1)] = 5,
     warmup: Annotated[int, typer.Option(help="Warmup repetitions, discarded.", min=0)] = 1,
+    depth: Annotated[int, typer.Option(help="Tokens already in the context before prefill and decode are measured (a chat's history; llama-bench's -d). llama.cpp only.", min=0)] = 0,
     threads: Annotated[int | None, typer.Option(help="Runtime threads [default: all logical cores].", min=1)] = None,
     quant: Annotated[str | None, typer.Option(help="Model quantisation: int4/int8 (ONNX), q4_0/q8_0 (GGUF) [default: int4 / q4_0].")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the model weights and prompt ids.")] = 0,
@@ -232,7 +233,7 @@ def run(
                     battery_floor=battery_floor, battery_wait=battery_wait)
     scenario = SCENARIOS.check(scenario)  # an unknown one: UnknownNameError naming the registered ones
     params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
-                         threads=threads, seed=seed)
+                         threads=threads, seed=seed, depth=depth)
     req = RunRequest(model_id=model, runtime=runtime or "ort-genai", device=device, params=params, quant=quant,
                      seed=seed,
                      models_dir=models_dir or default_models_dir(), results_dir=results_dir, sample_rate_hz=rate,

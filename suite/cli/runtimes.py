@@ -26,7 +26,8 @@ runtimes_app = typer.Typer(help="edgebench's own native runtimes (llama.cpp's ll
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-#: the engines `runtimes build` builds (the llama-bench runtime drives llama.cpp's benchmark binary)
+#: the engines `runtimes build` builds (the llama.cpp runtime drives llama.cpp's benchmark binary,
+#: llama-bench, which is its alias)
 ENGINES = ("llama.cpp", "llama-bench")
 
 

@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class BurstParams:
-    """The burst scenario: prefill `prompt_tokens` in one batch, then decode `gen_tokens`."""
+    """The burst scenario: prefill `prompt_tokens` in one batch, then decode `gen_tokens`.
+
+    `depth`: tokens already in the context before each measured phase (llama-bench's `-d`: a chat's
+    history), so prefill and decode are measured at a filled context; 0 = an empty one."""
 
     prompt_tokens: int = 128
     gen_tokens: int = 64
@@ -17,6 +20,10 @@ class BurstParams:
     warmup: int = 1
     threads: int | None = None
     seed: int = 0
+    depth: int = 0
+    #: analysis only (never stored): whether decode continues after the measured prompt (in process)
+    #: or runs on its own from `depth` (llama-bench's separate `-p 0 -n N` test)
+    decode_after_prompt: bool = True
 
     def __post_init__(self) -> None:
         if self.prompt_tokens < 1:
@@ -29,9 +36,17 @@ class BurstParams:
             raise ValueError("warmup must be >= 0")
         if self.threads is not None and self.threads < 1:
             raise ValueError("threads must be >= 1")
+        if self.depth < 0:
+            raise ValueError("depth must be >= 0")
+
+    @property
+    def decode_context_start(self) -> int:
+        """The KV position the first timed decode step attends from."""
+        return self.depth + (self.prompt_tokens if self.decode_after_prompt else 0)
 
     def to_dict(self) -> dict:
-        return {
+        """The stored parameters (`depth` only when set: runs at an empty context keep the key they had)."""
+        out = {
             "prompt_tokens": self.prompt_tokens,
             "gen_tokens": self.gen_tokens,
             "reps": self.reps,
@@ -39,6 +54,7 @@ class BurstParams:
             "threads": self.threads,
             "seed": self.seed,
         }
+        return out | ({"depth": self.depth} if self.depth else {})
 
 
 @dataclass

@@ -22,6 +22,8 @@ class Registry(Generic[T]):
         self.kind = kind
         self._items: dict[str, T | str] = {}
         self._about: dict[str, str] = {}
+        #: another name -> the registered name it stands for (`alias`)
+        self._aliases: dict[str, str] = {}
 
     def add(self, name: str, target: str, *, about: str = "") -> None:
         """Register `name` as `"module:attribute"` (imported on first use), with a few words for `--help`."""
@@ -33,14 +35,29 @@ class Registry(Generic[T]):
         if about:
             self._about[name] = about
 
+    def alias(self, name: str, target: str) -> None:
+        """`name` stands for the registered `target` (an older or shorter name): `check` and `get`
+        answer with the target, and what is stored names only the target."""
+        if name in self._items or name in self._aliases:
+            raise ValueError(f"{self.kind} {name!r} registered twice")
+        if target not in self._items:
+            raise ValueError(f"{self.kind} alias {name!r}: {target!r} is not registered")
+        self._aliases[name] = target
+
     def check(self, name: str) -> str:
-        """`name` when it is registered; else an UnknownNameError naming the registered ones."""
+        """The registered name `name` is, or stands for (an alias); else an UnknownNameError naming
+        the registered ones."""
+        name = self._aliases.get(name, name)
         if name not in self._items:
             raise UnknownNameError(self.kind, name, self._items)
         return name
 
+    def aliases(self, name: str) -> list[str]:
+        """The other names that stand for the registered `name`."""
+        return sorted(a for a, t in self._aliases.items() if t == name)
+
     def get(self, name: str) -> T:
-        self.check(name)
+        name = self.check(name)
         obj = self._items[name]
         if isinstance(obj, str):
             module, _, attr = obj.partition(":")
@@ -56,10 +73,15 @@ class Registry(Generic[T]):
 
     def describe(self) -> str:
         """`name (about), ...` of every entry, for `--help` texts and hints."""
-        return ", ".join(f"{n} ({self._about[n]})" if n in self._about else n for n in self.names())
+        def one(n: str) -> str:
+            notes = [self._about[n]] if n in self._about else []
+            notes += [f"alias {a}" for a in self.aliases(n)]
+            return f"{n} ({'; '.join(notes)})" if notes else n
+
+        return ", ".join(one(n) for n in self.names())
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        return name in self._items or name in self._aliases

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-SCHEMA_VERSION = 1
+#: 2: one naming scheme for llama.cpp (`llama.cpp` = the engine through its benchmark binary,
+#: `llama-cpp-python` = in process; suite.store's upgrade step renames version-1 runs)
+SCHEMA_VERSION = 2
 
 #: Top-level keys of run.json, in the order they are written.
 RUN_FIELDS = (

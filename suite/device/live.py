@@ -152,3 +152,19 @@ def save_snapshot(transport: Transport, out_dir: Path | str) -> dict[str, Any]:
         raise DeviceError("the phone answered none of the snapshot commands", serial=transport.serial,
                           command="; ".join(LIVE_COMMANDS.values()))
     return snap.snapshot_from_texts(texts)
+
+
+#: `uname -m` -> the ABI name a native runtime's build is made for
+_MACHINE_ABI = {"x86_64": "x86_64", "aarch64": "arm64-v8a", "arm64": "arm64-v8a"}
+
+
+def host_live(transport: Transport, timeout_s: float = _TIMEOUT_S) -> LiveState:
+    """A host read the way a phone is, for a native runtime run there through the local transport:
+    its /proc/cpuinfo and cpufreq policies (the CPU variant and the big cores), its kernel, and its
+    ABI from `uname -m` (as `ro.product.cpu.abi`; a host has no getprop)."""
+    commands = {name: LIVE_COMMANDS[name] for name in (snap.PROC_CPUINFO, snap.CPUFREQ)}
+    texts = run_batch(transport, {**commands, **EXTRA_COMMANDS}, timeout_s)
+    machine = texts.get(UNAME_M, "").strip() or None
+    props = {"ro.product.cpu.abi": _MACHINE_ABI.get(machine or "", machine or "")}
+    snap_texts = {name: texts.get(name, "") for name in snap.SNAPSHOT_FILES}
+    return LiveState(transport.serial, snap_texts, {}, texts.get(UNAME, "").strip() or None, props, machine)

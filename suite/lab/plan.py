@@ -11,14 +11,15 @@
     exclude = []                 # serials to leave out
 
     [defaults]                   # values any [[jobs]] entry may override
-    runtime = "ort-genai"        # ort-genai | llama.cpp | llama-bench
-    runtime_bundle = "bundle"    # llama-bench: your own build, relative to the plan (default: edgebench's)
+    runtime = "ort-genai"        # ort-genai | llama.cpp (alias llama-bench) | llama-cpp-python
+    runtime_bundle = "bundle"    # llama.cpp: your own build, relative to the plan (default: edgebench's)
     prompt_tokens = 128          # >= 1
     gen_tokens = 64              # >= 2
     reps = 5                     # >= 1
     warmup = 1                   # >= 0
+    depth = 0                    # >= 0: tokens in the context before each measured phase (llama.cpp's -d)
     threads = 4                  # >= 1; default: the runtime's choice
-    quant = "int4"               # int4/int8 (ort-genai), q4_0/q8_0 (llama.cpp, llama-bench)
+    quant = "int4"               # int4/int8 (ort-genai), q4_0/q8_0 (llama.cpp, llama-cpp-python)
     seed = 0
     rate = 10.0                  # sensor sampling, Hz, > 0
     probe = false                # the roofline probe: slow, so off by default in a lab
@@ -86,7 +87,7 @@ DEFAULT_WINDOW_TOKENS = 64  # suite.scenarios.sustained.DEFAULT_WINDOW_TOKENS (t
 PARAM_DEFAULTS: dict[str, Any] = {
     "runtime": "ort-genai", "runtime_bundle": None, "prompt_tokens": 128, "gen_tokens": 64, "reps": 5,
     "warmup": 1, "threads": None, "quant": None, "seed": 0, "rate": 10.0, "probe": False, "repetitions": 1,
-    "idle": 5.0,
+    "idle": 5.0, "depth": 0,
 }
 #: the params every job carries (sustained adds duration_s/windows/window_tokens, fit its ladder `models`: the
 #: options of suite.scenarios' SustainedScenario and FitScenario, whose modules are slow to import)
@@ -317,6 +318,15 @@ def _str(choices: Sequence[str] | None = None, what: str = "value") -> Conv:
     return conv
 
 
+def _runtime(v: Any) -> str:
+    """A registered runtime's name (an alias such as `llama-bench` becomes the name it stands for,
+    so jobs, resume keys and stored runs all say the same)."""
+    name = _str()(v)
+    if name not in RUNTIMES:
+        raise ValueError(f"unknown runtime {name!r} ({RUNTIMES.describe()})")
+    return RUNTIMES.check(name)
+
+
 def _bool(v: Any) -> bool:
     if not isinstance(v, bool):
         raise TypeError(f"expected true or false, {_got(v)}")
@@ -499,10 +509,11 @@ def _jobs(root: _Table, base: Path) -> list[JobSpec]:
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         root.fail("jobs", "expected [[jobs]] entries (an array of tables)")
     convs: dict[str, Conv] = {
-        "runtime": _str(RUNTIMES.names(), "runtime"), "runtime_bundle": _path(base, folder=True),
+        "runtime": _runtime, "runtime_bundle": _path(base, folder=True),
         "prompt_tokens": _int(1), "gen_tokens": _int(2), "reps": _int(1), "warmup": _int(0), "threads": _int(1),
         "quant": _str([q for qs in QUANTS.values() for q in qs], "quant"), "seed": _int(),
         "rate": _number(0, exclusive=True), "probe": _bool, "repetitions": _int(1), "idle": _duration(),
+        "depth": _int(0),
     }
     defaults = root.table("defaults")
     defaults.check_keys(tuple(PARAM_DEFAULTS))
@@ -546,7 +557,14 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
             within = "" if source["quant"] is job else f" (in {job.label})"
             source["quant"].fail("quant", f"{quant!r} is not a quant of {rt} ({', '.join(known)}){within}")
 
+    if values["depth"]:
+        flat = [rt for rt in runtimes if not getattr(get_runtime(rt), "depth", False)]
+        if flat:
+            source["depth"].fail("depth", f"measures at a filled context with llama-bench's -d; {flat[0]} has no "
+                                 "such mode (runtime = \"llama.cpp\")")
     params = {k: values[k] for k in RUN_PARAMS} | {"idle_s": values["idle"]}
+    if values["depth"]:  # only when set: the keys of jobs at an empty context stay what they were
+        params["depth"] = values["depth"]
     models: tuple[str | None, ...] = (None,)
     model_file = None
     if scenario == "fit":

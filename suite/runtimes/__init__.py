@@ -1,7 +1,8 @@
 """Runtimes, registered by name: each is one module; the line below names it (imported on first use).
 
 A new runtime is one file (a class with the attributes and methods of `base.PythonRuntime` or
-`base.NativeRuntime`) plus its line here; see docs/architecture.md.
+`base.NativeRuntime`) plus its line here; see docs/architecture.md. A runtime has one name, the one
+stored in its runs; an alias (`RUNTIMES.alias`) is another way to ask for it.
 """
 
 from suite.runtimes.base import (
@@ -19,9 +20,12 @@ from suite.runtimes.base import (
 )
 
 RUNTIMES.add("ort-genai", "suite.runtimes.ort_genai:OrtGenaiRuntime", about="ONNX")
-RUNTIMES.add("llama.cpp", "suite.runtimes.llama_cpp:LlamaCppRuntime", about="GGUF")
-RUNTIMES.add("llama-bench", "suite.runtimes.llama_bench:LlamaBenchRuntime",
-             about="GGUF, llama.cpp's benchmark binary on a phone (edgebench's own build, or --runtime-bundle)")
+RUNTIMES.add("llama.cpp", "suite.runtimes.llama_bench:LlamaBenchRuntime",
+             about="GGUF, llama.cpp's benchmark binary llama-bench, on a phone or this host: edgebench's own "
+                   "build, or yours with --runtime-bundle")
+RUNTIMES.alias("llama-bench", "llama.cpp")
+RUNTIMES.add("llama-cpp-python", "suite.runtimes.llama_cpp_python:LlamaCppRuntime",
+             about="GGUF, llama.cpp in process through the Python binding")
 
 
 def get_runtime(name: str) -> Runtime:

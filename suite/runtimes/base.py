@@ -84,6 +84,8 @@ class DeviceCall:
     #: one invocation per repetition, each a window the scenario watches as it ends (sustained);
     #: for runtimes with `windows = True`
     windows: bool = False
+    #: where each invocation writes its pid as it starts (the sampler follows its memory); None: nowhere
+    pid_file: str | None = None
 
 
 @dataclass
@@ -141,6 +143,11 @@ class NativeRuntime(Runtime, Protocol):
 
     def bundle_version(self, bundle: Path) -> str:
         """The bundle's identity for resuming lab plans (a digest of its binary)."""
+        ...
+
+    def binary_sha256(self, bundle: Path) -> str | None:
+        """The sha256 of the bundle's binary (None when it has none): recorded as
+        `runtime.bundle.sha256`, part of the pooling key."""
         ...
 
     def prepare(self, call: DeviceCall) -> Any:

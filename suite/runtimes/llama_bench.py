@@ -1,7 +1,9 @@
-"""Runtime `llama-bench` on phones: a user-supplied llama.cpp bundle run over adb.
+"""Runtime `llama.cpp` (alias `llama-bench`): the llama.cpp engine driven through its own benchmark
+binary, on a phone over adb, a loopback phone, or this host (through the local transport).
 
-A bundle is a folder `DIR/bin/llama-bench` + `DIR/lib/*.so` (docs/llama-cpp.md says how to
-build one for Android arm64). A run:
+The binary is edgebench's own static build (suite.runtimes.build) unless the user gives a bundle: a
+folder `DIR/bin/llama-bench` + `DIR/lib/*.so` (docs/llama-cpp.md says how to build one for Android
+arm64). A run:
 
 1. reads the device's ABI (`getprop ro.product.cpu.abi`) and refuses a bundle whose ELF machine
    differs (`suite.device.elf.check_bundle_abi`), before anything is pushed;
@@ -45,7 +47,7 @@ from suite.runtimes.build.variants import Choice, cpu_features, device_variant, 
 from suite.runtimes.llama_bench_output import parse_llama_bench
 from suite.transport import quote
 
-NAME = "llama-bench"
+NAME = "llama.cpp"
 #: the benchmark binary inside a bundle
 BINARY = "bin/llama-bench"
 #: how to build a bundle for the device's ABI (the ABI check's hint)
@@ -54,6 +56,9 @@ BUILD_HINT = ("build llama.cpp for {abi} (for Android arm64: the NDK cmake toolc
 #: the remote folder of the bundle, relative to provision.WORK_DIR
 REMOTE_BUNDLE = "llama-bench"
 _MARK = "EDGEBENCH"
+#: `sh -c` script that writes its own pid to the file `$0`, then becomes the program (exec keeps the
+#: pid): the sampler reads the pid file and follows the benchmark process's memory
+_PID_EXEC = 'echo $$ > "$0" && exec "$@"'
 
 
 # --- the device's CPU ---------------------------------------------------------------------------
@@ -158,17 +163,21 @@ def llama_bench_argv(binary: str, model: str, phase: str, tokens: int, *, reps: 
 
 
 def phase_command(bundle_remote: str, model_remote: str, phase: str, tokens: int, *, reps: int, threads: int,
-                  mask: str | None, nonce: str | None = None, extra: Sequence[str] = ()) -> Invocation:
+                  mask: str | None, nonce: str | None = None, extra: Sequence[str] = (),
+                  pid_file: str | None = None) -> Invocation:
     """One shell command: device time, the pinned llama-bench, device time, its exit status.
 
     Markers are `EDGEBENCH <nonce> T0|T1|RC value` lines on stdout; llama-bench's JSON lines sit
     between them; its log goes to stderr. `$EPOCHREALTIME` is mksh's (Android's sh); `date +%s.%N`
-    is the fallback for other shells."""
+    is the fallback for other shells. With `pid_file`, llama-bench's pid is written there as it
+    starts (a `sh -c` that execs it, so it stays in the foreground and dies with the shell)."""
     nonce = nonce or secrets.token_hex(4)
     binary = f"{bundle_remote}/{BINARY}"
     argv = llama_bench_argv(binary, model_remote, phase, tokens, reps=reps, threads=threads, extra=extra)
     env = (("LD_LIBRARY_PATH", f"{bundle_remote}/lib"),)
     prog = ("taskset " + quote(mask) + " " if mask else "") + " ".join(quote(a) for a in argv)
+    if pid_file:
+        prog = f"sh -c {quote(_PID_EXEC)} {quote(pid_file)} {prog}"
     envs = " ".join(f"{k}={quote(v)}" for k, v in env)
     mark = f"{_MARK} {nonce}"
     now = '${EPOCHREALTIME:-$(date +%s.%N)}'
@@ -176,10 +185,13 @@ def phase_command(bundle_remote: str, model_remote: str, phase: str, tokens: int
     return Invocation(phase, tuple(argv), env, mask, command, nonce)
 
 
-def prepare_command(bundle_remote: str, links: Mapping[str, str] | None = None) -> str:
+def prepare_command(bundle_remote: str, links: Mapping[str, str] | None = None, pid_file: str | None = None) -> str:
     """Pushed files are 0644: make the binary executable (libraries need only read); recreate the
-    bundle's library symlinks (`bundle_links`)."""
+    bundle's library symlinks (`bundle_links`); remove a pid file left by an earlier run (its pid
+    may be another process's by now)."""
     parts = [f"chmod 755 {quote(bundle_remote + '/' + BINARY)}"]
+    if pid_file:
+        parts.append(f"rm -f {quote(pid_file)}")
     for link, target in sorted((links or {}).items()):
         parts.append(f"ln -sf {quote(target)} {quote(bundle_remote + '/' + link)}")
     return " && ".join(parts)
@@ -217,8 +229,9 @@ class PhaseOutput:
     text: str = ""
     stderr: str = ""
 
-    def row(self):
-        """The one result row of this invocation (RuntimeFailure when missing)."""
+    def row(self, depth: int = 0):
+        """The one result row of this invocation (RuntimeFailure when missing, or measured at another
+        context depth than `depth`)."""
         kind = "pp" if self.phase == "prefill" else "tg"
         rows = [r for r in self.rows if r.kind == kind]
         if not rows:
@@ -229,6 +242,9 @@ class PhaseOutput:
             tail = "; ".join(err[-3:] or [p.line for p in self.problems[-3:]])
             raise RuntimeFailure(f"llama-bench {self.phase} gave no {kind} result ({why})"
                                  + (f": {tail}" if tail else ""))
+        if rows[-1].n_depth != depth:
+            raise RuntimeFailure(f"llama-bench {self.phase} measured at context depth {rows[-1].n_depth}, "
+                                 f"not the {depth} asked (-d)")
         return rows[-1]
 
 
@@ -323,6 +339,8 @@ class LlamaBenchRuntime:
     compute_probed = False
     #: sustained: one decode invocation per window (`DeviceCall.windows`)
     windows = True
+    #: measures at a filled context (`BurstParams.depth`: llama-bench's `-d`)
+    depth = True
     bundle_hint = ("without --runtime-bundle edgebench builds llama-bench itself for the phone; "
                    "docs/llama-cpp.md says how to build a bundle of your own")
     bundle_layout = f"{BINARY} and lib/"
@@ -375,26 +393,33 @@ class LlamaBenchRuntime:
 
     def bundle_version(self, bundle: Path) -> str:
         """The sha256 of the bundle's binary (builds differ, tags lie)."""
+        digest = self.binary_sha256(bundle)
+        return "sha256:" + digest[:16] if digest else "unknown"
+
+    def binary_sha256(self, bundle: Path) -> str | None:
         exe = Path(bundle) / BINARY
-        return "sha256:" + local_sha256(exe)[:16] if exe.is_file() else "unknown"
+        return local_sha256(exe) if exe.is_file() else None
 
     def prepare(self, call: DeviceCall) -> Plan:
         """Links and modes of the pushed bundle, the big cores, and the two invocations."""
         t = call.transport
-        t.shell(prepare_command(call.bundle_remote, bundle_links(call.bundle_dir)), timeout_s=15, check=True)
+        t.shell(prepare_command(call.bundle_remote, bundle_links(call.bundle_dir), call.pid_file), timeout_s=15,
+                check=True)
         cores = big_cores(call.live.texts.get(snap.CPUFREQ, ""), (call.device.get("cpu") or {}).get("logical_cores"))
         mask, why = check_affinity(t, cores)
         p = call.params
         threads = p.threads or len(cores.cpus)
+        extra = ("-d", str(p.depth)) if p.depth else ()  # a filled context before each test
         runtime = runtime_record({}, threads, cores, [])
         runtime["affinity"] |= {"applied": mask is not None, "not_applied_because": why}
         if call.windows:  # one decode of gen_tokens per window, -r 1, from an empty context
             invocations = {"window": phase_command(call.bundle_remote, call.model_remote, "decode", p.gen_tokens,
-                                                   reps=1, threads=threads, mask=mask)}
+                                                   reps=1, threads=threads, mask=mask, extra=extra,
+                                                   pid_file=call.pid_file)}
         else:
             invocations = {
                 phase: phase_command(call.bundle_remote, call.model_remote, phase, tokens, reps=p.reps,
-                                     threads=threads, mask=mask)
+                                     threads=threads, mask=mask, extra=extra, pid_file=call.pid_file)
                 for phase, tokens in (("prefill", p.prompt_tokens), ("decode", p.gen_tokens))
             }
         runtime["commands"] = {k: v.command for k, v in invocations.items()}
@@ -414,7 +439,7 @@ class LlamaBenchRuntime:
                 call.say(f"llama-bench {phase} on {call.transport.serial}: {' '.join(inv.argv[1:])}")
                 r = call.transport.shell(inv.command, timeout_s=3600)
                 outs[phase] = parse_phase_output(phase, r.stdout, inv.nonce, r.stderr)
-                rows[phase] = outs[phase].row()
+                rows[phase] = outs[phase].row(call.params.depth)
         except RuntimeFailure as exc:
             failure = ("crashed" if rows.get("prefill") else "load_failed", exc.message)
         pp, tg = rows.get("prefill"), rows.get("decode")
@@ -454,7 +479,7 @@ class LlamaBenchRuntime:
             r = call.transport.shell(inv.command, timeout_s=3600)
             out = parse_phase_output("decode", r.stdout, inv.nonce, r.stderr)
             try:
-                row = out.row()
+                row = out.row(p.depth)
             except RuntimeFailure as exc:
                 run.failure = ("crashed" if run.n_reps else "load_failed", exc.message)
                 run.illegal_instruction = out.exit_code == SIGILL_EXIT
@@ -480,5 +505,5 @@ class LlamaBenchRuntime:
 
     def analysis_params(self, params: BurstParams) -> BurstParams:
         """analysis counts gen_tokens - 1 decode steps (the first token ends prefill); llama-bench's
-        tg test times all n_gen steps."""
-        return dataclasses.replace(params, gen_tokens=params.gen_tokens + 1)
+        tg test times all n_gen steps, from `depth` (its own test, not after the prompt)."""
+        return dataclasses.replace(params, gen_tokens=params.gen_tokens + 1, decode_after_prompt=False)

@@ -72,9 +72,10 @@ def find_python(transport, props: dict[str, str], runtime_module: str) -> str:
         tried.append(f"{exe}: {(r.stderr or r.stdout).strip().splitlines()[-1:] or ['not found']}")
     raise EdgebenchError(
         f"no Python with {runtime_module} on {transport.serial} (tried {'; '.join(tried)})",
-        hint="the ort-genai and llama.cpp runtimes run on devices that have Python (Linux boards, Termux, the "
-        "loopback phone); set EDGEBENCH_DEVICE_PYTHON to its path. Phones without Python run llama.cpp's "
-        "llama-bench, which edgebench builds itself (--runtime llama-bench, the default there; docs/llama-cpp.md)",
+        hint="the ort-genai and llama-cpp-python runtimes run on devices that have Python (Linux boards, Termux, "
+        "the loopback phone); set EDGEBENCH_DEVICE_PYTHON to its path. Phones without Python run llama.cpp "
+        "through its benchmark binary, which edgebench builds itself (--runtime llama.cpp, the default there; "
+        "docs/llama-cpp.md)",
         exit_code=2,
     )
 

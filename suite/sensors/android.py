@@ -112,7 +112,7 @@ def ch_power_rail(rail: str) -> str:
 #: /proc/<pid>/status Names that cannot be the runtime: the loop's own shell, the sandbox, its
 #: children. A pid from another pid namespace (each loopback command has its own) or a reused
 #: pid lands on one of these; its memory must not be reported as the runtime's.
-NOT_RUNTIME_NAMES = ("sh", "mksh", "bwrap", "setpriv", "dumpsys", "cat", "toybox", "mkfifo")
+NOT_RUNTIME_NAMES = ("sh", "mksh", "bwrap", "setpriv", "dumpsys", "cat", "toybox", "mkfifo", "taskset")
 
 #: availability keys that are not channels
 AV_VM_HWM = "vm_hwm"
@@ -528,7 +528,8 @@ class AndroidSampler:
             self._read_fn("slow", self._slow),
             f"odpm() {{{odpm_body} :; }}",
             "mem() {",
-            '  if [ -z "$PID" ] && [ -n "$PIDF" ]; then { read -r PID < "$PIDF"; } 2>/dev/null; fi',
+            # the pid file is read every time: a native runtime's invocations follow one another
+            '  if [ -n "$PIDF" ]; then P2=; { read -r P2 < "$PIDF"; } 2>/dev/null; [ -n "$P2" ] && PID=$P2; fi',
             "  case $PID in ''|*[!0-9]*) PID=; return 0 ;; esac",
             "  r=-; h=-; n=-",
             '  { while read -r a b c; do case $a in Name:) n=$b ;; VmRSS:) r=$b ;; VmHWM:) h=$b ;; esac; done'

@@ -23,6 +23,7 @@ from suite.sensors.sources import (
     CpuUtilSource,
     HwmonSource,
     NvmlSource,
+    PidFileRss,
     RaplSource,
     RssSource,
     Source,
@@ -81,7 +82,10 @@ class LocalSampler:
         sys_root: Path = Path("/sys"),
         proc_root: Path = Path("/proc"),
         use_nvml: bool = True,
+        pid_file: Path | None = None,
     ) -> None:
+        """`pid_file`: the runtime is not `pid` but whichever process that file names at each read (a
+        native runtime's invocations, one process after another, each writing its pid as it starts)."""
         if rate_hz <= 0:
             raise ValueError(f"rate_hz must be positive, got {rate_hz}")
         self.pid = os.getpid() if pid is None else pid
@@ -91,7 +95,7 @@ class LocalSampler:
         self.proc_root = proc_root
         self.t0: float | None = None
 
-        self._rss = RssSource(self.pid, proc_root)
+        self._rss = RssSource(self.pid, proc_root) if pid_file is None else PidFileRss(Path(pid_file), proc_root)
         self._thermal = ThermalZoneSource(sys_root)
         # Power: one source feeds power_w, first available in this order. A discharging
         # battery sees the whole device (the closest analogue of a phone's fuel gauge);

@@ -134,6 +134,54 @@ class RssSource:
         return [(CH_RSS_BYTES, float(rss))]
 
 
+#: /proc/<pid>/status Names that are not a native runtime yet: the `sh -c` that writes the pid file
+#: before it execs the program, and `taskset` (which execs it too)
+LAUNCHER_NAMES = ("sh", "dash", "mksh", "bash", "taskset")
+
+
+@dataclass
+class PidFileRss:
+    """RSS and VmHWM of whichever process a pid file names at each read: a native runtime's
+    invocations, one process after another, each writing its pid there as it starts. The peak is
+    the largest VmHWM read of any of them (read at every sample, so a process's last reading stands
+    when it exits)."""
+
+    pid_file: Path
+    proc_root: Path = Path("/proc")
+    name: str = CH_RSS_BYTES
+    peak_hwm_bytes: int | None = None
+    hwm_reason: str | None = None
+    _pid: int | None = None
+
+    def probe(self) -> str | None:
+        return None  # the process comes later: each invocation names itself
+
+    def _status(self) -> str | None:
+        try:
+            self._pid = int(self.pid_file.read_text().strip())
+            text = (self.proc_root / str(self._pid) / "status").read_text()
+        except (OSError, ValueError):
+            return None  # no invocation running (yet, or any more)
+        m = re.search(r"^Name:\s+(\S+)", text, re.MULTILINE)
+        return None if m and m.group(1) in LAUNCHER_NAMES else text
+
+    def _read_hwm(self) -> None:
+        text = self._status()
+        hwm = parse_vm_hwm_bytes(text) if text else None
+        if hwm is not None:
+            self.peak_hwm_bytes = max(hwm, self.peak_hwm_bytes or 0)
+
+    def read(self) -> list[Row]:
+        text = self._status()
+        if text is None:
+            return []
+        hwm = parse_vm_hwm_bytes(text)
+        if hwm is not None:
+            self.peak_hwm_bytes = max(hwm, self.peak_hwm_bytes or 0)
+        m = re.search(r"^VmRSS:\s+(\d+)\s*kB", text, re.MULTILINE)
+        return [(CH_RSS_BYTES, float(int(m.group(1)) * 1024))] if m else []
+
+
 # --- CPU utilisation and frequency ------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from suite.core.record import Failure, Part
 from suite.core.schema import Outcome
 from suite.device import provision, settings
 from suite.device.identity import lab_salt
-from suite.device.live import read_live
+from suite.device.live import host_live, read_live
 from suite.models import default_models_dir
 from suite.runtimes import is_native
 from suite.runtimes.base import SIGILL_EXIT, DeviceCall, NativeRun, OwnBundle
@@ -47,6 +48,7 @@ from suite.session.local import (
     stop_sampler,
 )
 from suite.transport import DeviceError, quote
+from suite.transport.local import LocalTransport
 
 #: getprop key of a device whose native binaries run under emulation (the arm64 loopback phone)
 EMULATED_PROP = "ro.edgebench.loopback.emulated"
@@ -143,7 +145,7 @@ class _RunnerWay:
         if self.req.model_file is not None:
             raise EdgebenchError(f"--model-file runs on this host, or on a phone with a native runtime; "
                                  f"{self.runtime.name} on a device runs reference cards",
-                                 hint="give --model ID, or --runtime llama-bench --runtime-bundle DIR", exit_code=2)
+                                 hint="give --model ID, or --runtime llama.cpp (a GGUF file runs there)", exit_code=2)
         return resolve_model(self.req, self.runtime, self.say)[:2]
 
     def files(self, card, built) -> dict[str, Path]:
@@ -213,12 +215,12 @@ class _RunnerWay:
 
 class _NativeWay:
     """A native runtime's bundle on a device (suite.runtimes.base.NativeRuntime): the bundle's ABI is
-    checked before anything is pushed; the runtime plans and runs its invocations on the device's shell."""
-
-    pid_file = None
+    checked before anything is pushed; the runtime plans and runs its invocations on the device's shell.
+    Each invocation writes its pid to `pid_file`, which the sampler follows (the runtime's memory)."""
 
     def __init__(self, runtime, req: RunRequest, transport, live, device: dict, say: Status, *,
                  windows: bool = False) -> None:
+        self.pid_file = f"{provision.WORK_DIR}/{runtime.name}.pid"
         self.runtime, self.req, self.transport, self.live, self.device, self.say = runtime, req, transport, live, \
             device, say
         self.windows = windows
@@ -266,11 +268,26 @@ class _NativeWay:
         except EdgebenchError as exc:
             return None, exc.message
 
+    # where the files are on the device (a host subclass runs them where they are built)
+    def _bundle_remote(self) -> str:
+        return f"{provision.WORK_DIR}/{self.runtime.name}"
+
+    def _model_remote(self, report) -> str:
+        return report.remote(self.model_name)
+
+    def _probes_remote(self) -> str:
+        return f"{provision.WORK_DIR}/{PROBES_DIR}"
+
+    def _provide(self, files: dict[str, Path]):
+        """Push what a fallback needs (the lower variant and its probes); the provisioning report."""
+        return provision.ensure_files(self.transport, files)
+
     def provisioned(self, report: provision.ProvisionReport) -> dict:
         self.call = DeviceCall(transport=self.transport, live=self.live, device=self.device,
                                params=self.req.params, bundle_dir=self.bundle_dir,
-                               bundle_remote=f"{provision.WORK_DIR}/{self.runtime.name}",
-                               model_remote=report.remote(self.model_name), say=self.say, windows=self.windows)
+                               bundle_remote=self._bundle_remote(),
+                               model_remote=self._model_remote(report), say=self.say, windows=self.windows,
+                               pid_file=self.pid_file)
         self.plan = self.runtime.prepare(self.call)
         return {**self.plan.runtime, "bundle": self._bundle_block()}
 
@@ -282,7 +299,8 @@ class _NativeWay:
         if emulator:  # the loopback phone's arm64 binaries run under qemu-user: no timing is the phone's
             bundle["emulated"] = (f"{emulator} user-mode emulation on this host (binfmt_misc): the binary's "
                                   "timings are the emulator's, never a speed claim")
-        bundle |= self.own.record if self.own else {"built_by": "user"}
+        bundle |= self.own.record if self.own else {"built_by": "user",
+                                                    "sha256": self.runtime.binary_sha256(self.bundle_dir)}
         return bundle | ({"fallback": self.fallback} if self.fallback else {})
 
     def measure_bounds(self) -> None:
@@ -320,7 +338,7 @@ class _NativeWay:
         aff = runtime.get("affinity") or {}
         logical = (self.device.get("cpu") or {}).get("logical_cores") or 1
         threads = runtime.get("threads") or self.req.params.threads or logical
-        return run_probes(self.transport, f"{provision.WORK_DIR}/{PROBES_DIR}", self.probes.manifest["key"],
+        return run_probes(self.transport, self._probes_remote(), self.probes.manifest["key"],
                           threads=threads, mask=aff.get("mask") if aff.get("applied") else None, all_cores=logical,
                           say=self.say)
 
@@ -355,8 +373,8 @@ class _NativeWay:
         if self.probes is not None:
             self.probes, self.probe_reason = self._build_probes()
             files |= {f"{PROBES_DIR}/{k}": v for k, v in self.probes.files().items()} if self.probes else {}
-        report = provision.ensure_files(self.transport, files)
-        self.call = dataclasses.replace(self.call, bundle_dir=self.bundle_dir)
+        report = self._provide(files)
+        self.call = dataclasses.replace(self.call, bundle_dir=self.bundle_dir, bundle_remote=self._bundle_remote())
         self.plan = self.runtime.prepare(self.call)
         self.fallback = {"from": failed, "to": self.own.record.get("variant"), "why": f"{failed}: {why}",
                          "pushed": [f.name for f in report.pushed]}
@@ -381,6 +399,42 @@ class _NativeWay:
 
     def stop(self, sampler, *, kill: bool) -> None:
         stop_sampler(sampler)
+
+
+class HostNativeWay(_NativeWay):
+    """A native runtime on this host (`suite.session.local.Host`, given this class by the session),
+    through the local transport: the same bundle, probes, invocations and fallback as on a phone, run
+    where they were built (nothing is pushed), on the host's realtime clock (the invocations'
+    `date +%s.%N` markers), its memory followed through the invocations' pid file."""
+
+    def __init__(self, runtime, req: RunRequest, device: dict, say: Status, *, windows: bool = False) -> None:
+        transport = LocalTransport()
+        super().__init__(runtime, req, transport, host_live(transport), device, say, windows=windows)
+        self._pid_dir = tempfile.TemporaryDirectory(prefix="edgebench-pid-")
+        self.pid_file = str(Path(self._pid_dir.name) / f"{runtime.name}.pid")
+
+    def files(self, card, built) -> dict[str, Path]:
+        self.model_file = built.model_file
+        self.probes, self.probe_reason = self._build_probes() if self.req.probe else (None, None)
+        return {}
+
+    def _bundle_remote(self) -> str:
+        return str(self.bundle_dir.resolve())
+
+    def _model_remote(self, report) -> str:
+        return str(Path(self.model_file).resolve())
+
+    def _probes_remote(self) -> str:
+        return str(self.probes.path.resolve())
+
+    def _provide(self, files: dict[str, Path]):
+        return provision.ProvisionReport(self.transport.serial, "", (), 0.0, 0.0)  # nothing to push
+
+    def execute(self, sampler, t0: float, on_rep) -> Measured:
+        try:
+            return super().execute(sampler, t0, on_rep)
+        finally:
+            self._pid_dir.cleanup()
 
 
 class Phone:

@@ -84,7 +84,7 @@ def diagnose(ref, *, build: bool = True, sample_s: float = 2.0, say: Status = la
     runtime, why = default_runtime(ref)
     add(Check("runtime", INFO, f"a run uses {runtime}" + (f": {why}" if why else " (the device's Python imports it)")))
     try:
-        abi, note, choice = get_runtime("llama-bench").variant_choice(live)
+        abi, note, choice = get_runtime("llama.cpp").variant_choice(live)
     except EdgebenchError as exc:
         add(Check("abi", FAIL, exc.message, exc.hint))
     else:
@@ -108,7 +108,7 @@ def _binary_check(transport, abi: str, variant: str, *, build: bool, say: Status
         if built is None or built.verify() is not None:
             say(f"building llama-bench for {abi}/{variant} (once; minutes)")
             built = llama_cpp.ensure_built(abi, variant, say=say)
-        folder = get_runtime("llama-bench").name
+        folder = get_runtime("llama.cpp").name
         report = provision.ensure_files(transport, {f"{folder}/{BINARY}": built.binary})
         remote = report.remote(f"{folder}/{BINARY}")
         r = transport.shell(f"chmod 755 {quote(remote)} && {quote(remote)} --help >/dev/null 2>&1; echo rc=$?",

@@ -87,7 +87,7 @@ def resolve_model(req: RunRequest, runtime, say: Status = lambda _m: None):
         if built.format not in runtime.formats:
             raise EdgebenchError(
                 f"{req.model_file} is {built.format}; runtime {runtime.name} loads {', '.join(runtime.formats)}",
-                hint="GGUF runs on llama.cpp, an ort-genai ONNX folder on ort-genai", exit_code=2)
+                hint="GGUF runs on llama.cpp or llama-cpp-python, an ort-genai ONNX folder on ort-genai", exit_code=2)
         return card, built, (built.model_file if built.format == "gguf" else built.path)
     card = get_model_card(req.model_id)
     say(f"model {card.id}: checking the build")
@@ -111,13 +111,26 @@ class Host:
     process on this host's monotonic clock, no provisioning (the runtime runs in this process)."""
 
     transport = None
+    #: a native runtime runs: its invocations are processes of their own, named by the way's pid file
+    native: bool = False
 
-    def __init__(self, say: Status) -> None:
+    def __init__(self, say: Status, native_way: Callable | None = None) -> None:
+        """`native_way(runtime, req, device, say, windows=...)`: the way a native runtime runs here
+        (suite.session.device.HostNativeWay, given by the session: that module builds on this one)."""
         self.device = local_device_info()
         self.name = "this host"
+        self._native_way = native_way
 
     def way(self, runtime: Runtime, req: RunRequest, say: Status, *, windows: bool = False):
-        return _HostWay(runtime, req, self.device.to_dict(), say)  # in process, every repetition is reported
+        """A Python runtime in this process (every repetition is reported); a native runtime's binary
+        through the local transport, as on a phone (suite.session.device.HostNativeWay)."""
+        if is_native(runtime):
+            if self._native_way is None:
+                raise EdgebenchError(f"the {runtime.name} runtime runs a native binary: this host was given no way "
+                                     "to run one")
+            self.native = True
+            return self._native_way(runtime, req, self.device.to_dict(), say, windows=windows)
+        return _HostWay(runtime, req, self.device.to_dict(), say)
 
     def provision(self, files: dict, push_progress):
         return None  # nothing to push: the model is read where it was built
@@ -129,7 +142,13 @@ class Host:
         return last_level_cache_bytes()
 
     def sampler(self, req: RunRequest, pid_file: str | None):
-        """(sampler, t0, time base): the child-process sampler of this process, t0 on the monotonic clock."""
+        """(sampler, t0, time base): the child-process sampler of this process, t0 on the monotonic
+        clock; for a native runtime on the realtime clock its invocations stamp their phases with, its
+        memory that of the process the pid file names."""
+        if self.native:
+            sampler = ProcessSampler(rate_hz=req.sample_rate_hz, clock=time.time, pid_file=Path(pid_file))
+            sampler.t0 = t0 = time.time()
+            return sampler, t0, power.clock_block(t0)
         sampler = ProcessSampler(rate_hz=req.sample_rate_hz)
         t0 = time.monotonic()
         sampler.t0 = t0

@@ -22,7 +22,7 @@ from suite.core.schema import Outcome
 from suite.models.user_file import model_record as file_model_record
 from suite.runtimes import Runtime, builds_own, get_runtime, is_native
 from suite.runtimes.remote import find_python
-from suite.session.device import Phone, ScenarioHooks
+from suite.session.device import HostNativeWay, Phone, ScenarioHooks
 from suite.session.local import Host, Interrupted, Measured, RunRequest, Status, StopRun, Stored, new_head, store_run
 from suite.transport import DeviceDisconnected
 
@@ -34,13 +34,13 @@ def on_device(ref) -> bool:
 #: the runtime of a run that names none: in process (this host) or through the device's Python
 DEFAULT_RUNTIME = "ort-genai"
 #: ... and on a device without a Python that imports it (a stock phone): edgebench's own native build
-NATIVE_DEFAULT_RUNTIME = "llama-bench"
+NATIVE_DEFAULT_RUNTIME = "llama.cpp"
 
 
 def default_runtime(ref) -> tuple[str, str | None]:
     """(the runtime for a run that names none, why when it is not the usual default): ort-genai on
     this host and on devices with a Python that imports it (boards, Termux, the loopback phone);
-    llama-bench, edgebench's own static build, on a phone without one."""
+    llama.cpp through its benchmark binary (edgebench's own static build) on a phone without one."""
     if not on_device(ref):
         return DEFAULT_RUNTIME, None
     module = get_runtime(DEFAULT_RUNTIME).python_module
@@ -48,20 +48,20 @@ def default_runtime(ref) -> tuple[str, str | None]:
     try:
         find_python(transport, ref.live().props, module)
     except EdgebenchError:
-        return NATIVE_DEFAULT_RUNTIME, (f"{transport.serial} has no Python with {module}: running llama.cpp's "
-                                        f"llama-bench (edgebench's own native build); --runtime chooses another")
+        return NATIVE_DEFAULT_RUNTIME, (f"{transport.serial} has no Python with {module}: running llama.cpp "
+                                        f"through llama-bench (edgebench's own native build); --runtime chooses another")
     return DEFAULT_RUNTIME, None
 
 
 def check_request(req: RunRequest, ref) -> Runtime:
     """The request's runtime, or a clear error when it cannot run as asked (before any work)."""
     runtime = get_runtime(req.runtime)
-    if is_native(runtime) and not on_device(ref):
-        raise EdgebenchError(f"the {runtime.name} runtime runs a native binary on a phone: give --device SERIAL",
-                             hint=runtime.bundle_hint, exit_code=2)
     if is_native(runtime) and req.runtime_bundle is None and not builds_own(runtime):
         raise EdgebenchError(f"the {runtime.name} runtime runs a bundle of your own: give --runtime-bundle DIR",
                              hint=runtime.bundle_hint, exit_code=2)
+    if req.params.depth and not getattr(runtime, "depth", False):
+        raise EdgebenchError(f"--depth measures at a filled context with llama-bench's -d; {runtime.name} has no "
+                             "such mode", hint="--runtime llama.cpp", exit_code=2)
     if not is_native(runtime) and req.runtime_bundle is not None:
         raise EdgebenchError(f"--runtime-bundle is for native runtimes; {runtime.name} runs in process",
                              exit_code=2)
@@ -83,7 +83,7 @@ def run(ref, req: RunRequest, *, status: Status | None = None, on_rep=None, push
     if is_native(runtime) and hooks.windows and not getattr(runtime, "windows", False):
         raise EdgebenchError(f"runtime {runtime.name} cannot run one invocation per window: burst and fit only",
                              exit_code=2)
-    target = Phone(ref, say) if on_device(ref) else Host(say)
+    target = Phone(ref, say) if on_device(ref) else Host(say, native_way=HostNativeWay)
     way = target.way(runtime, req, say, windows=hooks.windows)
 
     card, built = way.model()

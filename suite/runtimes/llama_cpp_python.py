@@ -1,4 +1,6 @@
-"""llama.cpp in process, through llama-cpp-python's low-level C API (ctypes): token ids in, no tokenizer.
+"""Runtime `llama-cpp-python`: llama.cpp in process, through llama-cpp-python's low-level C API
+(ctypes): token ids in, no tokenizer. (The runtime named `llama.cpp` is the engine driven through its
+own benchmark binary, suite.runtimes.llama_bench; this one is the Python binding's build of it.)
 
 The burst follows llama-bench's pp and tg tests: the KV cache is cleared before every repetition
 (`llama_memory_clear`, as llama-bench does between its reps), the prompt goes in as ONE batch of
@@ -133,7 +135,7 @@ class _Loaded:
 
 
 class LlamaCppRuntime:
-    name = "llama.cpp"
+    name = "llama-cpp-python"
     kind = PYTHON
     python_module = "llama_cpp"
     #: llama.cpp's Q4_0 kernels can outrun onnxruntime's int4 probe: no honest compute bound

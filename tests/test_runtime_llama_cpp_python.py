@@ -1,4 +1,4 @@
-"""The in-process llama.cpp runtime: registration, the burst as llama-bench's pp/tg define it, timestamps
+"""The in-process llama.cpp runtime (`llama-cpp-python`): registration, the burst as llama-bench's pp/tg define it, timestamps
 with the same meaning as ort-genai's, failures as RuntimeFailure."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from suite.analysis.metrics import burst_metrics, phase_intervals
 from suite.core.errors import RuntimeFailure
 from suite.models import build_model
 from suite.runtimes import RUNTIMES, BurstParams, get_runtime
-from suite.runtimes.llama_cpp import LlamaCppRuntime, model_path
+from suite.runtimes.llama_cpp_python import LlamaCppRuntime, model_path
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is in the [test] extra")
 
@@ -50,8 +50,8 @@ def spy(monkeypatch):
 
 
 def test_registered_for_gguf():
-    assert "llama.cpp" in RUNTIMES
-    rt = get_runtime("llama.cpp")
+    assert "llama-cpp-python" in RUNTIMES
+    rt = get_runtime("llama-cpp-python")
     assert isinstance(rt, LlamaCppRuntime) and rt.formats == ("gguf",)
     assert rt.version() == llama_cpp.__version__
 
@@ -59,8 +59,9 @@ def test_registered_for_gguf():
 def test_burst_is_llama_benchs_pp_and_tg(tiny_gguf, spy):
     phases: list[tuple[str, str]] = []
     seen: list[int] = []
-    result = get_runtime("llama.cpp").run_burst(tiny_gguf.path, PARAMS, on_phase=lambda p, e, t: phases.append((p, e)),
-                                                on_rep=lambda i, n, r: seen.append(i))
+    result = get_runtime("llama-cpp-python").run_burst(tiny_gguf.path, PARAMS,
+                                                       on_phase=lambda p, e, t: phases.append((p, e)),
+                                                       on_rep=lambda i, n, r: seen.append(i))
     assert seen == [0, 1, 2, 3]
     # per repetition: clear the KV cache, ONE decode of the whole prompt, then gen_tokens - 1 single-token steps
     per_rep = [("clear", 0)] + [("decode", 16)] + [("decode", 1)] * 7
@@ -74,7 +75,7 @@ def test_burst_is_llama_benchs_pp_and_tg(tiny_gguf, spy):
 
 def test_timestamps_mean_what_ort_genais_mean(tiny_gguf):
     t0 = time.monotonic()
-    result = get_runtime("llama.cpp").run_burst(tiny_gguf.path, PARAMS)
+    result = get_runtime("llama-cpp-python").run_burst(tiny_gguf.path, PARAMS)
     assert t0 <= result.t_load_start < result.t_load_end and result.load_s > 0
     reps = result.repetitions
     assert [r.warmup for r in reps] == [True, False, False, False]
@@ -92,7 +93,7 @@ def test_timestamps_mean_what_ort_genais_mean(tiny_gguf):
     spans = phase_intervals(reps)
     assert len(spans["warmup"]) == 1 and len(spans["prefill"]) == len(spans["decode"]) == 3
     info = result.info
-    assert info["name"] == "llama.cpp" and info["backend"] == "CPU" and info["threads"] == 1
+    assert info["name"] == "llama-cpp-python" and info["backend"] == "CPU" and info["threads"] == 1
     assert info["version"] == llama_cpp.__version__
     assert info["n_batch"] >= PARAMS.prompt_tokens and info["n_ctx"] >= PARAMS.prompt_tokens + PARAMS.gen_tokens
     assert info["type_k"] == "f16" and info["flash_attn"]
