@@ -13,7 +13,7 @@ import pytest
 
 from suite.core.schema import RUN_FIELDS
 from suite.importers.llama_bench import NO_SENSORS, cli_import, import_llama_bench
-from suite.store import load_results
+from suite.store import load_results, load_run
 
 FIXTURES = Path(__file__).parent / "fixtures" / "llama-bench"
 ALL = sorted(p for p in FIXTURES.iterdir() if p.name != "INDEX.md")
@@ -196,3 +196,22 @@ def test_reimporting_a_file_writes_nothing_new(tmp_path):
     again = import_llama_bench([B1275_JSON], tmp_path)
     assert again.ok and again.files[0].status == "already_imported"
     assert again.runs == first.runs and len(records(tmp_path)) == 1
+
+
+def test_soc_places_imported_runs_in_their_tier_and_a_shared_name_is_refused(tmp_path):
+    """`import llama-bench FILE --soc ID`: llama-bench never says its SoC; the user's word places the runs
+    (any id the catalog matches); an id several SoCs share is refused with its candidates, nothing written."""
+    from suite.core.errors import EdgebenchError
+
+    name = "adreno-840_opencl_b9050_qwen3-1.7b-f16_md.txt"
+    report = import_llama_bench([FIXTURES / name], tmp_path / "a", device="a phone", soc="SM8650")
+    dev = load_run(report.runs[0])["device"]
+    assert dev["soc_name"] == "Snapdragon 8 Gen 3" and dev["tier"] == "flagship" and "--soc" in dev["soc_placed_by"]
+    report = import_llama_bench([FIXTURES / name], tmp_path / "b", device="a phone", soc="Snapdragon 8 Gen 3")
+    assert load_run(report.runs[0])["device"]["soc_model"] == "SM8650"
+    with pytest.raises(EdgebenchError, match="names several SoCs") as info:
+        import_llama_bench([FIXTURES / name], tmp_path / "c", soc="parrot")
+    assert info.value.exit_code == 2 and "Snapdragon 6 Gen 1" in info.value.message
+    with pytest.raises(EdgebenchError, match="no SoC the catalog knows"):
+        import_llama_bench([FIXTURES / name], tmp_path / "c", soc="<script>")
+    assert not (tmp_path / "c").exists()

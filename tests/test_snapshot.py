@@ -31,6 +31,9 @@ from suite.device.identity import DeviceInfo, local_device_info
 FIXTURES = Path(__file__).parent / "fixtures" / "android"
 A15 = "samsung_a15_mt6789_android16_"
 
+#: the Galaxy A15's MT6789: the Helio G99, G100 and G200 report it (devices/socs.csv)
+A15_SOC = "Helio G99 or Helio G100 (incl. G100 Ultra) or Helio G200"
+
 
 def capture(name: str) -> str:
     lines = (FIXTURES / name).read_text().split("\n")
@@ -64,8 +67,9 @@ def test_samsung_a15_snapshot(tmp_path):
     snap = parse_snapshot(write(tmp_path, a15_texts()))
     assert snap["manufacturer"] == "samsung"  # getprop L34
     assert snap["model"] == "SM-A155M"  # getprop L35
-    assert (snap["soc_vendor"], snap["soc_model"], snap["soc_name"]) == ("MediaTek", "MT6789", "Helio G99")  # L39-40
-    assert snap["tier"] == "entry"  # devices/socs.csv Helio G99 row
+    # L39-40: MT6789 is also the Helio G100 and G200 (devices/socs.csv): ambiguous, all entry
+    assert (snap["soc_vendor"], snap["soc_model"], snap["soc_name"]) == ("MediaTek", "MT6789", A15_SOC)
+    assert snap["tier"] == "entry" and snap["soc_match"]["ambiguous"]
     assert snap["soc_match"]["matched_on"].startswith("ro.soc.model=MT6789")
     assert snap["memory_type"] == "LPDDR4X" and snap["peak_dram_bw_gbps"] is None
     assert snap["ram_bytes"] == 3754184 * 1024  # proc_meminfo L4
@@ -194,7 +198,7 @@ def test_truncated_and_garbled_files_give_partial_results(tmp_path):
     (tmp_path / BATTERY_UEVENT).write_bytes(b"POWER_SUPPLY_STATUS=Disch\xff\xfe\n")
     snap = parse_snapshot(tmp_path)
     # ro.soc.model (L40) was cut off; ro.board.platform (L9) still identifies the SoC
-    assert snap["soc_name"] == "Helio G99" and snap["soc_match"]["matched_on"].startswith("ro.board.platform")
+    assert snap["soc_name"] == A15_SOC and snap["soc_match"]["matched_on"].startswith("ro.board.platform")
     assert snap["ram_bytes"] is None and snap["mem_available_bytes"] == 728212 * 1024
     assert snap["battery"]["status"] == "Charging" and snap["battery"]["level"] is None  # L13 kept, L16 lost
     assert snap["battery"]["temp_c"] is None and "battery.temp_c" in snap["unavailable"]
@@ -218,7 +222,7 @@ def test_device_info_same_shape_as_the_local_host(tmp_path):
     assert info.to_dict()["os"].keys() == local.to_dict()["os"].keys()
     assert info.to_dict()["cpu"].keys() == local.to_dict()["cpu"].keys()
     assert DeviceInfo.from_dict(info.to_dict()) == info
-    assert (info.tier, info.soc_name, info.os.sdk, info.os.android_release) == ("entry", "Helio G99", 36, "16")
+    assert (info.tier, info.soc_name, info.os.sdk, info.os.android_release) == ("entry", A15_SOC, 36, "16")
     assert info.transport == "adb" and info.simulated is False and info.public_dict()["serial"] is None
     assert info.cpu.logical_cores == 8 and info.cpu.clusters == ()  # no cpufreq policies in this snapshot
     assert "cpu.clusters.max_khz" in info.unavailable and "os.kernel" not in info.unavailable  # ro.kernel.version L22

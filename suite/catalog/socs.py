@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from suite.catalog.data import data_dir
+from suite.core.errors import EdgebenchError
 
 #: `<repo>/devices/socs.csv`, the catalog edited by hand (see devices/README.md).
 #: The file a user extends when a phone's SoC is not matched (named in hints).
@@ -25,17 +26,30 @@ SOCS_CSV_HINT_PATH = "devices/socs.csv"
 TIER_UNKNOWN = "unknown"
 TIERS = ("flagship", "mid", "entry", TIER_UNKNOWN)
 
-#: Identity sources in the order they are tried: most specific first.
-PROP_SOURCES = (
-    "ro.soc.model",
-    "ro.board.platform",
-    "ro.hardware",
-    "ro.product.board",
-    "ro.vendor.mediatek.platform",
-    "ro.hardware.chipname",
-    "ro.boot.hardware",
-)
+#: Identity sources in the order of their specificity (issue 14): the SoC's own model property, the
+#: vendor's chip name, the vendor's display string (HONOR and Huawei: `ro.config.cpu_info_display`),
+#: /proc/cpuinfo's `Hardware` line, then the platform and board names several parts may share.
+SPECIFIC_SOURCES = ("ro.soc.model", "ro.hardware.chipname", "ro.config.cpu_info_display")
 CPUINFO_SOURCE = "/proc/cpuinfo Hardware"
+PLATFORM_SOURCES = ("ro.board.platform", "ro.hardware", "ro.product.board", "ro.vendor.mediatek.platform",
+                    "ro.boot.hardware")
+PROP_SOURCES = (*SPECIFIC_SOURCES, *PLATFORM_SOURCES)
+#: a vendor's display string names the chip its maker sold; where it contradicts `ro.soc.model` (some
+#: firmwares inherit a reference board's), it is the one believed
+DISPLAY_SOURCES = ("ro.config.cpu_info_display",)
+#: the CPU cluster configuration as a tie-breaker between candidates (core part numbers and counts)
+CPU_SOURCE = "/proc/cpuinfo CPU parts"
+#: ... and the fastest core's hardware max frequency (cpufreq `cpuinfo_max_freq`)
+FREQ_SOURCE = "cpufreq max frequency"
+
+#: display strings in Chinese (`高通骁龙695`, `华为麒麟820`) -> the catalog's English names
+_DISPLAY_WORDS = (("高通", "Qualcomm "), ("骁龙", "Snapdragon "), ("华为", "HUAWEI "), ("海思", "HiSilicon "),
+                  ("麒麟", "Kirin "), ("联发科", "MediaTek "), ("天玑", "Dimensity "), ("曦力", "Helio "),
+                  ("紫光展锐", "Unisoc "), ("展锐", "Unisoc "), ("虎贲", "Tiger "), ("三星", "Samsung "),
+                  ("猎户座", "Exynos "), ("谷歌", "Google "), ("处理器", ""), ("八核", ""))
+#: vendor words a display string or a marketing form may lead with (`HUAWEI Kirin 820`)
+_LEADING_VENDORS = ("qualcomm technologies, inc", "qualcomm", "huawei", "hisilicon", "mediatek", "samsung",
+                    "google", "unisoc", "spreadtrum", "honor")
 
 #: Values that name a vendor or a family, not a part: never matched.
 GENERIC_IDS = frozenset({"qcom", "qualcomm", "mt", "mtk", "mediatek", "exynos", "samsung", "google",
@@ -118,6 +132,8 @@ class Soc:
             key = normalize_id(_strip_paren(value))
             if key and key not in self.shared_ids and (key, column) not in out:
                 out.append((key, column))
+            if column == "marketing_name" and key.endswith((" 5g", " 4g")):  # phones often drop it
+                out.append((key[:-3], column))
         return out
 
 
@@ -166,7 +182,8 @@ def load_socs(path: Path | None = None) -> tuple[Soc, ...]:
 @dataclass(frozen=True)
 class SocMatch:
     """The outcome of matching. `soc` is None when unknown or ambiguous; `hint` says why and
-    what to do; `candidates` lists the catalogued parts an ambiguous id may be."""
+    what to do; `candidates` lists the catalogued parts an ambiguous id may be; `matched_on` is the
+    evidence that decided; `conflicts` the sources that named another part (kept, not used)."""
 
     soc: Soc | None
     matched_on: str | None
@@ -176,14 +193,22 @@ class SocMatch:
     #: vendor / part as the phone reports them (used when the SoC is not catalogued).
     reported_vendor: str | None = None
     reported_model: str | None = None
+    conflicts: tuple[str, ...] = ()
+    #: an ambiguous match's tier when every part it may be shares it (None: they differ or are not all known)
+    shared_tier: str | None = None
 
     @property
     def tier(self) -> str:
-        return self.soc.tier if self.soc else TIER_UNKNOWN
+        if self.soc:
+            return self.soc.tier
+        return self.shared_tier or TIER_UNKNOWN
 
     @property
     def soc_vendor(self) -> str | None:
-        return self.soc.vendor if self.soc else self.reported_vendor
+        if self.soc:
+            return self.soc.vendor
+        vendors = {s.vendor for s in self.candidates}
+        return vendors.pop() if len(vendors) == 1 else self.reported_vendor
 
     @property
     def soc_model(self) -> str | None:
@@ -191,35 +216,67 @@ class SocMatch:
 
     @property
     def soc_name(self) -> str | None:
-        return self.soc.marketing_name if self.soc else None
+        """The part's marketing name; for an ambiguous match, its candidates (`Helio G99 or Helio G100`)."""
+        if self.soc:
+            return self.soc.marketing_name
+        return " or ".join(s.marketing_name for s in self.candidates) if self.candidates else None
+
+    def common(self, attr: str):
+        """An attribute of the part (`memory_type`), or of every candidate when they all agree; else None."""
+        if self.soc:
+            return getattr(self.soc, attr)
+        values = {getattr(s, attr) for s in self.candidates}
+        return values.pop() if len(values) == 1 else None
 
     def to_dict(self) -> dict[str, object]:
         return {
             "matched_on": self.matched_on,
             "ambiguous": self.ambiguous,
             "candidates": [s.marketing_name for s in self.candidates],
+            "tier": self.tier,
+            "conflicts": list(self.conflicts),
             "hint": self.hint,
         }
 
 
 def _boundary_prefix(value: str, key: str) -> bool:
     """`value` starts with `key` at an id boundary: `sm8650-ab`/`mt6897z_a/za`/`ums9230_1h10`
-    yes; `sunfish` for key `sun`, `zumapro` for `zuma`, `sm86501` for `sm8650` no."""
+    yes; `sunfish` for key `sun`, `zumapro` for `zuma`, `sm86501` for `sm8650` no. Suffix letters
+    only after a part number (`MT6789V`), never after a marketing name (`Kirin 9000` is not `Kirin 9000SL`)."""
     if not value.startswith(key) or len(value) == len(key):
         return False
     nxt = value[len(key)]
     if nxt.isdigit():
         return False
-    if nxt.isalpha():
-        return key[-1].isdigit()  # part-number suffix letters (MT6789V, MT6897Z); not codenames
+    if nxt.isalpha():  # suffix letters after a vendor part number only (not `kirin9000` -> `kirin9000sl`)
+        return key[-1].isdigit() and _PART_RE.fullmatch(key) is not None
     return True
+
+
+def display_forms(value: str) -> list[str]:
+    """The forms a display string or marketing form may match as: `高通骁龙695` -> `Qualcomm Snapdragon
+    695` -> `Snapdragon 695`; `HUAWEI Kirin 990 5G` -> `Kirin 990 5G` -> `Kirin 990`."""
+    v = value
+    for zh, en in _DISPLAY_WORDS:
+        v = v.replace(zh, en)
+    forms = [normalize_id(v)]
+    bare = forms[0]
+    for vendor in _LEADING_VENDORS:
+        if bare.startswith(vendor + " "):
+            bare = bare[len(vendor) + 1:].lstrip(" ,")
+            break
+    forms.append(bare)
+    for suffix in (" 5g", " 4g"):
+        if bare.endswith(suffix):
+            forms.append(bare[: -len(suffix)])
+    return list(dict.fromkeys(f for f in forms if f))
 
 
 def _lookup(value: str, socs: Iterable[Soc]) -> tuple[list[Soc], str, list[tuple[Soc, str]]]:
     """Rows matching one identity string: (unique rows, how, shared hits)."""
     v = normalize_id(value)
     socs = list(socs)
-    tries: list[tuple[str, str]] = [(v, "exact")]
+    tries: list[tuple[str, str]] = [(f, "exact" if f == v else "display form") for f in display_forms(value)]
     if (m := _MTK_BOARD_RE.match(v)):
         tries.append((f"mt{m.group(1)}", "MediaTek board name"))
     for m in _PART_RE.finditer(v):
@@ -246,29 +303,131 @@ def _lookup(value: str, socs: Iterable[Soc]) -> tuple[list[Soc], str, list[tuple
     return exact, "prefix", shared
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """What one source said: the rows it names on its own (`rows`) and those it shares (`shared`)."""
+
+    source: str
+    value: str
+    how: str
+    rows: tuple[Soc, ...]
+    shared: tuple[tuple[Soc, str], ...]
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}={self.value}"
+
+    @property
+    def unique(self) -> Soc | None:
+        return self.rows[0] if len(self.rows) == 1 and not self.shared else None
+
+    @property
+    def candidates(self) -> tuple[Soc, ...]:
+        return tuple(dict.fromkeys([s for s, _ in self.shared] + list(self.rows)))
+
+
+def _cpu_signature(text: str | None) -> dict[str, int] | None:
+    """`1x Cortex-X2 + 3x Cortex-A710 + 4x Cortex-A510` -> {"cortex-x2": 1, ...}; None if unparsable."""
+    if not text:
+        return None
+    out: dict[str, int] = {}
+    for part in text.split("+"):
+        m = re.match(r"\s*(\d+)\s*x\s*(.+?)\s*$", part)
+        if not m:
+            return None
+        name = normalize_id(re.sub(r"\s*\(.*\)", "", m.group(2)))
+        out[name] = out.get(name, 0) + int(m.group(1))
+    return out or None
+
+
+def _top_ghz(cell: str | None) -> float | None:
+    """The fastest cluster's clock from `cpu_max_ghz` (`3.2 / 2.8 / 2.0` -> 3.2); None if not a number."""
+    try:
+        return max(float(x) for x in (cell or "").split("/") if x.strip())
+    except ValueError:
+        return None
+
+
+def _freq_tiebreak(cands: tuple[Soc, ...], cpu_max_khz: int | None) -> tuple[Soc, ...]:
+    """The candidates whose fastest catalogued clock is the phone's fastest core's hardware max (within
+    2%, cpufreq's rounding); all of them when that cannot tell (no reading, a clock not catalogued)."""
+    if not cpu_max_khz:
+        return cands
+    tops = [(s, _top_ghz(s.row.get("cpu_max_ghz"))) for s in cands]
+    if any(t is None for _, t in tops):
+        return cands
+    ghz = cpu_max_khz / 1e6
+    same = tuple(s for s, t in tops if abs(t - ghz) <= 0.02 * t)
+    return same or cands
+
+
+def _cpu_tiebreak(cands: tuple[Soc, ...], cpu_cores: Iterable[str] | None) -> tuple[Soc, ...]:
+    """The candidates whose catalogued CPU configuration is the phone's (core names and counts from
+    /proc/cpuinfo's part numbers); all of them when that cannot tell (no parts, no configuration)."""
+    names = [normalize_id(c) for c in (cpu_cores or ()) if c]
+    if not names or any(not n.startswith("cortex-") for n in names):
+        return cands  # a vendor's own core names (Kryo parts) say nothing a catalog row can compare
+    phone: dict[str, int] = {}
+    for n in names:
+        phone[n] = phone.get(n, 0) + 1
+    known = [(s, _cpu_signature(s.row.get("cpu_config"))) for s in cands]
+    if any(sig is None for _, sig in known):
+        return cands
+    same = tuple(s for s, sig in known if sig == phone)
+    return same or cands
+
+
+def _all_named(descriptions: Iterable[str], rows: Iterable[Soc]) -> bool:
+    """Whether every part the shared ids' descriptions name (`SM6450, SM7435, SM6475`) is one of `rows`."""
+    rows = list(rows)
+    names = ({k for s in rows for k, _ in s.ids()} | {normalize_id(s.part) for s in rows if s.part}
+             | {normalize_id(s.marketing_name) for s in rows})
+    for desc in descriptions:
+        for token in re.split(r"[,/;]| and ", re.sub(r"\([^)]*\)?", "", desc)):  # notes in parentheses: not parts
+            token = normalize_id(token)
+            if token and not any(token == n or _boundary_prefix(token, n) or n.endswith(" " + token) for n in names):
+                return False
+    return True
+
+
+def _shared_tier(cands: tuple[Soc, ...], descriptions: Iterable[str]) -> str | None:
+    """The tier every candidate has, when the parts the shared ids name are all catalogued
+    candidates (an uncatalogued part sharing the id may have another tier: then None)."""
+    tiers = {s.tier for s in cands}
+    if len(tiers) != 1 or TIER_UNKNOWN in tiers or not _all_named(descriptions, cands):
+        return None
+    return tiers.pop()
+
+
 def match_soc(
     props: Mapping[str, str],
     cpuinfo_hardware: str | None = None,
     socs: Iterable[Soc] | None = None,
+    cpu_cores: Iterable[str] | None = None,
+    cpu_max_khz: int | None = None,
 ) -> SocMatch:
-    """Match getprop values (and /proc/cpuinfo's Hardware line) against the catalog.
+    """Match a phone's identity against the catalog, using every source it gives.
 
-    Sources in order: ro.soc.model, ro.board.platform, ro.hardware, ro.product.board, a few
-    vendor props, then cpuinfo Hardware. The first source with one catalogued match wins;
-    an id shared by several parts is reported as ambiguous unless a later source settles it.
+    Sources by specificity: ro.soc.model, ro.hardware.chipname, the vendor's display string
+    (ro.config.cpu_info_display), /proc/cpuinfo's Hardware line, then the platform and board names
+    (ro.board.platform, ro.hardware, ro.product.board, ...). The most specific source that names one
+    catalogued part decides (a display string over a contradicting ro.soc.model); sources that name
+    another part are kept as `conflicts`. An id several parts share is `ambiguous` unless other
+    sources or the CPU configuration (`cpu_cores`: each core's name from /proc/cpuinfo) narrow it to
+    one, then the fastest core's max frequency (`cpu_max_khz`, from cpufreq: an 870 is an 865 at 3.2 GHz);
+    an ambiguous match keeps a tier only when every part it may be shares it.
     """
     socs = tuple(socs) if socs is not None else load_socs()
     reported_vendor = normalize_vendor(props.get("ro.soc.manufacturer"))
     reported_model = (props.get("ro.soc.model") or "").strip() or None
-    sources = [(k, props.get(k)) for k in PROP_SOURCES] + [(CPUINFO_SOURCE, cpuinfo_hardware)]
+    sources = ([(k, props.get(k)) for k in SPECIFIC_SOURCES] + [(CPUINFO_SOURCE, cpuinfo_hardware)]
+               + [(k, props.get(k)) for k in PLATFORM_SOURCES])
     tried: list[str] = []
-    pending_ambiguity: tuple[str, tuple[Soc, ...], str] | None = None
-    conflicts: list[str] = []
-
+    seen: list[_Seen] = []
     for source, raw in sources:
         if raw is None or not str(raw).strip():
             continue
-        value = str(raw).strip()
+        value = " ".join(str(raw).split())[:200]
         if normalize_id(value) in GENERIC_IDS:
             tried.append(f"{source}={value!r} (generic)")
             continue
@@ -277,29 +436,76 @@ def match_soc(
         if reported_vendor and len(rows) > 1:
             same = [s for s in rows if s.vendor.lower() == reported_vendor.lower()]
             rows = same or rows
-        if len(rows) == 1 and not shared:
-            soc = rows[0]
-            if pending_ambiguity and soc not in pending_ambiguity[1] and pending_ambiguity[1]:
-                conflicts.append(f"{pending_ambiguity[0]} suggested {', '.join(s.marketing_name for s in pending_ambiguity[1])}")
-            if reported_vendor and soc.vendor.lower() != reported_vendor.lower():
-                conflicts.append(f"ro.soc.manufacturer says {reported_vendor!r}, catalog row is {soc.vendor}")
-            return SocMatch(soc, f"{source}={value} ({how})", "; ".join(conflicts) or None,
-                            reported_vendor=reported_vendor, reported_model=reported_model)
-        if shared or len(rows) > 1:
-            cands = tuple(dict.fromkeys([s for s, _ in shared] + rows))
-            desc = "; ".join(sorted({d for _, d in shared})) or ", ".join(s.marketing_name for s in rows)
-            if pending_ambiguity is None:
-                pending_ambiguity = (f"{source}={value}", cands, desc)
+        if rows or shared:
+            seen.append(_Seen(source, value, how, tuple(rows), tuple(shared)))
 
-    if pending_ambiguity:
-        where, cands, desc = pending_ambiguity
-        hint = (f"{where} is shared by several SoCs ({desc}); catalogued candidates: "
-                f"{', '.join(f'{s.marketing_name} ({s.tier})' for s in cands)}. A more specific id "
-                f"(ro.soc.model) would tell them apart; add it to the aliases of the right row in "
-                f"{SOCS_CSV_HINT_PATH}")
-        return SocMatch(None, where, hint, ambiguous=True, candidates=cands,
-                        reported_vendor=reported_vendor, reported_model=reported_model)
-    seen = "; ".join(tried) if tried else "no SoC identity (no ro.soc.*, ro.board.platform, ro.hardware, cpuinfo Hardware)"
-    hint = (f"SoC not in the catalog ({seen}): add a row or an alias to {SOCS_CSV_HINT_PATH} "
+    def found(soc: Soc, evidence: str, conflicts: list[str]) -> SocMatch:
+        if reported_vendor and soc.vendor.lower() != reported_vendor.lower():
+            conflicts.append(f"ro.soc.manufacturer says {reported_vendor!r}, the catalog row is {soc.vendor}")
+        hint = ("; ".join(f"conflict: {c}" for c in conflicts) + f" (decided by {evidence})") if conflicts else None
+        return SocMatch(soc, evidence, hint, reported_vendor=reported_vendor, reported_model=reported_model,
+                        conflicts=tuple(conflicts))
+
+    unique = [x for x in seen if x.unique is not None]
+    if unique:
+        first = unique[0]
+        display = next((x for x in unique if x.source in DISPLAY_SOURCES), None)
+        if display is not None and first.source == "ro.soc.model" and display.unique != first.unique:
+            first = display  # the maker's display string over a reference board's ro.soc.model
+        soc = first.unique
+        conflicts = [f"{x.where} names {x.unique.marketing_name}" for x in unique if x.unique != soc]
+        conflicts += [f"{x.where} may be {', '.join(c.marketing_name for c in x.candidates)}" for x in seen
+                      if x.unique is None and soc not in x.candidates]
+        return found(soc, f"{first.where} ({first.how})", conflicts)
+
+    if seen:
+        # only shared ids: what every source allows, then the CPU configuration
+        cands = seen[0].candidates
+        used = [seen[0].where]
+        for x in seen[1:]:
+            narrower = tuple(s for s in cands if s in x.candidates)
+            if narrower:
+                if narrower != cands:
+                    used.append(x.where)
+                cands = narrower
+        by_cpu = _cpu_tiebreak(cands, cpu_cores)
+        if len(by_cpu) < len(cands):
+            used.append(CPU_SOURCE)
+        by_freq = _freq_tiebreak(by_cpu, cpu_max_khz)
+        if len(by_freq) < len(by_cpu):
+            used.append(FREQ_SOURCE)
+        cands = by_freq
+        # one part left decides only when every part the ids are shared with is catalogued (else an
+        # uncatalogued one is still possible)
+        all_descs = {d for x in seen for _, d in x.shared}
+        if len(cands) == 1 and _all_named(all_descs, socs):
+            return found(cands[0], " + ".join(used) + " (shared ids narrowed to one part)", [])
+        descs = all_descs
+        tier = _shared_tier(cands, descs)
+        desc = "; ".join(sorted(descs)) or ", ".join(s.marketing_name for s in cands)
+        hint = (f"{' + '.join(used)} is shared by several SoCs ({desc}); catalogued candidates: "
+                f"{', '.join(f'{s.marketing_name} ({s.tier})' for s in cands)}; "
+                + (f"they are all {tier}, so the tier stands. " if tier else "the tier stays unknown. ")
+                + f"A more specific id (ro.soc.model) would tell them apart; add it to the aliases of the "
+                  f"right row in {SOCS_CSV_HINT_PATH}")
+        return SocMatch(None, " + ".join(used), hint, ambiguous=True, candidates=cands,
+                        reported_vendor=reported_vendor, reported_model=reported_model, shared_tier=tier)
+    listed = "; ".join(tried) if tried else "no SoC identity (no ro.soc.*, ro.board.platform, ro.hardware, cpuinfo Hardware)"
+    hint = (f"SoC not in the catalog ({listed}): add a row or an alias to {SOCS_CSV_HINT_PATH} "
             f"(see devices/README.md); tier stays '{TIER_UNKNOWN}' until then")
     return SocMatch(None, None, hint, reported_vendor=reported_vendor, reported_model=reported_model)
+
+
+def soc_named(value: str, socs: Iterable[Soc] | None = None) -> Soc:
+    """The catalog row a person names (`--soc`: a part number, codename, marketing name or alias);
+    an EdgebenchError (exit 2) for an unknown name, or a shared one with its candidates."""
+    m = match_soc({"ro.soc.model": value}, None, socs)
+    if m.soc is not None:
+        return m.soc
+    if m.ambiguous:
+        names = ", ".join(f"{c.marketing_name} ({c.part or '-'}, {c.tier})" for c in m.candidates)
+        raise EdgebenchError(f"{value!r} names several SoCs: {names}",
+                             hint="give the part number or the marketing name of one of them", exit_code=2)
+    raise EdgebenchError(f"{value!r} is no SoC the catalog knows",
+                         hint=f"give a part number (SM8650), a codename or a marketing name from {SOCS_CSV_HINT_PATH}",
+                         exit_code=2)

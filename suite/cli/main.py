@@ -547,8 +547,9 @@ def _add_import_command(name: str) -> None:
         files: list[Path] = typer.Argument(help=f"{name} output files ({formats})."),
         results_dir: ResultsDir = Path("results"),
         device: Annotated[str | None, typer.Option(help="Device name when the capture has none (markdown tables).")] = None,
+        soc: Annotated[str | None, typer.Option(help="The device's SoC (a part number, codename or marketing name the catalog knows), so the runs enter its tier; a name several SoCs share is refused.")] = None,
     ) -> None:
-        _exit(IMPORTERS.get(name)(files, results_dir, device=device))
+        _exit(IMPORTERS.get(name)(files, results_dir, device=device, soc=soc))
 
     import_app.command(name, help=f"Turn {name} output into runs (origin: imported) beside edgebench's own.")(import_cmd)
 

@@ -143,17 +143,16 @@ def parse_filters(selector: str) -> dict[str, str] | None:
 
 def _soc_matcher(value: str):
     """A predicate on a snapshot for `soc=VALUE`: the catalog row VALUE names (part number,
-    codename, marketing name, alias, suffixed part) or, for an uncatalogued id, the part
-    the phone reports."""
+    codename, marketing name, alias, suffixed part), every row an id several parts share names,
+    or, for an uncatalogued id, the part the phone reports."""
     m = match_soc({"ro.soc.model": value}, None, load_socs())
     want = normalize_id(value)
     if m.soc is not None:
         key = (normalize_id(m.soc.vendor), normalize_id(m.soc.part or ""))
         return lambda s: (normalize_id(s.get("soc_vendor") or ""), normalize_id(s.get("soc_model") or "")) == key
-    if m.ambiguous:
-        names = ", ".join(c.marketing_name for c in m.candidates)
-        raise EdgebenchError(f"soc={value} names several SoCs ({names})", hint="use a part number, e.g. soc=SM8650",
-                             exit_code=2)
+    if m.ambiguous:  # an id several SoCs share: phones that may be any of them
+        keys = {(normalize_id(c.vendor), normalize_id(c.part or "")) for c in m.candidates}
+        return lambda s: (normalize_id(s.get("soc_vendor") or ""), normalize_id(s.get("soc_model") or "")) in keys
     return lambda s: want in (normalize_id(s.get("soc_model") or ""), normalize_id(s.get("soc_name") or ""))
 
 

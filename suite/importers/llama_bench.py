@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from suite.catalog.socs import soc_named
 from suite.core.record import Part, RunHead, build_record, unknown_conditions, utc_now
 from suite.core.schema import METRICS, UNSTABLE_CV, Origin
 from suite.core.stats import metric, summarize
@@ -124,7 +125,8 @@ def _metric_entry(name: str, row: BenchRow) -> dict:
     return entry
 
 
-def _device_record(desc: str | None, rows: list[BenchRow], source_name: str) -> dict:
+def _device_record(desc: str | None, rows: list[BenchRow], source_name: str, soc=None) -> dict:
+    """The run's device block; `soc` (a catalog row the user named with --soc) places it in its tier."""
     known = desc is not None
     described = desc or f"unknown device (llama-bench {rows[0].format} from {source_name})"
     first = rows[0]
@@ -134,10 +136,11 @@ def _device_record(desc: str | None, rows: list[BenchRow], source_name: str) -> 
         "serial": None,
         "manufacturer": None,
         "model": described,
-        "soc_vendor": None,
-        "soc_model": None,
-        "soc_name": None,
-        "tier": "unknown",
+        "soc_vendor": soc.vendor if soc else None,
+        "soc_model": soc.part if soc else None,
+        "soc_name": soc.marketing_name if soc else None,
+        "tier": soc.tier if soc else "unknown",
+        **({"soc_placed_by": "--soc (the user's word: llama-bench does not say its SoC)"} if soc else {}),
         "ram_bytes": None,
         "os": {"name": None, "release": None, "android_release": None, "sdk": None,
                "fingerprint": None, "kernel": None},
@@ -180,7 +183,7 @@ def _model_record(row: BenchRow) -> dict:
     }
 
 
-def _run_record(run_rows: list[BenchRow], mixed: list[BenchRow], *, desc: str | None, path: Path,
+def _run_record(run_rows: list[BenchRow], mixed: list[BenchRow], *, desc: str | None, path: Path, soc=None,
                 file_sha: str, fmt: str, imported_at: str, problems: list[Problem] = ()) -> dict:
     first = run_rows[0]
     pp = next((r for r in run_rows if r.kind == "pp"), None)
@@ -223,7 +226,7 @@ def _run_record(run_rows: list[BenchRow], mixed: list[BenchRow], *, desc: str | 
     head = RunHead(
         origin=Origin.IMPORTED,
         started_at=times[0] if times else None,
-        device=_device_record(desc, run_rows, path.name),
+        device=_device_record(desc, run_rows, path.name, soc),
         model=_model_record(first),
         runtime={"name": RUNTIME_NAME, "version": version, "backend": ",".join(first.backends) or None,
                  "threads": first.threads,
@@ -279,12 +282,15 @@ def _already_imported(results_dir: Path, file_sha: str) -> list[Path]:
 
 
 def import_llama_bench(paths: Iterable[Path | str], results_dir: Path | str, *,
-                       device: str | None = None) -> ImportReport:
+                       device: str | None = None, soc: str | None = None) -> ImportReport:
     """Import llama-bench captures as edgebench runs; one FileReport per path.
 
-    `device` describes the device when the capture does not (markdown has no cpu_info).
+    `device` describes the device when the capture does not (markdown has no cpu_info); `soc` names
+    its SoC (any identifier the catalog matches; a shared one is refused with its candidates), so
+    the runs enter that SoC's tier.
     Grouping: see docs/llama-bench.md ("one run per ...").
     """
+    soc_row = soc_named(soc) if soc else None  # before any file is read: a bad name loses nothing
     report = ImportReport()
     results_dir = Path(results_dir)
     for p in map(Path, paths):
@@ -329,7 +335,7 @@ def import_llama_bench(paths: Iterable[Path | str], results_dir: Path | str, *,
             for k, run_rows in enumerate(runs):
                 rec = _run_record(run_rows, mixed if k == 0 else [], desc=desc, path=p,
                                   file_sha=file_sha, fmt=res.format, imported_at=imported_at,
-                                  problems=res.problems)
+                                  problems=res.problems, soc=soc_row)
                 fr.runs.append(write_run(results_dir, rec))
         if not fr.runs:
             fr.status = "no_rows"
@@ -337,10 +343,10 @@ def import_llama_bench(paths: Iterable[Path | str], results_dir: Path | str, *,
     return report
 
 
-def cli_import(paths: list[Path], results_dir: Path, *, device: str | None = None) -> int:
+def cli_import(paths: list[Path], results_dir: Path, *, device: str | None = None, soc: str | None = None) -> int:
     """`edgebench import llama-bench FILE...`: import, print a summary, return the exit code."""
     console = Console()
-    report = import_llama_bench(paths, results_dir, device=device)
+    report = import_llama_bench(paths, results_dir, device=device, soc=soc)
     table = Table(title="llama-bench import")
     for col in ("file", "format", "rows", "runs", "problems", "status"):
         table.add_column(col, justify="right" if col in ("rows", "runs", "problems") else "left")

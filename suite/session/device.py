@@ -569,11 +569,11 @@ def _bandwidth(transport, python, remote_runner, device: dict, probe: bool, say)
         if ev.bandwidth:
             b = ev.bandwidth
             return DeviceProbe(b["bytes_per_s"], f"on-device: {b['method']}", b.get("threads"), tuple(b["samples"]))
-    d = device
+    # the row the device's identity matched (its soc_name); an ambiguous match names several: none of them
+    name = device.get("soc_name")
     for soc in load_socs():
-        if soc.soc_model and d.get("soc_model") and soc.soc_model.lower() == str(d["soc_model"]).lower():
-            if soc.peak_dram_bw_gbps:
-                return CatalogBandwidth(soc.peak_dram_bw_gbps * 1e9, f"catalog peak for {soc.marketing_name}")
+        if name and soc.marketing_name == name and soc.peak_dram_bw_gbps:
+            return CatalogBandwidth(soc.peak_dram_bw_gbps * 1e9, f"catalog peak for {soc.marketing_name}")
     return None
 
 

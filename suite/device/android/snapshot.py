@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from suite.catalog.socs import Soc, load_socs, match_soc
+from suite.catalog.socs import TIER_UNKNOWN, Soc, load_socs, match_soc
 from suite.core.schema import SIGN_CONVENTION, THERMAL_STATUS
 from suite.device.android.battery import (
     BatteryPower,
@@ -121,13 +121,18 @@ def snapshot_from_texts(texts: Mapping[str, str], socs: tuple[Soc, ...] | None =
     abi = prop("ro.product.cpu.abi", "abi")
     fingerprint = prop("ro.build.fingerprint", "fingerprint")
 
+    top_khz = None
+    if CPUFREQ in texts:  # the fastest core's hardware max: a tie-breaker between parts sharing an id
+        tops = [p.cpuinfo_max_khz or p.max_khz for p in parse_cpufreq(texts[CPUFREQ]).policies]
+        top_khz = max((t for t in tops if t), default=None)
     match = match_soc(props, cpuinfo.hardware if cpuinfo else None,
-                      socs if socs is not None else load_socs())
+                      socs if socs is not None else load_socs(),
+                      cpu_cores=[p.core_name for p in cpuinfo.processors] if cpuinfo else None, cpu_max_khz=top_khz)
     for key, value in (("soc_vendor", match.soc_vendor), ("soc_model", match.soc_model),
                        ("soc_name", match.soc_name)):
         if value is None:
             unavailable[key] = match.hint or "SoC not identified"
-    if match.soc is None:
+    if match.tier == TIER_UNKNOWN:
         unavailable["tier"] = match.hint or "SoC not identified"
 
     # --- memory ------------------------------------------------------------------------------
@@ -182,7 +187,7 @@ def snapshot_from_texts(texts: Mapping[str, str], socs: tuple[Soc, ...] | None =
         "soc_name": match.soc_name,
         "tier": match.tier,
         "soc_match": match.to_dict(),
-        "memory_type": match.soc.memory_type if match.soc else None,
+        "memory_type": match.common("memory_type"),
         "peak_dram_bw_gbps": match.soc.peak_dram_bw_gbps if match.soc else None,
         "npu_int8_tops": match.soc.npu_int8_tops if match.soc else None,
         "ram_bytes": ram_bytes,
