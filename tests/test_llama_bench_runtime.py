@@ -398,7 +398,7 @@ def test_a_variant_the_cpu_cannot_run_falls_back_once_and_says_so(loopback_phone
     assert "falling back to armv8.0" in b["variant_choice"]["evidence"]
     # the dotprod probes died first, before any measured run: the fallback's binary and probes are pushed
     assert "probe" in b["fallback"]["why"]
-    assert set(b["fallback"]["pushed"]) == {"llama-bench/bin/llama-bench", "probes/bin/edgebench-membw",
+    assert set(b["fallback"]["pushed"]) == {"llama.cpp/bin/llama-bench", "probes/bin/edgebench-membw",
                                             "probes/bin/edgebench-peak"}
     assert any("the dotprod build was killed by SIGILL" in m and "trying armv8.0 once" in m for m in said)
     assert rec["metrics"]["decode_tps"]["n"] == 2

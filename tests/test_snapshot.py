@@ -223,6 +223,10 @@ def test_device_info_same_shape_as_the_local_host(tmp_path):
     assert info.to_dict()["cpu"].keys() == local.to_dict()["cpu"].keys()
     assert DeviceInfo.from_dict(info.to_dict()) == info
     assert (info.tier, info.soc_name, info.os.sdk, info.os.android_release) == ("entry", A15_SOC, 36, "16")
+    # the record says how its SoC was identified: the evidence, the candidates of an id several parts share
+    m = info.to_dict()["soc_match"]
+    assert m["ambiguous"] and m["matched_on"].startswith("ro.soc.model=MT6789") and "Helio G99" in m["candidates"]
+    assert local.to_dict()["soc_match"] is None
     assert info.transport == "adb" and info.simulated is False and info.public_dict()["serial"] is None
     assert info.cpu.logical_cores == 8 and info.cpu.clusters == ()  # no cpufreq policies in this snapshot
     assert "cpu.clusters.max_khz" in info.unavailable and "os.kernel" not in info.unavailable  # ro.kernel.version L22

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -675,7 +676,23 @@ def main() -> None:
         err.print(f"[red]error:[/] {_plain(exc.message)}", highlight=False)
         if exc.hint:
             err.print(f"  [dim]hint:[/] {_plain(exc.hint)}", highlight=False)
-        sys.exit(exits.error_code(exc))
+        code = exits.error_code(exc)
+        if code == exits.INTERRUPTED:
+            _exit_now(code)
+        sys.exit(code)
+
+
+def _exit_now(code: int) -> None:
+    """Ctrl-C: the run is stored (atomically) and said; end now. A normal exit would tear down the
+    loaded runtime's native objects in the interpreter's last garbage collection, which took seconds
+    (onnxruntime-genai; tens of seconds on a loaded host) while the user waited after pressing Ctrl-C."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":

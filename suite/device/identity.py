@@ -95,6 +95,9 @@ class DeviceInfo:
     transport: str
     simulated: bool
     unavailable: Mapping[str, str] = field(default_factory=dict)
+    #: how the SoC was identified (a phone): the evidence that decided (`matched_on`), `ambiguous` with
+    #: its `candidates`, the sources that named another part (`conflicts`), the `hint`
+    soc_match: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

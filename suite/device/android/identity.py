@@ -74,4 +74,5 @@ def android_device_info(
         transport=transport,
         simulated=simulated,
         unavailable=dict(sorted(unavailable.items())),
+        soc_match=snapshot.get("soc_match"),
     )
