@@ -339,3 +339,15 @@ def test_the_readme_states_every_row_s_tier():
     for r in csv.DictReader(open(REPO_SOCS_CSV, newline="")):
         name = " ".join(r["marketing_name"].replace("|", "/").split())
         assert f"| {name} |" in table and f"| {r['tier']} |" in table.split(f"| {name} |", 1)[1].split("\n")[0], name
+
+
+@pytest.mark.parametrize(("display", "name", "tier"), [
+    ("高通骁龙8+Gen1", "Snapdragon 8+ Gen 1", "flagship"),
+    ("Qualcomm Snapdragon 778G", "Snapdragon 778G / 778G+ / 782G", "mid"),
+    ("HUAWEI Kirin 9000E", "Kirin 9000E", "flagship"),
+    ("HUAWEI Kirin 9000SL", "Kirin 9000SL", "mid"),
+    ("麒麟710A", "Kirin 710A", "mid"),
+])
+def test_vendor_display_strings_of_the_catalog(socs, display, name, tier):
+    m = match_soc({"ro.config.cpu_info_display": display, "ro.board.platform": "kirin710"}, None, socs)
+    assert (m.soc.marketing_name, m.tier) == (name, tier), m.hint

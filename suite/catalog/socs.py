@@ -283,7 +283,9 @@ def _lookup(value: str, socs: Iterable[Soc]) -> tuple[list[Soc], str, list[tuple
         if m.group(1) != v:
             tries.append((m.group(1).lower(), "part number inside"))
     for key, how in tries:
-        exact = [s for s in socs if any(k == key for k, _ in s.ids())]
+        # spacing is not identity: `Snapdragon 8+Gen1` (a display string) is `Snapdragon 8+ Gen 1`
+        tight = key.replace(" ", "")
+        exact = [s for s in socs if any(k == key or k.replace(" ", "") == tight for k, _ in s.ids())]
         shared = [(s, s.shared_ids[key]) for s in socs if key in s.shared_ids]
         if exact or shared:
             cols = sorted({c for s in exact for k, c in s.ids() if k == key})
