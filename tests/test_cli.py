@@ -144,6 +144,8 @@ def test_run_with_a_model_file_records_the_file_not_a_card(workdir, tmp_path):
     import hashlib
 
     assert rec["model"]["sha256"] == hashlib.sha256(gguf.read_bytes()).hexdigest()
+    # warmups and measured repetitions are counted apart (issue 15): warmup 1/1, then rep 1/1
+    assert "warmup 1/1 done" in proc.stderr and "rep 1/1 done" in proc.stderr and "rep 2/" not in proc.stderr
     wrong = cli("run", "--model-file", str(gguf), "--runtime", "ort-genai", "--no-probe", env=env)
     assert wrong.returncode == 2 and "loads onnx" in wrong.stderr
     both = cli("run", "--model", "tiny", "--model-file", str(gguf), env=env)

@@ -95,7 +95,11 @@ def _exit_of(monkeypatch, capsys, exc: BaseException) -> int:
     def app():
         raise exc
 
+    def exit_now(code):  # an interrupted run ends the process at once (os._exit): here, as SystemExit
+        raise SystemExit(code)
+
     monkeypatch.setattr(cli_main, "app", app)
+    monkeypatch.setattr(cli_main.os, "_exit", exit_now)
     with pytest.raises(SystemExit) as info:
         cli_main.main()
     assert "error:" in capsys.readouterr().err

@@ -351,3 +351,18 @@ def test_the_readme_states_every_row_s_tier():
 def test_vendor_display_strings_of_the_catalog(socs, display, name, tier):
     m = match_soc({"ro.config.cpu_info_display": display, "ro.board.platform": "kirin710"}, None, socs)
     assert (m.soc.marketing_name, m.tier) == (name, tier), m.hint
+
+
+def test_soc_text_names_the_vendor_once():
+    from suite.catalog.socs import soc_text
+
+    assert soc_text("AMD", "AMD EPYC") == "AMD EPYC"  # this host: the model names its vendor already
+    assert soc_text("MediaTek", "MT6789") == "MediaTek MT6789"
+    assert soc_text(None, "SM8650") == "SM8650" and soc_text("Qualcomm", None) == "Qualcomm" and soc_text(None, None) == ""
+
+
+def test_the_report_device_table_names_the_host_s_vendor_once():
+    from suite.report.tables import device_rows
+
+    (row,) = device_rows([{"device": {"device_id": "h", "soc_vendor": "AMD", "soc_model": "AMD EPYC", "cpu": {}}}])
+    assert row["soc"] == "AMD EPYC"

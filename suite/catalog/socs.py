@@ -76,6 +76,14 @@ def normalize_id(value: str) -> str:
     return " ".join(value.strip().lower().split())
 
 
+def soc_text(vendor: str | None, model: str | None) -> str:
+    """`MediaTek MT6789`; the vendor once where the model already names it (this host: `AMD EPYC`)."""
+    vendor, model = (vendor or "").strip(), (model or "").strip()
+    if vendor and model.lower().startswith(vendor.lower()):
+        return model
+    return " ".join(x for x in (vendor, model) if x)
+
+
 def normalize_vendor(value: str | None) -> str | None:
     """`Mediatek` -> `MediaTek`, `QTI` -> `Qualcomm`, `Spreadtrum` -> `Unisoc`; others as given."""
     if not value or not value.strip():

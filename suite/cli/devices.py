@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from suite.catalog.socs import soc_text
 from suite.cli import exits
 from suite.cli.options import AdbServers, JsonOut
 from suite.core.errors import EdgebenchError
@@ -154,7 +155,7 @@ def devices(ctx: typer.Context, adb: AdbServers = None, as_json: JsonOut = False
             t.add_row(_plain(r["serial"]), f"[red]{_plain(r['state'])}[/]", f"[dim]{_plain(why)}[/]",
                       "", "", "", "", "", "", "adb")
             continue
-        soc = " ".join(_plain(x) for x in (r.get("soc_vendor"), r.get("soc_model")) if x)
+        soc = _plain(soc_text(r.get("soc_vendor"), r.get("soc_model")))
         if r.get("soc_name"):
             soc += f" ({_plain(r['soc_name'])})"
         b = r.get("battery") or {}

@@ -299,8 +299,12 @@ def _run_one(req: RunRequest, ref=None) -> Path:
             _log_line(f"{model}: {msg}")
 
         def on_rep(i: int, total: int, rep) -> None:
-            kind = "warmup" if rep.warmup else "rep"
-            line = f"{model}: {kind} {i + 1}/{total} done"
+            # warmups and measured repetitions are counted apart: `warmup 1/1`, then `rep 1/5` ... `rep 5/5`
+            warm = min(req.params.warmup, total)
+            if rep.warmup:
+                line = f"{model}: warmup {i + 1}/{warm} done"
+            else:
+                line = f"{model}: rep {i + 1 - warm}/{total - warm} done"
             progress.update(task, completed=i + 1, description=line)
             _log_line(line)
 

@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from suite.analysis.pooling import PoolKey, pool_key
+from suite.catalog.socs import soc_text
 from suite.core.schema import METRICS, Outcome
 
 NOT_RECORDED = "not recorded"
@@ -355,9 +356,7 @@ def device_rows(records: list[dict]) -> list[dict]:
             for k, label in (("physical_cores", "physical"), ("logical_cores", "logical"))
             if cpu.get(k) is not None
         ]
-        soc = dev.get("soc_name") or " ".join(
-            str(dev[k]) for k in ("soc_vendor", "soc_model") if dev.get(k)
-        )
+        soc = dev.get("soc_name") or soc_text(dev.get("soc_vendor"), dev.get("soc_model"))
         rows[key] = {
             "device_id": key,
             "device": device_label(dev),
