@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from suite.core.errors import EdgebenchError, SchemaVersionError
-from suite.core.schema import RUN_FIELDS, SAMPLE_COLUMNS, SCHEMA_VERSION
+from suite.core.schema import CI_T, RUN_FIELDS, SAMPLE_COLUMNS, SCHEMA_VERSION, SMALL_N
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,22 @@ def _v1_llama_names(record: dict) -> dict:
     return record
 
 
+def _v2_ci_method(record: dict) -> dict:
+    """2 -> 3: every interval says how it was computed. Version-2 intervals were Student-t intervals
+    of the mean (which can reach below 0 for a throughput); they are kept as they were and say so."""
+    record = dict(record)
+    metrics = {}
+    for name, entry in (record.get("metrics") or {}).items():
+        if isinstance(entry, dict) and entry.get("ci95") and "ci_method" not in entry:
+            entry = entry | {"ci_method": CI_T, "small_n": int(entry.get("n") or 0) < SMALL_N}
+        metrics[name] = entry
+    record["metrics"] = metrics
+    record["schema_version"] = 3
+    return record
+
+
 #: Upgrade steps: UPGRADES[n] turns a version-n record into a version-(n+1) record.
-UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_llama_names}
+UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_llama_names, 2: _v2_ci_method}
 
 
 def upgrade_record(record: dict, source: str = "record") -> dict:

@@ -55,3 +55,25 @@ def test_percentile_linear_interpolation():
     # 1..10: p90 position = 0.9 * 9 = 8.1 -> 9 + 0.1 * (10 - 9) = 9.1
     assert percentile(range(1, 11), 90) == pytest.approx(9.1)
     assert percentile(range(1, 11), 50) == pytest.approx(5.5)
+
+
+def test_a_throughput_interval_never_reaches_below_zero():
+    """Issue 15: n=3 decode samples with a spread gave `22.63 tok/s, 95% CI [-2.876, 40.67]`. A positive
+    quantity's interval is taken on the log scale (of the geometric mean): below 0 is impossible."""
+    xs = [5.0, 22.63, 40.0]
+    plain = summarize(xs)
+    assert plain["ci95"][0] < 0 and plain["ci_method"].startswith("t: ")  # the mean's interval
+    m = metric("decode_tps", xs)
+    lo, hi = m["ci95"]
+    # by hand: logs 1.6094, 3.1192, 3.6889 -> mean 2.8059, sd 1.0746; t(0.975, 2) = 4.3027 ->
+    # half 4.3027 * 1.0746 / sqrt(3) = 2.6694 -> exp(0.1365) = 1.146, exp(5.4753) = 238.7
+    assert lo == pytest.approx(1.146, abs=0.005) and hi == pytest.approx(238.7, abs=0.5)
+    assert 0 < lo < m["value"] < hi and m["ci_method"].startswith("t on the log scale") and m["small_n"] is True
+    assert m["samples"] == xs and m["value"] == 22.63  # the raw samples and the median as they were
+
+
+def test_differences_and_temperatures_keep_the_interval_of_the_mean():
+    above = metric("power_w/avg_above_idle", [-0.2, 0.1, 0.4])  # can be below 0: the mean's interval
+    assert above["ci_method"].startswith("t: ") and above["ci95"][0] < 0
+    assert metric("temp_c/max", [40.0, 41.0, 43.0])["ci_method"].startswith("t: ")
+    assert metric("decode_tps", [10.0] * 6)["small_n"] is False

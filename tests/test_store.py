@@ -166,3 +166,10 @@ def test_runs_of_two_binaries_never_pool():
     assert pool_key(a) != pool_key(b)
     # ... while `compare` matches a baseline and a candidate build on everything else
     assert pool_key(a).without_version() == pool_key(b).without_version()
+
+
+def test_version_2_intervals_say_they_were_the_mean_s():
+    rec = upgrade_record(example(2))
+    entry = rec["metrics"]["decode_tps"]
+    assert rec["schema_version"] == SCHEMA_VERSION and entry["ci95"] == example(2)["metrics"]["decode_tps"]["ci95"]
+    assert entry["ci_method"].startswith("t: ") and entry["small_n"] is False  # n = 5

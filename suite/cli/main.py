@@ -376,9 +376,14 @@ def _print_run_summary(path: Path) -> None:
         ci = entry.get("ci95")
         ci_txt = f"[{_num(ci[0])}, {_num(ci[1])}]" if ci else ""
         n_txt = f" n={entry['n']}" if "n" in entry else ""
+        if entry.get("small_n"):
+            n_txt += " [yellow](few)[/]"
         flag = " [yellow]unstable[/]" if entry.get("unstable") else ""
         t.add_row(name, f"{_num(entry['value'])} {entry['unit']}{flag}", ci_txt + n_txt)
     console.print(t)
+    if any((e.get("ci_method") or "").startswith("t on the log") for e in m.values()):
+        console.print("[dim]95% CI of throughputs, times, bytes and energy: on the log scale (never below 0); "
+                      "(few): fewer than 5 samples[/]", highlight=False)
     if rec["device"].get("simulated"):
         console.print("[yellow]simulated[/]: a loopback phone's sensors are a model, not a phone's", highlight=False)
     emulated = ((rec["runtime"].get("bundle") or {}).get("emulated"))

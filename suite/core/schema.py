@@ -11,7 +11,9 @@ from enum import StrEnum
 
 #: 2: one naming scheme for llama.cpp (`llama.cpp` = the engine through its benchmark binary,
 #: `llama-cpp-python` = in process; suite.store's upgrade step renames version-1 runs)
-SCHEMA_VERSION = 2
+#: 3: each metric with an interval says how it was computed (`ci_method`; positive quantities on the
+#: log scale) and flags few samples (`small_n`); version-2 runs are upgraded to say theirs was the t-interval
+SCHEMA_VERSION = 3
 
 #: Top-level keys of run.json, in the order they are written.
 RUN_FIELDS = (
@@ -42,6 +44,13 @@ RUN_FIELDS = (
 #: (the run id this run replaces: same measurement, re-derived, e.g. with a meter's log),
 #: `lab` (the lab plan, job key and attempt a run belongs to).
 OPTIONAL_RUN_FIELDS = ("labels", "provisioning", "import", "runner_output", "power_meter", "supersedes", "lab")
+
+
+#: how a metric's `ci95` was computed (its `ci_method`): positive quantities on the log scale
+CI_LOG_T = "t on the log scale: a 95% interval of the geometric mean, never below 0"
+CI_T = "t: a 95% interval of the mean"
+#: fewer samples than this: the interval says little (a metric's `small_n`)
+SMALL_N = 5
 
 
 class Outcome(StrEnum):
@@ -77,6 +86,9 @@ class MetricSpec:
     unit: str
     higher_is_better: bool
     description: str
+    #: a quantity that cannot be below 0 (a throughput, a time, bytes, energy): its interval is taken on
+    #: the log scale; False for differences (above idle), temperatures and status levels
+    positive: bool = True
 
 
 def _specs(*specs: MetricSpec) -> dict[str, MetricSpec]:
@@ -101,13 +113,13 @@ METRICS: dict[str, MetricSpec] = _specs(
     MetricSpec("power_w/avg", "W", False, "average power over the measured phases"),
     MetricSpec("power_w/peak", "W", False, "peak sampled power"),
     MetricSpec("power_w/idle", "W", False, "idle baseline power before the run"),
-    MetricSpec("power_w/avg_above_idle", "W", False, "average power over the measured phases minus the idle baseline"),
-    MetricSpec("energy_j/prefill_above_idle", "J", False, "prefill energy minus idle power x prefill time"),
-    MetricSpec("energy_j/decode_above_idle", "J", False, "decode energy minus idle power x decode time"),
-    MetricSpec("j_per_token/prefill_above_idle", "J/tok", False, "above-idle energy per prompt token"),
-    MetricSpec("j_per_token/decode_above_idle", "J/tok", False, "above-idle energy per generated token"),
-    MetricSpec("temp_c/max", "degC", False, "hottest temperature seen during the run"),
-    MetricSpec("thermal_status/max", "status", False, "highest thermal status (0 NONE .. 6 SHUTDOWN)"),
+    MetricSpec("power_w/avg_above_idle", "W", False, "average power over the measured phases minus the idle baseline", positive=False),
+    MetricSpec("energy_j/prefill_above_idle", "J", False, "prefill energy minus idle power x prefill time", positive=False),
+    MetricSpec("energy_j/decode_above_idle", "J", False, "decode energy minus idle power x decode time", positive=False),
+    MetricSpec("j_per_token/prefill_above_idle", "J/tok", False, "above-idle energy per prompt token", positive=False),
+    MetricSpec("j_per_token/decode_above_idle", "J/tok", False, "above-idle energy per generated token", positive=False),
+    MetricSpec("temp_c/max", "degC", False, "hottest temperature seen during the run", positive=False),
+    MetricSpec("thermal_status/max", "status", False, "highest thermal status (0 NONE .. 6 SHUTDOWN)", positive=False),
     MetricSpec("stability_pct", "%", True, "worst window throughput / best window throughput"),
     MetricSpec("time_to_throttle_s", "s", True, "first window under 90% of the initial throughput"),
     MetricSpec("roofline_fraction/decode", "fraction", True, "decode throughput / memory-bandwidth bound"),

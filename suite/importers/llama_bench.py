@@ -118,8 +118,9 @@ def _metric_entry(name: str, row: BenchRow) -> dict:
             entry["cv"] = row.stddev_ts / abs(row.avg_ts)
             entry["unstable"] = bool(entry["cv"] > UNSTABLE_CV)
     if row.samples_ts:
-        summ = summarize(row.samples_ts)
-        entry.update(median=summ["median"], ci95=summ["ci95"], n=summ["n"], samples=summ["samples"])
+        summ = summarize(row.samples_ts, positive=True)
+        entry.update(median=summ["median"], ci95=summ["ci95"], n=summ["n"], samples=summ["samples"],
+                     **{k: summ[k] for k in ("ci_method", "small_n") if k in summ})
     elif row.repetitions:
         entry["n"] = row.repetitions
     return entry

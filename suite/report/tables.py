@@ -174,7 +174,7 @@ def metric_cell(record: dict, name: str) -> MetricCell:
     if m and m.get("median", m.get("value")) is not None:
         unit = m.get("unit") or (METRICS[name].unit if name in METRICS else None)
         n = int(m.get("n", 1))
-        spread = [f"n={n}" if n > 1 else "single value"]
+        spread = [(f"n={n}" + (" (few)" if m.get("small_n") else "")) if n > 1 else "single value"]
         if m.get("cv") is not None and n > 1:
             spread.append(f"CV {100 * m['cv']:.1f}%")
         ci = (f"95% CI {fmt_range(*m['ci95'], unit)}",) if m.get("ci95") else ()
