@@ -141,7 +141,10 @@ def test_ctrl_c_leaves_a_complete_interrupted_run_and_no_temp_folder(models_dir,
     env = os.environ | {"EDGEBENCH_CACHE_DIR": str(tmp_path / "cache")}
     args = ["run", "--model", "tiny", "--reps", "100000", "--warmup", "0", "--gen-tokens", "64",
             "--no-probe", "--threads", "1", "--results-dir", str(results), "--models-dir", str(models_dir)]
-    proc = subprocess.Popen([*EDGEBENCH, *args], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    # Ctrl-C as a terminal delivers it: whatever this test process inherited (a shell runs background
+    # jobs with SIGINT ignored, and a Python started so never installs its KeyboardInterrupt handler)
+    proc = subprocess.Popen([*EDGEBENCH, *args], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = threading.Event()
 
     def watch():
