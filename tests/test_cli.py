@@ -144,6 +144,8 @@ def test_run_with_a_model_file_records_the_file_not_a_card(workdir, tmp_path):
     import hashlib
 
     assert rec["model"]["sha256"] == hashlib.sha256(gguf.read_bytes()).hexdigest()
+    # numbers people read: bytes in MiB, never 4.684e+08 bytes (issue 15)
+    assert " MiB" in proc.stdout and "e+0" not in proc.stdout
     # warmups and measured repetitions are counted apart (issue 15): warmup 1/1, then rep 1/1
     assert "warmup 1/1 done" in proc.stderr and "rep 1/1 done" in proc.stderr and "rep 2/" not in proc.stderr
     wrong = cli("run", "--model-file", str(gguf), "--runtime", "ort-genai", "--no-probe", env=env)

@@ -366,3 +366,15 @@ def test_the_report_device_table_names_the_host_s_vendor_once():
 
     (row,) = device_rows([{"device": {"device_id": "h", "soc_vendor": "AMD", "soc_model": "AMD EPYC", "cpu": {}}}])
     assert row["soc"] == "AMD EPYC"
+
+
+def test_the_bandwidth_bound_says_which_statistic_it_is():
+    """Issue 15: the table showed the probe's best sample beside an interval of the mean that did not
+    contain it. The record names the statistic; the report shows it with the median beside."""
+    from suite.core.stats import metric
+    from suite.report.tables import metric_cell
+
+    entry = metric("memory_bandwidth_bytes_per_s", [3.0e10, 4.2e10, 4.766e10]) | {"value": 4.766e10,
+                                                                                 "statistic": "best of 3"}
+    cell = metric_cell({"metrics": {"memory_bandwidth_bytes_per_s": entry}}, "memory_bandwidth_bytes_per_s")
+    assert cell.text == "47.66 GB/s (best of 3)" and cell.detail[0] == "median 42.00 GB/s"

@@ -136,7 +136,9 @@ def roofline_part(model: Mapping, metrics: Mapping, card, params: BurstParams, b
             roof.update(bandwidth_claimed_bytes_per_s=bw.claimed_bytes_per_s, bandwidth_claimed_by=bw.claimed_by)
         if source == "probe":
             found["memory_bandwidth_bytes_per_s"] = metric(
-                "memory_bandwidth_bytes_per_s", list(bw.samples)) | {"value": bw.bytes_per_s}
+                "memory_bandwidth_bytes_per_s", list(bw.samples)) | {
+                "value": bw.bytes_per_s,  # the roofline's bound: the best sample, not the median
+                "statistic": f"best of {len(bw.samples)}" if bw.samples else "best"}
         ctx = mean_decode_context(params.decode_context_start, params.gen_tokens)
         per_tok = decode_bytes_per_token(model["weight_bytes_read_per_token"], model["kv_bytes_per_position"], ctx)
         bound = decode_bound_tps(per_tok, bw.bytes_per_s)

@@ -362,7 +362,7 @@ def _run_scenario(entry, req: RunRequest, ref, *, gate, options: dict) -> None:
 
 def _print_run_summary(path: Path) -> None:
     # lazy: the store and the report load pandas, pyarrow, matplotlib and jinja2 (~1.6 s)
-    from suite.report.tables import device_label
+    from suite.report.tables import device_label, fmt_range, fmt_value
     from suite.store import load_run
 
     rec = load_run(path)
@@ -373,13 +373,18 @@ def _print_run_summary(path: Path) -> None:
     t.add_column("value", justify="right")
     t.add_column("95% CI / n", justify="right")
     for name, entry in m.items():
+        # bytes in KiB/MiB/GiB, rates in GB/s, short times in ms: as the report shows them (stored in base units)
         ci = entry.get("ci95")
-        ci_txt = f"[{_num(ci[0])}, {_num(ci[1])}]" if ci else ""
+        ci_txt = f"[{fmt_range(ci[0], ci[1], entry['unit'])}]" if ci else ""
         n_txt = f" n={entry['n']}" if "n" in entry else ""
         if entry.get("small_n"):
             n_txt += " [yellow](few)[/]"
         flag = " [yellow]unstable[/]" if entry.get("unstable") else ""
-        t.add_row(name, f"{_num(entry['value'])} {entry['unit']}{flag}", ci_txt + n_txt)
+        value = escape(fmt_value(entry["value"], entry["unit"]))
+        if entry.get("statistic"):  # a value that is not the median (the bandwidth bound: the best sample)
+            value += escape(f" ({entry['statistic']}; median {fmt_value(entry.get('median'), entry['unit'])})")
+            ci_txt = f"median's {ci_txt}" if ci_txt else ""
+        t.add_row(name, f"{value}{flag}", escape(ci_txt) + n_txt)
     console.print(t)
     if any((e.get("ci_method") or "").startswith("t on the log") for e in m.values()):
         console.print("[dim]95% CI of throughputs, times, bytes and energy: on the log scale (never below 0); "

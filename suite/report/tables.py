@@ -178,6 +178,12 @@ def metric_cell(record: dict, name: str) -> MetricCell:
         if m.get("cv") is not None and n > 1:
             spread.append(f"CV {100 * m['cv']:.1f}%")
         ci = (f"95% CI {fmt_range(*m['ci95'], unit)}",) if m.get("ci95") else ()
+        if m.get("statistic"):  # the value is not the median (the bandwidth bound: the best sample)
+            return MetricCell(
+                text=f"{fmt_value(m.get('value'), unit)} ({m['statistic']})",
+                detail=(f"median {fmt_value(m.get('median'), unit)}", *ci, " · ".join(spread)),
+                unstable=bool(m.get("unstable", False)),
+            )
         return MetricCell(
             text=fmt_value(m.get("median", m.get("value")), unit),
             detail=(*ci, " · ".join(spread)),
