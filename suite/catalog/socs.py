@@ -33,7 +33,6 @@ SPECIFIC_SOURCES = ("ro.soc.model", "ro.hardware.chipname", "ro.config.cpu_info_
 CPUINFO_SOURCE = "/proc/cpuinfo Hardware"
 PLATFORM_SOURCES = ("ro.board.platform", "ro.hardware", "ro.product.board", "ro.vendor.mediatek.platform",
                     "ro.boot.hardware")
-PROP_SOURCES = (*SPECIFIC_SOURCES, *PLATFORM_SOURCES)
 #: a vendor's display string names the chip its maker sold; where it contradicts `ro.soc.model` (some
 #: firmwares inherit a reference board's), it is the one believed
 DISPLAY_SOURCES = ("ro.config.cpu_info_display",)

@@ -74,7 +74,7 @@ from typing import Any, NoReturn
 from suite.catalog.cards import ModelCard, load_model_cards
 from suite.core.errors import EdgebenchError, UnknownNameError
 from suite.device.select import parse_filters
-from suite.runtimes import RUNTIMES, builds_own, get_runtime, is_native
+from suite.runtimes import RUNTIMES, builds_own, get_runtime, is_native, measures_depth
 from suite.scenarios import SCENARIOS
 from suite.session.gating import SENSORS, Gate
 from suite.transport import AdbServerAddress
@@ -557,13 +557,12 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
             within = "" if source["quant"] is job else f" (in {job.label})"
             source["quant"].fail("quant", f"{quant!r} is not a quant of {rt} ({', '.join(known)}){within}")
 
-    if values["depth"]:
-        flat = [rt for rt in runtimes if not getattr(get_runtime(rt), "depth", False)]
+    params = {k: values[k] for k in RUN_PARAMS} | {"idle_s": values["idle"]}
+    if values["depth"]:  # only when set: the keys of jobs at an empty context stay what they were
+        flat = [rt for rt in runtimes if not measures_depth(get_runtime(rt))]
         if flat:
             source["depth"].fail("depth", f"measures at a filled context with llama-bench's -d; {flat[0]} has no "
                                  "such mode (runtime = \"llama.cpp\")")
-    params = {k: values[k] for k in RUN_PARAMS} | {"idle_s": values["idle"]}
-    if values["depth"]:  # only when set: the keys of jobs at an empty context stay what they were
         params["depth"] = values["depth"]
     models: tuple[str | None, ...] = (None,)
     model_file = None

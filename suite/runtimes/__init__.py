@@ -17,6 +17,7 @@ from suite.runtimes.base import (
     Runtime,
     builds_own,
     is_native,
+    measures_depth,
 )
 
 RUNTIMES.add("ort-genai", "suite.runtimes.ort_genai:OrtGenaiRuntime", about="ONNX")
@@ -34,4 +35,4 @@ def get_runtime(name: str) -> Runtime:
 
 
 __all__ = ["NATIVE", "PYTHON", "RUNTIMES", "BurstParams", "BurstResult", "NativeRuntime", "PythonRuntime",
-           "Repetition", "Runtime", "builds_own", "get_runtime", "is_native"]
+           "Repetition", "Runtime", "builds_own", "get_runtime", "is_native", "measures_depth"]

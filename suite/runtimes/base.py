@@ -173,6 +173,11 @@ def is_native(runtime: Runtime) -> bool:
     return runtime.kind == NATIVE
 
 
+def measures_depth(runtime: Runtime) -> bool:
+    """A runtime that measures at a filled context (`BurstParams.depth`: llama-bench's `-d`)."""
+    return bool(getattr(runtime, "depth", False))
+
+
 def builds_own(runtime: Runtime) -> bool:
     """A native runtime that edgebench builds itself when no bundle is given."""
     return is_native(runtime) and callable(getattr(runtime, "own_bundle", None))
@@ -192,4 +197,5 @@ def run_repetitions(
 
 
 __all__ = ["NATIVE", "PYTHON", "RUNTIMES", "BurstParams", "BurstResult", "DeviceCall", "NativeRun", "NativeRuntime",
-           "PhaseCallback", "PythonRuntime", "RepCallback", "Repetition", "Runtime", "is_native", "run_repetitions"]
+           "PhaseCallback", "PythonRuntime", "RepCallback", "Repetition", "Runtime", "is_native", "measures_depth",
+           "run_repetitions"]

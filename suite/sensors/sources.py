@@ -165,19 +165,18 @@ class PidFileRss:
         m = re.search(r"^Name:\s+(\S+)", text, re.MULTILINE)
         return None if m and m.group(1) in LAUNCHER_NAMES else text
 
-    def _read_hwm(self) -> None:
+    def _read_hwm(self) -> str | None:
+        """The named process's status text, its VmHWM kept in the peak (None: no runtime process now)."""
         text = self._status()
         hwm = parse_vm_hwm_bytes(text) if text else None
         if hwm is not None:
             self.peak_hwm_bytes = max(hwm, self.peak_hwm_bytes or 0)
+        return text
 
     def read(self) -> list[Row]:
-        text = self._status()
+        text = self._read_hwm()
         if text is None:
             return []
-        hwm = parse_vm_hwm_bytes(text)
-        if hwm is not None:
-            self.peak_hwm_bytes = max(hwm, self.peak_hwm_bytes or 0)
         m = re.search(r"^VmRSS:\s+(\d+)\s*kB", text, re.MULTILINE)
         return [(CH_RSS_BYTES, float(int(m.group(1)) * 1024))] if m else []
 

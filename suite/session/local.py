@@ -111,8 +111,6 @@ class Host:
     process on this host's monotonic clock, no provisioning (the runtime runs in this process)."""
 
     transport = None
-    #: a native runtime runs: its invocations are processes of their own, named by the way's pid file
-    native: bool = False
 
     def __init__(self, say: Status, native_way: Callable | None = None) -> None:
         """`native_way(runtime, req, device, say, windows=...)`: the way a native runtime runs here
@@ -128,7 +126,6 @@ class Host:
             if self._native_way is None:
                 raise EdgebenchError(f"the {runtime.name} runtime runs a native binary: this host was given no way "
                                      "to run one")
-            self.native = True
             return self._native_way(runtime, req, self.device.to_dict(), say, windows=windows)
         return _HostWay(runtime, req, self.device.to_dict(), say)
 
@@ -143,9 +140,9 @@ class Host:
 
     def sampler(self, req: RunRequest, pid_file: str | None):
         """(sampler, t0, time base): the child-process sampler of this process, t0 on the monotonic
-        clock; for a native runtime on the realtime clock its invocations stamp their phases with, its
-        memory that of the process the pid file names."""
-        if self.native:
+        clock. A native runtime's way names a pid file (its invocations are processes of their own): then
+        the realtime clock its invocations stamp their phases with, and the memory of the process it names."""
+        if pid_file is not None:
             sampler = ProcessSampler(rate_hz=req.sample_rate_hz, clock=time.time, pid_file=Path(pid_file))
             sampler.t0 = t0 = time.time()
             return sampler, t0, power.clock_block(t0)

@@ -20,7 +20,7 @@ from suite.core.errors import EdgebenchError, RooflineError, RuntimeFailure
 from suite.core.record import Failure
 from suite.core.schema import Outcome
 from suite.models.user_file import model_record as file_model_record
-from suite.runtimes import Runtime, builds_own, get_runtime, is_native
+from suite.runtimes import Runtime, builds_own, get_runtime, is_native, measures_depth
 from suite.runtimes.remote import find_python
 from suite.session.device import HostNativeWay, Phone, ScenarioHooks
 from suite.session.local import Host, Interrupted, Measured, RunRequest, Status, StopRun, Stored, new_head, store_run
@@ -59,7 +59,7 @@ def check_request(req: RunRequest, ref) -> Runtime:
     if is_native(runtime) and req.runtime_bundle is None and not builds_own(runtime):
         raise EdgebenchError(f"the {runtime.name} runtime runs a bundle of your own: give --runtime-bundle DIR",
                              hint=runtime.bundle_hint, exit_code=2)
-    if req.params.depth and not getattr(runtime, "depth", False):
+    if req.params.depth and not measures_depth(runtime):
         raise EdgebenchError(f"--depth measures at a filled context with llama-bench's -d; {runtime.name} has no "
                              "such mode", hint="--runtime llama.cpp", exit_code=2)
     if not is_native(runtime) and req.runtime_bundle is not None:
