@@ -369,7 +369,7 @@ def _print_run_summary(path: Path) -> None:
     m, un = rec["metrics"], rec["unavailable"]
     t = Table(title=f"{rec['model']['id']} on {_plain(device_label(rec['device']))} "
               f"({rec['runtime']['name']} {rec['runtime']['version']}) -> {rec['outcome']}")
-    t.add_column("metric")
+    t.add_column("metric", overflow="fold")  # whole names, wrapped: a cut one reads as another metric
     t.add_column("value", justify="right")
     t.add_column("95% CI / n", justify="right")
     for name, entry in m.items():
