@@ -144,8 +144,39 @@ def _v2_ci_method(record: dict) -> dict:
     return record
 
 
+def _v3_sustained_windows(record: dict) -> dict:
+    """3 -> 4: sustained windows have a minimum duration and `stability_pct` is a percentage.
+
+    Version-3 sustained runs made one window of every generation: their params say so
+    (`min_window_s: 0`, so they never pool with runs of 2 s windows). A `stability_pct` stored as
+    the worst/best FRACTION (0.813 under unit `%`) is recognised by the run's own windows
+    (`thermal.window_tps`: the fraction, not the percentage, of worst / best) and multiplied by 100,
+    with `upgraded_from: <old value>` in the entry; a value that cannot be checked is kept."""
+    record = dict(record)
+    scenario = record.get("scenario")
+    if isinstance(scenario, dict) and scenario.get("name") == "sustained":
+        params = scenario.get("params")
+        if isinstance(params, dict) and "min_window_s" not in params:
+            record["scenario"] = scenario | {"params": params | {"min_window_s": 0.0}}
+    metrics = record.get("metrics")
+    entry = metrics.get("stability_pct") if isinstance(metrics, dict) else None
+    windows = (record.get("thermal") or {}).get("window_tps") if isinstance(record.get("thermal"), dict) else None
+    if isinstance(entry, dict) and isinstance(entry.get("value"), int | float) and windows:
+        try:
+            vals = [float(v) for _, v in windows]
+            fraction = min(vals) / max(vals)
+        except (TypeError, ValueError, ZeroDivisionError):
+            fraction = None
+        value = float(entry["value"])
+        if fraction is not None and value <= 1.0 and abs(value - fraction) <= 1e-3 and abs(value - 100 * fraction) > 1e-3:
+            record["metrics"] = metrics | {"stability_pct": entry | {"value": 100.0 * value, "unit": "%",
+                                                                    "upgraded_from": value}}
+    record["schema_version"] = 4
+    return record
+
+
 #: Upgrade steps: UPGRADES[n] turns a version-n record into a version-(n+1) record.
-UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_llama_names, 2: _v2_ci_method}
+UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_llama_names, 2: _v2_ci_method, 3: _v3_sustained_windows}
 
 
 def upgrade_record(record: dict, source: str = "record") -> dict:

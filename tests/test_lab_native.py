@@ -41,6 +41,7 @@ scenario = "sustained"
 models = ["tiny"]
 windows = 2
 window_tokens = 4
+min_window = "0s"
 """
 
 

@@ -173,3 +173,24 @@ def test_version_2_intervals_say_they_were_the_mean_s():
     entry = rec["metrics"]["decode_tps"]
     assert rec["schema_version"] == SCHEMA_VERSION and entry["ci95"] == example(2)["metrics"]["decode_tps"]["ci95"]
     assert entry["ci_method"].startswith("t: ") and entry["small_n"] is False  # n = 5
+
+
+def test_version_3_sustained_runs_say_one_window_per_generation_and_stability_is_a_percentage():
+    windows = [[1.0, 40.0], [2.0, 35.0], [3.0, 32.52]]
+    v3 = example(3) | {"scenario": {"name": "sustained", "params": {"window_tokens": 64, "windows": 3}},
+                       "thermal": {"window_tps": windows}}
+    fraction = v3 | {"metrics": v3["metrics"] | {"stability_pct": {"unit": "%", "higher_is_better": True,
+                                                                    "value": 0.813}}}
+    rec = upgrade_record(fraction)
+    assert rec["schema_version"] == SCHEMA_VERSION
+    assert rec["scenario"]["params"]["min_window_s"] == 0.0 and rec["scenario"]["params"]["windows"] == 3
+    entry = rec["metrics"]["stability_pct"]
+    assert entry["value"] == pytest.approx(81.3) and entry["unit"] == "%" and entry["upgraded_from"] == 0.813
+    # a percentage already is left as it was
+    pct = v3 | {"metrics": v3["metrics"] | {"stability_pct": {"unit": "%", "higher_is_better": True,
+                                                               "value": 81.3}}}
+    assert upgrade_record(pct)["metrics"]["stability_pct"] == pct["metrics"]["stability_pct"]
+    # a burst run is untouched but for its version
+    burst = upgrade_record(example(3))
+    assert burst == example(3) | {"schema_version": SCHEMA_VERSION}
+    assert "min_window_s" not in burst["scenario"]["params"]

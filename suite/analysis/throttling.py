@@ -8,8 +8,10 @@ and per-window throughput. Definitions (DESIGN.md section 3, issue 6):
   (NONE), and/or decode throughput falling under 90% of the initial window. A cap that is
   already below the hardware maximum at the start is a vendor cap: reported, not counted.
 - stability_pct = worst window / best window x 100.
-- time_to_throttle_s = the time of the first window whose throughput is under 90% of the
-  initial window's, else None.
+- time_to_throttle_s = the time of the first window of the first run of PERSIST_WINDOWS
+  consecutive windows whose throughput is under 90% of the initial throughput (the median of the
+  first INITIAL_WINDOWS windows), else None: one slow window is scheduler noise, a drop that
+  persists is throttling (issue 15: 80 ms windows on a busy host reported 0.196 s).
 """
 
 from __future__ import annotations
@@ -46,13 +48,22 @@ def initial_tps(window_tps: Sequence[tuple[float, float]]) -> float:
     return first[len(first) // 2]
 
 
-def _first_drop(window_tps: Sequence[tuple[float, float]], fraction: float) -> tuple[float, float] | None:
+#: A drop counts when this many consecutive windows are all under the line.
+PERSIST_WINDOWS = 3
+
+
+def _first_drop(window_tps: Sequence[tuple[float, float]], fraction: float,
+                persist: int = PERSIST_WINDOWS) -> tuple[float, float] | None:
+    """(time, tok/s) of the first window that starts a run of `persist` consecutive windows under
+    `fraction` of the initial throughput (the first window is the reference, never a drop)."""
     if not window_tps:
         return None
-    initial = initial_tps(window_tps)
-    for t, tps in window_tps[1:]:
-        if tps < fraction * initial:
-            return t, tps
+    line = fraction * initial_tps(window_tps)
+    run = 0
+    for i in range(1, len(window_tps)):
+        run = run + 1 if window_tps[i][1] < line else 0
+        if run >= persist:
+            return window_tps[i - persist + 1]
     return None
 
 
@@ -87,7 +98,7 @@ def detect_throttling(samples, *, cpuinfo_max_khz: dict[str, int] | None = None,
         if drop is not None:
             t, tps = drop
             text = (f"decode throughput {tps:.3g} tok/s at t={t:.1f} s is under {fraction:.0%} of the initial "
-                    f"{initial_tps(window_tps):.3g} tok/s")
+                    f"{initial_tps(window_tps):.3g} tok/s for {PERSIST_WINDOWS} windows or more")
             if device_evidence:
                 evidence.append(text)
             else:
@@ -140,5 +151,5 @@ def windows_from_samples(samples) -> list[tuple[float, float]]:
     return list(zip(w["t_s"].astype(float), w["value"].astype(float), strict=True))
 
 
-__all__ = ["THROTTLE_FRACTION", "ThrottleEvidence", "detect_throttling", "sustained_summary", "window_rows",
+__all__ = ["PERSIST_WINDOWS", "THROTTLE_FRACTION", "ThrottleEvidence", "detect_throttling", "sustained_summary", "window_rows",
            "windows_from_samples"]

@@ -194,7 +194,8 @@ def run(
     scenario: Annotated[str, typer.Option(help=f"{SCENARIOS.describe()}.")] = "burst",
     duration: Annotated[str | None, typer.Option(help="sustained: how long to decode, e.g. 10m, 90s.")] = None,
     windows: Annotated[int | None, typer.Option(help="sustained: number of windows (instead of --duration).", min=1)] = None,
-    window_tokens: Annotated[int, typer.Option(help="sustained: tokens generated per window.", min=2)] = 64,
+    window_tokens: Annotated[int, typer.Option(help="sustained: tokens per generation; consecutive generations make a window.", min=2)] = 64,
+    min_window: Annotated[str, typer.Option(help="sustained: shortest window, e.g. 2s (generations are grouped until a window spans it; 0: one generation per window).")] = "2s",
     models: Annotated[str | None, typer.Option(help="fit: comma-separated ladder [default: every reference card by size].")] = None,
     cooldown_max_temp: Annotated[float | None, typer.Option(help="Gate: wait until the battery (or hottest) sensor is under this (degC) and thermal status is NONE.")] = None,
     cooldown_timeout: Annotated[str, typer.Option(help="Gate: give up cooling after this long, e.g. 10m.")] = "10m",
@@ -246,7 +247,7 @@ def run(
             raise EdgebenchError(f"the {scenario} scenario and the gates run on phones: give --device SERIAL",
                                  exit_code=exits.USAGE)
         options = _scenario_options(entry, duration=duration, windows=windows, window_tokens=window_tokens,
-                                    models=models)
+                                    min_window=min_window, models=models)
         for ref in refs:
             _run_scenario(entry, _for_device(req, ref, runtime), ref, gate=gate, options=options)
         return
@@ -337,10 +338,10 @@ def _seconds(text: str | None) -> float | None:
 
 
 def _scenario_options(entry, *, duration: str | None, windows: int | None, window_tokens: int,
-                      models: str | None) -> dict:
+                      min_window: str, models: str | None) -> dict:
     """The scenario's own options (`entry.options`) from the run command's: only those it takes are read."""
     given = {"duration_s": lambda: _seconds(duration), "windows": lambda: windows,
-             "window_tokens": lambda: window_tokens,
+             "window_tokens": lambda: window_tokens, "min_window_s": lambda: _seconds(min_window),
              "models": lambda: [m.strip() for m in models.split(",")] if models else None}
     return {name: given[name]() for name in entry.options if name in given}
 

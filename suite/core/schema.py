@@ -13,7 +13,9 @@ from enum import StrEnum
 #: `llama-cpp-python` = in process; suite.store's upgrade step renames version-1 runs)
 #: 3: each metric with an interval says how it was computed (`ci_method`; positive quantities on the
 #: log scale) and flags few samples (`small_n`); version-2 runs are upgraded to say theirs was the t-interval
-SCHEMA_VERSION = 3
+#: 4: sustained windows last at least `min_window_s` (version-3 sustained runs get 0: one window per
+#: generation) and `stability_pct` holds a percentage (a fraction stored by mistake is fixed on upgrade)
+SCHEMA_VERSION = 4
 
 #: Top-level keys of run.json, in the order they are written.
 RUN_FIELDS = (
@@ -120,8 +122,9 @@ METRICS: dict[str, MetricSpec] = _specs(
     MetricSpec("j_per_token/decode_above_idle", "J/tok", False, "above-idle energy per generated token", positive=False),
     MetricSpec("temp_c/max", "degC", False, "hottest temperature seen during the run", positive=False),
     MetricSpec("thermal_status/max", "status", False, "highest thermal status (0 NONE .. 6 SHUTDOWN)", positive=False),
-    MetricSpec("stability_pct", "%", True, "worst window throughput / best window throughput"),
-    MetricSpec("time_to_throttle_s", "s", True, "first window under 90% of the initial throughput"),
+    MetricSpec("stability_pct", "%", True, "100 x worst window throughput / best window throughput"),
+    MetricSpec("time_to_throttle_s", "s", True,
+               "first of 3 consecutive windows under 90% of the initial throughput"),
     MetricSpec("roofline_fraction/decode", "fraction", True, "decode throughput / memory-bandwidth bound"),
     MetricSpec("roofline_fraction/prefill", "fraction", True, "prefill throughput / compute bound"),
     MetricSpec("memory_bandwidth_bytes_per_s", "bytes/s", True, "measured read bandwidth of the device"),

@@ -50,7 +50,8 @@
     devices = ["tier=flagship"]  # narrows this job to the devices these selectors match
     duration = "2m"              # sustained only: duration or windows, exactly one
     windows = 20
-    window_tokens = 64           # sustained only
+    window_tokens = 64           # sustained only: tokens per generation
+    min_window = "2s"            # sustained only: consecutive generations grouped into windows this long
     # ... and any [defaults] key
 
 Unknown keys and bad values are errors that name the file, line and key:
@@ -83,16 +84,17 @@ PLAN_VERSION = 1
 ORDERS = ("plan", "shuffle")
 QUANTS = {"onnx": ("int4", "int8"), "gguf": ("q4_0", "q8_0")}
 DEFAULT_WINDOW_TOKENS = 64  # suite.scenarios.sustained.DEFAULT_WINDOW_TOKENS (that module is slow to import)
+MIN_WINDOW_S = 2.0  # suite.scenarios.sustained.MIN_WINDOW_S
 #: the [defaults] keys (each a [[jobs]] key too) and their values when neither table gives one
 PARAM_DEFAULTS: dict[str, Any] = {
     "runtime": "ort-genai", "runtime_bundle": None, "prompt_tokens": 128, "gen_tokens": 64, "reps": 5,
     "warmup": 1, "threads": None, "quant": None, "seed": 0, "rate": 10.0, "probe": False, "repetitions": 1,
     "idle": 5.0, "depth": 0,
 }
-#: the params every job carries (sustained adds duration_s/windows/window_tokens, fit its ladder `models`: the
+#: the params every job carries (sustained adds duration_s/windows/window_tokens/min_window_s, fit its ladder `models`: the
 #: options of suite.scenarios' SustainedScenario and FitScenario, whose modules are slow to import)
 RUN_PARAMS = ("prompt_tokens", "gen_tokens", "reps", "warmup", "threads", "quant", "seed", "rate", "probe")
-SUSTAINED_KEYS = ("duration", "windows", "window_tokens")
+SUSTAINED_KEYS = ("duration", "windows", "window_tokens", "min_window")
 TOP_KEYS = ("version", "name", "output", "work_dir", "devices", "defaults", "gate", "run", "jobs")
 DEVICE_KEYS = ("select", "adb", "exclude")
 GATE_KEYS = ("cooldown_max_temp", "cooldown_sensor", "cooldown_timeout", "cooldown_delay", "battery_floor",
@@ -584,7 +586,8 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
                      "sustained takes duration or windows, not both" if duration is not None
                      else 'sustained needs duration = "2m" or windows = N')
         params.update(duration_s=duration, windows=windows,
-                      window_tokens=job.get("window_tokens", _int(2), DEFAULT_WINDOW_TOKENS))
+                      window_tokens=job.get("window_tokens", _int(2), DEFAULT_WINDOW_TOKENS),
+                      min_window_s=job.get("min_window", _duration(), MIN_WINDOW_S))
 
     selectors = job.get("devices", _strs(each=_selector), ())
     line = job.src.line(("jobs",), job.occ) or 0
