@@ -336,6 +336,17 @@ def test_depth_is_for_llama_cpp_and_changes_no_other_job_s_key(tmp_path):
     assert "must be >= 0" in fails(tmp_path, MINIMAL_HEAD + BURST + "depth = -1\n").message
 
 
+def test_backend_is_for_runtimes_that_have_it_and_changes_no_cpu_job_s_key(tmp_path):
+    cpu = load_plan(write(tmp_path, MINIMAL_HEAD + BURST + 'runtime = "llama.cpp"\nbackend = "cpu"\n')).expand()[0]
+    flat = load_plan(write(tmp_path, MINIMAL_HEAD + BURST + 'runtime = "llama.cpp"\n')).expand()[0]
+    assert "backend" not in cpu.params and job_key(cpu.identity()) == job_key(flat.identity())
+    (npu,) = load_plan(write(tmp_path, MINIMAL_HEAD + BURST + 'runtime = "llama.cpp"\nbackend = "npu"\n')).expand()
+    assert npu.params["backend"] == "npu" and job_key(npu.identity()) != job_key(flat.identity())
+    e = fails(tmp_path, MINIMAL_HEAD + "\n[defaults]\nbackend = 'gpu'\n" + BURST + 'runtime = "ort-genai"\n')
+    assert e.key == "[defaults] backend" and "ort-genai runs on cpu only" in e.message
+    assert "unknown backend 'tpu'" in fails(tmp_path, MINIMAL_HEAD + BURST + 'backend = "tpu"\n').message
+
+
 def test_quant_must_suit_the_runtime(tmp_path):
     text = MINIMAL_HEAD + "\n[defaults]\nquant = 'int4'\n" + BURST + 'runtimes = ["llama.cpp"]\n'
     e = fails(tmp_path, text)

@@ -490,8 +490,10 @@ def test_llama_cpp_on_this_host_runs_its_benchmark_binary_at_a_filled_context(tm
     rt = rec["runtime"]
     assert rt["name"] == "llama.cpp" and rt["version"] == llama_cpp.SOURCE.short_commit and rt["threads"] == 2
     assert rt["bundle"]["built_by"] == "user" and rt["bundle"]["sha256"] == built.manifest["sha256"]
-    assert "-p 64 -n 0 -r 2 -t 2 -o jsonl -d 64" in rt["commands"]["prefill"]
-    assert "-p 0 -n 32 -r 2 -t 2 -o jsonl -d 64" in rt["commands"]["decode"]
+    assert "-p 64 -n 0 -r 2 -t 2 -o jsonl -ngl 0 -dev none -d 64" in rt["commands"]["prefill"]
+    assert "-p 0 -n 32 -r 2 -t 2 -o jsonl -ngl 0 -dev none -d 64" in rt["commands"]["decode"]
+    # the CPU, asked for by default and used: llama-bench's own "devices" field said none
+    assert rt["backend"] == "CPU" and rt["backend_requested"] == "cpu" and rt["backends"] == ["CPU"]
     assert rec["device"]["transport"] == "local" and "provisioning" not in rec  # run where it was built
     assert rec["scenario"]["params"]["depth"] == 64
     m, model = rec["metrics"], rec["model"]

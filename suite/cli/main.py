@@ -31,6 +31,7 @@ from suite.cli.lab import lab_app
 from suite.cli.options import AdbServers, JsonOut, ModelsDir, OutDir, ResultFolders, ResultsDir
 from suite.cli.runtimes import runtimes_app
 from suite.core.errors import EdgebenchError, UnknownNameError
+from suite.core.measure import BACKENDS
 from suite.importers import IMPORTERS
 from suite.runtimes import RUNTIMES, BurstParams
 from suite.scenarios import SCENARIOS, get_scenario
@@ -186,6 +187,7 @@ def run(
     reps: Annotated[int, typer.Option(help="Measured repetitions.", min=1)] = 5,
     warmup: Annotated[int, typer.Option(help="Warmup repetitions, discarded.", min=0)] = 1,
     depth: Annotated[int, typer.Option(help="Tokens already in the context before prefill and decode are measured (a chat's history; llama-bench's -d). llama.cpp only.", min=0)] = 0,
+    backend: Annotated[str, typer.Option(help="Where the model runs: cpu, gpu or npu (llama.cpp with your official Android/Snapdragon bundle for gpu and npu; a run that asked for one and ran elsewhere fails).")] = "cpu",
     threads: Annotated[int | None, typer.Option(help="Runtime threads [default: all logical cores].", min=1)] = None,
     quant: Annotated[str | None, typer.Option(help="Model quantisation: int4/int8 (ONNX), q4_0/q8_0 (GGUF) [default: int4 / q4_0].")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the model weights and prompt ids.")] = 0,
@@ -234,8 +236,10 @@ def run(
         gate = Gate(cooldown_max_temp_c=cooldown_max_temp, cooldown_timeout_s=_seconds(cooldown_timeout),
                     battery_floor=battery_floor, battery_wait=battery_wait)
     scenario = SCENARIOS.check(scenario)  # an unknown one: UnknownNameError naming the registered ones
+    if backend not in BACKENDS:
+        raise EdgebenchError(f"unknown backend {backend!r}", hint=f"one of {', '.join(BACKENDS)}", exit_code=exits.USAGE)
     params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
-                         threads=threads, seed=seed, depth=depth)
+                         threads=threads, seed=seed, depth=depth, backend=backend)
     req = RunRequest(model_id=model, runtime=runtime or "ort-genai", device=device, params=params, quant=quant,
                      seed=seed,
                      models_dir=models_dir or default_models_dir(), results_dir=results_dir, sample_rate_hz=rate,

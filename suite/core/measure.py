@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: where a model can run: the CPU, the GPU (OpenCL, Vulkan), the NPU (Hexagon and other accelerators)
+BACKENDS = ("cpu", "gpu", "npu")
+
 
 @dataclass(frozen=True)
 class BurstParams:
     """The burst scenario: prefill `prompt_tokens` in one batch, then decode `gen_tokens`.
 
     `depth`: tokens already in the context before each measured phase (llama-bench's `-d`: a chat's
-    history), so prefill and decode are measured at a filled context; 0 = an empty one."""
+    history), so prefill and decode are measured at a filled context; 0 = an empty one.
+    `backend`: where the model runs, `cpu` | `gpu` | `npu` (BACKENDS; a runtime lists the ones it can)."""
 
     prompt_tokens: int = 128
     gen_tokens: int = 64
@@ -21,6 +25,7 @@ class BurstParams:
     threads: int | None = None
     seed: int = 0
     depth: int = 0
+    backend: str = "cpu"
     #: analysis only (never stored): whether decode continues after the measured prompt (in process)
     #: or runs on its own from `depth` (llama-bench's separate `-p 0 -n N` test)
     decode_after_prompt: bool = True
@@ -38,6 +43,8 @@ class BurstParams:
             raise ValueError("threads must be >= 1")
         if self.depth < 0:
             raise ValueError("depth must be >= 0")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
 
     @property
     def decode_context_start(self) -> int:
@@ -45,7 +52,8 @@ class BurstParams:
         return self.depth + (self.prompt_tokens if self.decode_after_prompt else 0)
 
     def to_dict(self) -> dict:
-        """The stored parameters (`depth` only when set: runs at an empty context keep the key they had)."""
+        """The stored parameters (`depth` and `backend` only when set: runs at an empty context on the CPU
+        keep the key they had)."""
         out = {
             "prompt_tokens": self.prompt_tokens,
             "gen_tokens": self.gen_tokens,
@@ -54,7 +62,8 @@ class BurstParams:
             "threads": self.threads,
             "seed": self.seed,
         }
-        return out | ({"depth": self.depth} if self.depth else {})
+        return (out | ({"depth": self.depth} if self.depth else {})
+                | ({"backend": self.backend} if self.backend != "cpu" else {}))
 
 
 @dataclass

@@ -66,6 +66,9 @@ class Outcome(StrEnum):
     TIMEOUT = "timeout"
     DISCONNECTED = "disconnected"
     INTERRUPTED = "interrupted"
+    #: the run ended but its figures cannot stand (zero turns or tokens, a zero duration, an infinite
+    #: rate, or the tool itself said it failed): kept with the reason, never a metric
+    FAILED = "failed"
 
 
 class Origin(StrEnum):

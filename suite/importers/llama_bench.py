@@ -265,7 +265,7 @@ def _run_record(run_rows: list[BenchRow], mixed: list[BenchRow], *, desc: str | 
     return build_record(head, found, ended_at=times[-1] if times else None)
 
 
-def _already_imported(results_dir: Path, file_sha: str) -> list[Path]:
+def already_imported(results_dir: Path, file_sha: str) -> list[Path]:
     """Run folders already holding an import of a file with this sha256 (re-import is a no-op)."""
     if not results_dir.is_dir():
         return []
@@ -316,7 +316,7 @@ def import_llama_bench(paths: Iterable[Path | str], results_dir: Path | str, *,
                 fr.message = "no result rows: no llama-bench output recognised"
             continue
         file_sha = hashlib.sha256(data).hexdigest()
-        done = _already_imported(results_dir, file_sha)
+        done = already_imported(results_dir, file_sha)
         if done:
             fr.status, fr.runs = "already_imported", done
             fr.message = f"already imported ({len(done)} run(s) with this file's sha256); nothing written"

@@ -18,6 +18,7 @@
     reps = 5                     # >= 1
     warmup = 1                   # >= 0
     depth = 0                    # >= 0: tokens in the context before each measured phase (llama.cpp's -d)
+    backend = "cpu"              # cpu | gpu | npu (gpu, npu: llama.cpp with your official bundle)
     threads = 4                  # >= 1; default: the runtime's choice
     quant = "int4"               # int4/int8 (ort-genai), q4_0/q8_0 (llama.cpp, llama-cpp-python)
     seed = 0
@@ -74,8 +75,9 @@ from typing import Any, NoReturn
 
 from suite.catalog.cards import ModelCard, load_model_cards
 from suite.core.errors import EdgebenchError, UnknownNameError
+from suite.core.measure import BACKENDS
 from suite.device.select import parse_filters
-from suite.runtimes import RUNTIMES, builds_own, get_runtime, is_native, measures_depth
+from suite.runtimes import RUNTIMES, backends, builds_own, get_runtime, is_native, measures_depth
 from suite.scenarios import SCENARIOS
 from suite.session.gating import SENSORS, Gate
 from suite.transport import AdbServerAddress
@@ -89,7 +91,7 @@ MIN_WINDOW_S = 2.0  # suite.scenarios.sustained.MIN_WINDOW_S
 PARAM_DEFAULTS: dict[str, Any] = {
     "runtime": "ort-genai", "runtime_bundle": None, "prompt_tokens": 128, "gen_tokens": 64, "reps": 5,
     "warmup": 1, "threads": None, "quant": None, "seed": 0, "rate": 10.0, "probe": False, "repetitions": 1,
-    "idle": 5.0, "depth": 0,
+    "idle": 5.0, "depth": 0, "backend": "cpu",
 }
 #: the params every job carries (sustained adds duration_s/windows/window_tokens/min_window_s, fit its ladder `models`: the
 #: options of suite.scenarios' SustainedScenario and FitScenario, whose modules are slow to import)
@@ -515,7 +517,7 @@ def _jobs(root: _Table, base: Path) -> list[JobSpec]:
         "prompt_tokens": _int(1), "gen_tokens": _int(2), "reps": _int(1), "warmup": _int(0), "threads": _int(1),
         "quant": _str([q for qs in QUANTS.values() for q in qs], "quant"), "seed": _int(),
         "rate": _number(0, exclusive=True), "probe": _bool, "repetitions": _int(1), "idle": _duration(),
-        "depth": _int(0),
+        "depth": _int(0), "backend": _str(BACKENDS, "backend"),
     }
     defaults = root.table("defaults")
     defaults.check_keys(tuple(PARAM_DEFAULTS))
@@ -566,6 +568,12 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
             source["depth"].fail("depth", f"measures at a filled context with llama-bench's -d; {flat[0]} has no "
                                  "such mode (runtime = \"llama.cpp\")")
         params["depth"] = values["depth"]
+    if values["backend"] != "cpu":  # likewise: CPU jobs keep their keys
+        off = [rt for rt in runtimes if values["backend"] not in backends(get_runtime(rt))]
+        if off:
+            source["backend"].fail("backend", f"{off[0]} runs on {', '.join(backends(get_runtime(off[0])))} only "
+                                   "(runtime = \"llama.cpp\" with your official Android/Snapdragon runtime_bundle)")
+        params["backend"] = values["backend"]
     models: tuple[str | None, ...] = (None,)
     model_file = None
     if scenario == "fit":

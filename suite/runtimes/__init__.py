@@ -15,6 +15,7 @@ from suite.runtimes.base import (
     PythonRuntime,
     Repetition,
     Runtime,
+    backends,
     builds_own,
     is_native,
     measures_depth,
@@ -35,4 +36,4 @@ def get_runtime(name: str) -> Runtime:
 
 
 __all__ = ["NATIVE", "PYTHON", "RUNTIMES", "BurstParams", "BurstResult", "NativeRuntime", "PythonRuntime",
-           "Repetition", "Runtime", "builds_own", "get_runtime", "is_native", "measures_depth"]
+           "Repetition", "Runtime", "backends", "builds_own", "get_runtime", "is_native", "measures_depth"]

@@ -178,6 +178,12 @@ def measures_depth(runtime: Runtime) -> bool:
     return bool(getattr(runtime, "depth", False))
 
 
+def backends(runtime: Runtime) -> tuple[str, ...]:
+    """The backends (suite.core.measure.BACKENDS) a runtime can run a model on: its `backends`
+    attribute, the CPU alone without one."""
+    return tuple(getattr(runtime, "backends", ("cpu",)))
+
+
 def builds_own(runtime: Runtime) -> bool:
     """A native runtime that edgebench builds itself when no bundle is given."""
     return is_native(runtime) and callable(getattr(runtime, "own_bundle", None))
@@ -197,5 +203,5 @@ def run_repetitions(
 
 
 __all__ = ["NATIVE", "PYTHON", "RUNTIMES", "BurstParams", "BurstResult", "DeviceCall", "NativeRun", "NativeRuntime",
-           "PhaseCallback", "PythonRuntime", "RepCallback", "Repetition", "Runtime", "is_native", "measures_depth",
-           "run_repetitions"]
+           "PhaseCallback", "PythonRuntime", "RepCallback", "Repetition", "Runtime", "backends", "builds_own",
+           "is_native", "measures_depth", "run_repetitions"]

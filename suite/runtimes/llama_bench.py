@@ -29,6 +29,7 @@ warmup) is the `warmup` phase. llama-bench's process exit after the last repetit
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -164,17 +165,21 @@ def llama_bench_argv(binary: str, model: str, phase: str, tokens: int, *, reps: 
 
 def phase_command(bundle_remote: str, model_remote: str, phase: str, tokens: int, *, reps: int, threads: int,
                   mask: str | None, nonce: str | None = None, extra: Sequence[str] = (),
-                  pid_file: str | None = None) -> Invocation:
+                  pid_file: str | None = None, accelerated: bool = False) -> Invocation:
     """One shell command: device time, the pinned llama-bench, device time, its exit status.
 
     Markers are `EDGEBENCH <nonce> T0|T1|RC value` lines on stdout; llama-bench's JSON lines sit
     between them; its log goes to stderr. `$EPOCHREALTIME` is mksh's (Android's sh); `date +%s.%N`
     is the fallback for other shells. With `pid_file`, llama-bench's pid is written there as it
-    starts (a `sh -c` that execs it, so it stays in the foreground and dies with the shell)."""
+    starts (a `sh -c` that execs it, so it stays in the foreground and dies with the shell).
+    `accelerated` (a GPU or NPU backend): ADSP_LIBRARY_PATH names the bundle's lib/ too, where the
+    Hexagon DSP looks for its skeleton libraries (libggml-htp-v*.so)."""
     nonce = nonce or secrets.token_hex(4)
     binary = f"{bundle_remote}/{BINARY}"
     argv = llama_bench_argv(binary, model_remote, phase, tokens, reps=reps, threads=threads, extra=extra)
     env = (("LD_LIBRARY_PATH", f"{bundle_remote}/lib"),)
+    if accelerated:
+        env += (("ADSP_LIBRARY_PATH", f"{bundle_remote}/lib"),)
     prog = ("taskset " + quote(mask) + " " if mask else "") + " ".join(quote(a) for a in argv)
     if pid_file:
         prog = f"sh -c {quote(_PID_EXEC)} {quote(pid_file)} {prog}"
@@ -213,6 +218,121 @@ def check_affinity(transport, cores: BigCores) -> tuple[str | None, str | None]:
 
 def device_abi_command() -> str:
     return "getprop ro.product.cpu.abi"
+
+
+# --- backends: the CPU, or a GPU / NPU device of the user's bundle ----------------------------------
+
+#: llama.cpp device names of NPUs (Hexagon's HTP0, HTP1..., Ascend's CANN0...) and of GPUs (OpenCL's
+#: GPUOpenCL, Vulkan0, Metal, CUDA0, ROCm0, SYCL0, MUSA0); anything else (BLAS, RPC...) is neither
+_NPU_NAME = re.compile(r"^(HTP|NPU|QNN|CANN)\d*$", re.IGNORECASE)
+_GPU_NAME = re.compile(r"^(GPUOpenCL|OpenCL\d*|Vulkan\d*|Metal\d*|CUDA\d*|ROCm\d*|HIP\d*|SYCL\d*|MUSA\d*)$",
+                       re.IGNORECASE)
+_DEVICE_LINE = re.compile(r"^\s+(?P<name>[^\s:][^:]*?)\s*:\s*(?P<desc>.*?)\s*(?:\((?P<total>\d+) MiB, (?P<free>\d+) MiB free\))?\s*$")
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """A device llama-bench can offload to, as `--list-devices` names it."""
+
+    name: str  # e.g. HTP0, GPUOpenCL, Vulkan0: what -dev takes
+    description: str
+    kind: str  # "gpu" | "npu" | "other"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "description": self.description, "kind": self.kind}
+
+
+def list_devices_command(bundle_remote: str) -> str:
+    """llama-bench --list-devices with the bundle's libraries (and the Hexagon skeletons' path)."""
+    lib = quote(f"{bundle_remote}/lib")
+    return f"LD_LIBRARY_PATH={lib} ADSP_LIBRARY_PATH={lib} {quote(bundle_remote + '/' + BINARY)} --list-devices"
+
+
+def parse_list_devices(text: str) -> list[Accelerator]:
+    """The devices of `llama-bench --list-devices` ("Available devices:" then `  NAME: DESC (T MiB, F MiB
+    free)` lines, or `  (none)`); CPU devices are never listed."""
+    out: list[Accelerator] = []
+    listing = False
+    for line in text.splitlines():
+        if line.strip().startswith("Available devices"):
+            listing = True
+            continue
+        if not listing or line.strip() in ("", "(none)"):
+            continue
+        m = _DEVICE_LINE.match(line)
+        if m:
+            name = m["name"].strip()
+            kind = "npu" if _NPU_NAME.match(name) else "gpu" if _GPU_NAME.match(name) else "other"
+            out.append(Accelerator(name, m["desc"], kind))
+    return out
+
+
+def choose_device(backend: str, devices: Sequence[Accelerator], listing: str = "") -> Accelerator:
+    """The first listed device of the kind `backend` asks for; a clear error when the bundle has none."""
+    for d in devices:
+        if d.kind == backend:
+            return d
+    shown = ", ".join(f"{d.name} ({d.kind}: {d.description})" for d in devices) or "none"
+    raise EdgebenchError(
+        f"--backend {backend}: this llama-bench lists no {backend.upper()} device (its --list-devices: {shown})",
+        hint=("an official Android/Snapdragon build of llama.cpp (CPU + OpenCL + Hexagon, docs/engines.md) lists "
+              "GPUOpenCL and HTP0; edgebench's own static build is CPU only" if backend != "cpu" else ""),
+        exit_code=2)
+
+
+def backend_args(backend: str, device: Accelerator | None) -> tuple[str, ...]:
+    """llama-bench's device selection and offload flags: the CPU alone (`-ngl 0 -dev none`), or every
+    layer on the chosen device (`-ngl 99 -dev NAME`) with its loader log (`-v`), which says where
+    the layers went."""
+    if backend == "cpu" or device is None:
+        return ("-ngl", "0", "-dev", "none")
+    return ("-ngl", "99", "-dev", device.name, "-v")
+
+
+_OFFLOADED = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
+_ASSIGNED = re.compile(r"layer\s+\d+ assigned to device ([^,\s]+)")
+_BUFFER = re.compile(r"(\S+) model buffer size =\s*([\d.]+) MiB")
+
+
+def offload_evidence(log: str) -> dict:
+    """What llama.cpp's loader log says about where the model went: `offloaded N/M layers`, the
+    device each layer was assigned to (counted), the model buffers per buffer type (MiB)."""
+    ev: dict = {}
+    for m in _OFFLOADED.finditer(log):
+        ev["layers_offloaded"] = [int(m[1]), int(m[2])]
+    layers: dict[str, int] = {}
+    for m in _ASSIGNED.finditer(log):
+        layers[m[1]] = layers.get(m[1], 0) + 1
+    if layers:
+        ev["layers_on"] = layers
+    buffers = {m[1]: float(m[2]) for m in _BUFFER.finditer(log)}
+    if buffers:
+        ev["model_buffers_mib"] = buffers
+    return ev
+
+
+def backend_failure(backend: str, device: Accelerator | None, row, evidence: Mapping) -> str | None:
+    """Why a run that asked for `backend` did not run there (None: it did, as far as llama-bench says)."""
+    devices = getattr(row, "devices", None)
+    if backend == "cpu" or device is None:
+        if devices not in (None, "", "none"):
+            return f"asked for the CPU but llama-bench used devices {devices}"
+        return None
+    what = f"asked for {backend} ({device.name})"
+    if devices not in (None, "") and device.name not in str(devices).split("/"):
+        return f"{what} but llama-bench used devices {devices}"
+    if getattr(row, "ngl", None) == 0:
+        return f"{what} but llama-bench ran with 0 GPU layers"
+    off = evidence.get("layers_offloaded")
+    if off is not None and off[0] == 0:
+        return f"{what} but llama.cpp offloaded 0/{off[1]} layers: it ran on the CPU"
+    layers = evidence.get("layers_on")
+    if layers is not None and not any(k.startswith(device.name) for k in layers):
+        return f"{what} but every layer was assigned to {', '.join(sorted(layers))}: it ran on the CPU"
+    if off is None and layers is None:
+        return (f"{what} but llama-bench's log (-v) does not say where the layers went: nothing shows the model "
+                f"ran on {device.name}")
+    return None
 
 
 # --- output --------------------------------------------------------------------------------------
@@ -300,8 +420,10 @@ def throughput_metrics(pp_row, tg_row) -> dict[str, dict]:
     return out
 
 
-def runtime_record(info: Mapping, threads: int, cores: BigCores | None, rows: Sequence) -> dict:
-    """The run's `runtime` block: build, backend, threads and the affinity recorded."""
+def runtime_record(info: Mapping, threads: int, cores: BigCores | None, rows: Sequence,
+                   device: Accelerator | None = None) -> dict:
+    """The run's `runtime` block: build, backend (what ran: `CPU`, or the GPU/NPU device's name;
+    the backends compiled into the binary are `backends`), threads and the affinity recorded."""
     r = next((x for x in rows if x is not None), None)
     commit = getattr(r, "build_commit", None)
     number = getattr(r, "build_number", None)
@@ -309,7 +431,8 @@ def runtime_record(info: Mapping, threads: int, cores: BigCores | None, rows: Se
     return {
         "name": NAME,
         "version": commit and (f"{commit} (build {number})" if number else commit),
-        "backend": ",".join(getattr(r, "backends", ()) or ()) or None,
+        "backend": device.name if device is not None else "CPU",
+        "backends": list(getattr(r, "backends", ()) or ()) or None,
         "threads": threads,
         "affinity": cores.to_dict() if cores else None,
         **dict(info),
@@ -327,6 +450,8 @@ class Plan:
     runtime: dict
     invocations: dict[str, Invocation]
     partial: NativeRun | None = None
+    #: the GPU/NPU device of a `--backend gpu|npu` run (None: the CPU)
+    device: Accelerator | None = None
 
 
 class LlamaBenchRuntime:
@@ -341,6 +466,8 @@ class LlamaBenchRuntime:
     windows = True
     #: measures at a filled context (`BurstParams.depth`: llama-bench's `-d`)
     depth = True
+    #: --backend: the CPU (-ngl 0 -dev none), or a GPU/NPU device the bundle's --list-devices shows
+    backends = ("cpu", "gpu", "npu")
     bundle_hint = ("without --runtime-bundle edgebench builds llama-bench itself for the phone; "
                    "docs/llama-cpp.md says how to build a bundle of your own")
     bundle_layout = f"{BINARY} and lib/"
@@ -409,21 +536,31 @@ class LlamaBenchRuntime:
         mask, why = check_affinity(t, cores)
         p = call.params
         threads = p.threads or len(cores.cpus)
-        extra = ("-d", str(p.depth)) if p.depth else ()  # a filled context before each test
-        runtime = runtime_record({}, threads, cores, [])
+        device = None
+        if p.backend != "cpu":  # the bundle's own list of devices: the first of the kind asked for
+            listed = t.shell(list_devices_command(call.bundle_remote), timeout_s=60)
+            device = choose_device(p.backend, parse_list_devices(listed.stdout))
+            call.say(f"llama-bench on {t.serial}: --backend {p.backend} is {device.name} ({device.description})")
+        extra = backend_args(p.backend, device)
+        extra += ("-d", str(p.depth)) if p.depth else ()  # a filled context before each test
+        runtime = runtime_record({}, threads, cores, [], device)
         runtime["affinity"] |= {"applied": mask is not None, "not_applied_because": why}
+        runtime["backend_requested"] = p.backend
+        if device is not None:
+            runtime["device"] = device.to_dict()
         if call.windows:  # one decode of gen_tokens per window, -r 1, from an empty context
             invocations = {"window": phase_command(call.bundle_remote, call.model_remote, "decode", p.gen_tokens,
                                                    reps=1, threads=threads, mask=mask, extra=extra,
-                                                   pid_file=call.pid_file)}
+                                                   pid_file=call.pid_file, accelerated=device is not None)}
         else:
             invocations = {
                 phase: phase_command(call.bundle_remote, call.model_remote, phase, tokens, reps=p.reps,
-                                     threads=threads, mask=mask, extra=extra, pid_file=call.pid_file)
+                                     threads=threads, mask=mask, extra=extra, pid_file=call.pid_file,
+                                     accelerated=device is not None)
                 for phase, tokens in (("prefill", p.prompt_tokens), ("decode", p.gen_tokens))
             }
         runtime["commands"] = {k: v.command for k, v in invocations.items()}
-        return Plan(runtime, invocations)
+        return Plan(runtime, invocations, device=device)
 
     def execute(self, call: DeviceCall, plan: Plan, on_rep=None) -> NativeRun:
         """Prefill, then decode, each between device-clock markers; a phase without a result
@@ -444,8 +581,20 @@ class LlamaBenchRuntime:
             failure = ("crashed" if rows.get("prefill") else "load_failed", exc.message)
         pp, tg = rows.get("prefill"), rows.get("decode")
         runtime = dict(plan.runtime)
-        runtime.update({k: v for k, v in runtime_record({}, runtime["threads"], None, [pp, tg]).items()
-                        if k in ("version", "backend")})
+        runtime.update({k: v for k, v in runtime_record({}, runtime["threads"], None, [pp, tg], plan.device).items()
+                        if k in ("version", "backend", "backends")})
+        metrics = throughput_metrics(pp, tg)
+        offload = {ph: offload_evidence(outs[ph].stderr) for ph in rows}
+        if plan.device is not None:
+            runtime["offload"] = offload
+        unavailable: dict[str, str] = {}
+        for ph, row in rows.items():
+            wrong = backend_failure(call.params.backend, plan.device, row, offload[ph])
+            if wrong and failure is None:
+                # asked for a GPU/NPU and ran elsewhere: a failed run with the reason, never a result
+                failure = ("failed", f"llama-bench {ph}: {wrong}")
+                unavailable = {m: f"run failed: {wrong}" for m in metrics}
+                metrics = {}
         spans: dict[str, list] = {"prefill": [], "decode": [], "warmup": []}
         n_reps = 0
         for phase, row in (("prefill", pp), ("decode", tg)):
@@ -458,9 +607,9 @@ class LlamaBenchRuntime:
         output = ([ln for o in outs.values() for ln in (o.text + "\n" + o.stderr).splitlines()[-20:]]
                   if failure else [])
         illegal = any(o.exit_code == SIGILL_EXIT for o in outs.values())
-        return NativeRun(runtime=runtime, spans=spans, metrics=throughput_metrics(pp, tg),
+        return NativeRun(runtime=runtime, spans=spans, metrics=metrics,
                          n_reps=n_reps if tg is not None else 0, failure=failure, output=output,
-                         illegal_instruction=illegal)
+                         illegal_instruction=illegal, unavailable=unavailable)
 
     def execute_windows(self, call: DeviceCall, plan: Plan, on_rep=None) -> NativeRun:
         """warmup + reps decode windows, each one llama-bench process between device-clock markers,
@@ -485,6 +634,11 @@ class LlamaBenchRuntime:
                 run.illegal_instruction = out.exit_code == SIGILL_EXIT
                 run.output = (out.text + "\n" + out.stderr).splitlines()[-20:]
                 break
+            wrong = backend_failure(p.backend, plan.device, row, offload_evidence(out.stderr))
+            if wrong:
+                run.failure = ("failed", f"llama-bench window {i + 1}: {wrong}")
+                run.metrics, run.unavailable = {}, {**run.unavailable, "decode_tps": f"run failed: {wrong}"}
+                break
             measured, before = phase_spans(out, row)
             if not measured:
                 continue
@@ -497,8 +651,9 @@ class LlamaBenchRuntime:
                 run.n_reps += 1
                 samples += list(row.samples_ts) if row.samples_ts else [row.avg_ts]
                 run.metrics = {"decode_tps": metric("decode_tps", samples)}
-                run.runtime.update({k: v for k, v in runtime_record({}, run.runtime["threads"], None, [row]).items()
-                                    if k in ("version", "backend")})
+                run.runtime.update({k: v for k, v in runtime_record({}, run.runtime["threads"], None, [row],
+                                                                    plan.device).items()
+                                    if k in ("version", "backend", "backends")})
             if on_rep is not None:
                 on_rep(i, total, rep)  # may raise: the scenario ends the run here (plan.partial stays)
         return run

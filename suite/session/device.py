@@ -391,7 +391,7 @@ class _NativeWay:
             outcome, message = r.failure
             failures = (Failure(Outcome(outcome), "RuntimeFailure", message),)
             blocks["runner_output"] = r.output
-        runtime = {k: v for k, v in r.runtime.items() if k in ("version", "backend")}
+        runtime = {k: v for k, v in r.runtime.items() if k in ("version", "backend", "backends", "offload")}
         if self.fallback is not None:  # the binary that ran is the fallback's
             runtime |= {"bundle": self._bundle_block(), "commands": r.runtime.get("commands")}
         part = Part(runtime=runtime, blocks=blocks, unavailable=r.unavailable)

@@ -20,7 +20,7 @@ from suite.core.errors import EdgebenchError, RooflineError, RuntimeFailure
 from suite.core.record import Failure
 from suite.core.schema import Outcome
 from suite.models.user_file import model_record as file_model_record
-from suite.runtimes import Runtime, builds_own, get_runtime, is_native, measures_depth
+from suite.runtimes import Runtime, backends, builds_own, get_runtime, is_native, measures_depth
 from suite.runtimes.remote import find_python
 from suite.session.device import HostNativeWay, Phone, ScenarioHooks
 from suite.session.local import Host, Interrupted, Measured, RunRequest, Status, StopRun, Stored, new_head, store_run
@@ -62,6 +62,10 @@ def check_request(req: RunRequest, ref) -> Runtime:
     if req.params.depth and not measures_depth(runtime):
         raise EdgebenchError(f"--depth measures at a filled context with llama-bench's -d; {runtime.name} has no "
                              "such mode", hint="--runtime llama.cpp", exit_code=2)
+    if req.params.backend not in backends(runtime):
+        raise EdgebenchError(f"--backend {req.params.backend}: {runtime.name} runs on {', '.join(backends(runtime))} "
+                             "only", hint="--runtime llama.cpp --runtime-bundle DIR (an official Android/Snapdragon "
+                             "build) runs on the GPU and NPU; docs/engines.md", exit_code=2)
     if not is_native(runtime) and req.runtime_bundle is not None:
         raise EdgebenchError(f"--runtime-bundle is for native runtimes; {runtime.name} runs in process",
                              exit_code=2)
