@@ -107,7 +107,8 @@ def test_row_parsing_normalises_once():
     s._availability = {}
     for line in ["H|7|1000.000000|100|10|0", "F|1000.000100|0|250000|4000000|Discharging",
                  "S|1000.000100|41500|1804800|312", "F|1000.100200|1|500000|4000000|Discharging",
-                 "M|1000.1|42|2048|4096", "C|1000.2|0|7 (sh) S 1 2 2 0 -1 0 0 0 0 0 3 1 0 0 20"]:
+                 "M|1000.1|42|2048|4096", "M|1000.2|42|2048|4096|llama-bench|4-7",
+                 "M|1000.3|43|-|-|taskset|0-7", "C|1000.2|0|7 (sh) S 1 2 2 0 -1 0 0 0 0 0 3 1 0 0 20"]:
         s._parse(line)
     s.set_t0_device(1000.0)
     ch = _by_channel(s.rows)
@@ -119,6 +120,8 @@ def test_row_parsing_normalises_once():
     assert ch[ch_cpufreq_max("policy0")][0][1] == 1804800
     assert ch[CH_TEMP_BATTERY][0][1] == 31.2  # tenths of degC
     assert ch[CH_RSS_BYTES][0][1] == 2048 * 1024 and s.peak_rss_bytes == 4096 * 1024
+    # the runtime's Cpus_allowed_list (a launcher's, taskset's before it execs, is not the runtime's)
+    assert s.cpus_allowed == {"4-7": 1}
     assert s.convention.unit == "uA" and s.convention.discharge_sign == "positive while discharging"
     s._finish_stats()
     assert s.stats.thread_cpu_s == pytest.approx(0.04) and s.stats.wall_s == pytest.approx(0.2)
@@ -158,6 +161,8 @@ def test_rates_power_normalised_and_clean_stop(loopback_phone_factory):
     assert min(abs(v - st_model["power_w"]) for v in p_near) < 0.25 * st_model["power_w"] + 0.1, (p_near, st_model)
     assert ch[CH_THERMAL_STATUS], "dumpsys thermalservice status sampled"
     assert ch[CH_RSS_BYTES] and s.peak_rss_bytes > 0  # set_pid after start reached the loop
+    # ... with where that process may run (its Cpus_allowed_list), read by the same loop
+    assert s.cpus_allowed and s.notes["runtime_cpus_allowed"] == s.cpus_allowed, s.notes
     # its own CPU cost, measured from /proc/<loop>/stat
     assert 4.3 < stats.wall_s < 6.5, stats
     assert stats.cpu_pct is not None and 0 <= stats.cpu_pct < 10

@@ -243,6 +243,9 @@ def test_llama_bench_end_to_end_on_the_loopback_phone(loopback_phone_factory, lo
     # the sandbox behind the loopback phone has fewer cpus than its profile: taskset c0 is refused
     # there, llama-bench runs unpinned, and the record says so (on a phone the mask applies)
     assert rt["affinity"]["applied"] is False and "taskset c0" in rt["affinity"]["not_applied_because"]
+    # (where llama-bench could run is read from its /proc status by the phone's sampling loop: the
+    # loopback phone's invocations live in other pid namespaces than its loop, so neither that nor its
+    # memory is readable here; tests/test_android_sampler.py reads both in the loop's own namespace)
     assert "-p 16 -n 0 -r 2 -t 2 -o jsonl" in rt["commands"]["prefill"]
     assert "-p 0 -n 8 -r 2 -t 2 -o jsonl" in rt["commands"]["decode"]
     b = rt["bundle"]
@@ -494,6 +497,9 @@ def test_llama_cpp_on_this_host_runs_its_benchmark_binary_at_a_filled_context(tm
     assert "-p 0 -n 32 -r 2 -t 2 -o jsonl -ngl 0 -dev none -d 64" in rt["commands"]["decode"]
     # the CPU, asked for by default and used: llama-bench's own "devices" field said none
     assert rt["backend"] == "CPU" and rt["backend_requested"] == "cpu" and rt["backends"] == ["CPU"]
+    # where llama-bench could run, read from its /proc status while it ran: the cores it was pinned to
+    aff = rt["affinity"]
+    assert aff["applied"] and aff["matches_asked"] is True and aff["allowed"], aff
     assert rec["device"]["transport"] == "local" and "provisioning" not in rec  # run where it was built
     assert rec["scenario"]["params"]["depth"] == 64
     m, model = rec["metrics"], rec["model"]

@@ -58,6 +58,14 @@ def test_run_on_a_phone_records_throughput_power_and_temperatures(loopback_phone
     again = json.loads((run_device(phone_ref(phone), request(models_dir, tmp_path)) / "run.json")
                        .read_text())
     assert again["provisioning"]["pushed"] == [] and again["provisioning"]["cached"]
+    # the first run after the push is cold and never pools with the warm one; the second is warm
+    from suite.analysis.pooling import pool_key
+
+    assert rec["conditions"]["cold"]["pushed"] and "cold" not in again["conditions"]
+    assert pool_key(rec).condition == "cold" and pool_key(again).condition is None
+    assert pool_key(rec) != pool_key(again) and pool_key(again) == pool_key(again | {"run_id": "x"})
+    # a cool phone at rest: the measured phases ran unthrottled
+    assert again["throttling"]["throttled"] is False and again["throttling"]["evidence"] == []
 
 
 def test_charging_phone_reports_power_unavailable(loopback_phone_factory, loopback_adb_server, models_dir, tmp_path):
@@ -121,6 +129,13 @@ def test_decode_slows_after_the_phone_throttles(loopback_phone_factory, loopback
     assert caps["value"].min() <= 0.7 * caps["value"].max(), "the phone never throttled"
     assert last < 0.8 * first, f"decode did not slow down after the trip: first {first:.1f}, last {last:.1f} tok/s"
     assert rec["metrics"]["temp_c/max"]["value"] > rec["conditions"]["battery_temp_c_start"]
+    # every run says whether its measured phases ran throttled (not only the sustained scenario), and a
+    # throttled run never pools silently with the rest
+    from suite.analysis.pooling import pool_key
+
+    th = rec["throttling"]
+    assert th["throttled"] is True and any("scaling_max_freq fell" in e for e in th["evidence"]), th
+    assert "throttled" in pool_key(rec).condition
 
 
 def test_llama_cpp_runs_inside_the_phone_into_the_same_schema(loopback_phone_factory, loopback_adb_server,

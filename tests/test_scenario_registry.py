@@ -41,7 +41,7 @@ def test_each_entry_says_what_it_is():
         # the help text (the registry's `about`) says which need a phone: the CLI refuses `local` for those
         assert entry.needs_phone == ("on a phone" in SCENARIOS.about(name)), name
     assert not get_scenario("burst").needs_phone and get_scenario("burst").options == ()
-    assert get_scenario("sustained").options == ("duration_s", "windows", "window_tokens")
+    assert get_scenario("sustained").options == ("duration_s", "windows", "window_tokens", "min_window_s")
     assert get_scenario("fit").options == ("models",) and not get_scenario("fit").single_run
 
 

@@ -91,3 +91,60 @@ def test_window_rows_round_trip():
     rows = window_rows(WINDOWS)
     assert rows[0] == (60.0, CH_DECODE_TPS_WINDOW, 10.0)
     assert windows_from_samples(rows) == WINDOWS
+
+
+def _phase_rows(spans):
+    rows = []
+    for ph, (a, b) in spans:
+        rows += [(a, f"phase/{ph}", 1.0), (b, f"phase/{ph}", 0.0)]
+    return rows
+
+
+def test_a_cap_that_falls_more_than_15_percent_in_a_measured_phase_marks_any_run_throttled():
+    from suite.analysis.throttling import phase_throttling
+
+    spans = [("prefill", (2.0, 3.0)), ("decode", (3.0, 6.0))]
+    # policy0: 2 000 000 at the start, 1 800 000 in decode (-10%: a governor's wobble, not throttling);
+    # policy6: 3 000 000, then 2 400 000 in decode (-20%); after the run (t=8) it falls further: not counted
+    rows = _phase_rows(spans)
+    for t, c0, c6 in [(1.0, 2.0e6, 3.0e6), (2.5, 2.0e6, 3.0e6), (4.0, 1.8e6, 2.4e6), (8.0, 1.0e6, 1.0e6)]:
+        rows += [(t, ch_cpufreq_max("policy0"), c0), (t, ch_cpufreq_max("policy6"), c6)]
+    block = phase_throttling(rows, cpuinfo_max_khz={"policy0": 2000000, "policy6": 3000000})
+    assert block["throttled"] is True
+    assert block["evidence"] == ["policy6: scaling_max_freq fell from 3000000 to 2400000 kHz (-20%) during a "
+                                 "measured phase, at t=4.0 s"]
+    assert block["caps_below_max_at_start"] == {}
+    # a cap held below the hardware maximum from before the run (charging): a condition, not throttling
+    held = [r for r in rows if not r[1].startswith("cpufreq")] + [
+        (t, ch_cpufreq_max("policy6"), 2.2e6) for t in (1.0, 4.0, 5.0)]
+    block = phase_throttling(held, cpuinfo_max_khz={"policy6": 3000000})
+    assert block["throttled"] is False and block["evidence"] == []
+    assert block["caps_below_max_at_start"] == {"policy6": {"cap_khz": 2200000, "hardware_max_khz": 3000000}}
+    # a thermal status above NONE inside a measured phase throttles; before the phases it does not
+    status = _phase_rows(spans) + [(0.5, CH_THERMAL_STATUS, 2.0), (1.0, CH_THERMAL_STATUS, 0.0),
+                                   (3.5, CH_THERMAL_STATUS, 0.0)]
+    assert phase_throttling(status)["throttled"] is False
+    status.append((5.0, CH_THERMAL_STATUS, 1.0))
+    assert phase_throttling(status)["evidence"] == ["thermal status 1 (LIGHT) during a measured phase"]
+    # no phase at all: nothing to judge, not "not throttled"
+    assert phase_throttling([(1.0, CH_THERMAL_STATUS, 0.0)])["throttled"] is None
+
+
+def test_where_the_engine_could_run_against_the_mask_and_the_clusters():
+    from suite.analysis.affinity import affinity_check, parse_cpu_list
+
+    assert parse_cpu_list("0-3,6") == {0, 1, 2, 3, 6} and parse_cpu_list("7") == {7}
+    clusters = [{"policy": "policy0", "cpus": [0, 1, 2, 3], "max_khz": 1800000},
+                {"policy": "policy4", "cpus": [4, 5, 6], "max_khz": 2400000},
+                {"policy": "policy7", "cpus": [7], "max_khz": 3200000}]
+    # pinned to the prime core as asked
+    assert affinity_check({"7": 40}, [7], clusters) == {"allowed": ["7"], "matches_asked": True}
+    # taskset did not apply: the engine could run anywhere, across three clusters
+    out = affinity_check({"0-7": 12}, [7], clusters)
+    assert out["matches_asked"] is False
+    assert out["spans_clusters"].startswith("the engine could run on cpus 0-7, across clusters of 1.80 GHz, "
+                                            "2.40 GHz, 3.20 GHz")
+    # performance + prime: the mask of the phone (105.6 -> 15.0 tok/s)
+    assert "2.40 GHz, 3.20 GHz" in affinity_check({"4-7": 3}, [4, 5, 6, 7], clusters)["spans_clusters"]
+    assert affinity_check({}, [7], clusters) == {} and affinity_check(None, None, None) == {}
+    assert affinity_check({"garbage": 1}, None, clusters) == {"allowed": ["garbage"]}

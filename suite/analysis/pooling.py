@@ -27,6 +27,10 @@ class PoolKey:
     #: the sha256 of the native binary that ran (a native runtime's `runtime.bundle.sha256`): two builds
     #: of one llama.cpp commit (CPU variants, toolchains, a user's bundle) never pool
     binary: str | None = None
+    #: what keeps a run apart from the rest although it measured the same thing: `throttled` (its
+    #: prefill or decode ran under a falling frequency ceiling: the record's `throttling` block) and/or
+    #: `cold` (the first run after a fresh push, which built the engine's caches); None for the rest
+    condition: str | None = None
 
     def without_version(self) -> PoolKey:
         """The same key with `runtime_version` and `binary` cleared (None): what `compare` matches a
@@ -39,8 +43,9 @@ class PoolKey:
         fields as canonical JSON (sorted keys, no spaces); `binary` only when known, so the digests of
         runs without one stay what they were before it joined the key."""
         fields = asdict(self)
-        if fields["binary"] is None:
-            del fields["binary"]
+        for optional in ("binary", "condition"):
+            if fields[optional] is None:
+                del fields[optional]
         text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -60,4 +65,15 @@ def pool_key(record: dict) -> PoolKey:
         scenario=sc.get("name"),
         params=json.dumps(sc.get("params") or {}, sort_keys=True),
         binary=(rt.get("bundle") or {}).get("sha256"),
+        condition=run_condition(record),
     )
+
+
+def run_condition(record: dict) -> str | None:
+    """`throttled`, `cold`, both (comma-separated) or None: see PoolKey.condition."""
+    found = []
+    if (record.get("throttling") or {}).get("throttled"):
+        found.append("throttled")
+    if (record.get("conditions") or {}).get("cold"):
+        found.append("cold")
+    return ",".join(found) or None

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from suite.analysis.metrics import samples_frame
+from suite.analysis.metrics import intervals_from_samples, samples_frame
 from suite.core.schema import CH_DECODE_TPS_WINDOW, CH_THERMAL_STATUS, THERMAL_STATUS
 
 THROTTLE_FRACTION = 0.9
@@ -108,6 +108,65 @@ def detect_throttling(samples, *, cpuinfo_max_khz: dict[str, int] | None = None,
     return ThrottleEvidence(device_evidence, evidence, notes)
 
 
+#: a frequency ceiling that falls by more than this share of its value at the start of the measured
+#: phases marks any run `throttled` (issue 16: a 5% wobble of a governor is not throttling)
+PHASE_CAP_FALL = 0.15
+MEASURED_PHASES = ("prefill", "decode")
+
+
+def phase_throttling(samples, *, cpuinfo_max_khz: dict[str, int] | None = None,
+                     fall: float = PHASE_CAP_FALL) -> dict:
+    """Whether a run's measured phases ran throttled, from its samples (phase markers included).
+
+    Throttled: a CPU frequency ceiling (`scaling_max_freq`) that falls during a measured phase
+    (prefill or decode) by more than `fall` of its value when the first measured phase began, or a
+    thermal status above 0 (NONE) during one. A ceiling already below the hardware maximum when the
+    first measured phase began (a charging or thermal cap held from before) is not throttling: it is
+    listed in `caps_below_max_at_start`, a condition the run was measured under.
+
+    Returns the record's `throttling` block: {throttled, evidence, caps_below_max_at_start, rule}."""
+    df = samples_frame(samples)
+    spans = sorted(s for ph in MEASURED_PHASES for s in intervals_from_samples(df, ph))
+    block: dict = {"throttled": False, "evidence": [], "caps_below_max_at_start": {},
+                   "rule": (f"a scaling_max_freq falling more than {fall:.0%} during prefill or decode, "
+                            "or a thermal status above NONE in them")}
+    if not spans:
+        block["throttled"] = None
+        block["evidence"] = ["no measured phase: nothing to judge"]
+        return block
+    start = spans[0][0]
+
+    def inside(t):
+        mask = t < t.min() - 1  # all False, t's index
+        for a, b in spans:
+            mask |= (t >= a) & (t <= b)
+        return mask
+
+    caps = df[df["channel"].str.startswith(CPUFREQ_MAX_PREFIX)].sort_values("t_s", kind="stable")
+    for ch, g in caps.groupby("channel", sort=True):
+        policy = ch[len(CPUFREQ_MAX_PREFIX):]
+        before = g[g["t_s"] <= start]
+        ref = float((before if not before.empty else g)["value"].iloc[-1 if not before.empty else 0])
+        hw = (cpuinfo_max_khz or {}).get(policy)
+        if hw and ref < hw:
+            block["caps_below_max_at_start"][policy] = {"cap_khz": int(ref), "hardware_max_khz": int(hw)}
+        during = g[inside(g["t_s"])]
+        if during.empty or ref <= 0:
+            continue
+        low = float(during["value"].min())
+        if low < (1 - fall) * ref:
+            t_low = float(during.loc[during["value"].idxmin(), "t_s"])
+            block["evidence"].append(f"{policy}: scaling_max_freq fell from {ref:.0f} to {low:.0f} kHz "
+                                     f"(-{100 * (1 - low / ref):.0f}%) during a measured phase, at t={t_low:.1f} s")
+    st = df[df["channel"] == CH_THERMAL_STATUS]
+    st = st[inside(st["t_s"])] if not st.empty else st
+    if not st.empty and float(st["value"].max()) > 0:
+        mx = int(st["value"].max())
+        block["evidence"].append(f"thermal status {mx} ({THERMAL_STATUS.get(mx, '?')}) during a measured phase")
+    block["throttled"] = bool(block["evidence"])
+    return block
+
+
 def sustained_summary(window_tps: Sequence[tuple[float, float]], samples=None, *,
                       fraction: float = THROTTLE_FRACTION) -> dict[str, object]:
     """The sustained scenario's figures from per-window throughput [(t_s, tok/s)] and, when given,
@@ -151,5 +210,5 @@ def windows_from_samples(samples) -> list[tuple[float, float]]:
     return list(zip(w["t_s"].astype(float), w["value"].astype(float), strict=True))
 
 
-__all__ = ["PERSIST_WINDOWS", "THROTTLE_FRACTION", "ThrottleEvidence", "detect_throttling", "sustained_summary", "window_rows",
+__all__ = ["PERSIST_WINDOWS", "PHASE_CAP_FALL", "THROTTLE_FRACTION", "phase_throttling", "ThrottleEvidence", "detect_throttling", "sustained_summary", "window_rows",
            "windows_from_samples"]

@@ -44,8 +44,11 @@ RUN_FIELDS = (
 #: lines and problems of an imported run), `runner_output` (non-event lines a device-side
 #: runner printed), `power_meter` (the external meter log that gave `power_w`), `supersedes`
 #: (the run id this run replaces: same measurement, re-derived, e.g. with a meter's log),
-#: `lab` (the lab plan, job key and attempt a run belongs to).
-OPTIONAL_RUN_FIELDS = ("labels", "provisioning", "import", "runner_output", "power_meter", "supersedes", "lab")
+#: `lab` (the lab plan, job key and attempt a run belongs to), `throttling` (whether a measured run's
+#: prefill or decode ran under a falling frequency ceiling or a thermal status: suite.analysis.throttling),
+#: `thermal` (the sustained scenario's windows and evidence).
+OPTIONAL_RUN_FIELDS = ("labels", "provisioning", "import", "runner_output", "power_meter", "supersedes", "lab",
+                       "throttling", "thermal")
 
 
 #: how a metric's `ci95` was computed (its `ci_method`): positive quantities on the log scale

@@ -9,7 +9,9 @@ How it works (docs/sampling.md):
    `read -t` on a fifo for the tick) through `transport.stream(...)`; a reader thread parses
    the rows as they arrive. Fast tick (default 10 Hz): battery current, voltage and status,
    ODPM energy counters. Slow tick (default 1 Hz): thermal zones, battery temperature,
-   cpufreq cur/max per policy, the runtime's VmRSS/VmHWM, the loop's own /proc stat.
+   cpufreq cur/max per policy, the runtime's VmRSS/VmHWM and Cpus_allowed_list (at the fast tick
+   when a pid file names a native runtime's invocations, which come and go in under a second), the
+   loop's own /proc stat.
    `dumpsys thermalservice` (a fork) every `thermal_period_s` (default 5 s).
    When the battery sysfs current or voltage is unreadable (SELinux on many phones),
    `dumpsys battery` (a fork) every `dumpsys_battery_period_s` (default 2 s) instead: a
@@ -77,6 +79,7 @@ from suite.sensors.power import (
     charging_reason,
     select_power_source,
 )
+from suite.sensors.sources import LAUNCHER_NAMES
 from suite.transport.base import DeviceError, quote
 
 LOOP_SCRIPT = Path(__file__).with_name("android_loop.sh")
@@ -257,6 +260,8 @@ class AndroidSampler:
         self._thermal_t: float | None = None
         self._thermal_problems: dict[str, str] = {}
         self._hwm_bytes: int | None = None
+        #: Cpus_allowed_list of the runtime process as read (value -> times seen): where it could run
+        self.cpus_allowed: dict[str, int] = {}
         # dumpsys battery fallback
         self._sysfs_battery_reason: str | None = None
         self._db_block: list[str] | None = None
@@ -531,10 +536,11 @@ class AndroidSampler:
             # the pid file is read every time: a native runtime's invocations follow one another
             '  if [ -n "$PIDF" ]; then P2=; { read -r P2 < "$PIDF"; } 2>/dev/null; [ -n "$P2" ] && PID=$P2; fi',
             "  case $PID in ''|*[!0-9]*) PID=; return 0 ;; esac",
-            "  r=-; h=-; n=-",
-            '  { while read -r a b c; do case $a in Name:) n=$b ;; VmRSS:) r=$b ;; VmHWM:) h=$b ;; esac; done'
-            ' < /proc/$PID/status; } 2>/dev/null',
-            '  echo "M|$t|$PID|$r|$h|$n"',
+            # (the loop's own variables, k, t, d, n... are global in sh: mem() keeps to a b c r h n al)
+            "  r=-; h=-; n=-; al=-",
+            '  { while read -r a b c; do case $a in Name:) n=$b ;; VmRSS:) r=$b ;; VmHWM:) h=$b ;;'
+            ' Cpus_allowed_list:) al=$b ;; esac; done < /proc/$PID/status; } 2>/dev/null',
+            '  echo "M|$t|$PID|$r|$h|$n|$al"',
             "}",
         ]
         return "\n".join(head) + "\n" + LOOP_SCRIPT.read_text()
@@ -558,7 +564,7 @@ class AndroidSampler:
         return self
 
     def set_pid(self, pid: int) -> None:
-        """The runtime's pid (may come after start): the loop reads its /proc status at 1 Hz."""
+        """The runtime's pid (may come after start): the loop reads its /proc status at the slow tick."""
         self.pid = int(pid)
         if self._thread is None or self._ended.is_set():
             return
@@ -830,6 +836,9 @@ class AndroidSampler:
             self._add(t, CH_RSS_BYTES, int(rss) * 1024)
         if hwm.isdigit():
             self._hwm_bytes = max(self._hwm_bytes or 0, int(hwm) * 1024)
+        allowed = f[5] if len(f) > 5 else "-"
+        if allowed not in ("-", "") and name not in LAUNCHER_NAMES:
+            self.cpus_allowed[allowed] = self.cpus_allowed.get(allowed, 0) + 1
 
     def _cpu_row(self, rest: str) -> None:
         t_s, missed, stat = rest.split("|", 2)
@@ -1044,6 +1053,8 @@ class AndroidSampler:
             out["disconnected"] = self.disconnect_reason
         if self._mem_rejected:
             out["runtime_pid_rejected"] = self._mem_rejected
+        if self.cpus_allowed:
+            out["runtime_cpus_allowed"] = dict(self.cpus_allowed)
         if self._unparsed:
             out["unparsed_lines"] = self._unparsed
         st = self._slow_times

@@ -22,7 +22,7 @@
 #   F|t|k|v1|v2...            fast values (power) at tick k
 #   O|i|<raw line>            energy_value lines of ODPM device i, after their F row
 #   S|t|v1|v2...              slow values (thermal zones, cpufreq, battery temp...)
-#   M|t|pid|VmRSS kB|VmHWM kB runtime memory ('-' when unknown)
+#   M|t|pid|VmRSS kB|VmHWM kB|Name|Cpus_allowed_list runtime memory and cpus (- when unknown)
 #   C|t|missed|<stat line>    this shell's /proc/self/stat (CPU cost, children included)
 #   T<|t ... T>|t             raw `dumpsys thermalservice` output between the markers
 #   B<|t ... B>|t             raw `dumpsys battery` output between the markers (t: before, after)
@@ -63,11 +63,13 @@ while :; do
   fi
   fast
   echo "F|$t|$k$L"
+  # a native runtime's invocations come and go in under a second: follow them at every tick
+  if [ -n "$PIDF" ]; then mem; fi
   if [ $(( k % NO )) -eq 0 ]; then odpm; fi
   if [ $(( k % NS )) -eq 0 ]; then
     slow
     echo "S|$t$L"
-    mem
+    if [ -z "$PIDF" ]; then mem; fi
     read -r st < /proc/$$/stat
     echo "C|$t|$miss|$st"
   fi

@@ -284,4 +284,6 @@ class LocalSampler:
                 out["battery_not_discharging_ticks"] = src.not_discharging_ticks
         if self._stats is not None:
             out["sampler"] = self._stats.to_dict()
+        if getattr(self._rss, "cpus_allowed", None):
+            out["runtime_cpus_allowed"] = dict(self._rss.cpus_allowed)
         return out

@@ -151,6 +151,8 @@ class PidFileRss:
     name: str = CH_RSS_BYTES
     peak_hwm_bytes: int | None = None
     hwm_reason: str | None = None
+    #: Cpus_allowed_list of the processes read (value -> times seen): where the runtime could run
+    cpus_allowed: dict = field(default_factory=dict)
     _pid: int | None = None
 
     def probe(self) -> str | None:
@@ -171,6 +173,9 @@ class PidFileRss:
         hwm = parse_vm_hwm_bytes(text) if text else None
         if hwm is not None:
             self.peak_hwm_bytes = max(hwm, self.peak_hwm_bytes or 0)
+        allowed = re.search(r"^Cpus_allowed_list:\s+(\S+)", text or "", re.MULTILINE)
+        if allowed:
+            self.cpus_allowed[allowed.group(1)] = self.cpus_allowed.get(allowed.group(1), 0) + 1
         return text
 
     def read(self) -> list[Row]:

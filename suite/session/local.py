@@ -20,7 +20,9 @@ import pandas as pd
 import psutil
 
 from suite.analysis import metrics as analysis
+from suite.analysis.affinity import affinity_check
 from suite.analysis.derive import POWER_METRICS, POWER_SENSOR, derive, power_part, sensor_gaps
+from suite.analysis.throttling import phase_throttling
 from suite.catalog.cards import ModelCard, get_model_card
 from suite.core.errors import EdgebenchError
 from suite.core.record import Failure, Part, RunHead, build_record, superseding, utc_now
@@ -317,11 +319,21 @@ def store_run(req, head: RunHead, sampler, measured: Measured, failures: list[Fa
             avail = {**avail, CH_POWER_W: None}
     found = _sensors_part(sampler, avail, sensors, power_source, meter, errors)
     frame = _frame(rows)
+    throttling = phase_throttling(frame, cpuinfo_max_khz=sensors.get("cpuinfo_max_khz"))
+    held = throttling["caps_below_max_at_start"]
+    conditions = {"freq_caps_below_max_at_start": held} if held else {}
+    affinity = measured.part.runtime.get("affinity") or head.runtime.get("affinity")
+    allowed = affinity_check(sensors.get("runtime_cpus_allowed"), (affinity or {}).get("cpus"),
+                             (head.device.get("cpu") or {}).get("clusters"))
+    if allowed.get("spans_clusters"):
+        conditions["affinity_spans_clusters"] = allowed["spans_clusters"]
+    throttle_part = Part(blocks={"throttling": throttling}, conditions=conditions,
+                         runtime={"affinity": {**(affinity or {}), **allowed}} if allowed else {})
     derived = derive(frame, measured.params, measured.n_reps, model=head.model,
                      metrics={**measured.metrics, **found.metrics}, sensors=sensors, card=card, bw=bw,
                      compute=compute, llc=llc, emulated=(head.runtime.get("bundle") or {}).get("emulated"))
     record = build_record(head, Part(metrics=measured.metrics), measured.part, found,
-                          Part(conditions=end_conditions), scenario, derived, failures=failures,
+                          Part(conditions=end_conditions), throttle_part, scenario, derived, failures=failures,
                           ended_at=ended_at, completed_reps=measured.n_reps)
     return Stored(write_run(req.results_dir, record, frame), record)
 

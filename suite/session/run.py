@@ -72,6 +72,18 @@ def check_request(req: RunRequest, ref) -> Runtime:
     return runtime
 
 
+def cold_start(report, runtime_name: str) -> dict:
+    """`{"cold": {...}}` when this run pushed its model or its runtime's files: the first run after a fresh
+    push builds the engine's caches (LiteRT-LM's weight and program caches, OpenCL kernel caches) and
+    reads files the page cache may not hold; such a run never pools with warm ones
+    (suite.analysis.pooling.run_condition). `{}` when everything was cached on the device."""
+    fresh = [f.name for f in report.pushed if f.name.startswith(("models/", f"{runtime_name}/"))]
+    if not fresh:
+        return {}
+    return {"cold": {"pushed": fresh, "why": "the first run after pushing its model or runtime: engine caches "
+                                            "are built in it; never pooled with warm runs"}}
+
+
 def run(ref, req: RunRequest, *, status: Status | None = None, on_rep=None, push_progress=None,
         hooks: ScenarioHooks | None = None) -> Path:
     """One measured run on `ref` (None or `local`: this host); returns its folder.
@@ -95,11 +107,13 @@ def run(ref, req: RunRequest, *, status: Status | None = None, on_rep=None, push
     report = target.provision(files, push_progress)
     runtime_block = way.provisioned(report)
     blocks = {}
+    cold = {}
     if report is not None:
         blocks["provisioning"] = {k: v for k, v in report.to_dict().items() if k != "files"} | {
             "pushed": [f.name for f in report.pushed], "cached": [f.name for f in report.cached]}
+        cold = cold_start(report, runtime.name)
     head = new_head(target.device.to_dict(), card, built, runtime_block, req.params,
-                    {**target.start_conditions(), **(hooks.conditions or {})},
+                    {**target.start_conditions(), **(hooks.conditions or {}), **cold},
                     model=file_model_record(card, built) if req.model_file is not None else None,
                     scenario=hooks.scenario, lab=req.lab, blocks=blocks)
 
