@@ -42,7 +42,8 @@ _COMMAND = re.compile(r"(?:^|[\s/$>])(?:mlc_chat_cli|mlc_llm\s+(?:chat|bench|ser
 _MLC_MARK = re.compile(r"Use MLC config\s*:|mlc-chat-config\.json|\bmlc_chat_cli\b|\bmlc_llm\s+(?:chat|bench|serve)\b"
                        r"|\bpython3?\s+-m\s+mlc_(?:chat|llm)\b")
 _ERROR = re.compile(r"\b(?:TVM|Internal|Runtime|Value)Error\b\s*:|\bCheck failed\b|\btvm\.error\.\w+")
-_MODEL_ARG = re.compile(r"--(?:local-id|model)[=\s]+[\"']?(?P<model>[^\s\"']+)")
+_MODEL_ARG = re.compile(r"--(?:local-id|model)[=\s]+[\"']?(?P<model>[^\s\"']+)"
+                        r"|\bmlc_llm\s+(?:chat|serve|bench)\s+[\"']?(?P<positional>[^\s\"'-][^\s\"']*)")
 _DEVICE_ARG = re.compile(r"--device[=\s]+[\"']?(?P<device>[\w:]+)")
 _LIBRARY = re.compile(r"Use model library\s*:\s*\"?(?P<path>[^\"\s]+)")
 _LIBRARY_BACKEND = re.compile(r"-(?P<backend>vulkan|metal|cuda|rocm|opencl|webgpu|android|iphone)\.(?:so|dylib|dll|tar|wasm)\b")
@@ -148,7 +149,7 @@ def parse(text: str) -> list[ToolRun]:
                 session = _Session(True)
                 verbose = None
             if m := _MODEL_ARG.search(line):
-                session.identity["model"] = m["model"]
+                session.identity["model"] = m["model"] or m["positional"]
             if m := _DEVICE_ARG.search(line):
                 session.identity["backend"] = m["device"]
             if m := _LIBRARY.search(line):
