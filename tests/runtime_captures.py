@@ -92,6 +92,19 @@ GARBAGE = (
 )
 
 
+#: lines that made a regex or a loop quadratic once (a 20 000-character word took 19 s): each must parse
+#: in linear time
+LONG_LINES = (
+    "a" * 50_000,
+    "x:" * 25_000,
+    "a" * 25_000 + "\b" * 25_000,
+    "| a " * 12_000 + "|",
+    "prefill: 1" * 5_000,
+    "9." * 25_000,
+    "I/" + "a" * 50_000,
+)
+
+
 def expected_tool(name: str) -> str | None:
     """The tool a capture's file name says it holds (None: llama-bench tables and unknown names)."""
     for prefix, tool in _PREFIXES:

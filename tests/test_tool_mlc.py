@@ -4,8 +4,10 @@ the file, header lines counted)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
-from runtime_captures import capture, capture_names, check_run_shape, cut_and_garbled, expected_tool
+from runtime_captures import LONG_LINES, capture, capture_names, check_run_shape, cut_and_garbled, expected_tool
 
 from suite.importers.tools import TOOL_PARSERS
 from suite.importers.tools.mlc import (
@@ -140,3 +142,10 @@ def test_cut_and_garbled_captures_never_raise(name):
         assert isinstance(detect(text), bool)
         for run in parse(text):
             check_run_shape(run, text)
+
+
+def test_long_lines_parse_in_linear_time():
+    started = time.monotonic()
+    for line in LONG_LINES:
+        assert isinstance(detect(line), bool) and isinstance(parse(line), list)
+    assert time.monotonic() - started < 5.0  # quadratic took minutes here; linear takes milliseconds

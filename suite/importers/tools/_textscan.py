@@ -12,7 +12,6 @@ NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 #: the `# source:` / `# device:` / `# tool version:` / `# note:` lines that head a capture: not tool output
 _HEADER = re.compile(r"^\s*#\s*(?:source|device|tool version|note)\s*:", re.I)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
-_BACKSPACED = re.compile(r"[^\x08\n]\x08")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 #: logcat prefixes: brief `I/tag( 1234): `, threadtime `12-15 10:00:00.123  1234  1234 I tag  : `,
 #: time `12-15 10:00:00.123 I/tag( 1234): `
@@ -26,11 +25,14 @@ _LOGCAT = re.compile(
 def clean(segment: str) -> str:
     """One piece of a line without control characters, ANSI escapes or a logcat prefix."""
     segment = _ANSI.sub("", segment)
-    while "\x08" in segment:
-        shorter = _BACKSPACED.sub("", segment)
-        if shorter == segment:
-            break
-        segment = shorter
+    if "\x08" in segment:
+        kept: list[str] = []
+        for char in segment:  # a backspace takes back the character before it, as a terminal shows it
+            if char != "\x08":
+                kept.append(char)
+            elif kept:
+                kept.pop()
+        segment = "".join(kept)
     segment = _CONTROL.sub("", segment)
     return _LOGCAT.sub("", segment, count=1)
 

@@ -25,14 +25,16 @@ FORM_ONE_LINE = "llama-cli one-line"
 FORM_UNPREFIXED = "timings"
 
 _RATE = rf"{NUM}|[-+]?inf|nan"
+#: the key is searched for and the prefix read back from the text before it (a prefix group in the
+#: pattern would backtrack quadratically on a long line of word characters)
 _TIMING = re.compile(
-    r"(?:(?P<prefix>[A-Za-z_]\w*)\s*:\s*)?"
-    r"(?P<key>prompt\s+eval|eval|load|sample|sampling|total)\s+time\s*=\s*"
+    r"(?<![A-Za-z])(?P<key>prompt\s+eval|eval|load|sample|sampling|total)\s+time\s*=\s*"
     rf"(?P<ms>{NUM})\s*ms"
     r"(?:\s*/\s*(?P<n>\d+)\s*(?P<unit>tokens?|runs?))?"
     rf"(?:\s*\(\s*(?:{_RATE})\s*ms\s+per\s+(?:token|run)\s*,\s*(?P<rate>{_RATE})\s*tokens\s+per\s+second)?",
     re.I,
 )
+_PREFIX_TAIL = re.compile(r"[A-Za-z_]\w{0,79}$")
 _GRAPHS_REUSED = re.compile(r"llama_perf_context_print\s*:\s*graphs\s+reused\s*=\s*(\d+)", re.I)
 _ONE_LINE = re.compile(
     rf"\[\s*Prompt\s*:\s*(?P<prefill>{NUM})\s*t/s\s*(?:\|\s*Generation\s*:\s*(?P<decode>{NUM})\s*t/s\s*)?\]"
@@ -110,10 +112,10 @@ def detect(text: str) -> bool:
         if _ONE_LINE.search(line):
             found = True
             continue
-        m = _TIMING.search(line)
-        if m and _accepts(m) and "llama_" in (m["prefix"] or "").lower():
+        m, prefix = _find_timing(line)
+        if m and _accepts(m, prefix) and "llama_" in prefix.lower():
             found = True
-        elif m and _accepts(m) and _key(m) in ("prompt eval", "eval") and m["rate"] is not None:
+        elif m and _accepts(m, prefix) and _key(m) in ("prompt eval", "eval") and m["rate"] is not None:
             found = True
         elif _LLAMA_CONTEXT.search(line):
             found = True
@@ -124,10 +126,22 @@ def _key(m: re.Match) -> str:
     return re.sub(r"\s+", " ", m["key"].lower())
 
 
-def _accepts(m: re.Match) -> bool:
+def _find_timing(line: str) -> tuple[re.Match | None, str]:
+    """The timing line's match and its prefix ('' when the key has no `name:` right before it)."""
+    m = _TIMING.search(line)
+    if m is None:
+        return None, ""
+    before = line[max(0, m.start() - 200):m.start()].rstrip()
+    if not before.endswith(":"):
+        return m, ""
+    tail = _PREFIX_TAIL.search(before[:-1].rstrip()[-80:])
+    return m, tail.group(0) if tail else ""
+
+
+def _accepts(m: re.Match, prefix: str) -> bool:
     """A timing match this parser reads: any llama_* prefix; an unknown or missing prefix only for
     prompt eval / eval / total (llama-server); never whisper.cpp's whisper_print_timings."""
-    prefix = (m["prefix"] or "").lower()  # `in`, not startswith: generated text may run into the prefix
+    prefix = prefix.lower()  # `in`, not startswith: generated text may run into the prefix
     if "whisper" in prefix:
         return False
     if "llama_" in prefix:
@@ -135,8 +149,8 @@ def _accepts(m: re.Match) -> bool:
     return _key(m) in ("prompt eval", "eval", "total")
 
 
-def _form(prefix: str | None) -> str:
-    prefix = (prefix or "").lower()
+def _form(prefix: str) -> str:
+    prefix = prefix.lower()
     if "llama_print_timings" in prefix:
         return FORM_PRINT_TIMINGS
     if "llama_perf" in prefix:
@@ -337,11 +351,11 @@ def parse(text: str) -> list[ToolRun]:
                 after.append({})
                 current = None
 
-            m = _TIMING.search(line)
-            if m is None or not _accepts(m):
+            m, prefix = _find_timing(line)
+            if m is None or not _accepts(m, prefix):
                 continue
             key = _key(m)
-            form = _form(m["prefix"])
+            form = _form(prefix)
             if current is None or current.closed or key in current.keys or current.form != form:
                 current = _Block(form, line_no)
                 if pending_memory:
