@@ -1,8 +1,6 @@
-"""The verbatim captures of other engines' output in the shared folder (fixtures/runtimes, INDEX.md there),
-for the tool parsers' tests (suite.importers.tools).
-
-The shared folder is the first of: $EDGEBENCH_SHARED, ../shared beside this checkout, /work/shared. Without
-it the tests skip, saying so; under CI=true they fail instead (CI must carry the captures).
+"""The verbatim captures of other engines' output (tests/fixtures/runtimes, copied from the shared
+fixtures/runtimes with INDEX.md; $EDGEBENCH_SHARED/fixtures/runtimes instead when set), for the tool
+parsers' tests (suite.importers.tools).
 Line numbers in the tests count every line of the file, its `# source:` ... `# note:` header included, as
 an editor shows it.
 """
@@ -114,14 +112,15 @@ def expected_tool(name: str) -> str | None:
 
 
 def runtimes_dir() -> Path:
-    """The folder of captures; skips (fails under CI=true) when no shared folder has one."""
-    candidates = [Path(os.environ["EDGEBENCH_SHARED"])] if os.environ.get("EDGEBENCH_SHARED") else []
-    candidates += [Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")]
-    for shared in candidates:
-        if (shared / "fixtures" / "runtimes").is_dir():
-            return shared / "fixtures" / "runtimes"
-    reason = ("no shared folder with fixtures/runtimes: tried " + ", ".join(map(str, candidates))
-              + " (set EDGEBENCH_SHARED to the shared folder)")
+    """The folder of captures: $EDGEBENCH_SHARED/fixtures/runtimes when set (other captures to check the
+    parsers on), else tests/fixtures/runtimes (verbatim copies of ../shared/fixtures/runtimes, committed)."""
+    if os.environ.get("EDGEBENCH_SHARED"):
+        folder = Path(os.environ["EDGEBENCH_SHARED"]) / "fixtures" / "runtimes"
+    else:
+        folder = Path(__file__).resolve().parent / "fixtures" / "runtimes"
+    if folder.is_dir():
+        return folder
+    reason = f"no captures at {folder}"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(reason + " (CI=true: the capture tests must run)", pytrace=False)
     pytest.skip(reason)

@@ -24,6 +24,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from typer.core import TyperGroup
 
 from suite.cli import exits
 from suite.cli.devices import devices_app
@@ -33,6 +34,7 @@ from suite.cli.runtimes import runtimes_app
 from suite.core.errors import EdgebenchError, UnknownNameError
 from suite.core.measure import BACKENDS
 from suite.importers import IMPORTERS
+from suite.importers.tools import TOOL_PARSERS
 from suite.runtimes import RUNTIMES, BurstParams
 from suite.scenarios import SCENARIOS, get_scenario
 
@@ -57,7 +59,23 @@ app.add_typer(models_app, name="models")
 app.add_typer(devices_app, name="devices")
 app.add_typer(lab_app, name="lab")
 app.add_typer(runtimes_app, name="runtimes")
-import_app = typer.Typer(help="Import other tools' results as runs.", no_args_is_help=True)
+
+
+class _ImportGroup(TyperGroup):
+    """`edgebench import FILE...` (the tool recognised from the text) beside `import TOOL FILE...` and
+    `import meter`: a first word that is not a command is a file, for the hidden `files` command."""
+
+    def resolve_command(self, ctx, args):
+        if args and not args[0].startswith("-") and self.get_command(ctx, args[0]) is None:
+            return "files", self.get_command(ctx, "files"), args
+        return super().resolve_command(ctx, args)
+
+
+import_app = typer.Typer(
+    cls=_ImportGroup, no_args_is_help=True,
+    help="Import other tools' results as runs: `edgebench import FILE...` recognises the tool from the text "
+    f"({', '.join(['llama-bench', *TOOL_PARSERS.names()])}); `edgebench import TOOL FILE...` names it; "
+    "`edgebench import meter` attaches a power meter's log to a run (never guessed).")
 app.add_typer(import_app, name="import")
 loopback_app = typer.Typer(
     help="Loopback phones: ADB devices on 127.0.0.1 for demos and tests without a phone "
@@ -576,6 +594,32 @@ def _add_import_command(name: str) -> None:
 
 for _importer in IMPORTERS:
     _add_import_command(_importer)
+
+
+def _add_tool_import_command(name: str | None) -> None:
+    """`edgebench import TOOL FILE...` for a tool of suite.importers.tools, and (name None) the hidden
+    `files` command behind `edgebench import FILE...`."""
+    what = f"{name} output files ({TOOL_PARSERS.about(name)})" if name else "Output files of any tool import knows"
+
+    def import_cmd(
+        files: list[Path] = typer.Argument(help=f"{what}."),
+        results_dir: ResultsDir = Path("results"),
+        device: Annotated[str | None, typer.Option(help="Device name when the output has none.")] = None,
+        soc: Annotated[str | None, typer.Option(help="The device's SoC (a part number, codename or marketing name the catalog knows), so the runs enter its tier; a name several SoCs share is refused.")] = None,
+    ) -> None:
+        from suite.importers.generic import cli_import  # lazy: the store loads pandas and pyarrow (~0.4 s)
+
+        _exit(cli_import(files, results_dir, tool=name, device=device, soc=soc))
+
+    if name is None:
+        import_app.command("files", hidden=True, help="Import files, the tool recognised from each one's text.")(import_cmd)
+    else:
+        import_app.command(name, help=f"Turn {name} output into runs (origin: imported).")(import_cmd)
+
+
+for _tool in TOOL_PARSERS.names():
+    _add_tool_import_command(_tool)
+_add_tool_import_command(None)
 
 
 @import_app.command("meter")

@@ -134,6 +134,11 @@ METRICS: dict[str, MetricSpec] = _specs(
     MetricSpec("roofline_fraction/decode", "fraction", True, "decode throughput / memory-bandwidth bound"),
     MetricSpec("roofline_fraction/prefill", "fraction", True, "prefill throughput / compute bound"),
     MetricSpec("memory_bandwidth_bytes_per_s", "bytes/s", True, "measured read bandwidth of the device"),
+    # speech recognition (whisper.cpp's own timings: load, log-mel spectrogram, encoder, decoder)
+    MetricSpec("asr_load_s", "s", False, "speech model load time"),
+    MetricSpec("asr_mel_s", "s", False, "log-mel spectrogram of the audio"),
+    MetricSpec("asr_encode_s", "s", False, "audio encoder time"),
+    MetricSpec("asr_decode_s", "s", False, "text decoder time"),
 )
 
 
