@@ -35,8 +35,9 @@ NO_SENSORS = "imported: no sensors"
 NOT_REPORTED = "imported from {tool}: not in its output"
 #: counts that must be positive when the text gives them
 POSITIVE_COUNTS = ("prompt_tokens", "gen_tokens", "prefill_turns", "decode_turns")
-#: figures that must be positive and finite when the text gives them (an init phase of 0.00 ms is fine)
-POSITIVE_VALUES = ("prefill_tps", "decode_tps", "ttft_s", "load_s", "asr_encode_s", "asr_decode_s")
+#: figures that must be positive and finite when the text gives them; any other figure printed as 0 (an
+#: init phase of 0.00 ms, whisper-bench's mel and decode times when it ran neither) is "not measured"
+POSITIVE_VALUES = ("prefill_tps", "decode_tps", "ttft_s", "load_s", "asr_encode_s")
 #: the artefact each engine runs (a user's .litertlm or .pte is not edgebench's GGUF: never ranked as one model)
 ARTEFACT_FORMAT = {"litert-lm": "litertlm", "executorch": "pte", "genie": "qnn-context-binary", "mlc": "mlc",
                    "llama.cpp": "gguf", "whisper.cpp": "ggml", "llama-bench": "gguf"}
@@ -165,10 +166,12 @@ def _record(run: ToolRun, *, path: Path, file_sha: str, index: int, device: str 
     unavailable: dict = {}
     if reason is None:
         for name, value in run.values.items():
-            if name in METRICS:
+            if name in METRICS and value > 0:
                 metrics[name] = metric(name, value) | {"n": 1}
+            elif name in METRICS:
+                unavailable[name] = f"{run.tool} printed {value:g}: not measured in this run"
     for name in METRICS:
-        if name not in metrics:
+        if name not in metrics and name not in unavailable:
             unavailable[name] = (f"run failed: {reason}" if reason else NOT_REPORTED.format(tool=run.tool))
     head = RunHead(
         origin=Origin.IMPORTED,
