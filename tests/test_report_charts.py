@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from xml.etree import ElementTree
 
+import pandas as pd
 import pytest
 
+from suite.core.schema import CH_POWER_W, CH_RSS_BYTES, Phase, ch_phase, ch_temp_tz
 from suite.core.stats import metric
-from suite.report import charts
+from suite.report import charts, svg
 
 EXAMPLE = Path(__file__).parent / "data" / "schema" / "run-v1.json"
+SVG = "{http://www.w3.org/2000/svg}"
 SIZES = {"smollm2-135m": 134_515_008, "qwen2.5-0.5b": 494_032_768}
 
 
@@ -66,3 +70,39 @@ def test_decode_axis_of_two_close_points_is_labelled_with_round_numbers():
     assert lo <= 22.6 * 0.98 and 24.1 * 1.02 <= hi  # the data, whiskers included, stays in view
     assert labelled_ticks(decode, "y") == ["20", "30"]
     assert labelled_ticks(decode, "x") == ["135M", "494M"]  # the model sizes mark the x axis
+
+
+# --- the sensor timeline, written as SVG without matplotlib ---------------------------------
+
+
+def _timeline_samples(zone: str) -> pd.DataFrame:
+    rows = []
+    for k in range(101):
+        t = k / 10
+        rows += [(t, CH_RSS_BYTES, (100 + 10 * t) * 2**20), (t, ch_temp_tz(zone), 35 + t),
+                 (t, CH_POWER_W, float("nan") if 4 <= t < 5 else 2.0 + (t > 2))]
+    rows += [(1.5, ch_phase(Phase.PREFILL), 1.0), (2.0, ch_phase(Phase.PREFILL), 0.0), (2.0, ch_phase(Phase.DECODE), 1.0)]
+    return pd.DataFrame(rows, columns=["t_s", "channel", "value"]).sample(frac=1, random_state=0)  # stored unsorted
+
+
+def test_timeline_is_valid_svg_with_labelled_panels_and_escaped_names():
+    zone = "<b>hot</b>"
+    markup = charts.timeline_chart(_timeline_samples(zone), "RUN1")
+    root = ElementTree.fromstring(str(markup))  # well-formed: the device's zone name was escaped
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    for expected in ("RSS (MiB)", "temperature (°C)", "power (W)", "time since run start (s, device clock)",
+                     "phases", "prefill", "decode", f"tz/{zone}"):
+        assert expected in texts, expected
+    for lo, hi in (("100", "200"), ("0", "10")):  # y ticks of the RSS panel, x ticks
+        assert lo in texts and hi in texts
+    # the RSS line starts at t=0, 100 MiB and ends at t=10, 200 MiB: both ends sit on their ticks
+    lines = list(root.iter(f"{SVG}polyline"))
+    assert len(lines) == 4  # RSS, temperature, and power broken in two by its gap
+    first, *_, last = (tuple(map(float, p.split(","))) for p in lines[0].get("points").split())
+    assert first[0] < last[0] and first[1] > last[1]  # time runs right, RSS grows upwards
+
+
+def test_timeline_ticks_are_round_and_share_decimals():
+    values, labels = svg.ticks(0.37, 2.41, 5)
+    assert labels == ["0.5", "1.0", "1.5", "2.0"] and values == [0.5, 1.0, 1.5, 2.0]
+    assert svg.ticks(-1.2, 1.2, 5)[1] == ["-1.0", "-0.5", "0.0", "0.5", "1.0"]

@@ -21,7 +21,6 @@ import pandas as pd
 from markupsafe import Markup
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
 from suite.core.schema import (
@@ -41,6 +40,7 @@ from suite.core.schema import (
     ch_temp_hal,
     ch_temp_tz,
 )
+from suite.report import svg
 from suite.report.tables import (
     DECODE_TPS,
     J_PER_TOK_DECODE,
@@ -529,41 +529,45 @@ def phase_spans(samples: pd.DataFrame) -> list[tuple[str, float, float]]:
     return sorted(spans, key=lambda s: (s[1], s[0]))
 
 
+def by_channel(samples: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(t_s, value) per channel, each in time order (stable: equal times keep stored order)."""
+    ch = samples["channel"].to_numpy(dtype=object)
+    t, v = samples["t_s"].to_numpy(float), samples["value"].to_numpy(float)
+    order = np.lexsort((t, ch))  # by channel, then time; lexsort is stable
+    ch, t, v = ch[order], t[order], v[order]
+    names, first = np.unique(ch, return_index=True)
+    bounds = [*first[1:], len(ch)]
+    return {str(n): (t[a:b], v[a:b]) for n, a, b in zip(names, first, bounds, strict=True)}
+
+
 def timeline_chart(samples: pd.DataFrame, salt: str) -> Markup | None:
-    """One panel per channel group on a shared time axis, phases shaded."""
-    channels = sorted(c for c in samples["channel"].unique() if not c.startswith(CH_PHASE_PREFIX))
+    """One panel per channel group on a shared time axis, phases shaded.
+
+    Written as SVG directly (suite/report/svg.py): every run page has one, and matplotlib
+    made it the dominant cost of a cold render. `salt` is kept for the callers' symmetry
+    with the other charts; the SVG has no ids to salt.
+    """
+    data = by_channel(samples)
+    channels = sorted(c for c in data if not c.startswith(CH_PHASE_PREFIX))
     if not channels:
         return None
-    panels: list[tuple[str, float, list[str], bool]] = []
+    groups: list[tuple[str, float, list[str], bool]] = []
     claimed: set[str] = set()
     for match, ylabel, scale in _PANELS:
         chs = [c for c in channels if match(c)]
         if chs:
-            panels.append((ylabel, scale, chs, match in _FAMILIES))
+            groups.append((ylabel, scale, chs, match in _FAMILIES))
             claimed |= set(chs)
-    panels += [(f"{c} (unit not in schema)", 1.0, [c], False) for c in channels if c not in claimed]
-    spans = phase_spans(samples)
-    with _style(f"timeline-{salt}"):
-        fig = Figure(figsize=(9.2, 0.6 + 1.5 * len(panels)), layout="constrained")
-        axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-        for ax, (ylabel, scale, chs, family) in zip(axes, panels, strict=True):
-            for i, ch in enumerate(chs):
-                d = samples[samples["channel"] == ch].sort_values("t_s", kind="stable")
-                t, v = _thin(d["t_s"].to_numpy(float), d["value"].to_numpy(float) * scale)
-                ax.plot(t, v, color=PALETTE[i % len(PALETTE)], linewidth=1.1,
-                        linestyle="--" if ch.startswith(ch_cpufreq_max("")) else "-", label=text(_short(ch)))
-            for name, start, end in spans:
-                ax.axvspan(start, end, color=PHASE_COLOURS.get(name, "#DDDDDD"), alpha=0.25, linewidth=0)
-            ax.set_ylabel(text(ylabel), rotation=0, ha="right", va="center")
-            if family or len(chs) > 1:
-                ax.legend(loc="upper left", fontsize=7, frameon=False, ncols=min(4, len(chs)))
-        axes[-1].set_xlabel("time since run start (s, device clock)")
-        names = sorted({s[0] for s in spans})
-        if names:
-            fig.legend(
-                handles=[
-                    Patch(color=PHASE_COLOURS.get(n, "#DDDDDD"), alpha=0.4, label=text(n)) for n in names
-                ],
-                loc="outside upper right", ncols=len(names), frameon=False, title="phases",
-            )
-        return to_svg(fig, f"timeline-{salt}")
+    groups += [(f"{c} (unit not in schema)", 1.0, [c], False) for c in channels if c not in claimed]
+    panels = []
+    for ylabel, scale, chs, family in groups:
+        lines = []
+        for i, ch in enumerate(chs):
+            t, v = _thin(*data[ch])
+            lines.append(svg.Line(t, v * scale, PALETTE[i % len(PALETTE)], _short(ch),
+                                  dashed=ch.startswith(ch_cpufreq_max(""))))
+        panels.append(svg.Panel(ylabel, lines, legend=family or len(chs) > 1))
+    bands = [svg.Band(name, start, end, PHASE_COLOURS.get(name, "#DDDDDD"))
+             for name, start, end in phase_spans(samples)]
+    return svg.stacked_panels(panels, "time since run start (s, device clock)", bands,
+                              title=f"sensor timeline of run {salt}")
