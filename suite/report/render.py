@@ -10,7 +10,9 @@ same results give byte-identical files. Incremental: run, device and model pages
 cached in `out_dir/.cache/` under a key made of the content hash of their runs (run.json
 + samples.parquet bytes) and of the renderer's own code; a page is written only when its
 bytes change, and pages of runs that are gone are deleted. `.cache/render-log.json` says
-what the last render computed, reused, wrote and deleted.
+what the last render computed, reused, wrote and deleted. Pages the cache lacks are made by
+a process pool (`jobs`); each is a pure function of its runs, so the bytes do not depend on
+which process made them.
 """
 
 from __future__ import annotations
@@ -348,7 +350,10 @@ def _make_pages(tasks: list[tuple[str, object, str]], jobs: int) -> Iterator[byt
     if "forkserver" in methods:
         ctx.set_forkserver_preload([__name__])
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        yield from pool.map(_make_task, tasks)
+        try:
+            yield from pool.map(_make_task, tasks)
+        finally:  # a failed write or Ctrl-C in the caller: drop the pages not started yet
+            pool.shutdown(cancel_futures=True)
 
 
 class _Site:
