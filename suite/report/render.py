@@ -348,7 +348,9 @@ def _make_pages(tasks: list[tuple[str, object, str]], jobs: int) -> Iterator[byt
     methods = mp.get_all_start_methods()
     ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
-        ctx.set_forkserver_preload([__name__])
+        # the renderer, and the rankings' statistics (scipy, which tables imports lazily): once,
+        # in the server, instead of once per worker
+        ctx.set_forkserver_preload([__name__, "suite.core.stats"])
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
         try:
             yield from pool.map(_make_task, tasks)
