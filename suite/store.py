@@ -232,6 +232,12 @@ def find_run_dirs(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
+def run_samples(record: dict) -> pd.DataFrame | None:
+    """One run's samples (t_s, channel, value) as stored; None when it stored no samples file."""
+    path = Path(record["_path"]) / SAMPLES_PARQUET
+    return pq.read_table(path).to_pandas() if path.exists() else None
+
+
 @dataclass
 class Results:
     """Tidy views of a set of runs. `records` are the upgraded run.json dicts."""
@@ -286,10 +292,9 @@ class Results:
         for r in self.records:
             if wanted is not None and r["run_id"] not in wanted:
                 continue
-            path = Path(r["_path"]) / SAMPLES_PARQUET
-            if not path.exists():
+            df = run_samples(r)
+            if df is None:
                 continue
-            df = pq.read_table(path).to_pandas()
             df.insert(0, "run_id", r["run_id"])
             frames.append(df)
         if not frames:

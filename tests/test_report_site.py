@@ -130,6 +130,20 @@ def test_incremental_render_and_stale_pages(site, tmp_path):
     assert site_files(out) == site_files(site)
 
 
+def test_parallel_render_writes_the_same_bytes_as_a_serial_one(site, tmp_path):
+    results = site.parent / "results"
+    serial = render_report([results], tmp_path / "serial", title=TITLE, jobs=1).parent
+    parallel = render_report([results], tmp_path / "parallel", title=TITLE, jobs=3).parent
+
+    def every_file(root: Path) -> dict[str, bytes]:  # the cache and the render log included
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    files = every_file(serial)
+    assert len([f for f in files if f.startswith("runs/")]) == len(PLAN) + 2
+    assert every_file(parallel) == files
+    assert render_log(parallel)["rendered"] == render_log(serial)["rendered"]
+
+
 # --- in a real browser -----------------------------------------------------------------
 
 DOM = {

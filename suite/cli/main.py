@@ -507,11 +507,13 @@ def report(
     paths: ResultFolders = None,
     out: OutDir = Path("reports"),
     title: Annotated[str | None, typer.Option(help="Report title.")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1,
+                                             help="Processes rendering pages (default: the CPUs this process may use); 1 renders serially.")] = None,
 ) -> None:
     """Render a self-contained HTML report from stored runs."""
     from suite.report import render_report  # lazy: the report loads pandas, matplotlib, jinja2 (~1.6 s)
 
-    index = render_report(list(paths or [Path("results")]), out, title=title)
+    index = render_report(list(paths or [Path("results")]), out, title=title, jobs=jobs)
     console.print(f"report written to [bold]{index}[/]")
 
 

@@ -9,6 +9,7 @@ stay apart in greyscale and for colour-blind readers.
 from __future__ import annotations
 
 import io
+import math
 import re
 import textwrap
 from collections.abc import Iterator
@@ -20,8 +21,7 @@ import pandas as pd
 from markupsafe import Markup
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
 from suite.core.schema import (
     CH_CPU_UTIL_PCT,
@@ -40,6 +40,7 @@ from suite.core.schema import (
     ch_temp_hal,
     ch_temp_tz,
 )
+from suite.report import svg
 from suite.report.tables import (
     DECODE_TPS,
     J_PER_TOK_DECODE,
@@ -88,7 +89,8 @@ def text(label: object) -> str:
 
 
 @contextmanager
-def _style(salt: str) -> Iterator[None]:
+def _style(salt: str = "") -> Iterator[None]:
+    """The charts' rcParams; `salt` (the chart's name) matters when saving, for the SVG's ids."""
     with matplotlib.rc_context({**_RC, "svg.hashsalt": f"edgebench-{salt}"}):
         yield
 
@@ -100,7 +102,8 @@ def to_svg(fig: Figure, name: str) -> Markup:
     (figure_1, patch_1...), and ids must be unique across the charts of one page.
     """
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
+    with _style(name):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
     svg = buf.getvalue()
     svg = svg[svg.index("<svg") :]  # drop the XML declaration and DOCTYPE
     svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.DOTALL)
@@ -139,13 +142,64 @@ def _points(records: list[dict], name: str, scale: float = 1.0) -> dict[tuple, l
 
 def _params_axis(ax, params: list[float]) -> None:
     ax.set_xscale("log")
-    ticks = sorted(set(params))
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt_params(v)))
-    ax.xaxis.set_minor_locator(NullLocator())
+    _log_axis(ax, "x", marks=params, fmt=fmt_params)
     ax.set_xlabel("model parameters (log scale)")
-    if len(ticks) == 1:
-        ax.set_xlim(ticks[0] / 2, ticks[0] * 2)
+
+
+#: Mantissas of the round values a log axis is labelled with, finest set first.
+_ROUND_SETS = ((1.0, 2.0, 3.0, 5.0), (1.0, 2.0, 5.0), (1.0,))
+_MAX_ROUND_TICKS = 6
+_MIN_GAP_DECADES = 0.15  # a round tick this close to a marked value would overlap its label
+
+
+def _round_values(lo: float, hi: float, mantissas: tuple[float, ...]) -> list[float]:
+    """The values m x 10^k (m in `mantissas`) within [lo, hi]."""
+    eps = 1e-9
+    return [v for k in range(math.floor(math.log10(lo)) - 1, math.floor(math.log10(hi)) + 1)
+            for m in mantissas if lo * (1 - eps) <= (v := m * 10.0**k) <= hi * (1 + eps)]
+
+
+def _plain(v: float) -> str:
+    return f"{v:g}"
+
+
+def _log_axis(ax, which: str, marks: list[float] = (), fmt=_plain) -> None:
+    """Label a log axis so it can be read: at least two labelled ticks, as plain numbers.
+
+    matplotlib labels only powers of ten, so data spanning less than a decade (one or two
+    runs) showed a bare axis. With two or more `marks` (model sizes) the ticks are the marks;
+    with one, round values around it join it; with none, round values (1, 2, 3, 5 x 10^k),
+    the limits widened to the enclosing round values when fewer than two fall inside. Call
+    it after everything is plotted: it reads the final data limits.
+    """
+    get_lim, set_lim = getattr(ax, f"get_{which}lim"), getattr(ax, f"set_{which}lim")
+    axis = getattr(ax, f"{which}axis")
+    marks = sorted(set(marks))
+    lo, hi = sorted(get_lim())
+    if len(marks) >= 2:
+        ticks = marks
+    elif marks:
+        m = marks[0]
+        lo, hi = m / 3, m * 3  # every point sits at m: a band of a decade around it
+        set_lim(lo, hi)
+        ticks = sorted([m, *(v for v in _round_values(lo, hi, _ROUND_SETS[1])
+                             if abs(math.log10(v / m)) >= _MIN_GAP_DECADES)])
+    else:
+        ticks = next((t for mant in _ROUND_SETS if 2 <= len(t := _round_values(lo, hi, mant)) <= _MAX_ROUND_TICKS),
+                     None)
+        if ticks is None:
+            ticks = _round_values(lo, hi, _ROUND_SETS[-1])
+        if len(ticks) < 2:  # widen to the enclosing round values: both become labelled ticks
+            around = _round_values(lo / 10, hi * 10, _ROUND_SETS[0])
+            lo = max(v for v in around if v <= lo * (1 + 1e-9))
+            hi = min(v for v in around if v >= hi * (1 - 1e-9) and v > lo)
+            set_lim(lo, hi)
+            ticks = _round_values(lo, hi, _ROUND_SETS[0])
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: fmt(v)))
+    axis.set_minor_formatter(NullFormatter())
+    if marks:
+        axis.set_minor_locator(NullLocator())
 
 
 def _plot_vs_params(ax, series: dict, points: dict, ylabel: str, log_y: bool = False) -> list[float]:
@@ -163,10 +217,7 @@ def _plot_vs_params(ax, series: dict, points: dict, ylabel: str, log_y: bool = F
                         color=s["color"], fontsize=8)
     ax.set_ylabel(ylabel)
     if log_y:
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        # label the 2x and 5x minor ticks too: a log axis spanning one decade shows two labels
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:e}"[0] in "25" else ""))
+        ax.set_yscale("log")  # labelled by _log_axis once everything is plotted
     else:
         ax.set_ylim(bottom=0)
     return [p[0] for pts in points.values() for p in pts]
@@ -199,6 +250,8 @@ def _panel_vs_params(ax, series: dict, records: list[dict], panel: tuple, log_y:
         ax.set_axis_off()
         return set()
     _params_axis(ax, _plot_vs_params(ax, series, points, ylabel, log_y=log_y))
+    if log_y:
+        _log_axis(ax, "y")
     return set(points)
 
 
@@ -226,35 +279,43 @@ def _percentiles_vs_params(ax, series: dict, records: list[dict]) -> set:
     return used
 
 
-def _panels_vs_params(records: list[dict], name: str, panels: list[tuple], log_y: bool = False) -> Markup | None:
+def _panels_figure(records: list[dict], panels: list[tuple], log_y: bool = False) -> Figure | None:
     """Side-by-side metric-vs-model-size panels, one line per device+runtime series."""
     if not any(_points(records, p[0]) for p in panels):
         return None
     series = _series(records)
-    with _style(name):
+    with _style():
         fig = Figure(figsize=(4.6 * len(panels), 3.6), layout="constrained")
         axes = fig.subplots(1, len(panels), squeeze=False)[0]
         drawn = [_panel_vs_params(ax, series, records, p, log_y) for ax, p in zip(axes, panels, strict=True)]
         used = set().union(*drawn)
         _legend(fig, series, used)
-        return to_svg(fig, name)
+    return fig
 
 
-def throughput_chart(records: list[dict], name: str = "throughput") -> Markup | None:
+def _svg_or_none(fig: Figure | None, name: str) -> Markup | None:
+    return None if fig is None else to_svg(fig, name)
+
+
+def throughput_figure(records: list[dict]) -> Figure | None:
     """Prefill and decode tok/s vs params, both axes log, median with 95% CI whiskers."""
-    return _panels_vs_params(records, name, [
+    return _panels_figure(records, [
         (PREFILL_TPS, "prefill throughput (tok/s)", 1.0, "Prefill: median, 95% CI"),
         (DECODE_TPS, "decode throughput (tok/s)", 1.0, "Decode: median, 95% CI"),
     ], log_y=True)
 
 
+def throughput_chart(records: list[dict], name: str = "throughput") -> Markup | None:
+    return _svg_or_none(throughput_figure(records), name)
+
+
 def energy_chart(records: list[dict], name: str = "energy") -> Markup | None:
     """Tokens per joule and joules per token vs params, where measured."""
-    return _panels_vs_params(records, name, [
+    return _svg_or_none(_panels_figure(records, [
         (TOKENS_PER_J, "decode tokens per joule (tok/J)", 1.0, "Decode efficiency (higher is better)"),
         (J_PER_TOK_PREFILL, "prefill energy (J/tok)", 1.0, "Prefill J/token (lower is better)"),
         (J_PER_TOK_DECODE, "decode energy (J/tok)", 1.0, "Decode J/token (lower is better)"),
-    ], log_y=True)
+    ], log_y=True), name)
 
 
 _TTFT_PANEL = (TTFT_S, "time to first token (s)", 1.0, "TTFT: median, 95% CI")
@@ -263,25 +324,29 @@ _TTFT_PANEL = (TTFT_S, "time to first token (s)", 1.0, "TTFT: median, 95% CI")
 def latency_chart(records: list[dict]) -> Markup | None:
     """TTFT with its CI; beside it the per-token decode latency percentiles when measured."""
     if not any(metric_value(r, LAT_P50) is not None for r in records):
-        return _panels_vs_params(records, "latency", [_TTFT_PANEL])
+        return _svg_or_none(_panels_figure(records, [_TTFT_PANEL]), "latency")
     series = _series(records)
-    with _style("latency"):
+    with _style():
         fig = Figure(figsize=(9.2, 3.6), layout="constrained")
         ax_ttft, ax_lat = fig.subplots(1, 2)
         used = _panel_vs_params(ax_ttft, series, records, _TTFT_PANEL)
         used |= _percentiles_vs_params(ax_lat, series, records)
         _legend(fig, series, used)
-        return to_svg(fig, "latency")
+    return to_svg(fig, "latency")
 
 
 def memory_chart(records: list[dict], name: str = "memory", ram_lines: bool = False) -> Markup | None:
+    return _svg_or_none(memory_figure(records, ram_lines), name)
+
+
+def memory_figure(records: list[dict], ram_lines: bool = False) -> Figure | None:
     """Peak RSS against model size, with the model file size and (optionally) each device's RAM."""
     mib = 1 / 2**20
     series = _series(records)
     points = _points(records, PEAK_RSS, mib)
     if not points:
         return None
-    with _style(name):
+    with _style():
         fig = Figure(figsize=(9.2, 3.8), layout="constrained")
         ax = fig.subplots()
         ax.set_title("Peak RSS vs model size (hollow: run did not complete)")
@@ -303,8 +368,9 @@ def memory_chart(records: list[dict], name: str = "memory", ram_lines: bool = Fa
                 ax.annotate(f"device RAM {ram / 2**30:.1f} GiB", (0.99, ram * mib), xycoords=("axes fraction", "data"),
                             va="bottom", ha="right", fontsize=8, color=color)
         _params_axis(ax, params + [p for p, _ in files])
+        _log_axis(ax, "y")
         _legend(fig, series, set(points))
-        return to_svg(fig, name)
+    return fig
 
 
 def roofline_chart(records: list[dict], name: str = "roofline") -> Markup | None:
@@ -463,41 +529,45 @@ def phase_spans(samples: pd.DataFrame) -> list[tuple[str, float, float]]:
     return sorted(spans, key=lambda s: (s[1], s[0]))
 
 
+def by_channel(samples: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(t_s, value) per channel, each in time order (stable: equal times keep stored order)."""
+    ch = samples["channel"].to_numpy(dtype=object)
+    t, v = samples["t_s"].to_numpy(float), samples["value"].to_numpy(float)
+    order = np.lexsort((t, ch))  # by channel, then time; lexsort is stable
+    ch, t, v = ch[order], t[order], v[order]
+    names, first = np.unique(ch, return_index=True)
+    bounds = [*first[1:], len(ch)]
+    return {str(n): (t[a:b], v[a:b]) for n, a, b in zip(names, first, bounds, strict=True)}
+
+
 def timeline_chart(samples: pd.DataFrame, salt: str) -> Markup | None:
-    """One panel per channel group on a shared time axis, phases shaded."""
-    channels = sorted(c for c in samples["channel"].unique() if not c.startswith(CH_PHASE_PREFIX))
+    """One panel per channel group on a shared time axis, phases shaded.
+
+    Written as SVG directly (suite/report/svg.py): every run page has one, and matplotlib
+    made it the dominant cost of a cold render. `salt` is kept for the callers' symmetry
+    with the other charts; the SVG has no ids to salt.
+    """
+    data = by_channel(samples)
+    channels = sorted(c for c in data if not c.startswith(CH_PHASE_PREFIX))
     if not channels:
         return None
-    panels: list[tuple[str, float, list[str], bool]] = []
+    groups: list[tuple[str, float, list[str], bool]] = []
     claimed: set[str] = set()
     for match, ylabel, scale in _PANELS:
         chs = [c for c in channels if match(c)]
         if chs:
-            panels.append((ylabel, scale, chs, match in _FAMILIES))
+            groups.append((ylabel, scale, chs, match in _FAMILIES))
             claimed |= set(chs)
-    panels += [(f"{c} (unit not in schema)", 1.0, [c], False) for c in channels if c not in claimed]
-    spans = phase_spans(samples)
-    with _style(f"timeline-{salt}"):
-        fig = Figure(figsize=(9.2, 0.6 + 1.5 * len(panels)), layout="constrained")
-        axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-        for ax, (ylabel, scale, chs, family) in zip(axes, panels, strict=True):
-            for i, ch in enumerate(chs):
-                d = samples[samples["channel"] == ch].sort_values("t_s", kind="stable")
-                t, v = _thin(d["t_s"].to_numpy(float), d["value"].to_numpy(float) * scale)
-                ax.plot(t, v, color=PALETTE[i % len(PALETTE)], linewidth=1.1,
-                        linestyle="--" if ch.startswith(ch_cpufreq_max("")) else "-", label=text(_short(ch)))
-            for name, start, end in spans:
-                ax.axvspan(start, end, color=PHASE_COLOURS.get(name, "#DDDDDD"), alpha=0.25, linewidth=0)
-            ax.set_ylabel(text(ylabel), rotation=0, ha="right", va="center")
-            if family or len(chs) > 1:
-                ax.legend(loc="upper left", fontsize=7, frameon=False, ncols=min(4, len(chs)))
-        axes[-1].set_xlabel("time since run start (s, device clock)")
-        names = sorted({s[0] for s in spans})
-        if names:
-            fig.legend(
-                handles=[
-                    Patch(color=PHASE_COLOURS.get(n, "#DDDDDD"), alpha=0.4, label=text(n)) for n in names
-                ],
-                loc="outside upper right", ncols=len(names), frameon=False, title="phases",
-            )
-        return to_svg(fig, f"timeline-{salt}")
+    groups += [(f"{c} (unit not in schema)", 1.0, [c], False) for c in channels if c not in claimed]
+    panels = []
+    for ylabel, scale, chs, family in groups:
+        lines = []
+        for i, ch in enumerate(chs):
+            t, v = _thin(*data[ch])
+            lines.append(svg.Line(t, v * scale, PALETTE[i % len(PALETTE)], _short(ch),
+                                  dashed=ch.startswith(ch_cpufreq_max(""))))
+        panels.append(svg.Panel(ylabel, lines, legend=family or len(chs) > 1))
+    bands = [svg.Band(name, start, end, PHASE_COLOURS.get(name, "#DDDDDD"))
+             for name, start, end in phase_spans(samples)]
+    return svg.stacked_panels(panels, "time since run start (s, device clock)", bands,
+                              title=f"sensor timeline of run {salt}")

@@ -10,16 +10,20 @@ same results give byte-identical files. Incremental: run, device and model pages
 cached in `out_dir/.cache/` under a key made of the content hash of their runs (run.json
 + samples.parquet bytes) and of the renderer's own code; a page is written only when its
 bytes change, and pages of runs that are gone are deleted. `.cache/render-log.json` says
-what the last render computed, reused, wrote and deleted.
+what the last render computed, reused, wrote and deleted. Pages the cache lacks are made by
+a process pool (`jobs`); each is a pure function of its runs, so the bytes do not depend on
+which process made them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing as mp
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 from pathlib import Path
 
@@ -44,7 +48,7 @@ from suite.report.tables import (
     TTFT_S,
     known_metrics,
 )
-from suite.store import RUN_JSON, SAMPLES_PARQUET, Results, load_results
+from suite.store import RUN_JSON, SAMPLES_PARQUET, Results, load_results, run_samples
 
 DEFAULT_TITLE = "edgebench report"
 CACHE_DIR = ".cache"
@@ -265,8 +269,9 @@ def model_context(records: list[dict], title: str) -> dict:
     }
 
 
-def run_context(results: Results, record: dict, title: str) -> dict:
-    samples = results.samples([record["run_id"]])
+def run_context(record: dict, title: str) -> dict:
+    samples = run_samples(record)
+    has_samples = samples is not None and len(samples) > 0
     ref = _with_conditions(tables.run_ref(record), record)
     names = [n for n in METRICS if tables.has_any(record, (n,))]
     names += sorted(n for n in {*(record.get("metrics") or {}), *(record.get("unavailable") or {})}
@@ -288,8 +293,8 @@ def run_context(results: Results, record: dict, title: str) -> dict:
         "conditions": [(k, tables._condition_text(v)) for k, v in cond.items()],
         "metrics": metrics,
         "sensors": tables.sensor_summary(record),
-        "timeline_chart": charts.timeline_chart(samples, record["run_id"]) if len(samples) else None,
-        "sustained_chart": charts.sustained_chart(samples, record["run_id"]) if len(samples) else None,
+        "timeline_chart": charts.timeline_chart(samples, record["run_id"]) if has_samples else None,
+        "sustained_chart": charts.sustained_chart(samples, record["run_id"]) if has_samples else None,
         "roofline": roof[0] if roof else None,
     }
 
@@ -299,6 +304,58 @@ def _render(template: str, context: dict) -> bytes:
 
 
 # --- the site --------------------------------------------------------------------------
+
+
+#: What a page is made from: (template, context builder); a builder takes (records or
+#: results, title). Module-level, so a worker process finds it by name.
+_PAGE_KINDS = {
+    "run": ("run.html.j2", lambda recs, title: run_context(recs[0], title)),
+    "device": ("group.html.j2", device_context),
+    "model": ("group.html.j2", model_context),
+    "index": ("index.html.j2", index_context),
+}
+
+
+def make_page(kind: str, source: list[dict] | Results, title: str) -> bytes:
+    """One page's bytes: a pure function of its records (or, for the index, all results)."""
+    template, context = _PAGE_KINDS[kind]
+    return _render(template, context(source, title))
+
+
+def _make_task(task: tuple[str, object, str]) -> bytes:
+    return make_page(*task)
+
+
+def default_jobs() -> int:
+    """The CPUs this process may run on (its affinity, which a container or taskset narrows)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _make_pages(tasks: list[tuple[str, object, str]], jobs: int) -> Iterator[bytes]:
+    """Each task's page, in task order: in this process, or spread over `jobs` processes.
+
+    A page is a pure function of its task, so where it is made does not change a byte.
+    Workers come from a forkserver that imports the renderer once (not fork: the caller
+    may hold threads, e.g. pyarrow's pool); where there is none, spawn.
+    """
+    jobs = max(1, min(jobs, len(tasks)))
+    if jobs == 1:
+        yield from map(_make_task, tasks)
+        return
+    methods = mp.get_all_start_methods()
+    ctx = mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" in methods:
+        # the renderer, and the rankings' statistics (scipy, which tables imports lazily): once,
+        # in the server, instead of once per worker
+        ctx.set_forkserver_preload([__name__, "suite.core.stats"])
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        try:
+            yield from pool.map(_make_task, tasks)
+        finally:  # a failed write or Ctrl-C in the caller: drop the pages not started yet
+            pool.shutdown(cancel_futures=True)
 
 
 class _Site:
@@ -312,17 +369,20 @@ class _Site:
         self.keys_used: set[str] = set()
         self.pages: set[str] = set()
 
-    def page(self, rel: str, key_parts: Iterable[str], make) -> None:
+    def cached(self, key_parts: Iterable[str]) -> Path:
         key = hashlib.sha256("\0".join([renderer_fingerprint(), *key_parts]).encode()).hexdigest()
-        cached = self.cache / f"{key}.html"
-        if cached.exists():
-            data = cached.read_bytes()
-            self.log["reused"].append(rel)
-        else:
-            data = make()
-            _atomic_write(cached, data)
-            self.log["rendered"].append(rel)
+        return self.cache / f"{key}.html"
+
+    def reuse(self, rel: str, cached: Path) -> None:
+        self.log["reused"].append(rel)
         self.keys_used.add(cached.name)
+        self.write(rel, cached.read_bytes())
+
+    def rendered(self, rel: str, cached: Path | None, data: bytes) -> None:
+        if cached is not None:
+            _atomic_write(cached, data)
+            self.keys_used.add(cached.name)
+        self.log["rendered"].append(rel)
         self.write(rel, data)
 
     def write(self, rel: str, data: bytes) -> None:
@@ -354,8 +414,13 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)  # a reader never sees half a page
 
 
-def render_report(result_paths: list[Path], out_dir: Path, *, title: str | None = None) -> Path:
-    """Render the runs under `result_paths` as a site in `out_dir`; return `out_dir/index.html`."""
+def render_report(result_paths: list[Path], out_dir: Path, *, title: str | None = None,
+                  jobs: int | None = None) -> Path:
+    """Render the runs under `result_paths` as a site in `out_dir`; return `out_dir/index.html`.
+
+    Pages not in the cache are made by `jobs` processes (default: every CPU this process
+    may use; 1 renders in this process); the files are the same bytes either way.
+    """
     results = load_results(result_paths)
     if not results.records:
         where = ", ".join(str(p) for p in result_paths) or "(no paths given)"
@@ -368,20 +433,26 @@ def render_report(result_paths: list[Path], out_dir: Path, *, title: str | None 
     site = _Site(Path(out_dir))
     records = results.records
     hashes = {r["run_id"]: run_content_hash(r) for r in records}
-    for r in records:
-        site.page(tables.run_href(r), ("run", title, hashes[r["run_id"]]),
-                  lambda r=r: _render("run.html.j2", run_context(results, r, title)))
-    for key_of, href_of, kind, make in (
-        (tables.device_key, tables.device_href, "device", device_context),
-        (tables.model_key, tables.model_href, "model", model_context),
-    ):
+    # (href, cache key parts, kind, records), group pages first: the costliest tasks start first
+    pages: list[tuple[str, tuple[str, ...], str, list[dict]]] = []
+    for key_of, href_of, kind in ((tables.device_key, tables.device_href, "device"),
+                                  (tables.model_key, tables.model_href, "model")):
         groups: dict[str, list[dict]] = {}
         for r in records:
             groups.setdefault(key_of(r), []).append(r)
         for recs in groups.values():
-            parts = (kind, title, *sorted(hashes[r["run_id"]] for r in recs))
-            site.page(href_of(recs[0]), parts, lambda recs=recs, make=make: _render("group.html.j2", make(recs, title)))
-    site.write("index.html", _render("index.html.j2", index_context(results, title)))
-    site.log["rendered"].append("index.html")
+            pages.append((href_of(recs[0]), (kind, title, *sorted(hashes[r["run_id"]] for r in recs)), kind, recs))
+    pages += [(tables.run_href(r), ("run", title, hashes[r["run_id"]]), "run", [r]) for r in records]
+    todo: list[tuple[str, Path | None]] = [("index.html", None)]  # the index is always made: it lists everything
+    tasks: list[tuple[str, object, str]] = [("index", results, title)]
+    for rel, parts, kind, recs in pages:
+        cached = site.cached(parts)
+        if cached.exists():
+            site.reuse(rel, cached)
+        else:
+            todo.append((rel, cached))
+            tasks.append((kind, recs, title))
+    for (rel, cached), data in zip(todo, _make_pages(tasks, default_jobs() if jobs is None else jobs), strict=True):
+        site.rendered(rel, cached, data)
     site.finish()
     return site.out / "index.html"
