@@ -148,3 +148,16 @@ def test_where_the_engine_could_run_against_the_mask_and_the_clusters():
     assert "2.40 GHz, 3.20 GHz" in affinity_check({"4-7": 3}, [4, 5, 6, 7], clusters)["spans_clusters"]
     assert affinity_check({}, [7], clusters) == {} and affinity_check(None, None, None) == {}
     assert affinity_check({"garbage": 1}, None, clusters) == {"allowed": ["garbage"]}
+
+
+def test_the_report_marks_the_throttle_point_where_the_record_puts_it():
+    import numpy as np
+
+    from suite.report.charts import throttle_point
+
+    t = np.array([w[0] for w in WINDOWS])
+    v = np.array([w[1] for w in WINDOWS])
+    assert throttle_point(t, v) == sustained_summary(WINDOWS)["time_to_throttle_s"] == 240.0
+    # one slow window is not where it throttles (the chart once marked the first window under 90% of the first)
+    blip = np.array([10.0, 8.5, 10.2, 10.1, 9.9, 10.0])
+    assert throttle_point(np.arange(6.0), blip) is None

@@ -52,7 +52,7 @@ def initial_tps(window_tps: Sequence[tuple[float, float]]) -> float:
 PERSIST_WINDOWS = 3
 
 
-def _first_drop(window_tps: Sequence[tuple[float, float]], fraction: float,
+def throttle_drop(window_tps: Sequence[tuple[float, float]], fraction: float,
                 persist: int = PERSIST_WINDOWS) -> tuple[float, float] | None:
     """(time, tok/s) of the first window that starts a run of `persist` consecutive windows under
     `fraction` of the initial throughput (the first window is the reference, never a drop)."""
@@ -94,7 +94,7 @@ def detect_throttling(samples, *, cpuinfo_max_khz: dict[str, int] | None = None,
                         f"(NONE) at t={t_first:.1f} s")
     device_evidence = bool(evidence)
     if window_tps:
-        drop = _first_drop(window_tps, fraction)
+        drop = throttle_drop(window_tps, fraction)
         if drop is not None:
             t, tps = drop
             text = (f"decode throughput {tps:.3g} tok/s at t={t:.1f} s is under {fraction:.0%} of the initial "
@@ -180,7 +180,7 @@ def sustained_summary(window_tps: Sequence[tuple[float, float]], samples=None, *
             "initial_tps": initial_tps(windows), "best_tps": best, "worst_tps": worst,
             "stability_pct": 100.0 * worst / best if best > 0 else None,
         })
-        drop = _first_drop(windows, fraction)
+        drop = throttle_drop(windows, fraction)
         out["time_to_throttle_s"] = drop[0] if drop else None
     else:
         out.update({"initial_tps": None, "best_tps": None, "worst_tps": None, "stability_pct": None,
@@ -210,5 +210,5 @@ def windows_from_samples(samples) -> list[tuple[float, float]]:
     return list(zip(w["t_s"].astype(float), w["value"].astype(float), strict=True))
 
 
-__all__ = ["PERSIST_WINDOWS", "PHASE_CAP_FALL", "THROTTLE_FRACTION", "phase_throttling", "ThrottleEvidence", "detect_throttling", "sustained_summary", "window_rows",
+__all__ = ["PERSIST_WINDOWS", "PHASE_CAP_FALL", "THROTTLE_FRACTION", "initial_tps", "phase_throttling", "throttle_drop", "ThrottleEvidence", "detect_throttling", "sustained_summary", "window_rows",
            "windows_from_samples"]

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
+from suite.analysis.throttling import PERSIST_WINDOWS, THROTTLE_FRACTION, initial_tps, throttle_drop
 from suite.core.schema import (
     CH_CPU_UTIL_PCT,
     CH_CURRENT_A,
@@ -426,11 +427,11 @@ def roofline_scatter(records: list[dict], name: str = "roofline-scatter") -> Mar
 
 
 def throttle_point(t: np.ndarray, tps: np.ndarray) -> float | None:
-    """First window under 90% of the first window's throughput (DESIGN.md section 3)."""
-    if len(tps) < 2 or tps[0] <= 0:
-        return None
-    below = np.nonzero(tps < 0.9 * tps[0])[0]
-    return float(t[below[0]]) if len(below) else None
+    """The run's time to throttle as the record defines it (suite.analysis.throttling): the first of
+    PERSIST_WINDOWS consecutive windows under 90% of the initial throughput (the median of the first
+    three windows); None when the throughput never dropped for that long."""
+    drop = throttle_drop(list(zip(t.tolist(), tps.tolist(), strict=True)), THROTTLE_FRACTION)
+    return float(drop[0]) if drop else None
 
 
 def sustained_chart(samples: pd.DataFrame, salt: str) -> Markup | None:
@@ -445,7 +446,9 @@ def sustained_chart(samples: pd.DataFrame, salt: str) -> Markup | None:
         fig = Figure(figsize=(9.2, 4.2), layout="constrained")
         ax_tps, ax_t = fig.subplots(2, 1, sharex=True)
         ax_tps.plot(*_thin(t, v), color=PALETTE[0], linewidth=1.3, label="decode tok/s per window")
-        ax_tps.axhline(0.9 * v[0], color="#666666", linestyle=":", linewidth=1, label="90% of the first window")
+        line = THROTTLE_FRACTION * initial_tps(list(zip(t.tolist(), v.tolist(), strict=True)))
+        ax_tps.axhline(line, color="#666666", linestyle=":", linewidth=1,
+                       label=f"90% of the initial throughput (throttled: {PERSIST_WINDOWS} windows under it)")
         ax_tps.set_ylabel("decode (tok/s)")
         ax_tps.set_ylim(bottom=0)
         ax_tps.set_title("Sustained decode: throughput and temperature")
@@ -459,7 +462,7 @@ def sustained_chart(samples: pd.DataFrame, salt: str) -> Markup | None:
             if at is not None:
                 ax.axvline(at, color=PALETTE[5], linestyle="--", linewidth=1.2)
         if at is not None:
-            ax_tps.annotate(f"throttles at {at:.0f} s", (at, 0.9 * v[0]), xytext=(6, 10),
+            ax_tps.annotate(f"throttles at {at:.0f} s", (at, line), xytext=(6, 10),
                             textcoords="offset points", color=PALETTE[5], fontsize=8)
         ax_tps.legend(loc="lower left", fontsize=7, frameon=False)
         if temps:
