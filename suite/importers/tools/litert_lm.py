@@ -404,7 +404,7 @@ def _peaks(run: ToolRun, peaks: dict[str, tuple[float | None, int]]) -> None:
         if mb is None or not math.isfinite(mb) or mb < 0:
             run.notes.append(f"line {n}: {name} {mb} MB: the monitor had no sample (absent)")
             continue
-        v[value_name], src[value_name] = mb * MIB, n
+        v[value_name], src[value_name] = float(round(mb * MIB)), n
     if "peak_system_ram_bytes" in v:
         v["peak_rss_bytes"], src["peak_rss_bytes"] = v["peak_system_ram_bytes"], src["peak_system_ram_bytes"]
         run.notes.append("peak_rss_bytes: 'Peak system ram usage' (sampled ru_maxrss), MB = 2^20 bytes")
@@ -478,7 +478,7 @@ def _row_metrics(run: ToolRun, metrics: dict, n: int) -> None:
             continue
         x = metrics.get(key)
         if isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0:
-            run.values[name], run.source_lines[name] = float(x) * MIB, n
+            run.values[name], run.source_lines[name] = float(round(x * MIB)), n
             run.notes.append(f"{name} from {key} (MB = 2^20 bytes, as LiteRT-LM's memory monitor prints it)")
         else:
             run.notes.append(f"{key} is {json.dumps(x)}: no peak memory reported (absent, not 0)")
