@@ -192,33 +192,50 @@ def _identity(obj: dict) -> dict[str, str]:
     return ident
 
 
+def _event_spans(text: str, start: int, end: int) -> list[list[tuple[int, int]]]:
+    """The text span of every event object, per `"events": [...]` array, in order."""
+    decoder = json.JSONDecoder()
+    out = []
+    for m in re.finditer(r"\"events\"\s*:\s*\[", text[:end]):
+        if m.start() < start:
+            continue
+        spans, pos = [], m.end()
+        while True:
+            ws = re.compile(r"\s*").match(text, pos)
+            pos = ws.end() if ws else pos
+            if pos >= end or text[pos] != "{":
+                break
+            try:
+                _, ev_end = decoder.raw_decode(text, pos)
+            except ValueError:
+                break
+            spans.append((pos, ev_end))
+            sep = re.compile(r"\s*,").match(text, ev_end)
+            if sep is None:
+                break
+            pos = sep.end()
+        out.append(spans)
+    return out
+
+
 def _walk(obj: dict, text: str, start: int, end: int, line_of) -> list[ToolRun]:
-    anchors = [(m.start(), m.group(1)) for m in _EVENT_TYPE.finditer(text, start, end)]
-    ai = 0
+    spans = iter(_event_spans(text, start, end))
     runs: list[ToolRun] = []
     ident = _identity(obj)
     for comp in obj["components"]:
-        if not isinstance(comp, dict):
+        if not isinstance(comp, dict) or not isinstance(comp.get("events"), list):
             continue
+        comp_spans = next(spans, [])
         create: tuple[float, int] | None = None
-        for ev in comp.get("events") or []:
+        for i, ev in enumerate(comp["events"]):
             if not isinstance(ev, dict) or not isinstance(ev.get("type"), str):
                 continue
             etype = ev["type"]
-            lo, hi = start, end
-            for j in range(ai, len(anchors)):
-                if anchors[j][1] == etype:
-                    lo = anchors[j][0]
-                    hi = anchors[j + 1][0] if j + 1 < len(anchors) else end
-                    ai = j + 1
-                    break
+            lo, hi = comp_spans[i] if i < len(comp_spans) else (start, end)
 
             def line_for(key: str, lo: int = lo, hi: int = hi) -> int:
                 m = re.compile(rf"\"{re.escape(key)}\"\s*:").search(text, lo, hi)
-                if m is None:  # a key before "type" in its object
-                    back = text.rfind(f'"{key}"', start, lo)
-                    return line_of(back) if back >= 0 else line_of(lo)
-                return line_of(m.start())
+                return line_of(m.start() if m else lo)
 
             kpis = {k: (v, line_for(k)) for k, v in ev.items() if isinstance(v, dict)}
             if etype.endswith("_create"):
