@@ -268,3 +268,11 @@ def test_benchmark_app_llm_metrics_and_a_failed_load():
     llama, mv3 = executorch.parse(text)
     assert llama.values == {"load_s": 1.5, "decode_tps": 40.5} and llama.identity["backend"] == "xnnpack"
     assert mv3.failed == "load_status 2 (the model did not load)"
+
+
+def test_nan_rates_are_absent_not_values():
+    text = "\n".join(["\tPrompt Tokens: 3    Generated Tokens: 0",
+                      "\t\tGenerated 0 tokens:\t0.000000 (seconds)\t\t Rate: \tnan (tokens/second)"])
+    [run] = executorch.parse(text)
+    assert "decode_tps" not in run.values and run.values["decode_s"] == 0.0
+    assert any("decode_tps is nan" in n for n in run.notes)

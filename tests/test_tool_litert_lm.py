@@ -190,6 +190,7 @@ def _check(runs: list[ToolRun], text: str) -> None:
     n_lines = text.count("\n") + 1
     for r in runs:
         assert isinstance(r, ToolRun)
+        assert not (r.failed or "").startswith("parser error"), r.failed
         for key in list(r.values) + list(r.counts):
             assert key in r.source_lines, key
             assert 1 <= r.source_lines[key] <= n_lines, key
@@ -310,9 +311,9 @@ def test_cli_error_names_the_exception():
 
 
 def test_leaderboard_row_with_a_peak_and_a_cut_row():
-    full = ('{"model": "m", "accelerator": "cpu", "metrics": {"prefill_tok_s": 1.5, "decode_tok_s": 2, '
+    full = ('{"model": "m", "runtime": "litert-lm", "accelerator": "cpu", "metrics": {"prefill_tok_s": 1.5, "decode_tok_s": 2, '
             '"ttft_s": 0.1, "init_total_ms": 100, "peak_mem_mb": 512.5}, "status": "measured"}')
-    cut = '{"model": "m2", "accelerator": "gpu", "metrics": {"prefill_tok_s": 9.0, "decode_tok_s": 3.0}, "iterat'
+    cut = '{"model": "m2", "file": "m2.litertlm", "accelerator": "gpu", "metrics": {"prefill_tok_s": 9.0, "decode_tok_s": 3.0}, "iterat'
     a, b = litert_lm.parse(full + "\n" + cut)
     assert a.values["peak_rss_bytes"] == round(512.5 * MIB)
     assert b.values == {"prefill_tps": 9.0, "decode_tps": 3.0} and b.identity["model"] == "m2"
@@ -346,3 +347,15 @@ def test_log_prefixes_are_stripped():
                           "litert_lm_lib.cc:477] Peak private footprint: 686.082MB.") == \
         "Peak private footprint: 686.082MB."
     assert strip_prefixes("I/native  ( 8218): BenchmarkInfo:") == "BenchmarkInfo:"
+
+
+def test_a_leaderboard_row_of_another_engine_is_not_litert():
+    row = '{"model": "m", "runtime": "llama.cpp", "metrics": {"prefill_tok_s": 1.0, "decode_tok_s": 2.0}}'
+    assert not litert_lm.detect(row) and litert_lm.parse(row) == []
+
+
+def test_a_second_block_whose_header_was_lost_is_its_own_run():
+    text = "\n".join(_block("1s", "2s") + _block("3s", "4s")[1:])  # the second "BenchmarkInfo:" line is missing
+    first, second = litert_lm.parse(text)
+    assert (first.values["prefill_s"], second.values["prefill_s"]) == (1.0, 3.0)
+    assert second.values["ttft_s"] == 0.5 and second.values["load_s"] == 0.5

@@ -100,3 +100,13 @@ def seconds(value: float, unit: str) -> float | None:
     """`value` in `unit` (us, ms, s, ns and their spellings) as seconds; None for another unit."""
     factor = _TIME_UNITS.get(unit.strip().lower())
     return None if factor is None else value * factor
+
+
+def drop_nan(runs: list) -> list:
+    """Runs without NaN values (`nan` printed for 0/0 is no measurement), each drop noted."""
+    for run in runs:
+        for key in [k for k, x in run.values.items() if isinstance(x, float) and math.isnan(x)]:
+            del run.values[key]
+            line = run.source_lines.pop(key, None)
+            run.notes.append(f"{key} is nan (line {line}): absent")
+    return runs

@@ -26,7 +26,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from suite.importers.tools import ToolParser, ToolRun
-from suite.importers.tools._logtext import NUM, NUM_OR_INF, finite, numbered, to_float
+from suite.importers.tools._logtext import NUM, NUM_OR_INF, drop_nan, finite, numbered, to_float
 
 TOOL = "executorch"
 FORM_OBSERVER = "PyTorchObserver"
@@ -107,7 +107,7 @@ def detect(text: str) -> bool:
     return {"loadstart", "generatestart"} <= demo or {"loadstart", "tokens/second"} <= demo
 
 
-def parse(text: str) -> list[ToolRun]:
+def _parse(text: str) -> list[ToolRun]:
     """Every run in `text`, in file order."""
     events: list[_Event] = []
     identity: dict[str, str] = {}
@@ -154,8 +154,7 @@ def parse(text: str) -> list[ToolRun]:
             hit = _stats_line(line)
             if hit is not None:
                 name = hit[0]
-                if stats is None or name in stats.run.source_lines or (name == "ttft_s" and "ttft_s" in
-                                                                        stats.run.values):
+                if stats is None or name in stats.run.source_lines:
                     stats = new(FORM_STATS, n)
                     stats.run.notes.append(f"stats lines from line {n} without their 'Prompt Tokens' line")
                 _stats_apply(stats, hit, n)
@@ -502,6 +501,15 @@ def _app_metric(run: ToolRun, obj: dict, n: int) -> None:
     run.values[name], run.source_lines[name] = float(x) * scale, n
     if base == "token_per_sec":
         run.notes.append("token_per_sec is generated tokens / (inference_end - prompt_eval_end): the decode rate")
+
+
+
+def parse(text: str) -> list[ToolRun]:
+    """Every run in `text`, in file order; never raises: a parser bug gives one failed run naming it."""
+    try:
+        return drop_nan(_parse(text))
+    except Exception as exc:  # the contract: a capture never sinks an import
+        return [ToolRun(tool=TOOL, form="unparsed", failed=f"parser error: {type(exc).__name__}: {exc}"[:300])]
 
 
 PARSER = ToolParser("executorch", detect, parse)

@@ -19,7 +19,7 @@ import re
 from bisect import bisect_right
 
 from suite.importers.tools import ToolParser, ToolRun
-from suite.importers.tools._logtext import NUM, NUM_OR_INF, numbered, seconds, to_float
+from suite.importers.tools._logtext import NUM, NUM_OR_INF, drop_nan, numbered, seconds, to_float
 
 TOOL = "genie"
 FORM_PROFILE = "profile-json"
@@ -69,7 +69,7 @@ def detect(text: str) -> bool:
     return prompt and gen
 
 
-def parse(text: str) -> list[ToolRun]:
+def _parse(text: str) -> list[ToolRun]:
     """Every query in `text`, in file order: profile queries, else console KPI blocks."""
     identity: dict[str, str] = {}
     errors: list[tuple[int, str]] = []
@@ -326,6 +326,15 @@ def _by_pattern(text: str, start: int, line_of) -> list[ToolRun]:
         _finish(run, create)
         runs.append(run)
     return runs
+
+
+
+def parse(text: str) -> list[ToolRun]:
+    """Every run in `text`, in file order; never raises: a parser bug gives one failed run naming it."""
+    try:
+        return drop_nan(_parse(text))
+    except Exception as exc:  # the contract: a capture never sinks an import
+        return [ToolRun(tool=TOOL, form="unparsed", failed=f"parser error: {type(exc).__name__}: {exc}"[:300])]
 
 
 PARSER = ToolParser("genie", detect, parse)

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 
 from suite.importers.tools import ToolParser, ToolRun
-from suite.importers.tools._logtext import NUM_OR_INF, absl_duration, finite, numbered, to_float
+from suite.importers.tools._logtext import NUM_OR_INF, absl_duration, drop_nan, finite, numbered, to_float
 
 TOOL = "litert-lm"
 FORM_BLOCK = "BenchmarkInfo"
@@ -114,7 +114,7 @@ def detect(text: str) -> bool:
     return any(_SOURCE_FILE.search(raw) for raw in text.split("\n") if not raw.lstrip().startswith("#"))
 
 
-def parse(text: str) -> list[ToolRun]:
+def _parse(text: str) -> list[ToolRun]:
     """Every run in `text`, in file order: BenchmarkInfo blocks, JSONL rows, the Python CLI's results."""
     blocks: list[_Block] = []
     cur: _Block | None = None
@@ -157,7 +157,7 @@ def parse(text: str) -> list[ToolRun]:
             if row is not None:
                 rows.append((n, _row_run(row, n)))
                 continue
-            if s.startswith("{") and ("prefill_tok_s" in s or "decode_tok_s" in s):
+            if s.startswith("{") and ("prefill_tok_s" in s or "decode_tok_s" in s) and _cut_row(s):
                 rows.append((n, _partial_row(s, n)))
                 continue
             m = _CLI_HEADER.match(line)
@@ -201,6 +201,9 @@ def parse(text: str) -> list[ToolRun]:
                 continue
             m = _INIT.match(line)
             if m:
+                if cur is not None and pending_header is None and (cur.declared_phases or cur.phases or cur.ttft
+                                                                   or any(cur.turns.values())):
+                    cur = None  # init phases come first in a block: this is the next one, its header lost
                 b = block(n)
                 b.declared_phases = (int(m.group(1)), n)
                 b.lines.append(s)
@@ -219,6 +222,8 @@ def parse(text: str) -> list[ToolRun]:
                     continue
             m = _TTFT.match(line)
             if m and (pending_header is not None or cur is not None):
+                if cur is not None and pending_header is None and (cur.ttft or any(cur.turns.values())):
+                    cur = None  # TTFT comes before the turns: the next block, its header lost
                 b = block(n)
                 b.ttft = (to_float(m.group(1)), n)
                 b.lines.append(s)
@@ -431,6 +436,11 @@ def _row(line: str) -> dict | None:
     m = row["metrics"]
     if "prefill_tok_s" not in m and "decode_tok_s" not in m:
         return None
+    runtime = str(row.get("runtime") or "").lower()
+    if runtime and "litert" not in runtime:
+        return None  # a leaderboard row of another engine
+    if not runtime and ".litertlm" not in json.dumps([row.get("file"), row.get("row_id"), row.get("model")]):
+        return None
     return row
 
 
@@ -482,6 +492,17 @@ def _row_metrics(run: ToolRun, metrics: dict, n: int) -> None:
             run.notes.append(f"{name} from {key} (MB = 2^20 bytes, as LiteRT-LM's memory monitor prints it)")
         else:
             run.notes.append(f"{key} is {json.dumps(x)}: no peak memory reported (absent, not 0)")
+
+
+def _cut_row(s: str) -> bool:
+    """A row that is not complete JSON and names no other engine."""
+    try:
+        json.loads(s)
+        return False  # complete: _row() said whether it is ours
+    except ValueError:
+        pass
+    m = re.search(r'"runtime"\s*:\s*"([^"]*)"', s)
+    return m is None or "litert" in m.group(1).lower()
 
 
 def _partial_row(s: str, n: int) -> ToolRun:
@@ -572,6 +593,15 @@ class _Cli:
         if "prompt_tokens" in run.counts or "gen_tokens" in run.counts:
             run.notes.append("token counts are the requested ones (benchmark mode forces them)")
         return run
+
+
+
+def parse(text: str) -> list[ToolRun]:
+    """Every run in `text`, in file order; never raises: a parser bug gives one failed run naming it."""
+    try:
+        return drop_nan(_parse(text))
+    except Exception as exc:  # the contract: a capture never sinks an import
+        return [ToolRun(tool=TOOL, form="unparsed", failed=f"parser error: {type(exc).__name__}: {exc}"[:300])]
 
 
 PARSER = ToolParser("litert-lm", detect, parse)
