@@ -168,3 +168,22 @@ def check_run_shape(run: ToolRun, text: str) -> None:
     assert all(isinstance(v, str) for v in run.identity.values()), run.identity
     assert all(1 <= v <= n_lines for v in run.source_lines.values()), (run.source_lines, n_lines)
     assert run.failed is None or (isinstance(run.failed, str) and run.failed)
+
+
+def require_runtimes() -> Path:
+    """The captures' folder, else a loud skip (a failure under CI=true)."""
+    return runtimes_dir()
+
+
+def all_captures() -> list[str]:
+    """Every capture's file name in the folder now (empty when it is absent: the tests using it then skip)."""
+    try:
+        folder = runtimes_dir()
+    except BaseException:  # noqa: BLE001 - pytest.skip outside a test: nothing to parametrize
+        return []
+    return sorted(p.name for p in folder.glob("*.txt"))
+
+
+def line(text: str, n: int) -> str:
+    """Line `n` (1-based) of `text`."""
+    return text.split("\n")[n - 1]
