@@ -69,7 +69,7 @@ _SHOWN = {
 RANKED = (DECODE_TPS, PREFILL_TPS, TOKENS_PER_J)
 
 PROVENANCE_TEXT = {
-    "imported": "were imported from another tool's output (llama-bench): numbers as that tool reported "
+    "imported": "were imported from other tools' output ({tools}): numbers as those tools reported "
                 "them, without edgebench's sensors or gating",
     "fixture": "are FIXTURE data written for tests (shapes and magnitudes from published numbers), "
                "not measurements",
@@ -168,7 +168,8 @@ def _common(records: list[dict], title: str, root: str, kind: str, page_title: s
         "any_simulated": any(tables.is_simulated(r) for r in records),
         "any_synthetic": any((r.get("model") or {}).get("synthetic_weights") for r in records),
         "provenance": sorted(labels.items()),
-        "provenance_text": PROVENANCE_TEXT,
+        "provenance_text": {**PROVENANCE_TEXT, "imported": PROVENANCE_TEXT["imported"].format(tools=", ".join(sorted(
+            {str((r.get("import") or {}).get("tool") or "?") for r in records if r.get("origin") == "imported"})))},
     }
 
 

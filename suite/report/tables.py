@@ -109,8 +109,10 @@ def device_label(device: dict) -> str:
 
 
 def runtime_label(runtime: dict) -> str:
+    """The engine, its version and what it ran on (`llama.cpp 0c1e57098 · HTP0`): every number says which."""
     parts = [runtime.get("name"), runtime.get("version")]
-    return " ".join(str(p) for p in parts if p) or "unknown runtime"
+    text = " ".join(str(p) for p in parts if p) or "unknown runtime"
+    return f"{text} · {runtime['backend']}" if runtime.get("backend") else text
 
 
 def model_label(model: dict) -> str:
@@ -515,7 +517,22 @@ def conditions_brief(r: dict) -> str:
         parts.append(f"thermal status {c['thermal_status_start']} at start")
     if c.get("cooldown_waited_s"):
         parts.append(f"cooldown {fmt_value(c['cooldown_waited_s'], 's')}")
+    if (r.get("throttling") or {}).get("throttled"):
+        parts.append("THROTTLED during the measured phases")
+    if c.get("cold"):
+        parts.append("cold: first run after a push")
+    if c.get("freq_caps_below_max_at_start"):
+        parts.append("CPU cap below maximum at start: " + ", ".join(sorted(c["freq_caps_below_max_at_start"])))
+    if c.get("affinity_spans_clusters"):
+        parts.append("cores across clusters")
     return " · ".join(parts) or "conditions not recorded"
+
+
+def engine_label(r: dict) -> str:
+    """The engine and where it ran, e.g. `llama.cpp · HTP0`, `litert-lm · gpu`, `ort-genai · cpu`."""
+    rt = r.get("runtime") or {}
+    backend = rt.get("backend") or (r.get("import") or {}).get("identity", {}).get("backend")
+    return f"{rt.get('name') or '?'} · {backend}" if backend else str(rt.get("name") or "?")
 
 
 def model_sort_key(r: dict) -> tuple:
@@ -593,7 +610,8 @@ def rankings(records: list[dict], name: str) -> list[dict]:
 
     A configuration's rank is 1 + the number of configurations whose whole CI is better
     than its whole CI, so overlapping CIs share a rank and are marked tied. Simulated
-    devices and runs that did not complete are left out. No ratios are shown.
+    devices, runs that did not complete and throttled runs (the record's `throttling`) are left out:
+    kept and shown on their pages, never ranked. No ratios are shown.
     """
     spec = METRICS[name]
     groups: dict[tuple, dict[PoolKey, list[dict]]] = {}
@@ -601,6 +619,8 @@ def rankings(records: list[dict], name: str) -> list[dict]:
         if is_simulated(r) or r.get("outcome") != Outcome.COMPLETED or metric_value(r, name) is None:
             continue
         k = pool_key(r)
+        if k.condition and "throttled" in k.condition:
+            continue
         groups.setdefault((k.model_sha256, k.scenario, k.params), {}).setdefault(k, []).append(r)
     tables_out = []
     for (sha, scenario, params), configs in sorted(groups.items(), key=lambda kv: (
@@ -648,8 +668,10 @@ def tier_summary(records: list[dict], names: tuple[str, ...]) -> list[dict]:
     for r in sorted(records, key=model_sort_key):
         if is_simulated(r) or r.get("outcome") != Outcome.COMPLETED:
             continue
-        row = out.setdefault((tier_of(r), model_key(r)), {
-            "tier": tier_of(r), **run_ref(r), "devices": set(), "configs": set(), "vals": {n: [] for n in names},
+        # one row per model AND engine (and backend): engines are compared side by side, never mixed
+        row = out.setdefault((tier_of(r), model_key(r), engine_label(r)), {
+            "tier": tier_of(r), **run_ref(r), "engine": engine_label(r), "devices": set(), "configs": set(),
+            "vals": {n: [] for n in names},
         })
         row["devices"].add(device_key(r))
         row["configs"].add(pool_key(r))
@@ -657,7 +679,7 @@ def tier_summary(records: list[dict], names: tuple[str, ...]) -> list[dict]:
             if (v := metric_value(r, n)) is not None:
                 row["vals"][n].append(v)
     rows = []
-    for (tier, _), row in sorted(out.items(), key=lambda kv: (tier_sort_key(kv[0][0]),)):
+    for (tier, *_), row in sorted(out.items(), key=lambda kv: (tier_sort_key(kv[0][0]),)):
         cells = []
         for n in names:
             vals, unit = row["vals"][n], METRICS[n].unit
