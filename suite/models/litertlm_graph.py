@@ -22,7 +22,7 @@ builder writes each tensor in chunks and its memory stays bounded whatever the m
 `.litertlm` container (the litert-lm-builder's format: header, metadata flatbuffer, 16 KiB-aligned
 sections) is written here too, with the builder package's schema, so the bytes are deterministic: its
 system metadata carries no random uuid and no creation time (the builder's CLI adds both). Sections: the
-LlmMetadata proto (start token, stop token, max_num_tokens = the context), a synthetic HF tokenizer.json
+LlmMetadata proto (start token, a stop token outside the vocabulary, max_num_tokens = the context), a synthetic HF tokenizer.json
 of exactly the card's vocabulary (zlib, as the builder writes it), the TFLite model (PREFILL_DECODE).
 
 Each tensor has its own random stream keyed by (seed, tensor name); rotary tables use the C library's
@@ -66,8 +66,14 @@ CONTEXT_CAP = 2048
 PREFILL_LENGTHS = (32, 128, 512)
 #: Bytes generated per chunk while streaming a tensor (bounds the builder's memory).
 CHUNK_BYTES = 16 * 1024 * 1024
-#: Token ids of the synthetic tokenizer's specials.
+#: Token ids of the synthetic tokenizer's specials. The LlmMetadata's stop token is none of them but the id
+#: just past the vocabulary (`stop_token_id`): a random-weight model samples </s> now and then, and LiteRT-LM
+#: stops there silently; edgebench measures a fixed number of decode steps (as min_length does for ort-genai).
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
+
+
+def stop_token_id(card: ModelCard) -> int:
+    return card.vocab_size
 #: Alignment of each weight buffer after the flatbuffer (XNNPACK reads them in place).
 ALIGN = 64
 #: The .litertlm container (litert_lm_builder.litertlm_core's constants, restated so a bump there is seen).
@@ -554,7 +560,7 @@ def llm_metadata(plan: LitertlmPlan) -> bytes:
     *_, pb = _schema()
     md = pb.LlmMetadata()
     md.start_token.token_ids.ids.append(BOS_ID)
-    md.stop_tokens.add().token_ids.ids.append(EOS_ID)
+    md.stop_tokens.add().token_ids.ids.append(stop_token_id(plan.card))
     md.max_num_tokens = plan.context
     md.llm_model_type.generic_model.SetInParent()
     return md.SerializeToString(deterministic=True)
@@ -666,7 +672,8 @@ def recipe(card: ModelCard, *, quant: str, seed: int) -> Recipe:
             "kv_cache_bytes_per_token_fp32": card.kv_cache_bytes_per_token(4),
             "litertlm": {"context": plan.context, "prefill_signatures": list(plan.prefill_lengths),
                          "tensor_types": plan.tensor_types(), "tokenizer": "HF BPE (synthetic, one token per "
-                         "printable ASCII character)", "start_token": BOS_ID, "stop_token": EOS_ID,
+                         "printable ASCII character)", "start_token": BOS_ID,
+                         "stop_token": stop_token_id(card),
                          "writer": builder_packages()},
         },
     )
