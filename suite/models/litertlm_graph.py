@@ -320,8 +320,8 @@ class _Graph:
             t = self.tensor(x.shape, tt.INT8 if x.int8 else tt.FLOAT32, x.name, self.m.weight(x))
             if x.int8:  # per-row scales as the tensor's quantization parameters (repeated in each signature)
                 qp = self.tfl.QuantizationParametersT()
-                qp.scale = _scales(x, self._seed).tolist()
-                qp.zeroPoint = [0] * x.shape[0]
+                qp.scale = _scales(x, self._seed).astype(np.float32)  # numpy: packed as one vector, fast
+                qp.zeroPoint = np.zeros(x.shape[0], np.int64)
                 qp.quantizedDimension = 0
                 self.sg.tensors[t].quantization = qp
             self.weights[x.name] = t
