@@ -139,13 +139,15 @@ def models_list(models_dir: ModelsDir = None, as_json: JsonOut = False) -> None:
 @models_app.command("build")
 def models_build(
     ids: Annotated[list[str], typer.Argument(help="Model ids (see `edgebench models list`).")],
-    fmt: Annotated[str, typer.Option("--format", help="onnx (for ort-genai) or gguf (for llama.cpp).")] = "onnx",
-    quant: Annotated[str | None, typer.Option(help="int4/int8 (onnx), q4_0/q8_0 (gguf) [default: int4 / q4_0].")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="onnx (for ort-genai), gguf (for llama.cpp) or litertlm "
+                                                      "(for litert-lm).")] = "onnx",
+    quant: Annotated[str | None, typer.Option(help="int4/int8 (onnx), q4_0/q8_0 (gguf), int8/f32 (litertlm) "
+                                                    "[default: int4 / q4_0 / int8].")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the random weights.")] = 0,
     force: Annotated[bool, typer.Option(help="Rebuild even when a matching build exists.")] = False,
     models_dir: ModelsDir = None,
 ) -> None:
-    """Build reference models: architecture-exact ONNX or GGUF with seeded random weights."""
+    """Build reference models: architecture-exact ONNX, GGUF or LiteRT-LM with seeded random weights."""
     # lazy: suite.models loads onnx and numpy (~0.9 s)
     from suite.catalog.cards import get_model_card
     from suite.models import default_models_dir

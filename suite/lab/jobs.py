@@ -42,7 +42,8 @@ DONE, FAILED, SKIPPED, INTERRUPTED, LOST = "done", "failed", "skipped", "interru
 
 
 def runtime_format(runtime: str) -> str:
-    return "onnx" if runtime == "ort-genai" else "gguf"
+    """The format a reference card is built in for `runtime` (its first)."""
+    return get_runtime(runtime).formats[0]
 
 
 def model_build_key(spec: JobSpec) -> tuple[str, str, str | None, int] | None:

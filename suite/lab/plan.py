@@ -84,7 +84,7 @@ from suite.transport import AdbServerAddress
 
 PLAN_VERSION = 1
 ORDERS = ("plan", "shuffle")
-QUANTS = {"onnx": ("int4", "int8"), "gguf": ("q4_0", "q8_0")}
+QUANTS = {"onnx": ("int4", "int8"), "gguf": ("q4_0", "q8_0"), "litertlm": ("int8", "f32")}
 DEFAULT_WINDOW_TOKENS = 64  # suite.scenarios.sustained.DEFAULT_WINDOW_TOKENS (that module is slow to import)
 MIN_WINDOW_S = 2.0  # suite.scenarios.sustained.MIN_WINDOW_S
 #: the [defaults] keys (each a [[jobs]] key too) and their values when neither table gives one

@@ -1,5 +1,6 @@
 """Reference model artefacts with seeded random weights: ONNX (int4/int8 MatMulNBits graphs for
-onnxruntime-genai) and GGUF (Q4_0/Q8_0 for llama.cpp); `build_model(card, fmt="onnx"|"gguf", quant=...)`."""
+onnxruntime-genai), GGUF (Q4_0/Q8_0 for llama.cpp) and LiteRT-LM (.litertlm, int8/f32 TFLite graphs);
+`build_model(card, fmt="onnx"|"gguf"|"litertlm", quant=...)`."""
 
 from suite.models.artifact import (
     BUILDER_VERSION,

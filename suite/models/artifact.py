@@ -2,8 +2,9 @@
 
 Layouts: `<out_root>/<card_id>/onnx-<quant>-b<block>-s<seed>/` holding model.onnx, model.onnx.data,
 genai_config.json and manifest.json; `<out_root>/<card_id>/gguf-<quant>-s<seed>/` holding model.gguf
-and manifest.json (`suite/models/gguf.py`). A build writes into a temp folder beside the target and
-renames it at the end, so a folder with that name is complete or absent. Both formats go through
+and manifest.json (`suite/models/gguf.py`); `<out_root>/<card_id>/litertlm-<quant>-s<seed>/` holding
+model.litertlm and manifest.json (`suite/models/litertlm_graph.py`). A build writes into a temp folder beside the target and
+renames it at the end, so a folder with that name is complete or absent. Every format goes through
 `_build_artifact` (cache check, disk check, temp folder, manifest, atomic rename).
 """
 
@@ -23,7 +24,7 @@ from typing import Any
 
 from suite.catalog.cards import ModelCard, get_model_card
 from suite.core.errors import ArtifactCorruptError, InsufficientDiskError, ModelBuildError
-from suite.models import gguf
+from suite.models import gguf, litertlm_graph
 from suite.models.onnx_graph import GraphPlan, genai_config, write_model
 from suite.models.recipe import ProgressFn, Recipe
 
@@ -35,9 +36,9 @@ MANIFEST_SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 QUANT_BITS = {"int4": 4, "int8": 8}
 #: Artefact formats and the quant each builds by default.
-FORMATS = ("onnx", "gguf")
-DEFAULT_QUANT = {"onnx": "int4", "gguf": "q4_0"}
-MODEL_FILE = {"onnx": "model.onnx", "gguf": "model.gguf"}
+FORMATS = ("onnx", "gguf", "litertlm")
+DEFAULT_QUANT = {"onnx": "int4", "gguf": "q4_0", "litertlm": "int8"}
+MODEL_FILE = {"onnx": "model.onnx", "gguf": "model.gguf", "litertlm": litertlm_graph.MODEL_FILE}
 #: Room kept free beyond the artefact's own bytes when checking the disk.
 DISK_HEADROOM_BYTES = 64 * 1024 * 1024
 _TMP_PREFIX = ".tmp-"
@@ -86,8 +87,8 @@ def _check_format(fmt: str) -> None:
 
 def artifact_name(quant: str, block_size: int, seed: int, fmt: str = "onnx") -> str:
     _check_format(fmt)
-    if fmt == "gguf":  # GGUF quant types fix their own block size
-        return f"gguf-{quant}-s{seed}"
+    if fmt in ("gguf", "litertlm"):  # GGUF quant types fix their own block size; LiteRT-LM's int8 is per row
+        return f"{fmt}-{quant}-s{seed}"
     return f"onnx-{quant}-b{block_size}-s{seed}"
 
 
@@ -106,6 +107,8 @@ def estimate_bytes(card: ModelCard, *, quant: str | None = None, block_size: int
     _check_format(fmt)
     if fmt == "gguf":
         return gguf.GGUFPlan(card, quant or DEFAULT_QUANT[fmt]).estimate_bytes()
+    if fmt == "litertlm":
+        return litertlm_graph.LitertlmPlan(card, quant or DEFAULT_QUANT[fmt]).estimate_bytes()
     plan = GraphPlan(card, bits=QUANT_BITS[quant or "int4"], block_size=block_size)
     return plan.data_bytes() + 1024 * 1024  # + graph, config, manifest
 
@@ -230,8 +233,8 @@ def build_model(card: ModelCard | str, *, quant: str | None = None, seed: int = 
                 deep: bool = False, fmt: str = "onnx") -> BuiltModel:
     """Build (or reuse) the artefact of `card` with seeded random weights.
 
-    `fmt="onnx"` (default; quant "int4" or "int8", `block_size`) or `fmt="gguf"` (quant "q4_0" or
-    "q8_0"; `block_size` does not apply). A matching complete artefact is reused after a size check
+    `fmt="onnx"` (default; quant "int4" or "int8", `block_size`), `fmt="gguf"` (quant "q4_0" or
+    "q8_0") or `fmt="litertlm"` (quant "int8" or "f32"; llama and qwen2 cards); `block_size` is ONNX's only. A matching complete artefact is reused after a size check
     (`deep=True`: a sha256 check too); a corrupt one is rebuilt with a warning.
     `progress(done_bytes, total_bytes)` is called as the weights stream to disk; an exception raised
     from it (KeyboardInterrupt included) aborts the build and leaves nothing behind."""
@@ -242,6 +245,8 @@ def build_model(card: ModelCard | str, *, quant: str | None = None, seed: int = 
     out_root = Path(out_root) if out_root is not None else default_models_dir()
     if fmt == "gguf":
         recipe = gguf.recipe(card, quant=quant, seed=seed)
+    elif fmt == "litertlm":
+        recipe = litertlm_graph.recipe(card, quant=quant, seed=seed)
     else:
         recipe = _onnx_recipe(card, quant=quant, seed=seed, block_size=block_size)
     target = artifact_dir(card.id, out_root, quant=quant, block_size=block_size, seed=seed, fmt=fmt)
