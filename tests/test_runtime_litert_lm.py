@@ -1,4 +1,4 @@
-"""Runtime `litert-lm` on this host: LiteRT-LM's engine in process on edgebench's .litertlm builds."""
+"""Runtime `litert-lm-python` on this host: LiteRT-LM's engine in process on edgebench's .litertlm builds."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def tiny(models_dir):
 
 
 def test_registered_for_litertlm():
-    rt = get_runtime("litert-lm")
+    rt = get_runtime("litert-lm-python")
     assert isinstance(rt, LiteRtLmRuntime)
     assert rt.kind == PYTHON and rt.formats == ("litertlm",) and rt.python_module == "litert_lm"
     assert rt.version() == version("litert-lm-api") == "0.18.1"
@@ -45,7 +45,7 @@ def test_burst_times_every_streamed_token(tiny):
         assert len(rep.token_times) == params.gen_tokens - 1
         assert all(lat > 0 for lat in rep.decode_latencies_s)
     info = result.info
-    assert info["name"] == "litert-lm" and info["version"] == "0.18.1" and info["threads"] == 2
+    assert info["name"] == "litert-lm-python" and info["version"] == "0.18.1" and info["threads"] == 2
     assert info["model_context"] == 256 and info["max_num_tokens"] == 32
     assert len(info["engine_decode_tps"]) == 2 and min(info["engine_decode_tps"]) > 0
     assert result.load_s > 0
@@ -54,7 +54,7 @@ def test_burst_times_every_streamed_token(tiny):
 
 def test_run_end_to_end_stores_a_completed_record(models_dir, tmp_path):
     params = BurstParams(prompt_tokens=16, gen_tokens=8, reps=3, warmup=1, threads=2)
-    path = run_local(RunRequest(model_id="tiny", runtime="litert-lm", params=params, models_dir=models_dir,
+    path = run_local(RunRequest(model_id="tiny", runtime="litert-lm-python", params=params, models_dir=models_dir,
                                 results_dir=tmp_path, sample_rate_hz=20.0))
     rec = json.loads((path / "run.json").read_text())
     assert rec["outcome"] == "completed", rec.get("errors")
@@ -63,12 +63,12 @@ def test_run_end_to_end_stores_a_completed_record(models_dir, tmp_path):
         assert m[name]["n"] == 3 and m[name]["value"] > 0, name
     assert m["load_s"]["value"] > 0
     assert m["decode_latency_s/p50"]["value"] <= m["decode_latency_s/p99"]["value"]
-    assert rec["runtime"]["name"] == "litert-lm" and rec["runtime"]["version"] == "0.18.1"
+    assert rec["runtime"]["name"] == "litert-lm-python" and rec["runtime"]["version"] == "0.18.1"
     assert rec["runtime"]["backend"] == "CPU (XNNPACK)"
     assert rec["model"]["format"] == "litertlm" and rec["model"]["quant"] == "int8"
     assert rec["model"]["synthetic_weights"] is True
     assert rec["model"]["kv_bytes_per_position"] == 2 * 2 * 2 * 16 * 4  # layers x k,v x kv heads x head_dim x fp32
-    assert "no compute probe for litert-lm" in rec["unavailable"]["roofline_fraction/prefill"]
+    assert "no compute probe for litert-lm-python" in rec["unavailable"]["roofline_fraction/prefill"]
 
 
 def test_more_prompt_than_context_fails_clearly(tiny):
@@ -79,7 +79,7 @@ def test_more_prompt_than_context_fails_clearly(tiny):
 def test_more_prompt_than_context_is_a_failed_run_not_a_result(models_dir, tmp_path):
     params = BurstParams(prompt_tokens=300, gen_tokens=8, reps=1, warmup=0)
     with pytest.raises(EdgebenchError, match="do not fit the model's context of 256 tokens") as info:
-        run_local(RunRequest(model_id="tiny", runtime="litert-lm", params=params, models_dir=models_dir,
+        run_local(RunRequest(model_id="tiny", runtime="litert-lm-python", params=params, models_dir=models_dir,
                              results_dir=tmp_path, probe=False))
     rec = json.loads((info.value.context["run_dir"] / "run.json").read_text())
     assert rec["outcome"] == "load_failed"

@@ -140,7 +140,7 @@ def models_list(models_dir: ModelsDir = None, as_json: JsonOut = False) -> None:
 def models_build(
     ids: Annotated[list[str], typer.Argument(help="Model ids (see `edgebench models list`).")],
     fmt: Annotated[str, typer.Option("--format", help="onnx (for ort-genai), gguf (for llama.cpp) or litertlm "
-                                                      "(for litert-lm).")] = "onnx",
+                                                      "(for litert-lm-python).")] = "onnx",
     quant: Annotated[str | None, typer.Option(help="int4/int8 (onnx), q4_0/q8_0 (gguf), int8/f32 (litertlm) "
                                                     "[default: int4 / q4_0 / int8].")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the random weights.")] = 0,

@@ -1,4 +1,4 @@
-"""Runtime `litert-lm`: Google's LiteRT-LM engine in process on this host's CPU (XNNPACK), through its
+"""Runtime `litert-lm-python`: Google's LiteRT-LM engine in process on this host's CPU (XNNPACK), through its
 Python API (the `litert-lm-api` wheel: ctypes over liblitert-lm.so). Loads `.litertlm` files: edgebench's
 reference builds (suite/models/litertlm_graph.py) or a user's.
 
@@ -106,7 +106,7 @@ def prompt_text(engine, n_tokens: int, seed: int) -> str:
     if got != n_tokens:
         raise RuntimeFailure(
             f"the model's tokenizer makes {got} tokens of the {n_tokens - start}-character prompt, not {n_tokens}",
-            hint="litert-lm runs prompts of one token per character: edgebench's reference builds "
+            hint="litert-lm-python runs prompts of one token per character: edgebench's reference builds "
                  "(build_model(card, fmt='litertlm'))")
     return text
 
@@ -163,7 +163,7 @@ def check_counts(info, params: BurstParams, streamed: int) -> None:
 
 
 class LiteRtLmRuntime:
-    name = "litert-lm"
+    name = "litert-lm-python"
     kind = PYTHON
     python_module = "litert_lm"
     #: XNNPACK's kernels, not onnxruntime's int4 MatMulNBits: no honest compute bound from that probe
