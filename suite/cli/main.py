@@ -753,7 +753,8 @@ def _exit_now(code: int) -> None:
     """Ctrl-C: the run is stored (atomically) and said; end now. A normal exit would tear down the
     loaded runtime's native objects in the interpreter's last garbage collection, which took seconds
     (onnxruntime-genai; tens of seconds on a loaded host) while the user waited after pressing Ctrl-C."""
-    logging.shutdown()
+    for handler in logging.getLogger().handlers:  # flushed, not closed: a library's handler may own a stream
+        handler.flush()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
