@@ -115,3 +115,31 @@ def test_counts_and_rates_must_be_what_was_asked():
         check_counts(failed, params, 0)
     with pytest.raises(RuntimeFailure, match="15 streamed"):
         check_counts(ok, params, 15)
+
+
+def test_a_users_own_litertlm_file_runs_through_model_file(tiny, tmp_path):
+    """--model-file M.litertlm: the engine's own artefact, recognised by its magic; the record names the file
+    and its sha256, and what edgebench cannot know of it (architecture, parameters, bytes per token) is
+    unknown and said so in the roofline, never guessed."""
+    import shutil
+
+    from suite.core.filehash import local_sha256
+
+    mine = tmp_path / "my model.litertlm"
+    shutil.copyfile(tiny.model_file, mine)
+    params = BurstParams(prompt_tokens=16, gen_tokens=8, reps=2, warmup=1, threads=2)
+    path = run_local(RunRequest(model_id=None, model_file=mine, runtime="litert-lm-python", params=params,
+                                results_dir=tmp_path / "results", sample_rate_hz=20.0, probe=True))
+    rec = json.loads((path / "run.json").read_text())
+    assert rec["outcome"] == "completed", rec.get("errors")
+    model = rec["model"]
+    assert model["format"] == "litertlm" and model["id"] == "my model" and model["sha256"] == local_sha256(mine)
+    assert model["params"] is None and model["synthetic_weights"] is False and model["source"] == "model-file"
+    assert rec["metrics"]["decode_tps"]["n"] == 2
+    un = rec["unavailable"]
+    assert "does not say how many bytes a token reads" in un["roofline_fraction/decode"]
+    assert "memory_bandwidth_bytes_per_s" in rec["metrics"]  # the probe ran; only the bound is unknown
+    # a .litertlm is refused by a runtime that does not load it, before anything runs
+    with pytest.raises(EdgebenchError, match="is litertlm; runtime llama.cpp loads gguf"):
+        run_local(RunRequest(model_id=None, model_file=mine, runtime="llama.cpp", params=params,
+                             results_dir=tmp_path / "results2", probe=False))

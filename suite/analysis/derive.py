@@ -140,11 +140,16 @@ def roofline_part(model: Mapping, metrics: Mapping, card, params: BurstParams, b
                 "value": bw.bytes_per_s,  # the roofline's bound: the best sample, not the median
                 "statistic": f"best of {len(bw.samples)}" if bw.samples else "best"}
         ctx = mean_decode_context(params.decode_context_start, params.gen_tokens)
-        per_tok = decode_bytes_per_token(model["weight_bytes_read_per_token"], model["kv_bytes_per_position"], ctx)
-        bound = decode_bound_tps(per_tok, bw.bytes_per_s)
-        roof.update(decode_bytes_per_token=per_tok, decode_bound_tps=bound)
+        per_tok = bound = None
+        if model.get("weight_bytes_read_per_token") is not None:
+            per_tok = decode_bytes_per_token(model["weight_bytes_read_per_token"], model["kv_bytes_per_position"], ctx)
+            bound = decode_bound_tps(per_tok, bw.bytes_per_s)
+            roof.update(decode_bytes_per_token=per_tok, decode_bound_tps=bound)
         roof["last_level_cache_bytes"] = llc
-        if llc and per_tok < CACHE_RESIDENT_MULTIPLE * llc:
+        if per_tok is None:  # an engine's own artefact (a .litertlm): how many bytes a token reads is not known
+            un["roofline_fraction/decode"] = (f"the model file ({model.get('format')}, the engine's own artefact) "
+                                              "does not say how many bytes a token reads")
+        elif llc and per_tok < CACHE_RESIDENT_MULTIPLE * llc:
             un["roofline_fraction/decode"] = (
                 f"the model's {per_tok / 2**20:.1f} MiB read per token is under {CACHE_RESIDENT_MULTIPLE}x the "
                 f"{llc / 2**20:.0f} MiB last-level cache: decode runs partly from cache, so DRAM bandwidth does not bound it"
@@ -153,6 +158,9 @@ def roofline_part(model: Mapping, metrics: Mapping, card, params: BurstParams, b
             check("roofline_fraction/decode", decode["value"], bound)
     if compute is None or compute.flops_per_s is None:
         un["roofline_fraction/prefill"] = getattr(compute, "reason", None) or "compute probe not run (--no-probe)"
+    elif card.params() is None:
+        un["roofline_fraction/prefill"] = (f"the model file ({model.get('format')}, the engine's own artefact) "
+                                           "does not say how many parameters it has")
     else:
         eff = prefill_params_per_token(card, params.prompt_tokens)
         bound = prefill_bound_tps(eff, compute.flops_per_s)

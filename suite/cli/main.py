@@ -197,7 +197,7 @@ def models_show(model_id: Annotated[str, typer.Argument(help="Model id.")], mode
 @app.command()
 def run(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model id (see `edgebench models list`).")] = None,
-    model_file: Annotated[Path | None, typer.Option("--model-file", help="A real checkpoint instead of a card: a GGUF file (llama.cpp, llama-cpp-python) or an ort-genai ONNX folder.")] = None,
+    model_file: Annotated[Path | None, typer.Option("--model-file", help="A real checkpoint instead of a card: a GGUF file (llama.cpp, llama-cpp-python), an ort-genai ONNX folder, or a LiteRT-LM .litertlm file (litert-lm-python).")] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="local, a serial, all, or filters like tier=entry,soc=SM8650.")] = "local",
     adb: AdbServers = None,
     runtime: Annotated[str | None, typer.Option("--runtime", help=f"{RUNTIMES.describe()}. Default: ort-genai on this host and on devices with Python; llama.cpp (edgebench's own build of llama-bench) on phones without.")] = None,

@@ -12,6 +12,9 @@ without a reference card.
   zero points are not parameters), a tensor shared by two nodes (tied embeddings) counts once,
   integer constants are not parameters.
 
+- **LiteRT-LM `.litertlm`** (the engine's own container, `LITERTLM` magic): not read; its architecture,
+  parameter count and bytes read per token are None, and the roofline says it has no bound for it.
+
 `artefact_from_file(path) -> (FileModelCard, BuiltModel)` (with `file` set) gives what session code gets from
 `get_model_card` + `build_model`: same attribute names (`card.id/name/architecture/params()/
 kv_cache_bytes_per_token()/hidden_size/vocab_size/tie_word_embeddings`, `built.path/manifest/
@@ -40,6 +43,8 @@ from suite.models.artifact import BuiltModel
 from suite.models.record import model_record as base
 
 GGUF_MAGIC = b"GGUF"
+#: the LiteRT-LM container's first bytes (litert_lm_builder.litertlm_core.HEADER_MAGIC_BYTES)
+LITERTLM_MAGIC = b"LITERTLM"
 
 
 class ModelFileError(EdgebenchError):
@@ -62,13 +67,13 @@ class FileModelCard:
     vocab_size: int | None
     max_position_embeddings: int | None
     tie_word_embeddings: bool
-    param_count: int
+    param_count: int | None  # None: the file does not say (an opaque engine artefact such as .litertlm)
     quant: str | None
-    format: str  # "gguf" | "onnx"
+    format: str  # "gguf" | "onnx" | "litertlm"
     reference: bool = False
     source_file: str = ""
 
-    def params(self) -> int:
+    def params(self) -> int | None:
         return self.param_count
 
     @property
@@ -302,8 +307,32 @@ def detect_format(path: str | Path) -> str:
         raise ModelFileError(f"cannot read the model file {p}: {exc}") from exc
     if magic == GGUF_MAGIC:
         return "gguf"
-    raise ModelFileError(f"{p}: not a GGUF file (magic {magic!r}) nor an onnxruntime-genai folder",
-                         hint="--model-file takes a .gguf file, or the folder holding genai_config.json")
+    if magic == LITERTLM_MAGIC[:4] and _head(p, len(LITERTLM_MAGIC)) == LITERTLM_MAGIC:
+        return "litertlm"
+    raise ModelFileError(f"{p}: not a GGUF file (magic {magic!r}), a LiteRT-LM .litertlm file nor an "
+                         "onnxruntime-genai folder",
+                         hint="--model-file takes a .gguf or .litertlm file, or the folder holding genai_config.json")
+
+
+def _head(p: Path, n: int) -> bytes:
+    with open(p, "rb") as fh:
+        return fh.read(n)
+
+
+def describe_litertlm(p: Path) -> tuple[FileModelCard, dict]:
+    """A LiteRT-LM container is the engine's own artefact: edgebench does not read its graph, so the
+    architecture, parameter count and bytes read per token are unknown (the roofline says so); the
+    record names the file, its size and its sha256."""
+    stem = p.name[: -len(".litertlm")] if p.name.endswith(".litertlm") else p.stem
+    card = FileModelCard(
+        id=stem, name=stem, architecture="unknown", hidden_size=None, num_hidden_layers=None,
+        num_attention_heads=None, num_key_value_heads=None, head_dim=None, intermediate_size=None, vocab_size=None,
+        max_position_embeddings=None, tie_word_embeddings=False, param_count=None, quant=None, format="litertlm",
+        source_file=str(p))
+    fields = {"weight_bytes_read_per_token": None,
+              "unknown": "a .litertlm file is LiteRT-LM's own artefact: its architecture, parameter count and "
+                         "bytes read per token are not read by edgebench"}
+    return card, fields
 
 
 def artefact_from_file(path: str | Path) -> tuple[FileModelCard, BuiltModel]:
@@ -315,11 +344,14 @@ def artefact_from_file(path: str | Path) -> tuple[FileModelCard, BuiltModel]:
     if fmt == "gguf":
         card, fields = describe_gguf(p)
         folder, model_file, names = p.parent, p, [p.name]
+    elif fmt == "litertlm":
+        card, fields = describe_litertlm(p)
+        folder, model_file, names = p.parent, p, [p.name]
     else:
         card, fields, model_file, names = describe_onnx(p)
         folder = model_file.parent
     files = {n: {"bytes": (folder / n).stat().st_size, "sha256": file_sha256(folder / n)} for n in names}
-    if fmt == "gguf":
+    if fmt in ("gguf", "litertlm"):
         digest = files[p.name]["sha256"]
     else:
         h = hashlib.sha256()

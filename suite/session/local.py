@@ -89,8 +89,9 @@ def resolve_model(req: RunRequest, runtime, say: Status = lambda _m: None):
         if built.format not in runtime.formats:
             raise EdgebenchError(
                 f"{req.model_file} is {built.format}; runtime {runtime.name} loads {', '.join(runtime.formats)}",
-                hint="GGUF runs on llama.cpp or llama-cpp-python, an ort-genai ONNX folder on ort-genai", exit_code=2)
-        return card, built, (built.model_file if built.format == "gguf" else built.path)
+                hint="GGUF runs on llama.cpp or llama-cpp-python, an ort-genai ONNX folder on ort-genai, a .litertlm "
+                     "file on litert-lm-python", exit_code=2)
+        return card, built, (built.model_file if built.format in ("gguf", "litertlm") else built.path)
     card = get_model_card(req.model_id)
     say(f"model {card.id}: checking the build")
     built = build_model(card, fmt=fmt, quant=req.quant, seed=req.seed, out_root=req.models_dir or default_models_dir())
