@@ -1,6 +1,6 @@
 """The verbatim captures of other engines' output (tests/fixtures/runtimes, copied from the shared
 fixtures/runtimes with INDEX.md; $EDGEBENCH_SHARED/fixtures/runtimes instead when set), for the tool
-parsers' tests (suite.importers.tools).
+parsers' tests (suite.runtimes.outputs).
 Line numbers in the tests count every line of the file, its `# source:` ... `# note:` header included, as
 an editor shows it.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.importers.tools import ToolRun
+from suite.runtimes.outputs import ToolRun
 
 #: each capture file's tool, by the naming rule of INDEX.md (`<tool>_<device>_<what>.txt`); llama-bench
 #: tables are suite.importers.llama_bench's, not a tool parser's

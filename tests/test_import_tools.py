@@ -14,8 +14,8 @@ import pytest
 from runtime_captures import capture_names, expected_tool, runtimes_dir
 
 from suite.core.schema import METRICS
-from suite.importers.generic import detect, import_files, invalid_reason
-from suite.importers.tools import TOOL_PARSERS, ToolRun
+from suite.importers.generic import detect, import_files
+from suite.runtimes.outputs import TOOL_PARSERS, ToolRun, invalid_reason
 from suite.store import load_results
 
 EDGEBENCH = [sys.executable, "-m", "suite.cli.main"]

@@ -12,7 +12,7 @@ import math
 import pytest
 from runtime_captures import all_captures, capture, line
 
-from suite.importers.tools import TOOL_PARSERS, executorch, genie, litert_lm
+from suite.runtimes.outputs import TOOL_PARSERS, executorch, genie, litert_lm
 
 approx = pytest.approx
 MIB = 2**20

@@ -11,7 +11,7 @@ import json
 import pytest
 from runtime_captures import all_captures, capture, line
 
-from suite.importers.tools import TOOL_PARSERS, executorch, genie, litert_lm
+from suite.runtimes.outputs import TOOL_PARSERS, executorch, genie, litert_lm
 
 approx = pytest.approx
 

@@ -1,4 +1,4 @@
-"""suite.importers.tools.llama_cpp on every llama.cpp text capture in the shared fixtures/runtimes folder
+"""suite.runtimes.outputs.llama_cpp on every llama.cpp text capture in the shared fixtures/runtimes folder
 (runtime_captures finds it). Expected values are read by hand from the capture; each names its line
 ("line 7" = line 7 of the file, header lines counted). llama-bench tables are not this parser's: the
 Snapdragon one is checked against suite.runtimes.llama_bench_output here instead."""
@@ -10,8 +10,9 @@ import time
 import pytest
 from runtime_captures import LONG_LINES, capture, capture_names, check_run_shape, cut_and_garbled, expected_tool
 
-from suite.importers.tools import TOOL_PARSERS
-from suite.importers.tools.llama_cpp import (
+from suite.runtimes.llama_bench_output import parse_llama_bench
+from suite.runtimes.outputs import TOOL_PARSERS
+from suite.runtimes.outputs.llama_cpp import (
     FORM_ONE_LINE,
     FORM_PERF,
     FORM_PRINT_TIMINGS,
@@ -20,7 +21,6 @@ from suite.importers.tools.llama_cpp import (
     detect,
     parse,
 )
-from suite.runtimes.llama_bench_output import parse_llama_bench
 
 ORANGEPI = "llama-cli_orangepi3b-rk3566_2024-12-llama-perf.txt"
 PIXEL8A = "llama-cli_pixel8a-tensorG3_b8999-new-ui-qwen3-0.6b.txt"

@@ -1,4 +1,4 @@
-"""suite.importers.tools.mlc on every MLC capture in the shared fixtures/runtimes folder (runtime_captures
+"""suite.runtimes.outputs.mlc on every MLC capture in the shared fixtures/runtimes folder (runtime_captures
 finds it). Expected values are read by hand from the capture; each names its line ("line 9" = line 9 of
 the file, header lines counted)."""
 
@@ -9,8 +9,8 @@ import time
 import pytest
 from runtime_captures import LONG_LINES, capture, capture_names, check_run_shape, cut_and_garbled, expected_tool
 
-from suite.importers.tools import TOOL_PARSERS
-from suite.importers.tools.mlc import (
+from suite.runtimes.outputs import TOOL_PARSERS
+from suite.runtimes.outputs.mlc import (
     FORM_COMPACT,
     FORM_ERROR,
     FORM_TABLE,

@@ -1,4 +1,4 @@
-"""suite.importers.tools.whisper_cpp on every whisper.cpp capture in the shared fixtures/runtimes folder
+"""suite.runtimes.outputs.whisper_cpp on every whisper.cpp capture in the shared fixtures/runtimes folder
 (runtime_captures finds it). Expected values are read by hand from the capture; each names its line
 ("line 27" = line 27 of the file, header lines counted)."""
 
@@ -9,8 +9,8 @@ import time
 import pytest
 from runtime_captures import LONG_LINES, capture, capture_names, check_run_shape, cut_and_garbled, expected_tool
 
-from suite.importers.tools import TOOL_PARSERS
-from suite.importers.tools.whisper_cpp import (
+from suite.runtimes.outputs import TOOL_PARSERS
+from suite.runtimes.outputs.whisper_cpp import (
     FORM_BENCH,
     FORM_BENCH_ALL,
     FORM_LOG,

@@ -34,8 +34,8 @@ from suite.cli.runtimes import runtimes_app
 from suite.core.errors import EdgebenchError, UnknownNameError
 from suite.core.measure import BACKENDS
 from suite.importers import IMPORTERS
-from suite.importers.tools import TOOL_PARSERS
 from suite.runtimes import RUNTIMES, BurstParams
+from suite.runtimes.outputs import TOOL_PARSERS
 from suite.scenarios import SCENARIOS, get_scenario
 
 # Command bodies import their layer lazily, each such block marked `# lazy:`: `edgebench --help` must
@@ -601,7 +601,7 @@ for _importer in IMPORTERS:
 
 
 def _add_tool_import_command(name: str | None) -> None:
-    """`edgebench import TOOL FILE...` for a tool of suite.importers.tools, and (name None) the hidden
+    """`edgebench import TOOL FILE...` for a tool of suite.runtimes.outputs, and (name None) the hidden
     `files` command behind `edgebench import FILE...`."""
     what = f"{name} output files ({TOOL_PARSERS.about(name)})" if name else "Output files of any tool import knows"
 

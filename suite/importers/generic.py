@@ -1,6 +1,6 @@
 """Other engines' output as edgebench runs: `edgebench import [TOOL] FILE...` (issue 16).
 
-The tool is recognised from the text (suite.importers.tools: LiteRT-LM, ExecuTorch, Genie,
+The tool is recognised from the text (suite.runtimes.outputs: LiteRT-LM, ExecuTorch, Genie,
 llama.cpp's timing blocks, MLC, whisper.cpp; llama-bench's own formats go to
 suite.importers.llama_bench as `import llama-bench` would), or named. Each parsed `ToolRun`
 becomes one run (`origin: imported`) through `suite.store.write_run`.
@@ -14,7 +14,6 @@ report (a LiteRT-LM NPU run printed "No prefill turns recorded" and "succeeded")
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,18 +25,13 @@ from suite.core.record import Failure, Part, RunHead, build_record, unknown_cond
 from suite.core.schema import METRICS, Origin, Outcome
 from suite.core.stats import metric
 from suite.importers.llama_bench import already_imported, import_llama_bench
-from suite.importers.tools import TOOL_PARSERS, ToolRun
+from suite.runtimes.outputs import TOOL_PARSERS, ToolRun, invalid_reason
 from suite.store import write_run
 
 SCENARIO_NAME = "imported"
 NO_SENSORS = "imported: no sensors"
 #: what an imported run's metrics that are not in the text are
 NOT_REPORTED = "imported from {tool}: not in its output"
-#: counts that must be positive when the text gives them
-POSITIVE_COUNTS = ("prompt_tokens", "gen_tokens", "prefill_turns", "decode_turns")
-#: figures that must be positive and finite when the text gives them; any other figure printed as 0 (an
-#: init phase of 0.00 ms, whisper-bench's mel and decode times when it ran neither) is "not measured"
-POSITIVE_VALUES = ("prefill_tps", "decode_tps", "ttft_s", "load_s", "asr_encode_s")
 #: the artefact each engine runs (a user's .litertlm or .pte is not edgebench's GGUF: never ranked as one model)
 ARTEFACT_FORMAT = {"litert-lm": "litertlm", "executorch": "pte", "genie": "qnn-context-binary", "mlc": "mlc",
                    "llama.cpp": "gguf", "whisper.cpp": "ggml", "llama-bench": "gguf"}
@@ -63,23 +57,6 @@ def detect(text: str) -> list[str]:
         # a llama-bench table also matches llama.cpp's text parser at most by accident: the table wins
         found = [LLAMA_BENCH, *(n for n in found if n != "llama.cpp")]
     return found
-
-
-def invalid_reason(run: ToolRun) -> str | None:
-    """Why the run's numbers cannot stand as a measurement (None: they can)."""
-    if run.failed:
-        return run.failed
-    for name in POSITIVE_COUNTS:
-        if name in run.counts and run.counts[name] <= 0:
-            return f"{name.replace('_', ' ')} = {run.counts[name]}: nothing was measured"
-    for name, value in run.values.items():
-        if not math.isfinite(value):
-            return f"{name} = {value}: not a finite number"
-        if name in POSITIVE_VALUES and value <= 0:
-            return f"{name} = {value:g}: a zero {'rate' if name.endswith('_tps') else 'duration'}"
-    if not run.values:
-        return "no figures in the output"
-    return None
 
 
 @dataclass

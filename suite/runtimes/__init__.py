@@ -28,6 +28,8 @@ RUNTIMES.add("llama.cpp", "suite.runtimes.llama_bench:LlamaBenchRuntime",
 RUNTIMES.alias("llama-bench", "llama.cpp")
 RUNTIMES.add("llama-cpp-python", "suite.runtimes.llama_cpp_python:LlamaCppRuntime",
              about="GGUF, llama.cpp in process through the Python binding")
+RUNTIMES.add("litert-lm", "suite.runtimes.litert_lm_bench:LiteRtLmBenchRuntime",
+             about=".litertlm, LiteRT-LM's benchmark binary on a phone: your official build with --runtime-bundle")
 RUNTIMES.add("litert-lm-python", "suite.runtimes.litert_lm:LiteRtLmRuntime",
              about="LiteRT-LM (.litertlm), Google's engine in process on this host's CPU (XNNPACK) through its "
                    "Python API")

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from suite.runtimes.base import NATIVE, SIGILL_EXIT, DeviceCall, NativeRun, OwnB
 from suite.runtimes.build import llama_cpp as own_build
 from suite.runtimes.build.variants import Choice, cpu_features, device_variant, get_variant
 from suite.runtimes.llama_bench_output import parse_llama_bench
+from suite.runtimes.native import marked_command, read_markers
 from suite.transport import quote
 
 NAME = "llama.cpp"
@@ -56,10 +56,6 @@ BUILD_HINT = ("build llama.cpp for {abi} (for Android arm64: the NDK cmake toolc
               "docs/llama-cpp.md) and point --runtime-bundle at it")
 #: the remote folder of the bundle, relative to provision.WORK_DIR
 REMOTE_BUNDLE = "llama-bench"
-_MARK = "EDGEBENCH"
-#: `sh -c` script that writes its own pid to the file `$0`, then becomes the program (exec keeps the
-#: pid): the sampler reads the pid file and follows the benchmark process's memory
-_PID_EXEC = 'echo $$ > "$0" && exec "$@"'
 
 
 # --- the device's CPU ---------------------------------------------------------------------------
@@ -174,19 +170,12 @@ def phase_command(bundle_remote: str, model_remote: str, phase: str, tokens: int
     starts (a `sh -c` that execs it, so it stays in the foreground and dies with the shell).
     `accelerated` (a GPU or NPU backend): ADSP_LIBRARY_PATH names the bundle's lib/ too, where the
     Hexagon DSP looks for its skeleton libraries (libggml-htp-v*.so)."""
-    nonce = nonce or secrets.token_hex(4)
     binary = f"{bundle_remote}/{BINARY}"
     argv = llama_bench_argv(binary, model_remote, phase, tokens, reps=reps, threads=threads, extra=extra)
     env = (("LD_LIBRARY_PATH", f"{bundle_remote}/lib"),)
     if accelerated:
         env += (("ADSP_LIBRARY_PATH", f"{bundle_remote}/lib"),)
-    prog = ("taskset " + quote(mask) + " " if mask else "") + " ".join(quote(a) for a in argv)
-    if pid_file:
-        prog = f"sh -c {quote(_PID_EXEC)} {quote(pid_file)} {prog}"
-    envs = " ".join(f"{k}={quote(v)}" for k, v in env)
-    mark = f"{_MARK} {nonce}"
-    now = '${EPOCHREALTIME:-$(date +%s.%N)}'
-    command = (f'echo "{mark} T0 {now}"; {envs} {prog}; rc=$?; echo "{mark} T1 {now}"; echo "{mark} RC $rc"')
+    command, nonce = marked_command(argv, env, mask=mask, pid_file=pid_file, nonce=nonce)
     return Invocation(phase, tuple(argv), env, mask, command, nonce)
 
 
@@ -369,26 +358,10 @@ class PhaseOutput:
 
 
 def parse_phase_output(phase: str, stdout: str, nonce: str, stderr: str = "") -> PhaseOutput:
-    mark = f"{_MARK} {nonce} "
-    t0 = t1 = rc = None
-    body: list[str] = []
-    for line in stdout.splitlines():
-        if line.startswith(mark):
-            key, _, value = line[len(mark):].partition(" ")
-            try:
-                if key == "T0":
-                    t0 = float(value)
-                elif key == "T1":
-                    t1 = float(value)
-                elif key == "RC":
-                    rc = int(value)
-            except ValueError:
-                pass
-            continue
-        body.append(line)
-    text = "\n".join(body)
-    res = parse_llama_bench(text, source=f"llama-bench {phase}")
-    return PhaseOutput(phase, t0, t1, rc, list(res.rows), list(res.problems), text, stderr or "")
+    marked = read_markers(stdout, nonce)
+    res = parse_llama_bench(marked.text, source=f"llama-bench {phase}")
+    return PhaseOutput(phase, marked.t_start, marked.t_end, marked.exit_code, list(res.rows), list(res.problems),
+                       marked.text, stderr or "")
 
 
 def phase_spans(out: PhaseOutput, row) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from suite.importers.tools import ToolParser, ToolRun
-from suite.importers.tools._textscan import NUM, lines, number
+from suite.runtimes.outputs import ToolParser, ToolRun
+from suite.runtimes.outputs._textscan import NUM, lines, number
 
 TOOL = "llama.cpp"
 FORM_PRINT_TIMINGS = "llama_print_timings"

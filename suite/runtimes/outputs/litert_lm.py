@@ -24,8 +24,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from suite.importers.tools import ToolParser, ToolRun
-from suite.importers.tools._logtext import NUM_OR_INF, absl_duration, drop_nan, finite, numbered, to_float
+from suite.runtimes.outputs import ToolParser, ToolRun
+from suite.runtimes.outputs._logtext import NUM_OR_INF, absl_duration, drop_nan, finite, numbered, to_float
 
 TOOL = "litert-lm"
 FORM_BLOCK = "BenchmarkInfo"

@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from suite.importers.tools import ToolParser, ToolRun
-from suite.importers.tools._textscan import NUM, lines
+from suite.runtimes.outputs import ToolParser, ToolRun
+from suite.runtimes.outputs._textscan import NUM, lines
 
 TOOL = "whisper.cpp"
 FORM_TIMINGS = "whisper_print_timings"

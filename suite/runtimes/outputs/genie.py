@@ -18,8 +18,8 @@ import math
 import re
 from bisect import bisect_right
 
-from suite.importers.tools import ToolParser, ToolRun
-from suite.importers.tools._logtext import NUM, NUM_OR_INF, drop_nan, numbered, seconds, to_float
+from suite.runtimes.outputs import ToolParser, ToolRun
+from suite.runtimes.outputs._logtext import NUM, NUM_OR_INF, drop_nan, numbered, seconds, to_float
 
 TOOL = "genie"
 FORM_PROFILE = "profile-json"

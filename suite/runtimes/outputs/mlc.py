@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 
-from suite.importers.tools import ToolParser, ToolRun
-from suite.importers.tools._textscan import NUM, lines
+from suite.runtimes.outputs import ToolParser, ToolRun
+from suite.runtimes.outputs._textscan import NUM, lines
 
 TOOL = "mlc"
 FORM_COMPACT = "runtime_stats_text"

@@ -9,13 +9,14 @@ One module per tool family, each ending with `PARSER = ToolParser(name, detect, 
 
 Parsers are pure: no files, no records. They report what the text says, in base units (seconds,
 tok/s, bytes) under edgebench's metric names; they do not judge validity (zero turns, zero
-durations, infinite rates: suite.importers.generic does) except where the text itself says the run
+durations, infinite rates: `invalid_reason` below, which the importer and the runtimes apply) except where the text itself says the run
 failed (`failed`). Every value names the line it came from (`source_lines`), so a test and a reader
 can check it against the capture.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -53,15 +54,38 @@ class ToolParser:
     parse: Callable[[str], list[ToolRun]]
 
 
+#: counts that must be positive when the text gives them
+POSITIVE_COUNTS = ("prompt_tokens", "gen_tokens", "prefill_turns", "decode_turns")
+#: figures that must be positive and finite when the text gives them; any other figure printed as 0 (an
+#: init phase of 0.00 ms, whisper-bench's mel and decode times when it ran neither) is "not measured"
+POSITIVE_VALUES = ("prefill_tps", "decode_tps", "ttft_s", "load_s", "asr_encode_s")
+
+def invalid_reason(run: ToolRun) -> str | None:
+    """Why the run's numbers cannot stand as a measurement (None: they can)."""
+    if run.failed:
+        return run.failed
+    for name in POSITIVE_COUNTS:
+        if name in run.counts and run.counts[name] <= 0:
+            return f"{name.replace('_', ' ')} = {run.counts[name]}: nothing was measured"
+    for name, value in run.values.items():
+        if not math.isfinite(value):
+            return f"{name} = {value}: not a finite number"
+        if name in POSITIVE_VALUES and value <= 0:
+            return f"{name} = {value:g}: a zero {'rate' if name.endswith('_tps') else 'duration'}"
+    if not run.values:
+        return "no figures in the output"
+    return None
+
+
 TOOL_PARSERS: Registry[ToolParser] = Registry("tool")
-TOOL_PARSERS.add("litert-lm", "suite.importers.tools.litert_lm:PARSER", about="BenchmarkInfo blocks, leaderboard JSONL")
-TOOL_PARSERS.add("executorch", "suite.importers.tools.executorch:PARSER",
+TOOL_PARSERS.add("litert-lm", "suite.runtimes.outputs.litert_lm:PARSER", about="BenchmarkInfo blocks, leaderboard JSONL")
+TOOL_PARSERS.add("executorch", "suite.runtimes.outputs.executorch:PARSER",
                  about="PyTorchObserver lines, stats blocks, benchmark-app JSON")
-TOOL_PARSERS.add("genie", "suite.importers.tools.genie:PARSER", about="genie-t2t-run console lines, --profile JSON")
-TOOL_PARSERS.add("llama.cpp", "suite.importers.tools.llama_cpp:PARSER",
+TOOL_PARSERS.add("genie", "suite.runtimes.outputs.genie:PARSER", about="genie-t2t-run console lines, --profile JSON")
+TOOL_PARSERS.add("llama.cpp", "suite.runtimes.outputs.llama_cpp:PARSER",
                  about="llama_perf / llama_print_timings blocks, llama-cli [ Prompt: | Generation: ] lines")
-TOOL_PARSERS.add("mlc", "suite.importers.tools.mlc:PARSER", about="MLC / WebLLM runtime_stats_text")
-TOOL_PARSERS.add("whisper.cpp", "suite.importers.tools.whisper_cpp:PARSER",
+TOOL_PARSERS.add("mlc", "suite.runtimes.outputs.mlc:PARSER", about="MLC / WebLLM runtime_stats_text")
+TOOL_PARSERS.add("whisper.cpp", "suite.runtimes.outputs.whisper_cpp:PARSER",
                  about="whisper_print_timings, whisper-bench, bench-all tables")
 
-__all__ = ["TOOL_PARSERS", "ToolParser", "ToolRun"]
+__all__ = ["POSITIVE_COUNTS", "POSITIVE_VALUES", "TOOL_PARSERS", "ToolParser", "ToolRun", "invalid_reason"]

@@ -25,8 +25,8 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-from suite.importers.tools import ToolParser, ToolRun
-from suite.importers.tools._logtext import NUM, NUM_OR_INF, drop_nan, finite, numbered, to_float
+from suite.runtimes.outputs import ToolParser, ToolRun
+from suite.runtimes.outputs._logtext import NUM, NUM_OR_INF, drop_nan, finite, numbered, to_float
 
 TOOL = "executorch"
 FORM_OBSERVER = "PyTorchObserver"
