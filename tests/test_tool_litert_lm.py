@@ -13,7 +13,7 @@ import pytest
 from runtime_captures import all_captures, capture, line, require_runtimes
 
 from suite.runtimes.outputs import TOOL_PARSERS, ToolRun, executorch, genie, litert_lm
-from suite.runtimes.outputs._logtext import absl_duration, strip_prefixes
+from suite.runtimes.outputs._text import absl_duration, strip_prefixes
 
 approx = pytest.approx
 MIB = 2**20

@@ -26,7 +26,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from suite.runtimes.outputs import ToolParser, ToolRun
-from suite.runtimes.outputs._logtext import NUM, NUM_OR_INF, drop_nan, finite, numbered, to_float
+from suite.runtimes.outputs._text import NUM, NUM_OR_INF, drop_nan, finite, lines, to_float
 
 TOOL = "executorch"
 FORM_OBSERVER = "PyTorchObserver"
@@ -96,7 +96,7 @@ def detect(text: str) -> bool:
             continue
         if _ET_RAW.search(raw) or ('"benchmarkModel"' in raw and '"actualValue"' in raw):
             return True
-    for _, line in numbered(text):
+    for _, line in lines(text):
         if line.lstrip().startswith("#"):
             continue
         if (_OBSERVER.search(line) and "_ms" in line) or _TOKENS.match(line):
@@ -132,7 +132,7 @@ def _parse(text: str) -> list[ToolRun]:
         if m:
             errors.append((raw_n, m.group(1).strip()))
 
-    for n, line in numbered(text):
+    for n, line in lines(text):
         s = line.strip()
         if s.startswith("#"):
             continue

@@ -19,7 +19,7 @@ import re
 from bisect import bisect_right
 
 from suite.runtimes.outputs import ToolParser, ToolRun
-from suite.runtimes.outputs._logtext import NUM, NUM_OR_INF, drop_nan, numbered, seconds, to_float
+from suite.runtimes.outputs._text import NUM, NUM_OR_INF, drop_nan, lines, seconds, to_float
 
 TOOL = "genie"
 FORM_PROFILE = "profile-json"
@@ -63,7 +63,7 @@ def detect(text: str) -> bool:
         if ("GENIE_PROFILE" in raw or re.search(r"\"Genie(?:Dialog|Pipeline)_\w+\"", raw) or _VERSION.search(raw)
                 or re.search(r"(?:^|[\s/])genie-t2t-run\b", raw)):
             return True
-    for _, line in numbered(text):
+    for _, line in lines(text):
         prompt = prompt or bool(_PROMPT_KPI.match(line))
         gen = gen or bool(_GEN_KPI.match(line))
     return prompt and gen
@@ -75,7 +75,7 @@ def _parse(text: str) -> list[ToolRun]:
     errors: list[tuple[int, str]] = []
     console: list[ToolRun] = []
     cur: ToolRun | None = None
-    for n, line in numbered(text):
+    for n, line in lines(text):
         if line.lstrip().startswith("#"):
             continue
         try:

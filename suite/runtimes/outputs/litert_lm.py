@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 
 from suite.runtimes.outputs import ToolParser, ToolRun
-from suite.runtimes.outputs._logtext import NUM_OR_INF, absl_duration, drop_nan, finite, numbered, to_float
+from suite.runtimes.outputs._text import NUM_OR_INF, absl_duration, drop_nan, finite, lines, to_float
 
 TOOL = "litert-lm"
 FORM_BLOCK = "BenchmarkInfo"
@@ -98,7 +98,7 @@ class _Block:
 def detect(text: str) -> bool:
     """BenchmarkInfo block lines, LiteRT-LM log lines, a leaderboard row or the Python CLI's header."""
     cli = False
-    for _, line in numbered(text):
+    for _, line in lines(text):
         if line.lstrip().startswith("#"):
             continue
         if (_TURN.match(line) or _INIT.match(line) or _NO_TURNS.match(line) or _PEAK_PRIVATE.match(line)
@@ -110,7 +110,7 @@ def detect(text: str) -> bool:
             cli = True
         elif cli and re.match(r"^\s*Number of tokens in prefill\s*:", line):
             return True
-    # the log prefix names LiteRT-LM's own sources (numbered() strips it)
+    # the log prefix names LiteRT-LM's own sources (lines() strips it)
     return any(_SOURCE_FILE.search(raw) for raw in text.split("\n") if not raw.lstrip().startswith("#"))
 
 
@@ -144,7 +144,7 @@ def _parse(text: str) -> list[ToolRun]:
                 early_peaks.clear()
         return cur
 
-    for n, line in numbered(text):
+    for n, line in lines(text):
         s = line.strip()
         try:
             if cli is not None and cli_section:

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 
 from suite.runtimes.outputs import ToolParser, ToolRun
-from suite.runtimes.outputs._textscan import NUM, lines, number
+from suite.runtimes.outputs._text import NUM, lines, to_float
 
 TOOL = "llama.cpp"
 FORM_PRINT_TIMINGS = "llama_print_timings"
@@ -163,7 +163,7 @@ def _rate(block: _Block, name: str, count_name: str, n: int, ms: float, printed:
     """tok/s from N tokens over X ms (the printed rate is rounded to 2 dp: compared, not stored)."""
     block.counts[count_name] = n
     block.source_lines[count_name] = line_no
-    shown = number(printed)
+    shown = to_float(printed)
     if n == 0:
         block.notes.append(f"line {line_no}: {what} over 0 tokens: no {name}")
         return

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 
 from suite.runtimes.outputs import ToolParser, ToolRun
-from suite.runtimes.outputs._textscan import NUM, lines
+from suite.runtimes.outputs._text import NUM, lines
 
 TOOL = "mlc"
 FORM_COMPACT = "runtime_stats_text"

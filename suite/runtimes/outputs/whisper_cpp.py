@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from suite.runtimes.outputs import ToolParser, ToolRun
-from suite.runtimes.outputs._textscan import NUM, lines
+from suite.runtimes.outputs._text import NUM, lines
 
 TOOL = "whisper.cpp"
 FORM_TIMINGS = "whisper_print_timings"

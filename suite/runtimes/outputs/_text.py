@@ -1,4 +1,6 @@
-"""Text helpers shared by the tool parsers: numbered lines without log prefixes, numbers, absl durations.
+"""Text helpers shared by every tool parser: numbered lines cleaned of what a console or a log adds
+(CRLF, carriage-return overwrites, spinner backspaces, ANSI colours, control bytes, logcat / absl / ET_LOG
+prefixes, the `# source:` ... headers of a capture), numbers, absl durations, units.
 
 Standard library only: the parsers run on any capture, so nothing here may raise on odd text.
 """
@@ -7,22 +9,28 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
 
-#: logcat threadtime: `10-07 16:10:31.763  8218  8218 I native  : `
-_LOGCAT = re.compile(r"^\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+\s+[VDIWEFA]\s+[^:]*?\s*:\s?")
-#: logcat brief: `I/native  ( 8218): `
-_LOGCAT_BRIEF = re.compile(r"^[VDIWEFA]/[^(:]*\(\s*\d+\):\s?")
+#: a number as the tools print it (ints, decimals, exponents)
+NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+#: a number as C's printf or an ostream may write it, `inf`/`nan` included
+NUM_OR_INF = r"(?:[-+]?(?:inf(?:inity)?|nan)|" + NUM + r")"
+
+#: the `# source:` / `# device:` / `# tool version:` / `# note:` lines that head a capture: not tool output
+_HEADER = re.compile(r"^\s*#\s*(?:source|device|tool version|note)\s*:", re.I)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: logcat: brief `I/tag( 1234): ` (pid optional), threadtime `12-15 10:00:00.123  1234  1234 I tag  : `,
+#: time `12-15 10:00:00.123 I/tag( 1234): `
+_LOGCAT_TAG = r"[VDIWEFA]/[^\s(:]{1,64}\s*(?:\(\s*\d+\s*\))?\s*:\s?"
+_LOGCAT = re.compile(
+    r"^\s*(?:\d\d-\d\d\s+\d\d:\d\d:\d\d\.\d+\s+(?:\d+\s+\d+\s+[VDIWEFA]\s+[^:]{0,64}?\s*:\s?|" + _LOGCAT_TAG
+    + ")|" + _LOGCAT_TAG + ")")
 #: absl / glog: `I0000 00:00:1791357031.763486    8218 litert_lm_lib.cc:477] ` (before absl::InitializeLog the
 #: clock part is `00:00:<epoch seconds>`), `W0310 14:02:11.123456  123 file.cc:9] `
 _ABSL = re.compile(r"^[IWEF]\d{4}\s+\d\d:\d\d:\d+\.\d+\s+\d+\s+[\w./+-]+:\d+\]\s?")
 #: ExecuTorch ET_LOG: `I 00:00:05.882600 executorch:stats.h:111] `, tokenizers: `I tokenizers:regex.cpp:40] `
 _ET_LOG = re.compile(r"^[DIWEF]\s+(?:\d\d:\d\d:\d\d\.\d+\s+)?[\w.-]+:[\w./+-]+:\d+\]\s?")
-_PREFIXES = (_LOGCAT, _LOGCAT_BRIEF, _ABSL, _ET_LOG)
-
-NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-#: a number as C's printf or an ostream may write it, `inf`/`nan` included
-NUM_OR_INF = r"(?:[-+]?(?:inf(?:inity)?|nan)|" + NUM + r")"
+_PREFIXES = (_LOGCAT, _ABSL, _ET_LOG)
 
 
 def strip_prefixes(line: str) -> str:
@@ -38,17 +46,38 @@ def strip_prefixes(line: str) -> str:
     return line
 
 
-def numbered(text: str) -> Iterator[tuple[int, str]]:
-    """(1-based line number, content without log prefixes) for every line of `text`.
+def clean(segment: str) -> str:
+    """One piece of a line without ANSI escapes, backspaced characters, control bytes or log prefixes."""
+    segment = _ANSI.sub("", segment)
+    if "\x08" in segment:
+        kept: list[str] = []
+        for char in segment:  # a backspace takes back the character before it, as a terminal shows it
+            if char != "\x08":
+                kept.append(char)
+            elif kept:
+                kept.pop()
+        segment = "".join(kept)
+    return strip_prefixes(_CONTROL.sub("", segment))
 
-    Lines split on LF only, so numbers match an editor's; CRLF endings are dropped, and a line with
-    carriage returns inside (a spinner, an overwritten progress line) yields each CR-separated
-    segment under the same number."""
-    for i, raw in enumerate(text.split("\n"), start=1):
-        raw = raw.rstrip("\r")
-        for seg in raw.split("\r") if "\r" in raw else (raw,):
-            if seg.strip():
-                yield i, strip_prefixes(seg)
+
+def lines(text: str | bytes) -> list[tuple[int, str]]:
+    """(1-based line number, cleaned text) for every piece of every line, capture headers left out.
+
+    Lines split on LF only, so numbers match an editor's; CRLF endings are dropped, and a carriage
+    return inside a line (a spinner, an overwritten progress line) splits it into pieces that keep the
+    line's number: what a tool printed after the `\\r` is still read."""
+    if not isinstance(text, str):
+        text = bytes(text).decode("utf-8", errors="replace")
+    out = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if _HEADER.match(line):
+            continue
+        for piece in line.rstrip("\r").split("\r"):
+            piece = clean(piece)
+            if piece.strip():
+                out.append((number, piece))
+    return out
+
 
 
 def to_float(s: str | None) -> float | None:
@@ -110,3 +139,4 @@ def drop_nan(runs: list) -> list:
             line = run.source_lines.pop(key, None)
             run.notes.append(f"{key} is nan (line {line}): absent")
     return runs
+
