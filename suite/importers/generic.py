@@ -24,7 +24,7 @@ from suite.core.errors import EdgebenchError
 from suite.core.record import Failure, Part, RunHead, build_record, unknown_conditions, utc_now
 from suite.core.schema import METRICS, Origin, Outcome
 from suite.core.stats import metric
-from suite.importers.llama_bench import already_imported, import_llama_bench
+from suite.importers.llama_bench import ImportReport, already_imported, import_llama_bench
 from suite.runtimes.outputs import TOOL_PARSERS, ToolRun, invalid_reason
 from suite.store import write_run
 
@@ -68,23 +68,6 @@ class FileResult:
     status: str = "imported"  # imported | already_imported | no_results | unknown_tool | ambiguous | unreadable
     message: str = ""
     forms: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ImportResult:
-    files: list[FileResult] = field(default_factory=list)
-
-    @property
-    def runs(self) -> list[Path]:
-        return [r for f in self.files for r in f.runs]
-
-    @property
-    def failed(self) -> list[FileResult]:
-        return [f for f in self.files if f.status not in ("imported", "already_imported")]
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.files and not self.failed else 1
 
 
 def _slug(text: str) -> str:
@@ -186,13 +169,13 @@ def _int(v) -> int | None:
 
 
 def import_files(paths: Iterable[Path | str], results_dir: Path | str, *, tool: str | None = None,
-                 device: str | None = None, soc: str | None = None) -> ImportResult:
+                 device: str | None = None, soc: str | None = None) -> ImportReport:
     """Import each file as the named `tool`'s output, or the tool its text shows."""
     if tool is not None and tool != LLAMA_BENCH:
         tool = TOOL_PARSERS.check(tool)
     soc_row = soc_named(soc) if soc else None  # before any file is read: a bad name loses nothing
     results_dir = Path(results_dir)
-    out = ImportResult()
+    out = ImportReport()
     for p in map(Path, paths):
         try:
             data = p.read_bytes()
@@ -271,4 +254,4 @@ def cli_import(paths: list[Path], results_dir: Path, *, tool: str | None = None,
     return result.exit_code
 
 
-__all__ = ["FileResult", "ImportResult", "cli_import", "detect", "import_files", "invalid_reason", "tools"]
+__all__ = ["FileResult", "cli_import", "detect", "import_files", "tools"]

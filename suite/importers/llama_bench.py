@@ -60,7 +60,10 @@ class FileReport:
 
 @dataclass
 class ImportReport:
-    files: list[FileReport] = field(default_factory=list)
+    """The files of one import and how each went (FileReport here; suite.importers.generic's FileResult
+    for the other tools: each has `runs` and `status`)."""
+
+    files: list = field(default_factory=list)
 
     @property
     def runs(self) -> list[Path]:
