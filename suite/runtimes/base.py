@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from suite.core.errors import RuntimeFailure
 from suite.core.measure import BurstParams, BurstResult, Repetition
 from suite.core.registry import Registry
 
@@ -178,6 +179,19 @@ def measures_depth(runtime: Runtime) -> bool:
     return bool(getattr(runtime, "depth", False))
 
 
+def artefact_file(artefact: Path, name: str, what: str, fmt: str) -> Path:
+    """The model file of an artefact folder (`<folder>/<name>`), or `artefact` itself if it is a file; a
+    RuntimeFailure naming `what` (the model kind) and the `fmt` to build when the folder has none."""
+    artefact = Path(artefact)
+    if artefact.is_file():
+        return artefact
+    path = artefact / name
+    if not path.is_file():
+        raise RuntimeFailure(f"{artefact} has no {name}: not a {what} model",
+                             hint=f"build one with build_model(card, fmt={fmt!r})")
+    return path
+
+
 def backends(runtime: Runtime) -> tuple[str, ...]:
     """The backends (suite.core.measure.BACKENDS) a runtime can run a model on: its `backends`
     attribute, the CPU alone without one."""
@@ -203,5 +217,5 @@ def run_repetitions(
 
 
 __all__ = ["NATIVE", "PYTHON", "RUNTIMES", "BurstParams", "BurstResult", "DeviceCall", "NativeRun", "NativeRuntime",
-           "PhaseCallback", "PythonRuntime", "RepCallback", "Repetition", "Runtime", "backends", "builds_own",
+           "PhaseCallback", "PythonRuntime", "RepCallback", "Repetition", "Runtime", "artefact_file", "backends", "builds_own",
            "is_native", "measures_depth", "run_repetitions"]

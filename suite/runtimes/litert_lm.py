@@ -44,6 +44,7 @@ from suite.runtimes.base import (
     PhaseCallback,
     RepCallback,
     Repetition,
+    artefact_file,
     run_repetitions,
 )
 
@@ -69,14 +70,7 @@ def _lm():
 
 def model_path(artefact: Path) -> Path:
     """The .litertlm file of an artefact folder (`<folder>/model.litertlm`), or `artefact` itself if a file."""
-    artefact = Path(artefact)
-    if artefact.is_file():
-        return artefact
-    path = artefact / MODEL_FILE
-    if not path.is_file():
-        raise RuntimeFailure(f"{artefact} has no {MODEL_FILE}: not a LiteRT-LM model",
-                             hint="build one with build_model(card, fmt='litertlm')")
-    return path
+    return artefact_file(artefact, MODEL_FILE, "LiteRT-LM", "litertlm")
 
 
 def model_context(path: Path) -> int:

@@ -39,6 +39,7 @@ from suite.runtimes.base import (
     PhaseCallback,
     RepCallback,
     Repetition,
+    artefact_file,
     run_repetitions,
 )
 from suite.runtimes.ort_genai import prompt_ids
@@ -82,14 +83,7 @@ def _llama():
 
 def model_path(artefact: Path) -> Path:
     """The GGUF file of an artefact folder (`<folder>/model.gguf`), or `artefact` itself if it is a file."""
-    artefact = Path(artefact)
-    if artefact.is_file():
-        return artefact
-    path = artefact / MODEL_FILE
-    if not path.is_file():
-        raise RuntimeFailure(f"{artefact} has no {MODEL_FILE}: not a GGUF model",
-                             hint="build one with build_model(card, fmt='gguf')")
-    return path
+    return artefact_file(artefact, MODEL_FILE, "GGUF", "gguf")
 
 
 def _flash_attn_name(llama_cpp, value: int) -> str:
