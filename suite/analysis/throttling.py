@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from suite.analysis.metrics import intervals_from_samples, samples_frame
 from suite.core.schema import CH_DECODE_TPS_WINDOW, CH_THERMAL_STATUS, THERMAL_STATUS
 
@@ -137,10 +139,8 @@ def phase_throttling(samples, *, cpuinfo_max_khz: dict[str, int] | None = None,
     start = spans[0][0]
 
     def inside(t):
-        mask = t < t.min() - 1  # all False, t's index
-        for a, b in spans:
-            mask |= (t >= a) & (t <= b)
-        return mask
+        """Which of the times `t` fall in a measured phase."""
+        return np.logical_or.reduce([(t >= a) & (t <= b) for a, b in spans])
 
     caps = df[df["channel"].str.startswith(CPUFREQ_MAX_PREFIX)].sort_values("t_s", kind="stable")
     for ch, g in caps.groupby("channel", sort=True):
