@@ -15,7 +15,7 @@ from suite.device.elf import ElfError
 from suite.runtimes import NATIVE, backends, get_runtime
 from suite.runtimes.litert_lm_bench import (
     LiteRtLmBenchRuntime,
-    bundle_binary,
+    accelerator_check,
     invocations,
     iteration_spans,
     litert_argv,
@@ -46,6 +46,7 @@ def test_the_benchmark_command_line():
                          p, pid_file="/data/local/tmp/edgebench/litert-lm.pid")
     assert one.iterations == 4 and "'--model_path=/m/my model.litertlm'" in one.command
     assert "LD_LIBRARY_PATH=/data/local/tmp/edgebench/litert-lm:/data/local/tmp/edgebench/litert-lm/lib " in one.command
+    assert "ADSP_LIBRARY_PATH='/data/local/tmp/edgebench/litert-lm;" in one.command  # its NPU path loads DSP code
     assert " sh -c " in one.command and one.command.startswith('echo "EDGEBENCH ' + one.nonce + ' T0')
     several = invocations("/b", "litert_lm_main", "/m.litertlm", p)
     assert [i.iterations for i in several] == [1, 1, 1, 1] and not any("--num_iterations" in i.command for i in several)
@@ -69,7 +70,7 @@ def test_the_bundle_is_checked_against_the_phone_s_abi_before_anything_is_pushed
     bundle = tmp_path / "litert"
     bundle.mkdir()
     with pytest.raises(ElfError, match="no litert_lm_advanced_main or litert_lm_main in the bundle"):
-        bundle_binary(bundle)
+        LiteRtLmBenchRuntime().bundle_binary(bundle)
     shutil.copyfile(arm, bundle / "litert_lm_advanced_main")
     shutil.copyfile(arm, bundle / "libLiteRtGpuAccelerator.so")
     rt = LiteRtLmBenchRuntime()
@@ -99,3 +100,15 @@ def test_the_engine_s_timings_are_placed_at_the_end_of_the_invocation():
     assert rep.warmup and len(rep.token_times) == 256 and rep.token_times[-1] == pytest.approx(spans[0][2])
     # decode rate of the repetition = the engine's (its 256 tokens over its decode time)
     assert len(rep.decode_latencies_s) / sum(rep.decode_latencies_s) == pytest.approx(256 / runs[0].values["decode_s"])
+
+
+def test_the_engine_s_log_says_whether_the_accelerator_asked_for_loaded():
+    # the Pixel 8a GPU capture: "Dynamically loaded GPU accelerator(libLiteRtGpuAccelerator.so) registered." (line 61)
+    # and "NPU accelerator could not be loaded and registered: kLiteRtStatusErrorInvalidArgument." (line 58)
+    log = (FIX / "litert_lm_main_pixel8a-tensorG3-gpu_v0.16.0-gemma4-e2b-benchmark-1024x256.txt").read_text()
+    assert accelerator_check(log, "gpu") == (True, None)
+    loaded, why = accelerator_check(log, "npu")
+    assert loaded is False and why == ("asked for the NPU, but LiteRT-LM says: NPU accelerator could not be loaded "
+                                       "and registered: kLiteRtStatusErrorInvalidArgument.")
+    assert accelerator_check(log, "cpu") == (None, None)
+    assert accelerator_check("BenchmarkInfo:\n", "gpu") == (None, None)  # a log that says nothing: unknown

@@ -33,7 +33,11 @@ MACHINES: dict[int, str] = {
     62: "x86_64",      # EM_X86_64
     183: "arm64-v8a",  # EM_AARCH64
     243: "riscv64",    # EM_RISCV (64-bit class)
+    164: "hexagon",    # EM_QDSP6: Qualcomm Hexagon, the DSP/NPU (not a CPU ABI)
 }
+#: code a phone's DSP loads, not its CPU (Hexagon skeleton libraries such as libQnnHtpV79Skel.so ship in
+#: NPU bundles beside the arm64 binaries): accepted in any bundle, recorded with their machine
+DSP_ABIS = frozenset({"hexagon"})
 
 #: names a device or a user may give for the same ABI
 ABI_ALIASES: dict[str, str] = {
@@ -95,31 +99,34 @@ def elf_machine(path: str | Path) -> str:
     return read_elf(path).abi
 
 
-def bundle_elf_files(bundle_dir: str | Path, binary: str) -> list[Path]:
-    """The bundle's `binary` (e.g. `bin/llama-bench`) and every `lib/*.so*` (files only, sorted)."""
+def bundle_elf_files(bundle_dir: str | Path, binary: str, *, flat: bool = False) -> list[Path]:
+    """The bundle's `binary` (e.g. `bin/llama-bench`) and every `lib/*.so*` (files only, sorted); `flat`:
+    the `*.so*` beside the binary in the bundle's top folder too (vendor bundles ship that way)."""
     root = Path(bundle_dir)
     files = [root / binary]
-    lib = root / "lib"
-    if lib.is_dir():
-        files += sorted(f for f in lib.iterdir() if f.is_file() and ".so" in f.name)
+    for folder in ((root, root / "lib") if flat else (root / "lib",)):
+        if folder.is_dir():
+            files += sorted(f for f in folder.iterdir() if f.is_file() and not f.is_symlink() and ".so" in f.name)
     return files
 
 
-def check_bundle_abi(bundle_dir: str | Path, device_abi: str, binary: str, *, build_hint: str = "") -> dict[str, str]:
+def check_bundle_abi(bundle_dir: str | Path, device_abi: str, binary: str, *, build_hint: str = "",
+                     flat: bool = False) -> dict[str, str]:
     """Refuse (ElfError) a bundle without `binary` or with any binary for another ABI than
-    `device_abi`; returns {relative path: abi} of the files checked. `build_hint` (with `{abi}`)
-    says how to build the bundle for the right ABI."""
+    `device_abi` (DSP code, `DSP_ABIS`, excepted); returns {relative path: abi} of the files checked.
+    `build_hint` (with `{abi}`) says how to build the bundle for the right ABI; `flat` as in
+    `bundle_elf_files`."""
     root = Path(bundle_dir)
     want = normalize_abi(device_abi)
     if not (root / binary).is_file():
         raise ElfError(f"no {binary} in the bundle {root}",
                        hint=f"a bundle is DIR/{binary} plus DIR/lib/*.so")
     found: dict[str, str] = {}
-    for f in bundle_elf_files(root, binary):
+    for f in bundle_elf_files(root, binary, flat=flat):
         abi = elf_machine(f)
         rel = str(f.relative_to(root))
         found[rel] = abi
-        if abi != want:
+        if abi != want and abi not in DSP_ABIS:
             raise ElfError(
                 f"{rel} in the bundle {root} is built for {abi}, but the device's ABI is {want}"
                 + (f" ({device_abi})" if device_abi.strip().lower() != want else ""),

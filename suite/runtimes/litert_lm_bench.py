@@ -28,17 +28,15 @@ captured outputs: no LiteRT-LM binary for a phone can run on this machine (docs/
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from suite.core.errors import EdgebenchError
-from suite.core.filehash import local_sha256
 from suite.core.measure import BurstParams, Repetition
 from suite.core.stats import metric
-from suite.device.elf import ElfError, elf_machine, normalize_abi
 from suite.runtimes.base import NATIVE, DeviceCall, NativeRun
-from suite.runtimes.native import marked_command, read_markers
+from suite.runtimes.native import VendorBundle, marked_command, read_markers
 from suite.runtimes.outputs import TOOL_PARSERS, ToolRun, invalid_reason
 from suite.transport import quote
 
@@ -49,35 +47,24 @@ BINARIES = ("litert_lm_advanced_main", "litert_lm_main")
 BACKEND_FLAG = {"cpu": "cpu", "gpu": "gpu", "npu": "npu"}
 
 
-def bundle_binary(bundle: Path) -> str:
-    """The benchmark binary a bundle holds (its name); an ElfError naming both when it holds neither."""
-    for name in BINARIES:
-        if (Path(bundle) / name).is_file():
-            return name
-    raise ElfError(f"no {' or '.join(BINARIES)} in the bundle {bundle}",
-                   hint="a LiteRT-LM bundle is the official Android arm64 build's litert_lm_advanced_main and the "
-                        ".so files it ships, in one folder (docs/engines.md)")
+#: LiteRT-LM's accelerator registry lines (`gpu_registry.cc`, `npu_registry.cc`): loaded, or not
+_LOADED = {"gpu": re.compile(r"GPU accelerator\(.*\) registered|RegisterAccelerator:.*name=LiteRT GPU", re.I),
+           "npu": re.compile(r"NPU accelerator\(.*\) registered|RegisterAccelerator:.*name=.*NPU", re.I)}
+_NOT_LOADED = {"gpu": re.compile(r"GPU accelerator could not be loaded[^\n]*", re.I),
+               "npu": re.compile(r"NPU accelerator could not be loaded[^\n]*", re.I)}
 
 
-def bundle_elf_files(bundle: Path) -> list[Path]:
-    """The binary and every shared library of the bundle (beside it or in lib/)."""
-    root = Path(bundle)
-    libs = [f for d in (root, root / "lib") if d.is_dir() for f in sorted(d.iterdir())
-            if f.is_file() and not f.is_symlink() and ".so" in f.name]
-    return [root / bundle_binary(root), *libs]
-
-
-def check_bundle_abi(bundle: Path, device_abi: str) -> dict[str, str]:
-    want = normalize_abi(device_abi)
-    found = {}
-    for f in bundle_elf_files(bundle):
-        abi = elf_machine(f)
-        found[str(f.relative_to(bundle))] = abi
-        if abi != want:
-            raise ElfError(f"{f.relative_to(bundle)} in the bundle {bundle} is built for {abi}, but the device's "
-                           f"ABI is {want}", hint="use the LiteRT-LM build for the phone's ABI (android_arm64)",
-                           file=str(f), file_abi=abi, device_abi=want)
-    return found
+def accelerator_check(log: str, backend: str) -> tuple[bool | None, str | None]:
+    """(whether the engine's log says the accelerator of `backend` loaded: None when it says nothing,
+    why the run cannot stand: the log says it could not load it and never that it did)."""
+    if backend not in _LOADED:
+        return None, None
+    if _LOADED[backend].search(log):
+        return True, None
+    failed = _NOT_LOADED[backend].search(log)
+    if failed:
+        return False, f"asked for the {backend.upper()}, but LiteRT-LM says: {failed.group(0).strip()}"
+    return None, None
 
 
 def litert_argv(binary: str, model: str, params: BurstParams, *, iterations: int, threads: int | None,
@@ -112,8 +99,7 @@ def invocations(bundle_remote: str, binary: str, model_remote: str, params: Burs
     for n in counts:
         argv = litert_argv(f"{bundle_remote}/{binary}", model_remote, params, iterations=n, threads=threads,
                            advanced=advanced)
-        command, nonce = marked_command(argv, (("LD_LIBRARY_PATH", f"{bundle_remote}:{bundle_remote}/lib"),),
-                                        pid_file=pid_file)
+        command, nonce = marked_command(argv, VendorBundle.lib_env(bundle_remote), pid_file=pid_file)
         out.append(Invocation(tuple(argv), command, nonce, n))
     return out
 
@@ -148,7 +134,7 @@ class Plan:
     partial: NativeRun | None = None
 
 
-class LiteRtLmBenchRuntime:
+class LiteRtLmBenchRuntime(VendorBundle):
     """LiteRT-LM's benchmark binary, from a user's bundle, on a device's shell."""
 
     name = NAME
@@ -156,29 +142,13 @@ class LiteRtLmBenchRuntime:
     formats = ("litertlm",)
     compute_probed = False
     backends = ("cpu", "gpu", "npu")
+    binaries = BINARIES
     bundle_hint = ("LiteRT-LM's official Android arm64 build (litert_lm_advanced_main and its .so files in one "
                    "folder): docs/engines.md")
     bundle_layout = "litert_lm_advanced_main (or litert_lm_main) and its .so files"
 
-    def bundle_files(self, bundle: Path) -> dict[str, Path]:
-        root = Path(bundle)
-        return {f.relative_to(root).as_posix(): f for f in bundle_elf_files(root)}
-
-    def check_bundle(self, bundle: Path, device_abi: str) -> dict[str, str]:
-        return check_bundle_abi(Path(bundle), device_abi)
-
-    def binary_sha256(self, bundle: Path) -> str | None:
-        try:
-            return local_sha256(Path(bundle) / bundle_binary(Path(bundle)))
-        except ElfError:
-            return None
-
-    def bundle_version(self, bundle: Path) -> str:
-        digest = self.binary_sha256(bundle)
-        return "sha256:" + digest[:16] if digest else "unknown"
-
     def prepare(self, call: DeviceCall) -> Plan:
-        binary = bundle_binary(call.bundle_dir)
+        binary = self.bundle_binary(call.bundle_dir)
         call.transport.shell(f"chmod 755 {quote(call.bundle_remote + '/' + binary)}"
                              + (f" && rm -f {quote(call.pid_file)}" if call.pid_file else ""), timeout_s=15,
                              check=True)
@@ -211,6 +181,13 @@ class LiteRtLmBenchRuntime:
                 run.output = log.splitlines()[-20:]
                 break
             runs = runs[-inv.iterations:]
+            loaded, why = accelerator_check(log, p.backend)
+            run.runtime["accelerator_loaded"] = loaded
+            if why:
+                run.failure = ("failed", why)
+                run.metrics, run.unavailable = {}, {m: f"run failed: {why}" for m in samples}
+                run.output = log.splitlines()[-20:]
+                return run
             if runs[0].values.get("load_s"):
                 load.append(runs[0].values["load_s"])
             first_start = None
@@ -249,5 +226,5 @@ class LiteRtLmBenchRuntime:
         return dataclasses.replace(params, gen_tokens=params.gen_tokens + 1)
 
 
-__all__ = ["BINARIES", "LiteRtLmBenchRuntime", "bundle_binary", "invocations", "iteration_spans", "litert_argv",
+__all__ = ["BINARIES", "LiteRtLmBenchRuntime", "accelerator_check", "invocations", "iteration_spans", "litert_argv",
            "repetition"]
