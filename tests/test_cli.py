@@ -191,3 +191,18 @@ def test_runtimes_list_build_and_clean_on_a_cache_of_its_own(tmp_path):
         assert r.returncode == 2 and needle in r.stderr, r.stderr
     r = cli("runtimes", "clean", env=env)
     assert r.returncode == 0 and "removed" in r.stdout and not folder.exists()
+
+
+def test_vendor_runtimes_say_what_they_need_before_any_work(tmp_path):
+    (tmp_path / "bundle").mkdir()
+    pte = tmp_path / "q.pte"
+    pte.write_bytes(b"\x20\x00\x00\x00ET12" + b"\x00" * 64)
+    r = cli("run", "--runtime", "executorch", "--runtime-bundle", str(tmp_path / "bundle"), "--model-file", str(pte),
+            cwd=tmp_path)
+    assert r.returncode == 2 and "the executorch runtime needs --tokenizer FILE" in r.stderr
+    config = tmp_path / "genie_config.json"
+    config.write_text('{"dialog": {"version": 1}}')
+    r = cli("run", "--genie-config", str(config), "--model-file", str(pte), cwd=tmp_path)
+    assert r.returncode == 2 and "--genie-config is the model of a genie run" in r.stderr
+    r = cli("run", "--genie-config", str(config), cwd=tmp_path)  # implies --runtime genie, which needs a bundle
+    assert r.returncode == 2 and "the genie runtime runs a bundle of your own: give --runtime-bundle" in r.stderr

@@ -411,3 +411,26 @@ def test_cli_refuses_a_bad_plan_naming_the_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "suite.cli.main", "lab", "validate", str(good)], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0 and "plan is valid" in r.stdout and "1 job" in r.stdout
+
+
+def test_executorch_and_genie_jobs_take_the_user_s_model_bundle_and_tokenizer(tmp_path):
+    (tmp_path / "bundle").mkdir()
+    (tmp_path / "q.pte").write_bytes(b"\x20\x00\x00\x00ET12" + b"\x00" * 64)
+    (tmp_path / "tokenizer.json").write_text("{}")
+    head = MINIMAL_HEAD + '\n[defaults]\nruntime_bundle = "bundle"\n'
+    job = '\n[[jobs]]\nscenario = "burst"\nruntime = "executorch"\nmodel_file = "q.pte"\n'
+    e = fails(tmp_path, head + job)
+    assert e.key == "[[jobs]] #1 tokenizer" and "required for the executorch runtime" in e.message
+    (spec,) = load_plan(write(tmp_path, head + job + 'tokenizer = "tokenizer.json"\n')).expand()
+    assert spec.runtime == "executorch" and spec.tokenizer == tmp_path.resolve() / "tokenizer.json"
+    assert spec.identity()["tokenizer"] == "tokenizer.json" and spec.model_file.name == "q.pte"
+    cards = fails(tmp_path, head + '\n[[jobs]]\nscenario = "burst"\nruntime = "executorch"\nmodels = ["llama-68m"]\n'
+                  'tokenizer = "tokenizer.json"\n')
+    assert "executorch runs your own model (pte): give model_file" in cards.message
+    other = fails(tmp_path, MINIMAL_HEAD + BURST + 'runtime = "llama.cpp"\ntokenizer = "tokenizer.json"\n')
+    assert other.key == "[[jobs]] #1 tokenizer" and "only for runtimes that take one" in other.message
+    # a genie job: its config is the model file; no tokenizer key (the config names its own)
+    (tmp_path / "genie_config.json").write_text('{"dialog": {"version": 1}}')
+    (g,) = load_plan(write(tmp_path, head + '\n[[jobs]]\nscenario = "burst"\nruntime = "genie"\n'
+                                            'model_file = "genie_config.json"\nbackend = "npu"\n')).expand()
+    assert g.runtime == "genie" and g.tokenizer is None and g.params["backend"] == "npu"

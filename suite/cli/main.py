@@ -197,7 +197,9 @@ def models_show(model_id: Annotated[str, typer.Argument(help="Model id.")], mode
 @app.command()
 def run(
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model id (see `edgebench models list`).")] = None,
-    model_file: Annotated[Path | None, typer.Option("--model-file", help="A real checkpoint instead of a card: a GGUF file (llama.cpp, llama-cpp-python), an ort-genai ONNX folder, or a LiteRT-LM .litertlm file (litert-lm-python).")] = None,
+    model_file: Annotated[Path | None, typer.Option("--model-file", help="A real checkpoint instead of a card: a GGUF file (llama.cpp, llama-cpp-python), an ort-genai ONNX folder, a LiteRT-LM .litertlm file (litert-lm, litert-lm-python) or an ExecuTorch .pte program (executorch).")] = None,
+    tokenizer: Annotated[Path | None, typer.Option("--tokenizer", help="executorch: the tokenizer of the .pte (tokenizer.json, tokenizer.model or .bin), pushed beside it.")] = None,
+    genie_config: Annotated[Path | None, typer.Option("--genie-config", help="genie: the model's genie_config.json; every file it names is pushed with it (implies --runtime genie).")] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="local, a serial, all, or filters like tier=entry,soc=SM8650.")] = "local",
     adb: AdbServers = None,
     runtime: Annotated[str | None, typer.Option("--runtime", help=f"{RUNTIMES.describe()}. Default: ort-genai on this host and on devices with Python; llama.cpp (edgebench's own build of llama-bench) on phones without.")] = None,
@@ -235,8 +237,15 @@ def run(
     from suite.models import default_models_dir
     from suite.session.local import RunRequest
 
+    if genie_config is not None:
+        if model_file is not None:
+            raise EdgebenchError("--genie-config is the model of a genie run: give it without --model-file",
+                                 exit_code=exits.USAGE)
+        model_file, runtime = genie_config, runtime or "genie"
     if (model is None) == (model_file is None):
         raise EdgebenchError("give --model ID or --model-file PATH (one of them)", exit_code=exits.USAGE)
+    if tokenizer is not None and not tokenizer.is_file():
+        raise EdgebenchError(f"no tokenizer file at {tokenizer}", exit_code=exits.USAGE)
     if model_file is not None and not model_file.exists():
         raise EdgebenchError(f"no model file at {model_file}", exit_code=exits.USAGE)
     model = model or model_file.stem
@@ -264,7 +273,8 @@ def run(
                      seed=seed,
                      models_dir=models_dir or default_models_dir(), results_dir=results_dir, sample_rate_hz=rate,
                      probe=probe, model_file=model_file, idle_s=idle_s, power_meter=power_meter,
-                     meter_offset_s=meter_offset, runtime_bundle=runtime_bundle)
+                     meter_offset_s=meter_offset, runtime_bundle=runtime_bundle,
+                     inputs={"tokenizer": tokenizer} if tokenizer is not None else {})
     entry = get_scenario(scenario)
     if entry.needs_phone or gate is not None:
         if refs == [None]:

@@ -12,13 +12,16 @@
 
     [defaults]                   # values any [[jobs]] entry may override
     runtime = "ort-genai"        # ort-genai | llama.cpp (alias llama-bench) | llama-cpp-python
-    runtime_bundle = "bundle"    # llama.cpp: your own build, relative to the plan (default: edgebench's)
+    runtime_bundle = "bundle"    # native runtimes: your own build, relative to the plan (llama.cpp's default:
+                                 # edgebench's own; litert-lm, executorch and genie need one)
+    tokenizer = "tokenizer.json" # executorch: the .pte's tokenizer, relative to the plan
     prompt_tokens = 128          # >= 1
     gen_tokens = 64              # >= 2
     reps = 5                     # >= 1
     warmup = 1                   # >= 0
     depth = 0                    # >= 0: tokens in the context before each measured phase (llama.cpp's -d)
-    backend = "cpu"              # cpu | gpu | npu (gpu, npu: llama.cpp with your official bundle)
+    backend = "cpu"              # cpu | gpu | npu (gpu, npu: llama.cpp or litert-lm with your official bundle;
+                                 # executorch and genie run where their model was built for)
     threads = 4                  # >= 1; default: the runtime's choice
     quant = "int4"               # int4/int8 (ort-genai), q4_0/q8_0 (llama.cpp, llama-cpp-python)
     seed = 0
@@ -45,7 +48,8 @@
 
     [[jobs]]                     # at least one
     scenario = "burst"           # required: a registered scenario (suite.scenarios): burst | fit | sustained
-    models = ["smollm2-135m"]    # model card ids, or model_file = "m.gguf" (exactly one of the two);
+    models = ["smollm2-135m"]    # model card ids, or model_file = "m.gguf" (exactly one of the two): a .gguf,
+                                 # .litertlm, .pte or a Genie config (genie_config.json), relative to the plan;
                                  # fit: the ladder (default: every reference card), no model_file
     runtimes = ["ort-genai"]     # default: [runtime]
     devices = ["tier=flagship"]  # narrows this job to the devices these selectors match
@@ -91,7 +95,7 @@ MIN_WINDOW_S = 2.0  # suite.scenarios.sustained.MIN_WINDOW_S
 PARAM_DEFAULTS: dict[str, Any] = {
     "runtime": "ort-genai", "runtime_bundle": None, "prompt_tokens": 128, "gen_tokens": 64, "reps": 5,
     "warmup": 1, "threads": None, "quant": None, "seed": 0, "rate": 10.0, "probe": False, "repetitions": 1,
-    "idle": 5.0, "depth": 0, "backend": "cpu",
+    "idle": 5.0, "depth": 0, "backend": "cpu", "tokenizer": None,
 }
 #: the params every job carries (sustained adds duration_s/windows/window_tokens/min_window_s, fit its ladder `models`: the
 #: options of suite.scenarios' SustainedScenario and FitScenario, whose modules are slow to import)
@@ -159,6 +163,7 @@ class JobSpec:
     scenario: str
     params: dict[str, Any] = field(hash=False)
     runtime_bundle: Path | None = None  # native runtimes only
+    tokenizer: Path | None = None  # runtimes with a tokenizer input only (executorch)
     devices: tuple[str, ...] = ()  # selectors narrowing the plan's devices; () = all of them
     repetition: int = 0
     line: int = 0  # of its [[jobs]] header
@@ -171,7 +176,7 @@ class JobSpec:
             "scenario": self.scenario, "runtime": self.runtime, "model": self.model,
             "model_file": self.model_file.name if self.model_file else None,
             "params": copy.deepcopy(self.params), "repetition": self.repetition,
-        }
+        } | ({"tokenizer": self.tokenizer.name} if self.tokenizer else {})
 
 
 def job_key(identity: Mapping[str, Any]) -> str:
@@ -517,7 +522,7 @@ def _jobs(root: _Table, base: Path) -> list[JobSpec]:
         "prompt_tokens": _int(1), "gen_tokens": _int(2), "reps": _int(1), "warmup": _int(0), "threads": _int(1),
         "quant": _str([q for qs in QUANTS.values() for q in qs], "quant"), "seed": _int(),
         "rate": _number(0, exclusive=True), "probe": _bool, "repetitions": _int(1), "idle": _duration(),
-        "depth": _int(0), "backend": _str(BACKENDS, "backend"),
+        "depth": _int(0), "backend": _str(BACKENDS, "backend"), "tokenizer": _path(base, folder=False),
     }
     defaults = root.table("defaults")
     defaults.check_keys(tuple(PARAM_DEFAULTS))
@@ -557,7 +562,7 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
             n for n in RUNTIMES.names() if _native(n)) + ")")
     quant = values["quant"]
     for rt in runtimes:
-        if quant is not None and quant not in (known := QUANTS[_format(rt)]):
+        if quant is not None and quant not in (known := QUANTS.get(_format(rt), ())):
             within = "" if source["quant"] is job else f" (in {job.label})"
             source["quant"].fail("quant", f"{quant!r} is not a quant of {rt} ({', '.join(known)}){within}")
 
@@ -572,7 +577,7 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
         off = [rt for rt in runtimes if values["backend"] not in backends(get_runtime(rt))]
         if off:
             source["backend"].fail("backend", f"{off[0]} runs on {', '.join(backends(get_runtime(off[0])))} only "
-                                   "(runtime = \"llama.cpp\" with your official Android/Snapdragon runtime_bundle)")
+                                   "(runtime = \"llama.cpp\" or \"litert-lm\" with your official runtime_bundle)")
         params["backend"] = values["backend"]
     models: tuple[str | None, ...] = (None,)
     model_file = None
@@ -587,6 +592,16 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
                      'give exactly one of models = ["id", ...] or model_file = "path"')
         models = job.get("models", _strs(each=_model_id(cards))) or (None,)
         model_file = job.get("model_file", _path(base, folder=False))
+    own = [rt for rt in runtimes if _format(rt) not in QUANTS]  # runtimes of a user's artefact, never a card
+    if own and model_file is None:
+        job.fail("models" if "models" in job.data else "runtimes",
+                 f"{own[0]} runs your own model ({_format(own[0])}): give model_file = \"path\"")
+    takers = [rt for rt in runtimes if "tokenizer" in getattr(get_runtime(rt), "inputs", ())]
+    if takers and values["tokenizer"] is None:
+        job.fail("tokenizer", f"required for the {takers[0]} runtime: the model's tokenizer file",
+                 hint="set tokenizer in [defaults] or in the job")
+    if "tokenizer" in job.data and len(takers) < len(runtimes):
+        job.fail("tokenizer", "only for runtimes that take one (executorch)")
     if scenario == "sustained":
         duration, windows = job.get("duration", _duration(positive=True)), job.get("windows", _int(1))
         if (duration is None) == (windows is None):
@@ -602,5 +617,6 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
     bundle = values["runtime_bundle"]
     return [JobSpec(index=job.occ or 0, model=m, model_file=model_file, runtime=rt, scenario=scenario,
                     params=copy.deepcopy(params), runtime_bundle=bundle if _native(rt) else None,
+                    tokenizer=values["tokenizer"] if "tokenizer" in getattr(get_runtime(rt), "inputs", ()) else None,
                     devices=selectors, repetition=rep, line=line)
             for m in models for rt in runtimes for rep in range(values["repetitions"])]

@@ -314,7 +314,7 @@ class _Worker:
                          results_dir=plan.output, sample_rate_hz=p.get("rate") or 10.0,
                          probe=bool(p.get("probe")), model_file=spec.model_file,
                          idle_s=float(p.get("idle_s") or 0.0), runtime_bundle=spec.runtime_bundle,
-                         lab=lab)
+                         inputs={"tokenizer": spec.tokenizer} if spec.tokenizer else {}, lab=lab)
         gate = plan.gate
         say = self.say
 

@@ -14,6 +14,15 @@ without a reference card.
 
 - **LiteRT-LM `.litertlm`** (the engine's own container, `LITERTLM` magic): not read; its architecture,
   parameter count and bytes read per token are None, and the roofline says it has no bound for it.
+- **ExecuTorch `.pte`** (a flatbuffer program, file identifier `ET..` at byte 4): the graph is not read
+  either; the delegates it was exported for are (their ids in the program's flatbuffer, before the
+  segments: `XnnpackBackend` is the CPU, `VulkanBackend` the GPU, `QnnBackend` the NPU...), as
+  `delegates` and the `backend` they imply.
+- **A Genie config** (`genie_config.json`, Qualcomm's `genie-t2t-run -c`): a JSON file with a `dialog` (or
+  `text-generator`) object. It is the model: every file it names (the context binaries, the tokenizer, the
+  backend extensions config, and the files that one names) is part of it, found relative to the config's
+  folder; a named file that is missing is refused with its key. Its backend comes from the engine's
+  `backend.type` (`QnnHtp` is the NPU, `QnnGpu` the GPU, `QnnGenAiTransformer` the CPU).
 
 `artefact_from_file(path) -> (FileModelCard, BuiltModel)` (with `file` set) gives what session code gets from
 `get_model_card` + `build_model`: same attribute names (`card.id/name/architecture/params()/
@@ -29,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +55,21 @@ from suite.models.record import model_record as base
 GGUF_MAGIC = b"GGUF"
 #: the LiteRT-LM container's first bytes (litert_lm_builder.litertlm_core.HEADER_MAGIC_BYTES)
 LITERTLM_MAGIC = b"LITERTLM"
+#: an ExecuTorch program's flatbuffer file identifier (bytes 4-8: "ET" and the schema version, "ET12")
+PTE_IDENT = b"ET"
+#: the optional extended header after it (exir/_serialize/_program.py): magic, its length (u32), the
+#: program's size and the segments' base offset (u64 each)
+PTE_HEADER_MAGIC = b"eh00"
+#: ExecuTorch delegate ids -> where they run
+PTE_DELEGATES = {"XnnpackBackend": "cpu", "KleidiAIBackend": "cpu", "VulkanBackend": "gpu", "MPSBackend": "gpu",
+                 "QnnBackend": "npu", "NeuronBackend": "npu", "EnnBackend": "npu", "CoreMLBackend": "npu",
+                 "EthosUBackend": "npu", "OpenvinoBackend": "cpu"}
+#: the format name of a Genie model (its config and the QNN context binaries it names), as the importer names it
+GENIE_FORMAT = "qnn-context-binary"
+#: Genie engine backend types -> where they run
+GENIE_BACKENDS = {"QnnHtp": "npu", "QnnGpu": "gpu", "QnnGenAiTransformer": "cpu", "QnnCpu": "cpu"}
+#: Genie config keys whose values are file paths
+GENIE_PATH_KEYS = frozenset({"path", "ctx-bins", "extensions", "model-bin", "lut-path", "bin-path", "file"})
 
 
 class ModelFileError(EdgebenchError):
@@ -69,7 +94,7 @@ class FileModelCard:
     tie_word_embeddings: bool
     param_count: int | None  # None: the file does not say (an opaque engine artefact such as .litertlm)
     quant: str | None
-    format: str  # "gguf" | "onnx" | "litertlm"
+    format: str  # "gguf" | "onnx" | "litertlm" | "pte" | "qnn-context-binary"
     reference: bool = False
     source_file: str = ""
 
@@ -309,9 +334,15 @@ def detect_format(path: str | Path) -> str:
         return "gguf"
     if magic == LITERTLM_MAGIC[:4] and _head(p, len(LITERTLM_MAGIC)) == LITERTLM_MAGIC:
         return "litertlm"
-    raise ModelFileError(f"{p}: not a GGUF file (magic {magic!r}), a LiteRT-LM .litertlm file nor an "
-                         "onnxruntime-genai folder",
-                         hint="--model-file takes a .gguf or .litertlm file, or the folder holding genai_config.json")
+    head = _head(p, 8)
+    if head[4:6] == PTE_IDENT and head[6:8].isdigit():
+        return "pte"
+    if _head(p, 256).lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{" and _genie_config(p) is not None:
+        return GENIE_FORMAT
+    raise ModelFileError(f"{p}: not a GGUF file (magic {magic!r}), a LiteRT-LM .litertlm file, an ExecuTorch .pte "
+                         "program, a Genie config nor an onnxruntime-genai folder",
+                         hint="--model-file takes a .gguf, .litertlm or .pte file, or the folder holding "
+                              "genai_config.json; --genie-config a genie_config.json")
 
 
 def _head(p: Path, n: int) -> bytes:
@@ -324,14 +355,138 @@ def describe_litertlm(p: Path) -> tuple[FileModelCard, dict]:
     architecture, parameter count and bytes read per token are unknown (the roofline says so); the
     record names the file, its size and its sha256."""
     stem = p.name[: -len(".litertlm")] if p.name.endswith(".litertlm") else p.stem
-    card = FileModelCard(
-        id=stem, name=stem, architecture="unknown", hidden_size=None, num_hidden_layers=None,
-        num_attention_heads=None, num_key_value_heads=None, head_dim=None, intermediate_size=None, vocab_size=None,
-        max_position_embeddings=None, tie_word_embeddings=False, param_count=None, quant=None, format="litertlm",
-        source_file=str(p))
+    card = _opaque_card(stem, p, "litertlm")
     fields = {"weight_bytes_read_per_token": None,
               "unknown": "a .litertlm file is LiteRT-LM's own artefact: its architecture, parameter count and "
                          "bytes read per token are not read by edgebench"}
+    return card, fields
+
+
+def _opaque_card(stem: str, p: Path, fmt: str, **arch) -> FileModelCard:
+    return FileModelCard(
+        id=stem, name=stem, architecture="unknown", hidden_size=arch.get("hidden_size"), num_hidden_layers=None,
+        num_attention_heads=None, num_key_value_heads=None, head_dim=None, intermediate_size=None,
+        vocab_size=arch.get("vocab_size"), max_position_embeddings=arch.get("max_position_embeddings"),
+        tie_word_embeddings=False, param_count=None, quant=None, format=fmt, source_file=str(p))
+
+
+def pte_delegates(p: Path) -> list[str]:
+    """The delegate ids an ExecuTorch program holds, in PTE_DELEGATES order (none: portable CPU kernels):
+    searched in its flatbuffer (up to the segments' base offset when the extended header gives it)."""
+    with open(p, "rb") as fh:
+        head = fh.read(32)
+        limit = None
+        if head[8:12] == PTE_HEADER_MAGIC and len(head) >= 32:
+            program_size, segment_base = struct.unpack_from("<QQ", head, 16)
+            limit = segment_base or program_size or None
+        fh.seek(0)
+        found: set[str] = set()
+        tail = b""
+        read = 0
+        while limit is None or read < limit:
+            chunk = fh.read(min(1 << 22, limit - read) if limit else 1 << 22)
+            if not chunk:
+                break
+            read += len(chunk)
+            window = tail + chunk
+            found |= {name for name in PTE_DELEGATES if name.encode() in window}
+            tail = window[-32:]
+    return [name for name in PTE_DELEGATES if name in found]
+
+
+def describe_pte(p: Path) -> tuple[FileModelCard, dict]:
+    """An ExecuTorch program is the engine's own artefact (graph not read, as a .litertlm); its delegates are."""
+    delegates = pte_delegates(p)
+    kinds = sorted({PTE_DELEGATES[d] for d in delegates}, key=("npu", "gpu", "cpu").index)
+    fields = {"weight_bytes_read_per_token": None, "delegates": delegates,
+              "backend": kinds[0] if kinds else "cpu",
+              "unknown": "a .pte file is ExecuTorch's own program: its architecture, parameter count and bytes read "
+                         "per token are not read by edgebench"}
+    return _opaque_card(p.stem, p, "pte"), fields
+
+
+def _genie_config(p: Path) -> dict | None:
+    """The Genie config in `p` (a JSON object with a dialog or text-generator object), else None."""
+    try:
+        obj = json.loads(Path(p).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(obj, dict) and any(isinstance(obj.get(k), dict) for k in ("dialog", "text-generator")):
+        return obj
+    return None
+
+
+def genie_files(config: Path) -> dict[str, Path]:
+    """Every file a Genie config names, as written there -> where it is here (relative paths from the
+    config's folder), the JSON files it names searched the same way; a ModelFileError names a missing one."""
+    found: dict[str, Path] = {}
+    seen: set[Path] = set()
+
+    def walk(node, key: str, folder: Path, owner: Path) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, k, folder, owner)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, key, folder, owner)
+        elif isinstance(node, str) and node:
+            path = Path(node) if Path(node).is_absolute() else folder / node
+            if path.is_file():
+                found.setdefault(node, path)
+                if path.suffix == ".json" and path.resolve() not in seen:
+                    seen.add(path.resolve())
+                    try:
+                        walk(json.loads(path.read_text(encoding="utf-8")), "", path.parent, path)
+                    except (ValueError, UnicodeDecodeError):
+                        pass
+            elif key in GENIE_PATH_KEYS:
+                raise ModelFileError(f"{owner} names {node!r} ({key!r}), which is not there ({path})",
+                                     hint="a Genie config's files are found relative to its folder: put them "
+                                          "beside it, or give their absolute paths")
+
+    seen.add(Path(config).resolve())
+    obj = _genie_config(config)
+    if obj is None:
+        raise ModelFileError(f"{config} is not a Genie config (a JSON object with a dialog object)")
+    walk(obj, "", Path(config).parent, Path(config))
+    return found
+
+
+def genie_remote_names(config: Path, files: dict[str, Path]) -> dict[str, str]:
+    """Where each named file lands beside the config on a device: its path under the config's folder, or
+    `_ext/<n>-<name>` for one outside it (the config pushed is rewritten to name these)."""
+    root = Path(config).parent.resolve()
+    out: dict[str, str] = {}
+    for i, (written, path) in enumerate(sorted(files.items())):
+        try:
+            out[written] = path.resolve().relative_to(root).as_posix()
+        except ValueError:
+            out[written] = f"_ext/{i}-{path.name}"
+    return out
+
+
+def genie_backend(obj: dict) -> str | None:
+    """Where a Genie config's engine runs (GENIE_BACKENDS), from its first engine's backend.type."""
+    node = obj.get("dialog") or obj.get("text-generator") or {}
+    engines = node.get("engine")
+    for eng in (engines if isinstance(engines, list) else [engines]):
+        btype = ((eng or {}).get("backend") or {}).get("type") if isinstance(eng, dict) else None
+        if isinstance(btype, str):
+            return GENIE_BACKENDS.get(btype, btype)
+    return None
+
+
+def describe_genie(p: Path) -> tuple[FileModelCard, dict]:
+    obj = _genie_config(p) or {}
+    node = obj.get("dialog") or obj.get("text-generator") or {}
+    ctx = node.get("context") if isinstance(node.get("context"), dict) else {}
+    stem = p.stem if p.stem not in ("genie_config", "config", "genie-config") else (p.parent.name or p.stem)
+    ints = {k: v for k, v in ctx.items() if isinstance(v, int) and not isinstance(v, bool)}
+    card = _opaque_card(stem, p, GENIE_FORMAT, vocab_size=ints.get("n-vocab"), max_position_embeddings=ints.get("size"))
+    fields = {"weight_bytes_read_per_token": None, "backend": genie_backend(obj),
+              "dialog_type": node.get("type") if isinstance(node.get("type"), str) else None,
+              "unknown": "a Genie model is Qualcomm's compiled context binaries: its architecture, parameter count "
+                         "and bytes read per token are not read by edgebench"}
     return card, fields
 
 
@@ -344,14 +499,26 @@ def artefact_from_file(path: str | Path) -> tuple[FileModelCard, BuiltModel]:
     if fmt == "gguf":
         card, fields = describe_gguf(p)
         folder, model_file, names = p.parent, p, [p.name]
-    elif fmt == "litertlm":
-        card, fields = describe_litertlm(p)
+    elif fmt in ("litertlm", "pte"):
+        card, fields = describe_litertlm(p) if fmt == "litertlm" else describe_pte(p)
         folder, model_file, names = p.parent, p, [p.name]
+    elif fmt == GENIE_FORMAT:
+        card, fields = describe_genie(p)
+        named = genie_files(p)
+        remote = genie_remote_names(p, named)
+        # the config and every file it names, under the names they get beside it on a device
+        fields["genie_files"] = {p.name: str(p), **{remote[w]: str(named[w]) for w in named}}
+        fields["genie_paths"] = remote
+        folder, model_file = p.parent, p
     else:
         card, fields, model_file, names = describe_onnx(p)
         folder = model_file.parent
-    files = {n: {"bytes": (folder / n).stat().st_size, "sha256": file_sha256(folder / n)} for n in names}
-    if fmt in ("gguf", "litertlm"):
+    if fmt == GENIE_FORMAT:
+        files = {n: {"bytes": Path(f).stat().st_size, "sha256": file_sha256(Path(f))}
+                 for n, f in fields["genie_files"].items()}
+    else:
+        files = {n: {"bytes": (folder / n).stat().st_size, "sha256": file_sha256(folder / n)} for n in names}
+    if fmt in ("gguf", "litertlm", "pte"):
         digest = files[p.name]["sha256"]
     else:
         h = hashlib.sha256()

@@ -30,6 +30,11 @@ RUNTIMES.add("llama-cpp-python", "suite.runtimes.llama_cpp_python:LlamaCppRuntim
              about="GGUF, llama.cpp in process through the Python binding")
 RUNTIMES.add("litert-lm", "suite.runtimes.litert_lm_bench:LiteRtLmBenchRuntime",
              about=".litertlm, LiteRT-LM's benchmark binary on a phone: your official build with --runtime-bundle")
+RUNTIMES.add("executorch", "suite.runtimes.executorch_bench:ExecuTorchRuntime",
+             about=".pte, ExecuTorch's llama_main on a phone: your build with --runtime-bundle, --tokenizer")
+RUNTIMES.add("genie", "suite.runtimes.genie_bench:GenieRuntime",
+             about="Qualcomm Genie's genie-t2t-run on a Snapdragon phone: your QAIRT bundle with --runtime-bundle, "
+                   "--genie-config")
 RUNTIMES.add("litert-lm-python", "suite.runtimes.litert_lm:LiteRtLmRuntime",
              about="LiteRT-LM (.litertlm), Google's engine in process on this host's CPU (XNNPACK) through its "
                    "Python API")

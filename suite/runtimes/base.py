@@ -87,6 +87,9 @@ class DeviceCall:
     windows: bool = False
     #: where each invocation writes its pid as it starts (the sampler follows its memory); None: nowhere
     pid_file: str | None = None
+    #: remote paths of the run's other input files, by the name the runtime declares in `inputs`
+    #: (ExecuTorch's tokenizer)
+    inputs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -108,6 +111,9 @@ class NativeRun:
     reps: list = field(default_factory=list)
     #: what a metric cannot be in this mode, and why
     unavailable: dict = field(default_factory=dict)
+    #: (prompt tokens, generated tokens) per measured repetition as the tool counted them, when they are not
+    #: the asked ones (a runtime given text, whose tokenizer decides; a generation ended early)
+    counted: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,12 @@ class NativeRuntime(Runtime, Protocol):
         """The burst parameters as the analysis must count them (a tool may time another number
         of decode steps than edgebench's gen_tokens - 1)."""
         ...
+
+    # Optional:
+    #   inputs: tuple[str, ...]  -- other files a run needs (`RunRequest.inputs` by name, pushed beside
+    #                               the model; their remote paths in `DeviceCall.inputs`)
+    #   model_files(built, params) -> dict[str, Path]  -- every file of the model to push, the first the
+    #                               one the runtime loads (default: the model file alone)
 
 
 RUNTIMES: Registry[type[Runtime]] = Registry("runtime")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from suite.catalog.socs import load_socs
 from suite.core.errors import EdgebenchError
+from suite.core.filehash import local_sha256
 from suite.core.record import Failure, Part
 from suite.core.schema import Outcome
 from suite.device import provision, settings
@@ -247,14 +248,23 @@ class _NativeWay:
     def files(self, card, built) -> dict[str, Path]:
         self.say(f"{self.transport.serial}: provisioning {self.runtime.name} and {card.id}")
         digest = built.manifest.get("model_sha256", "")[:12] or built.path.name
-        self.model_name = f"models/{card.id}/{digest}/{built.model_file.name}"
+        model = {f"models/{card.id}/{digest}/{k}": v for k, v in self._model_files(built).items()}
+        self.model_name = next(iter(model))
+        self.input_names = {name: f"inputs/{name}/{local_sha256(path)[:12]}/{Path(path).name}"
+                            for name, path in self.req.inputs.items()}
         folder = self.runtime.name
-        files = {self.model_name: built.model_file,
+        files = {**model, **{key: Path(self.req.inputs[name]) for name, key in self.input_names.items()},
                  **{f"{folder}/{k}": v for k, v in self.runtime.bundle_files(self.bundle_dir).items()}}
         self.probes, self.probe_reason = self._build_probes() if self.req.probe else (None, None)
         if self.probes is not None:
             files |= {f"{PROBES_DIR}/{k}": v for k, v in self.probes.files().items()}
         return files
+
+    def _model_files(self, built) -> dict[str, Path]:
+        """Every file of the model to push, the first the one the runtime loads (the runtime's
+        `model_files` where it has one: a Genie config and the binaries it names)."""
+        hook = getattr(self.runtime, "model_files", None)
+        return hook(built, self.req.params) if hook else {built.model_file.name: built.model_file}
 
     def _build_probes(self):
         """(the native probes for this device's ABI and the runtime's CPU variant, None) or (None, why not)."""
@@ -275,6 +285,9 @@ class _NativeWay:
     def _model_remote(self, report) -> str:
         return report.remote(self.model_name)
 
+    def _inputs_remote(self, report) -> dict[str, str]:
+        return {name: report.remote(key) for name, key in self.input_names.items()}
+
     def _probes_remote(self) -> str:
         return f"{provision.WORK_DIR}/{PROBES_DIR}"
 
@@ -287,7 +300,7 @@ class _NativeWay:
                                params=self.req.params, bundle_dir=self.bundle_dir,
                                bundle_remote=self._bundle_remote(),
                                model_remote=self._model_remote(report), say=self.say, windows=self.windows,
-                               pid_file=self.pid_file)
+                               pid_file=self.pid_file, inputs=self._inputs_remote(report))
         self.plan = self.runtime.prepare(self.call)
         return {**self.plan.runtime, "bundle": self._bundle_block()}
 
@@ -383,6 +396,8 @@ class _NativeWay:
         # a scenario that ended the run early (a raise from on_rep) leaves the plan's partial run
         r = self.result or getattr(getattr(self, "plan", None), "partial", None)
         params = self.runtime.analysis_params(self.req.params)
+        if r is not None and r.counted is not None:  # the tool's own token counts, not the asked ones
+            params = dataclasses.replace(params, prompt_tokens=r.counted[0], gen_tokens=r.counted[1])
         if r is None:
             return Measured({}, {}, 0, params)
         failures: tuple[Failure, ...] = ()
@@ -391,7 +406,9 @@ class _NativeWay:
             outcome, message = r.failure
             failures = (Failure(Outcome(outcome), "RuntimeFailure", message),)
             blocks["runner_output"] = r.output
-        runtime = {k: v for k, v in r.runtime.items() if k in ("version", "backend", "backends", "offload")}
+        kept = ("version", "backend", "backends", "offload", "engine", "timeline", "tokens",
+                "accelerator_loaded")
+        runtime = {k: v for k, v in r.runtime.items() if k in kept}
         if self.fallback is not None:  # the binary that ran is the fallback's
             runtime |= {"bundle": self._bundle_block(), "commands": r.runtime.get("commands")}
         part = Part(runtime=runtime, blocks=blocks, unavailable=r.unavailable)
@@ -414,7 +431,11 @@ class HostNativeWay(_NativeWay):
         self.pid_file = str(Path(self._pid_dir.name) / f"{runtime.name}.pid")
 
     def files(self, card, built) -> dict[str, Path]:
-        self.model_file = built.model_file
+        model = self._model_files(built)
+        if len(model) > 1:
+            raise EdgebenchError(f"the {self.runtime.name} runtime runs its model's {len(model)} files on a phone "
+                                 "(they are pushed beside each other); not on this host", exit_code=2)
+        self.model_file = next(iter(model.values()))
         self.probes, self.probe_reason = self._build_probes() if self.req.probe else (None, None)
         return {}
 
@@ -423,6 +444,9 @@ class HostNativeWay(_NativeWay):
 
     def _model_remote(self, report) -> str:
         return str(Path(self.model_file).resolve())
+
+    def _inputs_remote(self, report) -> dict[str, str]:
+        return {name: str(Path(path).resolve()) for name, path in self.req.inputs.items()}
 
     def _probes_remote(self) -> str:
         return str(self.probes.path.resolve())

@@ -79,6 +79,8 @@ class RunRequest:
     runtime_bundle: Path | None = None
     #: the lab job this run belongs to (plan, plan sha256, job key, attempt, line, controller)
     lab: dict | None = None
+    #: other files the runtime needs, by the name it declares (`inputs`): ExecuTorch's tokenizer
+    inputs: dict[str, Path] = field(default_factory=dict)
 
 
 def resolve_model(req: RunRequest, runtime, say: Status = lambda _m: None):
@@ -90,8 +92,8 @@ def resolve_model(req: RunRequest, runtime, say: Status = lambda _m: None):
             raise EdgebenchError(
                 f"{req.model_file} is {built.format}; runtime {runtime.name} loads {', '.join(runtime.formats)}",
                 hint="GGUF runs on llama.cpp or llama-cpp-python, an ort-genai ONNX folder on ort-genai, a .litertlm "
-                     "file on litert-lm-python", exit_code=2)
-        return card, built, (built.model_file if built.format in ("gguf", "litertlm") else built.path)
+                     "file on litert-lm(-python), a .pte on executorch, a Genie config on genie", exit_code=2)
+        return card, built, (built.path if built.format == "onnx" else built.model_file)
     card = get_model_card(req.model_id)
     say(f"model {card.id}: checking the build")
     built = build_model(card, fmt=fmt, quant=req.quant, seed=req.seed, out_root=req.models_dir or default_models_dir())

@@ -13,6 +13,7 @@ workers, scenarios) name neither.
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from suite.core.errors import EdgebenchError, RooflineError, RuntimeFailure
 from suite.core.record import Failure
 from suite.core.schema import Outcome
 from suite.models.user_file import model_record as file_model_record
-from suite.runtimes import Runtime, backends, builds_own, get_runtime, is_native, measures_depth
+from suite.runtimes import RUNTIMES, Runtime, backends, builds_own, get_runtime, is_native, measures_depth
 from suite.runtimes.remote import find_python
 from suite.session.device import HostNativeWay, Phone, ScenarioHooks
 from suite.session.local import Host, Interrupted, Measured, RunRequest, Status, StopRun, Stored, new_head, store_run
@@ -69,7 +70,37 @@ def check_request(req: RunRequest, ref) -> Runtime:
     if not is_native(runtime) and req.runtime_bundle is not None:
         raise EdgebenchError(f"--runtime-bundle is for native runtimes; {runtime.name} runs in process",
                              exit_code=2)
+    wanted = tuple(getattr(runtime, "inputs", ()))
+    for name in wanted:
+        if name not in req.inputs:
+            flag = "--" + name.replace("_", "-")
+            raise EdgebenchError(f"the {runtime.name} runtime needs {flag} FILE", hint=runtime.bundle_hint,
+                                 exit_code=2)
+        if not Path(req.inputs[name]).is_file():
+            raise EdgebenchError(f"no {name.replace('_', ' ')} file at {req.inputs[name]}", exit_code=2)
+    for name in req.inputs:
+        if name not in wanted:
+            takers = [n for n in RUNTIMES.names() if name in getattr(get_runtime(n), "inputs", ())]
+            raise EdgebenchError(f"--{name.replace('_', '-')} is for the {' and '.join(takers) or 'no'} runtime; "
+                                 f"{runtime.name} takes no such file", exit_code=2)
     return runtime
+
+
+def artefact_backend(req: RunRequest, runtime: Runtime, built) -> RunRequest:
+    """The request with the backend the model itself fixes, for a runtime whose artefact decides where it
+    runs (`backend_from_artefact`: an ExecuTorch program's delegates, a Genie config's engine): `--backend`
+    other than the default cpu must name it (else refused before anything runs)."""
+    own = built.manifest.get("backend") if getattr(runtime, "backend_from_artefact", False) else None
+    asked = req.params.backend
+    if not own or own == asked:
+        return req
+    if own not in backends(runtime):
+        raise EdgebenchError(f"{built.model_file} runs on {own}, which {runtime.name} does not measure", exit_code=2)
+    if asked != "cpu":
+        what = ", ".join(built.manifest.get("delegates") or ()) or own
+        raise EdgebenchError(f"--backend {asked}: {built.model_file} was built for the {own.upper()} ({what})",
+                             hint=f"give --backend {own}, or a model built for the {asked.upper()}", exit_code=2)
+    return dataclasses.replace(req, params=dataclasses.replace(req.params, backend=own))
 
 
 def cold_start(report, runtime_name: str) -> dict:
@@ -103,6 +134,7 @@ def run(ref, req: RunRequest, *, status: Status | None = None, on_rep=None, push
     way = target.way(runtime, req, say, windows=hooks.windows)
 
     card, built = way.model()
+    req = way.req = artefact_backend(req, runtime, built)
     files = way.files(card, built)
     report = target.provision(files, push_progress)
     runtime_block = way.provisioned(report)

@@ -41,6 +41,10 @@ class ToolRun:
     source_lines: dict[str, int] = field(default_factory=dict)
     #: what the text says about the run: model, device, backend, version, build, threads, ...
     identity: dict[str, str] = field(default_factory=dict)
+    #: the tool's own timestamps of the run's events, in seconds on the tool's clock (ExecuTorch's observer:
+    #: the wall clock, epoch; Genie's profile: a monotonic clock of its own): load_start, load_end,
+    #: inference_start, prefill_end, first_token, inference_end
+    clock: dict[str, float] = field(default_factory=dict)
     #: the text says the run failed or measured nothing (an assert, an error, "No prefill turns recorded")
     failed: str | None = None
     #: quirks met on the way (a truncated block, a derived value, an anomaly such as a total time from init)

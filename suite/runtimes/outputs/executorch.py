@@ -261,6 +261,11 @@ def _observer(ev: _Event, body: str, n: int) -> None:
             return None
         return (fields[b] - fields[a]) / scale
 
+    for key, name in (("model_load_start_ms", "load_start"), ("model_load_end_ms", "load_end"),
+                      ("inference_start_ms", "inference_start"), ("prompt_eval_end_ms", "prefill_end"),
+                      ("first_token_ms", "first_token"), ("inference_end_ms", "inference_end")):
+        if finite(fields.get(key, math.nan)) and fields[key] > 0:
+            run.clock[name] = fields[key] / scale
     if fields.get("model_load_start_ms") == 0 and fields.get("model_load_end_ms") == 0:
         run.notes.append("model_load_start_ms = model_load_end_ms = 0: the runner did not time the load "
                          "(load_s absent, not 0)")

@@ -227,6 +227,7 @@ def _walk(obj: dict, text: str, start: int, end: int, line_of) -> list[ToolRun]:
             continue
         comp_spans = next(spans, [])
         create: tuple[float, int] | None = None
+        create_ev: dict = {}
         for i, ev in enumerate(comp["events"]):
             if not isinstance(ev, dict) or not isinstance(ev.get("type"), str):
                 continue
@@ -240,6 +241,7 @@ def _walk(obj: dict, text: str, start: int, end: int, line_of) -> list[ToolRun]:
             kpis = {k: (v, line_for(k)) for k, v in ev.items() if isinstance(v, dict)}
             if etype.endswith("_create"):
                 create = _init_time(ev, kpis, line_for)
+                create_ev = ev
             elif etype.endswith(("_query", "_execute")):
                 run = ToolRun(tool=TOOL, form=FORM_PROFILE, identity={**ident, "event": etype})
                 if isinstance(comp.get("name"), str):
@@ -247,6 +249,7 @@ def _walk(obj: dict, text: str, start: int, end: int, line_of) -> list[ToolRun]:
                 for name, (kpi, n) in kpis.items():
                     _kpi(run, name, kpi.get("value"), kpi.get("unit"), n)
                 _finish(run, create)
+                _clock(run, ev, create_ev)
                 runs.append(run)
         if create is not None and not any(r.identity.get("component") == comp.get("name") for r in runs):
             run = ToolRun(tool=TOOL, form=FORM_PROFILE, identity=dict(ident),
@@ -254,6 +257,22 @@ def _walk(obj: dict, text: str, start: int, end: int, line_of) -> list[ToolRun]:
             _finish(run, create)
             runs.append(run)
     return runs
+
+
+def _clock(run: ToolRun, query: dict, create: dict) -> None:
+    """The events' own start and stop (bare integers, us on the profiler's monotonic clock) as `clock`
+    seconds: the dialog's create is the load, its query the inference, the prefill ending at the first token."""
+    def us(ev: dict, key: str) -> float | None:
+        x = ev.get(key)
+        return x * 1e-6 if isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 else None
+
+    for ev, a, b in ((create, "load_start", "load_end"), (query, "inference_start", "inference_end")):
+        start, stop = us(ev, "start"), us(ev, "stop")
+        if start is not None and stop is not None and stop >= start:
+            run.clock[a], run.clock[b] = start, stop
+    ttft = run.values.get("ttft_s")
+    if "inference_start" in run.clock and ttft is not None and math.isfinite(ttft) and ttft > 0:
+        run.clock["prefill_end"] = run.clock["first_token"] = run.clock["inference_start"] + ttft
 
 
 def _init_time(ev: dict, kpis: dict, line_for) -> tuple[float, int] | None:
