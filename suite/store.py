@@ -175,8 +175,30 @@ def _v3_sustained_windows(record: dict) -> dict:
     return record
 
 
+#: the metrics schema 5 added: a version-4 run did not measure them
+V5_METRICS = ("rss_file_bytes/peak", "rss_anon_bytes/peak", "rss_file_bytes/decode_peak",
+              "major_faults_per_token/decode", "storage_read_bytes_per_token/decode", "mem_available_bytes/min",
+              "swap_delta_bytes")
+
+
+def _v4_paging(record: dict) -> dict:
+    """Version 5 measures memory by kind and paging. A version-4 run did not: each new metric is
+    `unavailable` with that reason (never 0, never guessed), and it has no `paging` block."""
+    record = dict(record)
+    unavailable = dict(record.get("unavailable") or {})
+    metrics = record.get("metrics") or {}
+    for name in V5_METRICS:
+        if name not in metrics:
+            unavailable.setdefault(name, "not measured: recorded before edgebench read memory by kind and paging "
+                                         "(schema 4)")
+    record["unavailable"] = unavailable
+    record["schema_version"] = 5
+    return record
+
+
 #: Upgrade steps: UPGRADES[n] turns a version-n record into a version-(n+1) record.
-UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_llama_names, 2: _v2_ci_method, 3: _v3_sustained_windows}
+UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_llama_names, 2: _v2_ci_method, 3: _v3_sustained_windows,
+                                               4: _v4_paging}
 
 
 def upgrade_record(record: dict, source: str = "record") -> dict:

@@ -281,17 +281,30 @@ def test_phone_killed_mid_sampling(loopback_phone_factory):
 
 
 @pytest.mark.loopback
-def test_pid_from_another_namespace_is_not_reported(loopback_phone_factory, tmp_path):
-    """The runner's pid file names a pid of ITS namespace; in the loop's it is the loop's own
-    shell or the sandbox: that memory must not be reported as the runtime's."""
+def test_a_process_another_shell_started_is_followed_and_the_loop_s_own_pid_is_not(loopback_phone_factory):
+    """Every shell of a phone shares one pid namespace (the loopback phone's too): a runtime another adb shell
+    started is read through its pid file; a pid that names the loop's own shell is never the runtime's."""
     phone = loopback_phone_factory("qcom-flagship", charging=False)
     t = _transport(phone)
-    t.shell("mkdir -p /data/local/tmp/edgebench && echo $$ > /data/local/tmp/edgebench/runner.pid")
-    s = AndroidSampler(t, thermal_period_s=None, pid_file="/data/local/tmp/edgebench/runner.pid")
+    pid_file = "/data/local/tmp/edgebench/runner.pid"
+    t.shell("mkdir -p /data/local/tmp/edgebench")
+    runtime = t.stream(f"sh -c 'echo $$ > {pid_file} && exec sleep 30'")
+    deadline = time.monotonic() + 10
+    while not t.shell(f"cat {pid_file} 2>/dev/null").stdout.strip() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        s = AndroidSampler(t, thermal_period_s=None, pid_file=pid_file)
+        with s:
+            time.sleep(1.2)
+        assert s.peak_rss_bytes is None or s.peak_rss_bytes > 0
+        assert CH_RSS_BYTES in _by_channel(s.rows) and s.availability()[CH_RSS_BYTES] is None
+    finally:
+        runtime.close()
+    s = AndroidSampler(t, thermal_period_s=None, pid_file=pid_file)
     with s:
+        t.shell(f"echo {s.loop_pid} > {pid_file}")
         time.sleep(1.2)
-    assert CH_RSS_BYTES not in _by_channel(s.rows) and s.peak_rss_bytes is None
-    assert "not the runtime" in s.availability()[CH_RSS_BYTES]
+    assert s.loop_pid and "not the runtime" in (s.availability()[CH_RSS_BYTES] or "")
 
 
 # --- the dumpsys battery fallback (battery sysfs unreadable) ------------------------------

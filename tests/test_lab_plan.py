@@ -160,7 +160,9 @@ def test_job_params_carry_each_scenarios_own_options(tmp_path):
     base = {"idle_s"} | {"prompt_tokens", "gen_tokens", "reps", "warmup", "threads", "quant", "seed", "rate",
                          "probe"}
     for job in load_plan(write(tmp_path, FULL)).expand():
-        assert set(job.params) - base == set(get_scenario(job.scenario).options), job.scenario
+        # every option a scenario always takes; fit's walk past RAM only when the job sets it
+        optional = {"beyond_ram", "floor_tps", "rung_timeout_s"} if job.scenario == "fit" else set()
+        assert set(job.params) - base == set(get_scenario(job.scenario).options) - optional, job.scenario
 
 
 def test_gate_table_is_the_gate_the_scenarios_take(tmp_path):
@@ -434,3 +436,21 @@ def test_executorch_and_genie_jobs_take_the_user_s_model_bundle_and_tokenizer(tm
     (g,) = load_plan(write(tmp_path, head + '\n[[jobs]]\nscenario = "burst"\nruntime = "genie"\n'
                                             'model_file = "genie_config.json"\nbackend = "npu"\n')).expand()
     assert g.runtime == "genie" and g.tokenizer is None and g.params["backend"] == "npu"
+
+
+def test_fit_beyond_ram_and_llama_cpp_s_load_options(tmp_path):
+    fit = MINIMAL_HEAD + '\n[[jobs]]\nscenario = "fit"\nmodels = ["tiny", "smollm2-135m"]\nruntime = "llama.cpp"\n'
+    plain = load_plan(write(tmp_path, fit)).expand()[0]
+    assert not {"beyond_ram", "floor_tps", "rung_timeout_s", "mmap", "repack"} & set(plain.params)
+    (job,) = load_plan(write(tmp_path, fit + 'beyond_ram = true\nfloor_tps = 0.5\nrung_timeout = "10m"\n')).expand()
+    assert job.params["beyond_ram"] is True and job.params["floor_tps"] == 0.5 and job.params["rung_timeout_s"] == 600
+    assert job_key(job.identity()) != job_key(plain.identity())
+    e = fails(tmp_path, fit.replace('"llama.cpp"', '"ort-genai"') + "beyond_ram = true\n")
+    assert e.key == "[[jobs]] #1 beyond_ram" and "runs llama.cpp" in e.message
+    assert "only with beyond_ram = true" in fails(tmp_path, fit + "floor_tps = 2\n").message
+    assert "only for scenario 'fit'" in fails(tmp_path, MINIMAL_HEAD + BURST + "beyond_ram = true\n").message
+    assert "contradict it" in fails(tmp_path, fit + "beyond_ram = true\nmmap = false\n").message
+    (burst,) = load_plan(write(tmp_path, MINIMAL_HEAD + BURST + 'runtime = "llama.cpp"\nmmap = false\n')).expand()
+    assert burst.params["mmap"] is False and "repack" not in burst.params
+    e = fails(tmp_path, MINIMAL_HEAD + BURST + 'runtime = "ort-genai"\nrepack = false\n')
+    assert "a load option of llama.cpp; ort-genai has none" in e.message

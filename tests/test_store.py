@@ -192,5 +192,16 @@ def test_version_3_sustained_runs_say_one_window_per_generation_and_stability_is
     assert upgrade_record(pct)["metrics"]["stability_pct"] == pct["metrics"]["stability_pct"]
     # a burst run is untouched but for its version
     burst = upgrade_record(example(3))
-    assert burst == example(3) | {"schema_version": SCHEMA_VERSION}
+    assert burst == upgrade_record(example(3) | {"schema_version": 4}) | {"schema_version": SCHEMA_VERSION}
     assert "min_window_s" not in burst["scenario"]["params"]
+
+
+def test_version_4_runs_say_memory_by_kind_and_paging_were_not_measured():
+    rec = upgrade_record(example(4))
+    assert rec["schema_version"] == SCHEMA_VERSION and "paging" not in rec
+    for name in ("rss_file_bytes/peak", "major_faults_per_token/decode", "swap_delta_bytes"):
+        assert name not in rec["metrics"] and "before edgebench read memory by kind" in rec["unavailable"][name]
+    assert {k: v for k, v in rec["metrics"].items()} == example(4)["metrics"]  # nothing else changes
+    # a version-5 record measured them: the memory of a real llama.cpp run on this host
+    v5 = example(5)
+    assert v5["paging"]["offloaded"] is False and v5["metrics"]["rss_file_bytes/peak"]["value"] > 0

@@ -31,7 +31,8 @@ POWER_METRICS = ("power_w/avg", "power_w/peak", "energy_j/prefill", "energy_j/de
 POWER_SENSOR = "power_w"
 
 def derive(frame: pd.DataFrame, params: BurstParams, n_reps: int, *, model: Mapping, metrics: Mapping,
-           sensors: Mapping, card, bw, compute, llc: int | None, emulated: str | None = None) -> Part:
+           sensors: Mapping, card, bw, compute, llc: int | None, emulated: str | None = None,
+           storage: Mapping | None = None, paging: Mapping | None = None) -> Part:
     """What the samples and bounds give: hottest temperature, energy and power, roofline.
 
     `model`: the record's model block (bytes per token); `metrics`: the run's metrics so far (its
@@ -41,7 +42,8 @@ def derive(frame: pd.DataFrame, params: BurstParams, n_reps: int, *, model: Mapp
     if not n_reps:
         return temps
     energy = power_part(frame, params, n_reps, metrics=metrics, sensors=sensors)
-    roof = roofline_part(model, {**metrics, **energy.metrics}, card, params, bw, compute, llc, emulated=emulated)
+    roof = roofline_part(model, {**metrics, **energy.metrics}, card, params, bw, compute, llc, emulated=emulated,
+                         storage=storage, paging=paging)
     return Part(metrics={**temps.metrics, **energy.metrics, **roof.metrics}, gaps=energy.gaps,
                 unavailable=roof.unavailable, sensors=energy.sensors, roofline=roof.roofline, errors=roof.errors)
 
@@ -97,8 +99,15 @@ def prefill_params_per_token(card, prompt_tokens: int) -> float:
 
 
 def roofline_part(model: Mapping, metrics: Mapping, card, params: BurstParams, bw, compute,
-                  llc: int | None, *, emulated: str | None = None) -> Part:
+                  llc: int | None, *, emulated: str | None = None, storage: Mapping | None = None,
+                  paging: Mapping | None = None) -> Part:
     """Bounds, and the fraction of them each throughput reaches.
+
+    An offloaded decode (`paging["offloaded"]`: its weights streamed from storage) is bound by both memories:
+    of the bytes a token reads, those it paged in from storage (`storage_read_bytes_per_token/decode`,
+    measured) come at the storage's sequential bandwidth (`storage`, the storage probe: the faster of its
+    two figures, so the bound stays an upper bound), the rest at DRAM bandwidth:
+    `offload_bound_tps = 1 / (resident / dram_bw + streamed / storage_bw)`.
 
     A fraction above 1.0 means the probe or the byte count is wrong: the fraction is not
     stored, the error is recorded, and the session raises once the run is safely written.
@@ -146,7 +155,27 @@ def roofline_part(model: Mapping, metrics: Mapping, card, params: BurstParams, b
             bound = decode_bound_tps(per_tok, bw.bytes_per_s)
             roof.update(decode_bytes_per_token=per_tok, decode_bound_tps=bound)
         roof["last_level_cache_bytes"] = llc
-        if per_tok is None:  # an engine's own artefact (a .litertlm): how many bytes a token reads is not known
+        offloaded = bool((paging or {}).get("offloaded"))
+        if per_tok is not None and offloaded:
+            streamed = (metrics.get("storage_read_bytes_per_token/decode") or {}).get("value")
+            seq = (storage or {}).get("storage_read_bw_bytes_per_s/seq")
+            if not seq or streamed is None:
+                un["roofline_fraction/decode"] = (
+                    "the decode ran offloaded (weights read from storage), and the "
+                    + ("storage's bandwidth was not measured (the storage probe runs with fit --beyond-ram)"
+                       if not seq else "bytes it read from storage per token were not measured"))
+            else:
+                streamed = min(float(streamed), per_tok)
+                resident = per_tok - streamed
+                offload_bound = offload_bound_tps(resident, bw.bytes_per_s, streamed, seq)
+                roof.update(offload_bound_tps=offload_bound, streamed_bytes_per_token=streamed,
+                            resident_bytes_per_token=resident, storage_bandwidth_bytes_per_s=seq,
+                            storage_method=(storage or {}).get("method"))
+                if decode:
+                    check("roofline_fraction/decode", decode["value"], offload_bound)
+        if offloaded:
+            pass  # decided above
+        elif per_tok is None:  # an engine's own artefact (a .litertlm): how many bytes a token reads is not known
             un["roofline_fraction/decode"] = (f"the model file ({model.get('format')}, the engine's own artefact) "
                                               "does not say how many bytes a token reads")
         elif llc and per_tok < CACHE_RESIDENT_MULTIPLE * llc:
@@ -171,6 +200,16 @@ def roofline_part(model: Mapping, metrics: Mapping, card, params: BurstParams, b
         if prefill:
             check("roofline_fraction/prefill", prefill["value"], bound)
     return Part(metrics=found, unavailable=un, roofline=roof, errors=tuple(errors))
+
+
+def offload_bound_tps(resident_bytes: float, dram_bytes_per_s: float, streamed_bytes: float,
+                      storage_bytes_per_s: float) -> float:
+    """Tokens per second a decode cannot beat when `streamed_bytes` of each token come from storage and
+    `resident_bytes` from DRAM: 1 / (resident / dram_bw + streamed / storage_bw)."""
+    seconds = resident_bytes / dram_bytes_per_s + streamed_bytes / storage_bytes_per_s
+    if seconds <= 0:
+        raise ValueError("a token that reads no bytes has no bound")
+    return 1.0 / seconds
 
 
 #: A model reading less than this multiple of the LLC per token is not DRAM-bound.

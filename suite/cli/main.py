@@ -221,6 +221,11 @@ def run(
     window_tokens: Annotated[int, typer.Option(help="sustained: tokens per generation; consecutive generations make a window.", min=2)] = 64,
     min_window: Annotated[str, typer.Option(help="sustained: shortest window, e.g. 2s (generations are grouped until a window spans it; 0: one generation per window).")] = "2s",
     models: Annotated[str | None, typer.Option(help="fit: comma-separated ladder [default: every reference card by size].")] = None,
+    beyond_ram: Annotated[bool, typer.Option("--beyond-ram", help="fit: keep walking past the models larger than the phone's RAM, llama.cpp mapping their weights from storage (mmap on, weight repacking off); each rung says whether it ran offloaded.")] = False,
+    floor_tps: Annotated[float, typer.Option(help="fit --beyond-ram: stop after the first rung whose decode is slower than this (tok/s).", min=0.0)] = 1.0,
+    rung_timeout: Annotated[str, typer.Option(help="fit --beyond-ram: the longest one rung's invocation may run, e.g. 15m (past it the rung is a timeout and the walk stops).")] = "15m",
+    mmap: Annotated[int | None, typer.Option(help="llama.cpp: 1 maps the model file (its pages can be evicted and read again), 0 reads it into memory [default: llama-bench's].", min=0, max=1)] = None,
+    repack: Annotated[int | None, typer.Option(help="llama.cpp: 0 turns off CPU weight repacking (repacked weights are anonymous memory, which cannot page) [default: llama-bench's, on].", min=0, max=1)] = None,
     cooldown_max_temp: Annotated[float | None, typer.Option(help="Gate: wait until the battery (or hottest) sensor is under this (degC) and thermal status is NONE.")] = None,
     cooldown_timeout: Annotated[str, typer.Option(help="Gate: give up cooling after this long, e.g. 10m.")] = "10m",
     battery_floor: Annotated[float | None, typer.Option(help="Gate: skip (or --battery-wait) when the battery is under this level (%).")] = None,
@@ -265,10 +270,16 @@ def run(
         gate = Gate(cooldown_max_temp_c=cooldown_max_temp, cooldown_timeout_s=_seconds(cooldown_timeout),
                     battery_floor=battery_floor, battery_wait=battery_wait)
     scenario = SCENARIOS.check(scenario)  # an unknown one: UnknownNameError naming the registered ones
+    if beyond_ram:
+        if scenario != "fit":
+            raise EdgebenchError("--beyond-ram is an option of the fit scenario: give --scenario fit",
+                                 exit_code=exits.USAGE)
+        runtime = runtime or "llama.cpp"  # it maps GGUF weights from storage
     if backend not in BACKENDS:
         raise EdgebenchError(f"unknown backend {backend!r}", hint=f"one of {', '.join(BACKENDS)}", exit_code=exits.USAGE)
     params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
-                         threads=threads, seed=seed, depth=depth, backend=backend)
+                         threads=threads, seed=seed, depth=depth, backend=backend,
+                         mmap=None if mmap is None else bool(mmap), repack=None if repack is None else bool(repack))
     req = RunRequest(model_id=model, runtime=runtime or "ort-genai", device=device, params=params, quant=quant,
                      seed=seed,
                      models_dir=models_dir or default_models_dir(), results_dir=results_dir, sample_rate_hz=rate,
@@ -281,7 +292,8 @@ def run(
             raise EdgebenchError(f"the {scenario} scenario and the gates run on phones: give --device SERIAL",
                                  exit_code=exits.USAGE)
         options = _scenario_options(entry, duration=duration, windows=windows, window_tokens=window_tokens,
-                                    min_window=min_window, models=models)
+                                    min_window=min_window, models=models, beyond_ram=beyond_ram,
+                                    floor_tps=floor_tps, rung_timeout=rung_timeout)
         for ref in refs:
             _run_scenario(entry, _for_device(req, ref, runtime), ref, gate=gate, options=options)
         return
@@ -372,11 +384,14 @@ def _seconds(text: str | None) -> float | None:
 
 
 def _scenario_options(entry, *, duration: str | None, windows: int | None, window_tokens: int,
-                      min_window: str, models: str | None) -> dict:
+                      min_window: str, models: str | None, beyond_ram: bool = False, floor_tps: float = 1.0,
+                      rung_timeout: str = "15m") -> dict:
     """The scenario's own options (`entry.options`) from the run command's: only those it takes are read."""
     given = {"duration_s": lambda: _seconds(duration), "windows": lambda: windows,
              "window_tokens": lambda: window_tokens, "min_window_s": lambda: _seconds(min_window),
-             "models": lambda: [m.strip() for m in models.split(",")] if models else None}
+             "models": lambda: [m.strip() for m in models.split(",")] if models else None,
+             "beyond_ram": lambda: beyond_ram, "floor_tps": lambda: floor_tps,
+             "rung_timeout_s": lambda: _seconds(rung_timeout)}
     return {name: given[name]() for name in entry.options if name in given}
 
 

@@ -26,6 +26,13 @@ class BurstParams:
     seed: int = 0
     depth: int = 0
     backend: str = "cpu"
+    #: how the weights are loaded, where the runtime lets edgebench say (llama.cpp): True maps the model
+    #: file (its pages can be evicted and read again: a model larger than RAM can run), False reads it into
+    #: memory; None: the runtime's default
+    mmap: bool | None = None
+    #: llama.cpp's CPU weight repacking (copies Q4_0/Q8_0 weights into anonymous buffers on arm64 builds with
+    #: dotprod/i8mm: they cannot page); False turns it off; None: the runtime's default (on)
+    repack: bool | None = None
     #: analysis only (never stored): whether decode continues after the measured prompt (in process)
     #: or runs on its own from `depth` (llama-bench's separate `-p 0 -n N` test)
     decode_after_prompt: bool = True
@@ -63,7 +70,9 @@ class BurstParams:
             "seed": self.seed,
         }
         return (out | ({"depth": self.depth} if self.depth else {})
-                | ({"backend": self.backend} if self.backend != "cpu" else {}))
+                | ({"backend": self.backend} if self.backend != "cpu" else {})
+                | ({"mmap": self.mmap} if self.mmap is not None else {})
+                | ({"repack": self.repack} if self.repack is not None else {}))
 
 
 @dataclass

@@ -15,7 +15,11 @@ from enum import StrEnum
 #: log scale) and flags few samples (`small_n`); version-2 runs are upgraded to say theirs was the t-interval
 #: 4: sustained windows last at least `min_window_s` (version-3 sustained runs get 0: one window per
 #: generation) and `stability_pct` holds a percentage (a fraction stored by mistake is fixed on upgrade)
-SCHEMA_VERSION = 4
+#: 5: memory and paging (`rss_file_bytes/peak`, `rss_anon_bytes/peak`, `major_faults_per_token/decode`,
+#: `storage_read_bytes_per_token/decode`, `mem_available_bytes/min`, `swap_delta_bytes`, the storage probe's
+#: bandwidths) and the `paging` block (whether decode streamed its weights from storage: `offloaded`);
+#: version-4 runs say these were not measured then
+SCHEMA_VERSION = 5
 
 #: Top-level keys of run.json, in the order they are written.
 RUN_FIELDS = (
@@ -46,9 +50,10 @@ RUN_FIELDS = (
 #: (the run id this run replaces: same measurement, re-derived, e.g. with a meter's log),
 #: `lab` (the lab plan, job key and attempt a run belongs to), `throttling` (whether a measured run's
 #: prefill or decode ran under a falling frequency ceiling or a thermal status: suite.analysis.throttling),
-#: `thermal` (the sustained scenario's windows and evidence).
+#: `thermal` (the sustained scenario's windows and evidence), `paging` (what the runtime kept resident and
+#: read from storage during decode, and whether it ran offloaded: suite.analysis.paging).
 OPTIONAL_RUN_FIELDS = ("labels", "provisioning", "import", "runner_output", "power_meter", "supersedes", "lab",
-                       "throttling", "thermal")
+                       "throttling", "thermal", "paging")
 
 
 #: how a metric's `ci95` was computed (its `ci_method`): positive quantities on the log scale
@@ -113,6 +118,21 @@ METRICS: dict[str, MetricSpec] = _specs(
     MetricSpec("load_s", "s", False, "model load time"),
     MetricSpec("peak_rss_bytes", "bytes", False, "peak resident set size of the runtime process"),
     MetricSpec("peak_pss_bytes", "bytes", False, "peak proportional set size of the runtime process"),
+    # memory and paging (schema 5): file-backed pages can be evicted and read again from storage (a
+    # memory-mapped model larger than RAM); anonymous ones cannot (they would be swapped, or the process killed)
+    MetricSpec("rss_file_bytes/peak", "bytes", False, "peak file-backed resident bytes of the runtime (RssFile)"),
+    MetricSpec("rss_anon_bytes/peak", "bytes", False, "peak anonymous resident bytes of the runtime (RssAnon)"),
+    MetricSpec("rss_file_bytes/decode_peak", "bytes", False, "peak file-backed resident bytes during decode"),
+    MetricSpec("major_faults_per_token/decode", "faults/tok", False,
+               "major page faults (pages read from storage) per generated token", positive=False),
+    MetricSpec("storage_read_bytes_per_token/decode", "bytes/tok", False,
+               "bytes the runtime read from storage per generated token (/proc/PID/io read_bytes)", positive=False),
+    MetricSpec("mem_available_bytes/min", "bytes", True, "lowest MemAvailable of the device during the run"),
+    MetricSpec("swap_delta_bytes", "bytes", False, "swap (zram) used at the end minus at the start of the run",
+               positive=False),
+    MetricSpec("storage_read_bw_bytes_per_s/seq", "bytes/s", True, "the device's sequential storage read bandwidth"),
+    MetricSpec("storage_read_bw_bytes_per_s/rand4k", "bytes/s", True,
+               "the device's random 4 KiB storage read bandwidth (queue depth 1)"),
     MetricSpec("energy_j/prefill", "J", False, "energy integrated over the prefill phases"),
     MetricSpec("energy_j/decode", "J", False, "energy integrated over the decode phases"),
     MetricSpec("j_per_token/prefill", "J/tok", False, "energy per prompt token"),
@@ -158,6 +178,16 @@ CH_CURRENT_A = "current_a"
 CH_VOLTAGE_V = "voltage_v"
 CH_TEMP_BATTERY = "temp_c/battery"
 CH_RSS_BYTES = "rss_bytes"
+#: the runtime's resident bytes by kind (/proc/PID/status RssAnon, RssFile)
+CH_RSS_ANON_BYTES = "rss_anon_bytes"
+CH_RSS_FILE_BYTES = "rss_file_bytes"
+#: the runtime process's cumulative counters as read (a new process starts again from 0):
+#: /proc/PID/stat majflt, /proc/PID/io read_bytes
+CH_MAJOR_FAULTS = "major_faults"
+CH_STORAGE_READ_BYTES = "storage_read_bytes"
+#: the device's /proc/meminfo MemAvailable and swap in use (SwapTotal - SwapFree)
+CH_MEM_AVAILABLE_BYTES = "mem_available_bytes"
+CH_SWAP_USED_BYTES = "swap_used_bytes"
 CH_THERMAL_STATUS = "thermal_status"
 #: The values of `thermal_status` (Android ThrottlingSeverity / PowerManager.THERMAL_STATUS_*).
 THERMAL_STATUS = {0: "NONE", 1: "LIGHT", 2: "MODERATE", 3: "SEVERE", 4: "CRITICAL", 5: "EMERGENCY", 6: "SHUTDOWN"}

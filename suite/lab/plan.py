@@ -20,6 +20,8 @@
     reps = 5                     # >= 1
     warmup = 1                   # >= 0
     depth = 0                    # >= 0: tokens in the context before each measured phase (llama.cpp's -d)
+    mmap = true                  # llama.cpp: map the weights (true) or read them into memory (false); default: its own
+    repack = false               # llama.cpp: CPU weight repacking; default: its own (on)
     backend = "cpu"              # cpu | gpu | npu (gpu, npu: llama.cpp or litert-lm with your official bundle;
                                  # executorch and genie run where their model was built for)
     threads = 4                  # >= 1; default: the runtime's choice
@@ -53,6 +55,9 @@
                                  # fit: the ladder (default: every reference card), no model_file
     runtimes = ["ort-genai"]     # default: [runtime]
     devices = ["tier=flagship"]  # narrows this job to the devices these selectors match
+    beyond_ram = true            # fit only: walk past the phone's RAM (llama.cpp, weights mapped, no repacking)
+    floor_tps = 1.0              # fit beyond_ram: stop after the first rung decoding slower than this
+    rung_timeout = "15m"         # fit beyond_ram: the longest one rung's invocation may run
     duration = "2m"              # sustained only: duration or windows, exactly one
     windows = 20
     window_tokens = 64           # sustained only: tokens per generation
@@ -95,18 +100,20 @@ MIN_WINDOW_S = 2.0  # suite.scenarios.sustained.MIN_WINDOW_S
 PARAM_DEFAULTS: dict[str, Any] = {
     "runtime": "ort-genai", "runtime_bundle": None, "prompt_tokens": 128, "gen_tokens": 64, "reps": 5,
     "warmup": 1, "threads": None, "quant": None, "seed": 0, "rate": 10.0, "probe": False, "repetitions": 1,
-    "idle": 5.0, "depth": 0, "backend": "cpu", "tokenizer": None,
+    "idle": 5.0, "depth": 0, "backend": "cpu", "tokenizer": None, "mmap": None, "repack": None,
 }
 #: the params every job carries (sustained adds duration_s/windows/window_tokens/min_window_s, fit its ladder `models`: the
 #: options of suite.scenarios' SustainedScenario and FitScenario, whose modules are slow to import)
 RUN_PARAMS = ("prompt_tokens", "gen_tokens", "reps", "warmup", "threads", "quant", "seed", "rate", "probe")
 SUSTAINED_KEYS = ("duration", "windows", "window_tokens", "min_window")
+#: fit's walk past RAM (suite.scenarios.fit): only for scenario "fit"
+FIT_KEYS = ("beyond_ram", "floor_tps", "rung_timeout")
 TOP_KEYS = ("version", "name", "output", "work_dir", "devices", "defaults", "gate", "run", "jobs")
 DEVICE_KEYS = ("select", "adb", "exclude")
 GATE_KEYS = ("cooldown_max_temp", "cooldown_sensor", "cooldown_timeout", "cooldown_delay", "battery_floor",
              "battery_wait", "battery_timeout")
 RUN_KEYS = ("retries", "max_parallel_pushes", "order", "shuffle_seed", "lost_timeout")
-JOB_KEYS = ("scenario", "models", "model_file", "runtimes", "devices", *SUSTAINED_KEYS, *PARAM_DEFAULTS)
+JOB_KEYS = ("scenario", "models", "model_file", "runtimes", "devices", *SUSTAINED_KEYS, *FIT_KEYS, *PARAM_DEFAULTS)
 
 
 class PlanError(EdgebenchError):
@@ -523,6 +530,7 @@ def _jobs(root: _Table, base: Path) -> list[JobSpec]:
         "quant": _str([q for qs in QUANTS.values() for q in qs], "quant"), "seed": _int(),
         "rate": _number(0, exclusive=True), "probe": _bool, "repetitions": _int(1), "idle": _duration(),
         "depth": _int(0), "backend": _str(BACKENDS, "backend"), "tokenizer": _path(base, folder=False),
+        "mmap": _bool, "repack": _bool,
     }
     defaults = root.table("defaults")
     defaults.check_keys(tuple(PARAM_DEFAULTS))
@@ -545,6 +553,9 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
     for key in SUSTAINED_KEYS:
         if key in job.data and scenario != "sustained":
             job.fail(key, f"only for scenario 'sustained', not {scenario!r}")
+    for key in FIT_KEYS:
+        if key in job.data and scenario != "fit":
+            job.fail(key, f"only for scenario 'fit', not {scenario!r}")
     source = {k: job if k in job.data else defaults for k in PARAM_DEFAULTS}  # who gave each value
     values = {k: source[k].get(k, convs[k], default) for k, default in PARAM_DEFAULTS.items()}
 
@@ -602,6 +613,23 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
                  hint="set tokenizer in [defaults] or in the job")
     if "tokenizer" in job.data and len(takers) < len(runtimes):
         job.fail("tokenizer", "only for runtimes that take one (executorch)")
+    for key in ("mmap", "repack"):  # llama.cpp's load options: only when set (other jobs keep their keys)
+        if values[key] is not None:
+            off = [rt for rt in runtimes if not getattr(get_runtime(rt), "load_options", False)]
+            if off:
+                source[key].fail(key, f"a load option of llama.cpp; {off[0]} has none")
+            params[key] = values[key]
+    if scenario == "fit" and job.get("beyond_ram", _bool, False):
+        off = [rt for rt in runtimes if get_runtime(rt).name != "llama.cpp"]
+        if off:
+            job.fail("beyond_ram", f"the walk past RAM runs llama.cpp (it maps GGUF weights from storage), not {off[0]}")
+        if values["mmap"] is False or values["repack"] is True:
+            job.fail("beyond_ram", "maps the weights and turns repacking off: mmap = false or repack = true "
+                                   "contradict it")
+        params.update(beyond_ram=True, floor_tps=job.get("floor_tps", _number(0), 1.0),
+                      rung_timeout_s=job.get("rung_timeout", _duration(positive=True), 15 * 60.0))
+    elif any(k in job.data for k in ("floor_tps", "rung_timeout")):
+        job.fail("floor_tps" if "floor_tps" in job.data else "rung_timeout", "only with beyond_ram = true")
     if scenario == "sustained":
         duration, windows = job.get("duration", _duration(positive=True)), job.get("windows", _int(1))
         if (duration is None) == (windows is None):

@@ -307,7 +307,8 @@ class _Worker:
                "job": job.label(), "line": spec.line, "controller": self.args.controller}
         params = BurstParams(prompt_tokens=p["prompt_tokens"], gen_tokens=p["gen_tokens"], reps=p["reps"],
                              warmup=p["warmup"], threads=p.get("threads"), seed=p.get("seed") or 0,
-                             depth=p.get("depth") or 0, backend=p.get("backend") or "cpu")
+                             depth=p.get("depth") or 0, backend=p.get("backend") or "cpu", mmap=p.get("mmap"),
+                             repack=p.get("repack"))
         model = spec.model or (spec.model_file.stem if spec.model_file else (p.get("models") or ["?"])[0])
         req = RunRequest(model_id=model, runtime=spec.runtime, device=self.serial, params=params,
                          quant=p.get("quant"), seed=p.get("seed") or 0, models_dir=Path(self.args.models_dir),

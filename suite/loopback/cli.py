@@ -30,7 +30,8 @@ def registry_dir() -> Path:
 
 
 def start(profile: str = "galaxy-a15", *, adb_port: int = 5037, time_scale: float = 1.0,
-          ram_bytes: int | None = None, charging: bool | None = None, abi: str | None = None) -> dict:
+          ram_bytes: int | None = None, charging: bool | None = None, abi: str | None = None,
+          storage: str = "tmpfs") -> dict:
     """Start a detached phone attached to the adb server on adb_port (started if absent)."""
     server = AdbServer(port=adb_port, detached=True)
     own_server = False
@@ -43,7 +44,7 @@ def start(profile: str = "galaxy-a15", *, adb_port: int = 5037, time_scale: floa
         (registry_dir() / f"adb-{adb_port}.server").write_text(json.dumps(
             {"pid": server.proc.pid, "home": str(server.home)}))
     phone = LoopbackPhone(profile, adb_server=server, time_scale=time_scale, ram_bytes=ram_bytes,
-                          charging=charging, detached=True, abi=abi).start()
+                          charging=charging, detached=True, abi=abi, storage=storage).start()
     rec = {"serial": phone.serial, "profile": profile, "abi": abi or "x86_64", "port": phone.port,
            "adb_port": server.port,
            "daemon_pid": phone.daemon.pid, "state_dir": str(phone.state_dir),
@@ -105,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--time-scale", type=float, default=1.0, help="phone seconds per real second")
     s.add_argument("--ram-bytes", type=int, default=None, help="memory limit (default: profile RAM)")
     s.add_argument("--charging", choices=["on", "off"], default=None)
+    s.add_argument("--storage", choices=["tmpfs", "disk"], default="tmpfs",
+                   help="/data/local/tmp in memory (tmpfs, size-limited) or on this host's disk (a mapped model "
+                        "larger than --ram-bytes is then read from storage as it runs)")
     t = sub.add_parser("stop", help="stop a phone (default: all)")
     t.add_argument("serial", nargs="?")
     sub.add_parser("list", help="list running phones")
@@ -113,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.cmd == "start":
             rec = start(a.profile, adb_port=a.adb_port, time_scale=a.time_scale, ram_bytes=a.ram_bytes,
-                        charging=None if a.charging is None else a.charging == "on")
+                        charging=None if a.charging is None else a.charging == "on", storage=a.storage)
             print(rec["serial"])
         elif a.cmd == "stop":
             for sn in stop(a.serial):

@@ -27,7 +27,7 @@ from pathlib import Path
 from . import protocol as P
 from .cgroups import PhoneCgroup
 from .profile import remove_state
-from .sandbox import SHELL_UID, bwrap_argv
+from .sandbox import SHELL_UID, PidNamespace, bwrap_argv
 from .thermal_model import ThermalModel
 
 log = logging.getLogger("loopback.daemon")
@@ -215,6 +215,17 @@ class Faults:
             await asyncio.sleep(0.05)
 
 
+def _drop_cached(f) -> None:
+    """A pushed file's pages leave the page cache once written: on a phone adbd's cache counts in the phone's
+    RAM, here the daemon runs outside the phone's memory cgroup, so they would sit outside its limit and a
+    model "pushed" would never be read from storage. (A no-op on tmpfs, whose pages are the file.)"""
+    try:
+        os.fsync(f.fileno())
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    except OSError:
+        pass
+
+
 class Phone:
     def __init__(self, state_dir: Path, port: int, parent_pid: int | None = None):
         self.parent_pid = parent_pid
@@ -226,6 +237,7 @@ class Phone:
         self.control_mtime = 0.0
         self.faults = Faults(self)
         self.model = None
+        self.pidns: PidNamespace | None = None
 
     # ---- identity -----------------------------------------------------------
     def banner(self) -> bytes:
@@ -258,12 +270,15 @@ class Phone:
         return None
 
     async def _spawn(self, cmd: str, merge_stderr: bool):
-        argv = bwrap_argv(self.state_dir, cmd, env=self.info.get("env"), interactive=not cmd)
+        if self.pidns is None:  # every shell of the phone in one pid namespace, as on a phone
+            self.pidns = PidNamespace()
+        fd = self.pidns.fd
+        argv = bwrap_argv(self.state_dir, cmd, env=self.info.get("env"), interactive=not cmd, pidns_fd=fd)
         cg = self.cgroup
         return await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
-            preexec_fn=(cg.add_self if cg else None), start_new_session=True)
+            preexec_fn=(cg.add_self if cg else None), start_new_session=True, pass_fds=(fd,))
 
     @staticmethod
     def _exit_code(rc: int) -> int:
@@ -534,6 +549,8 @@ class Phone:
                         fail = f"write failed: {os.strerror(e.errno or errno.EIO)}"
                         await s.write(P.sync_fail(fail))
             if f is not None:
+                f.flush()
+                _drop_cached(f)
                 f.close()
                 f = None
         except OSError as e:  # flushing the last buffer can hit ENOSPC too
@@ -629,6 +646,8 @@ class Phone:
                 await server.serve_forever()
             finally:
                 ticker.cancel()
+                if self.pidns is not None:
+                    self.pidns.close()
 
     async def _on_client(self, reader, writer) -> None:
         sock = writer.get_extra_info("socket")

@@ -193,7 +193,8 @@ class LoopbackPhone:
                  ram_bytes: int | None = None, data_size_bytes: int = 1 << 30,
                  charging: bool | None = None, ambient_c: float | None = None,
                  workdir: Path | None = None, detached: bool = False,
-                 battery_overrides: dict | None = None, abi: str | None = None, qemu_cpu: str | None = None):
+                 battery_overrides: dict | None = None, abi: str | None = None, qemu_cpu: str | None = None,
+                 storage: str = "tmpfs"):
         self.detached = detached  # True: the daemon outlives this process (CLI use)
         #: None: the host's ABI (x86_64); "arm64-v8a": arm64 under qemu-user, no Python (profile.EMULATED_ABIS)
         self.abi = abi
@@ -210,6 +211,9 @@ class LoopbackPhone:
         self.cpu_cores = cpu_cores
         self.ram_bytes = ram_bytes or int(self.profile["ram_bytes"])
         self.data_size_bytes = data_size_bytes
+        #: /data/local/tmp: "tmpfs" (size-limited, in memory) or "disk" (a folder on the host's block filesystem:
+        #: a mapped model larger than the memory limit is read from storage, suite.loopback.profile.materialize)
+        self.storage = storage
         self.charging = charging
         self.ambient_c = ambient_c
         #: merged over the profile's `battery` block, e.g. {"sysfs_readable": False} (SELinux-denied
@@ -267,7 +271,7 @@ class LoopbackPhone:
                                 time_scale=self.time_scale, serial=self.serial,
                                 cgroup=self.cgroup.to_json(), charging=self.charging,
                                 ambient_c=self.ambient_c, battery_overrides=self.battery_overrides,
-                                abi=self.abi, qemu_cpu=self.qemu_cpu)
+                                abi=self.abi, qemu_cpu=self.qemu_cpu, storage=self.storage)
         self.start_daemon()
         if self.server is None:
             self.server = AdbServer(home_parent=self.state_dir).start()

@@ -254,12 +254,32 @@ def toybox_applets() -> list[str]:
     return [a for a in out.split() if a not in ("sh", "toysh", "getprop", "dumpsys", "toybox", "settings", "cmd")]
 
 
+def filesystem_type(path: Path) -> str | None:
+    """The type of the filesystem `path` is on (/proc/self/mounts: the longest mount point above it)."""
+    best, kind = "", None
+    target = os.path.realpath(path)
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 3:
+            mnt = parts[1].replace("\\040", " ")
+            if (target == mnt or target.startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+                best, kind = mnt, parts[2]
+    return kind
+
+
 def materialize(prof: dict, state_dir: Path, *, ram_bytes: int, data_size_bytes: int,
                 cpu_cores: float, time_scale: float, serial: str, cgroup: dict | None,
                 charging: bool | None = None, ambient_c: float | None = None,
                 battery_overrides: dict | None = None, abi: str | None = None,
-                qemu_cpu: str | None = None) -> dict:
-    """Lay the profile out under state_dir and write phone.json; returns its content."""
+                qemu_cpu: str | None = None, storage: str = "tmpfs") -> dict:
+    """Lay the profile out under state_dir and write phone.json; returns its content. `storage`: what
+    /data/local/tmp is, "tmpfs" (size-limited, in memory) or "disk" (a folder on the host's own block
+    filesystem: a memory-mapped file there is read from storage when its pages are evicted, as on a phone's
+    flash; no size limit of its own)."""
     sd = Path(state_dir)
     for d in ("system/bin", "system/etc/loopback/dumpsys", "data/local/tmp", "data/media/0",
               "sys", "proc", "root"):
@@ -291,11 +311,17 @@ def materialize(prof: dict, state_dir: Path, *, ram_bytes: int, data_size_bytes:
     # /data/local/tmp: a size-limited tmpfs when we may mount, else a plain folder
     tmp = sd / "data/local/tmp"
     mounts = []
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o",
-                        f"size={data_size_bytes},mode=0771,uid={SHELL_UID},gid={SHELL_UID}",
-                        "edgebench-loopback", str(tmp)], capture_output=True, text=True)
-    if r.returncode == 0:
-        mounts.append(str(tmp))
+    if storage == "disk":
+        fs = filesystem_type(tmp)
+        if fs in ("tmpfs", "ramfs", None):
+            raise ValueError(f"storage 'disk' needs the phone's folder on a block filesystem; {tmp} is on "
+                             f"{fs or 'an unknown filesystem'} (give the phone a workdir on a disk)")
+    else:
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o",
+                            f"size={data_size_bytes},mode=0771,uid={SHELL_UID},gid={SHELL_UID}",
+                            "edgebench-loopback", str(tmp)], capture_output=True, text=True)
+        if r.returncode == 0:
+            mounts.append(str(tmp))
     os.chown(tmp, SHELL_UID, SHELL_UID)
     os.chmod(tmp, 0o771)
     for d in (sd / "data/media", sd / "data/media/0"):
@@ -310,7 +336,7 @@ def materialize(prof: dict, state_dir: Path, *, ram_bytes: int, data_size_bytes:
         "description": prof.get("description", ""), "provenance": prof.get("provenance", {}),
         "serial": serial, "banner": prof["banner"], "ram_bytes": ram_bytes,
         "profile_ram_bytes": prof.get("ram_bytes"), "data_size_bytes": data_size_bytes,
-        "data_tmp_is_tmpfs": bool(mounts), "mounts": mounts, "cgroup": cgroup,
+        "data_tmp_is_tmpfs": bool(mounts), "storage": storage, "mounts": mounts, "cgroup": cgroup,
         # the emulated CPU of an arm64 phone's binaries (qemu-user reads QEMU_CPU; default: `max`)
         "env": {"QEMU_CPU": qemu_cpu} if qemu_cpu else {},
         "model": {

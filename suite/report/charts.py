@@ -426,6 +426,67 @@ def roofline_scatter(records: list[dict], name: str = "roofline-scatter") -> Mar
         return to_svg(fig, name)
 
 
+def beyond_ram_points(records: list[dict]) -> dict[tuple, list[dict]]:
+    """Per series, the completed runs that carry what the beyond-RAM chart needs: the model's bytes, the
+    device's RAM, decode tok/s, and whether the run was offloaded (known or not) with its bounds."""
+    out: dict[tuple, list[dict]] = {}
+    for r in records:
+        model, dev, roof = r.get("model") or {}, r.get("device") or {}, r.get("roofline") or {}
+        tps = metric_value(r, "decode_tps")
+        if r.get("outcome") != Outcome.COMPLETED or not tps or not model.get("bytes") or not dev.get("ram_bytes") \
+                or "paging" not in r:
+            continue
+        out.setdefault(series_key(r), []).append({
+            "x": model["bytes"] / dev["ram_bytes"], "tps": tps, "offloaded": (r.get("paging") or {}).get("offloaded"),
+            "dram": roof.get("decode_bound_tps"), "storage": roof.get("offload_bound_tps")})
+    return out
+
+
+def beyond_ram_chart(records: list[dict], name: str = "beyond-ram") -> Markup | None:
+    """Decode tok/s against the model's size over the device's RAM (1 = the RAM), each run beside its bounds:
+    DRAM bandwidth (the roofline's) and, for a run that streamed its weights from storage, the offload bound.
+    Drawn when some run was measured offloaded (fit --beyond-ram)."""
+    points = beyond_ram_points(records)
+    if not any(p["offloaded"] for pts in points.values() for p in pts):
+        return None
+    series = _series(records)
+    with _style(name):
+        fig = Figure(figsize=(9.2, 4.0), layout="constrained")
+        ax = fig.subplots()
+        used = set()
+        for key, pts in points.items():
+            s = series[key]
+            used.add(key)
+            pts = sorted(pts, key=lambda p: p["x"])
+            ax.plot([p["x"] for p in pts], [p["tps"] for p in pts], color=s["color"], marker=s["marker"],
+                    linewidth=1.2, markersize=5)
+            for p in pts:
+                if p["offloaded"]:
+                    ax.annotate("offloaded", (p["x"], p["tps"]), xytext=(6, -2), textcoords="offset points",
+                                fontsize=8, color=s["color"])
+            dram = [(p["x"], p["dram"]) for p in pts if p["dram"]]
+            if dram:
+                ax.plot(*zip(*dram, strict=True), color=s["color"], linestyle=":", marker="_", markersize=9)
+            stor = [(p["x"], p["storage"]) for p in pts if p["storage"]]
+            if stor:
+                ax.plot(*zip(*stor, strict=True), color=s["color"], linestyle="--", marker="v",
+                        markerfacecolor="none", markersize=6)
+        ax.axvline(1.0, color="#000000", linestyle="-", linewidth=1)
+        ax.annotate(" the device's RAM", (1.0, 1.0), xycoords=("data", "axes fraction"), va="top", fontsize=8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("model file size / device RAM")
+        ax.set_ylabel("decode tok/s")
+        _log_axis(ax, "x")
+        _log_axis(ax, "y")
+        handles = [Line2D([], [], color="#555555", linestyle=":", marker="_", label="DRAM bandwidth bound"),
+                   Line2D([], [], color="#555555", linestyle="--", marker="v", markerfacecolor="none",
+                          label="offload bound (DRAM + storage)")]
+        _legend(fig, series, used)
+        ax.legend(handles=handles, loc="lower left", fontsize=8)
+        return to_svg(fig, name)
+
+
 def throttle_point(t: np.ndarray, tps: np.ndarray) -> float | None:
     """The run's time to throttle as the record defines it (suite.analysis.throttling): the first of
     PERSIST_WINDOWS consecutive windows under 90% of the initial throughput (the median of the first

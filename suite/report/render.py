@@ -32,6 +32,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 import suite
 from suite.core.errors import EdgebenchError
 from suite.core.schema import METRICS, Outcome
+from suite.analysis.paging import PAGING_METRICS
 from suite.report import charts, tables
 from suite.report.tables import (
     DECODE_TPS,
@@ -65,6 +66,7 @@ THERMAL = known_metrics("temp_c/max", "thermal_status/max", "stability_pct", "ti
 #: Every metric some section shows; the rest go to "Other metrics".
 _SHOWN = {
     *THROUGHPUT, *LATENCY, LOAD_S, PEAK_RSS, PEAK_PSS, *ENERGY, *THERMAL, ROOFLINE_DECODE, ROOFLINE_PREFILL,
+    *PAGING_METRICS,
 }
 RANKED = (DECODE_TPS, PREFILL_TPS, TOKENS_PER_J)
 
@@ -147,8 +149,9 @@ def build_context(records: list[dict]) -> dict:
         "throughput_chart": charts.throughput_chart(records),
         "latency": _metric_section(records, LATENCY + _present(records, (LOAD_S,))),
         "latency_chart": charts.latency_chart(records),
-        "memory": _metric_section(records, (PEAK_RSS, *_present(records, (PEAK_PSS,)))),
+        "memory": _metric_section(records, (PEAK_RSS, *_present(records, (PEAK_PSS, *PAGING_METRICS)))),
         "memory_chart": charts.memory_chart(records, ram_lines=True),
+        "beyond_ram_chart": charts.beyond_ram_chart(records),
         "energy": _metric_section(records, _present(records, ENERGY + THERMAL)),
         "energy_chart": charts.energy_chart(records),
         "roofline": tables.roofline_rows(records),

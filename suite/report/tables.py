@@ -12,6 +12,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
+from statistics import median
 
 from suite.analysis.pooling import PoolKey, pool_key
 from suite.catalog.socs import soc_text
@@ -548,7 +549,14 @@ def _fit_cell(runs: list[dict]) -> dict:
     outcomes = Counter(str(r.get("outcome")) for r in runs)
     done = outcomes.pop(Outcome.COMPLETED, 0)
     others = ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
-    if done:
+    offloaded = [r for r in runs if r.get("outcome") == Outcome.COMPLETED and (r.get("paging") or {}).get("offloaded")]
+    if offloaded and len(offloaded) == done:  # ran only with its weights streamed from storage
+        tps = [v for r in offloaded if (v := metric_value(r, "decode_tps")) is not None]
+        text = f"runs offloaded, at {fmt_value(median(tps), 'tok/s')}" if tps else "runs offloaded"
+        state = "offloaded"
+        detail = (f"weights read from storage as it decodes ({done} run{'s' if done > 1 else ''}); {peak}"
+                  + (f"; also {others}" if others else ""))
+    elif done:
         text = f"runs ({done})"
         state = "fits"
         detail = peak + (f"; also {others}" if others else "")
@@ -585,7 +593,9 @@ def fit_matrix(records: list[dict]) -> dict:
 
 def pooled(runs: list[dict], name: str) -> dict | None:
     """Median and 95% CI of one configuration's runs (identical pool_key), with n."""
-    from suite.core.stats import summarize  # lazy: scipy costs ~0.6 s; export imports this module, never pools
+    from suite.core.stats import (
+        summarize,  # lazy: scipy costs ~0.6 s; export imports this module, never pools
+    )
 
     xs: list[float] = []
     for r in runs:

@@ -31,6 +31,10 @@ PYTHON = "python"
 NATIVE = "native"
 #: the shell's status of a process killed by SIGILL (128 + 4): a binary built for a CPU feature it lacks
 SIGILL_EXIT = 132
+#: the shell's status of a process killed by SIGKILL (128 + 9): the kernel's OOM killer, lmkd, a cgroup limit
+KILLED_EXIT = 137
+#: how long one invocation of a native runtime may run unless the run says (`DeviceCall.timeout_s`)
+INVOCATION_TIMEOUT_S = 3600.0
 
 
 #: Called by a runtime as it moves between phases: (phase name, "start" | "end", t_monotonic).
@@ -90,6 +94,9 @@ class DeviceCall:
     #: remote paths of the run's other input files, by the name the runtime declares in `inputs`
     #: (ExecuTorch's tokenizer)
     inputs: dict[str, str] = field(default_factory=dict)
+    #: how long one invocation may run (the device's shell call gives up and hangs it up past it: the run's
+    #: outcome is then `timeout`)
+    timeout_s: float = INVOCATION_TIMEOUT_S
 
 
 @dataclass
@@ -228,6 +235,6 @@ def run_repetitions(
     return reps
 
 
-__all__ = ["NATIVE", "PYTHON", "RUNTIMES", "BurstParams", "BurstResult", "DeviceCall", "NativeRun", "NativeRuntime",
+__all__ = ["INVOCATION_TIMEOUT_S", "KILLED_EXIT", "NATIVE", "PYTHON", "RUNTIMES", "BurstParams", "BurstResult", "DeviceCall", "NativeRun", "NativeRuntime",
            "PhaseCallback", "PythonRuntime", "RepCallback", "Repetition", "Runtime", "artefact_file", "backends", "builds_own",
            "is_native", "measures_depth", "run_repetitions"]

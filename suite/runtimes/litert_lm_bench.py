@@ -170,7 +170,7 @@ class LiteRtLmBenchRuntime(VendorBundle):
         i = 0
         for inv in plan.invocations:
             call.say(f"litert-lm on {call.transport.serial}: {' '.join(inv.argv[1:])}")
-            r = call.transport.shell(inv.command, timeout_s=3600)
+            r = call.transport.shell(inv.command, timeout_s=call.timeout_s)
             out = read_markers(r.stdout, inv.nonce)
             log = out.text + "\n" + (r.stderr or "")
             runs = [x for x in parser.parse(log) if x.form == "BenchmarkInfo"]

@@ -41,7 +41,7 @@ from suite.core.stats import metric
 from suite.device.android import snapshot as snap
 from suite.device.android.cpu import parse_cpufreq
 from suite.device.elf import ElfError, bundle_elf_files, check_bundle_abi
-from suite.runtimes.base import NATIVE, SIGILL_EXIT, DeviceCall, NativeRun, OwnBundle
+from suite.runtimes.base import KILLED_EXIT, NATIVE, SIGILL_EXIT, DeviceCall, NativeRun, OwnBundle
 from suite.runtimes.build import llama_cpp as own_build
 from suite.runtimes.build.variants import Choice, cpu_features, device_variant, get_variant
 from suite.runtimes.llama_bench_output import parse_llama_bench
@@ -269,6 +269,19 @@ def choose_device(backend: str, devices: Sequence[Accelerator], listing: str = "
         exit_code=2)
 
 
+def load_args(params: BurstParams) -> tuple[str, ...]:
+    """How llama-bench loads the weights when the run says (nothing: its defaults): `-lm mmap` maps the
+    file (pages can be evicted and read again), `-lm none` reads it into memory; `--repack 0` keeps the
+    weights in the mapped file instead of copying Q4_0/Q8_0 into anonymous "repack" buffers (arm64 builds
+    with dotprod/i8mm), which cannot page."""
+    out: tuple[str, ...] = ()
+    if params.mmap is not None:
+        out += ("-lm", "mmap" if params.mmap else "none")
+    if params.repack is not None:
+        out += ("--repack", "1" if params.repack else "0")
+    return out
+
+
 def backend_args(backend: str, device: Accelerator | None) -> tuple[str, ...]:
     """llama-bench's device selection and offload flags: the CPU alone (`-ngl 0 -dev none`), or every
     layer on the chosen device (`-ngl 99 -dev NAME`) with its loader log (`-v`), which says where
@@ -439,6 +452,8 @@ class LlamaBenchRuntime:
     windows = True
     #: measures at a filled context (`BurstParams.depth`: llama-bench's `-d`)
     depth = True
+    #: BurstParams.mmap and .repack become llama-bench's -lm and --repack (`load_args`)
+    load_options = True
     #: --backend: the CPU (-ngl 0 -dev none), or a GPU/NPU device the bundle's --list-devices shows
     backends = ("cpu", "gpu", "npu")
     bundle_hint = ("without --runtime-bundle edgebench builds llama-bench itself for the phone; "
@@ -516,6 +531,7 @@ class LlamaBenchRuntime:
             call.say(f"llama-bench on {t.serial}: --backend {p.backend} is {device.name} ({device.description})")
         extra = backend_args(p.backend, device)
         extra += ("-d", str(p.depth)) if p.depth else ()  # a filled context before each test
+        extra += load_args(p)
         runtime = runtime_record({}, threads, cores, [], device)
         runtime["affinity"] |= {"applied": mask is not None, "not_applied_because": why}
         runtime["backend_requested"] = p.backend
@@ -547,11 +563,15 @@ class LlamaBenchRuntime:
         try:
             for phase, inv in plan.invocations.items():
                 call.say(f"llama-bench {phase} on {call.transport.serial}: {' '.join(inv.argv[1:])}")
-                r = call.transport.shell(inv.command, timeout_s=3600)
+                r = call.transport.shell(inv.command, timeout_s=call.timeout_s)
                 outs[phase] = parse_phase_output(phase, r.stdout, inv.nonce, r.stderr)
                 rows[phase] = outs[phase].row(call.params.depth)
         except RuntimeFailure as exc:
             failure = ("crashed" if rows.get("prefill") else "load_failed", exc.message)
+            killed = [ph for ph, o in outs.items() if o.exit_code == KILLED_EXIT]
+            if killed:
+                failure = ("oom", f"llama-bench {killed[0]} was killed (exit 137): the model does not fit in the "
+                                  f"device's memory as loaded ({exc.message})")
         pp, tg = rows.get("prefill"), rows.get("decode")
         runtime = dict(plan.runtime)
         runtime.update({k: v for k, v in runtime_record({}, runtime["threads"], None, [pp, tg], plan.device).items()
@@ -598,12 +618,14 @@ class LlamaBenchRuntime:
         samples: list[float] = []
         for i in range(total):
             warm = i < p.warmup
-            r = call.transport.shell(inv.command, timeout_s=3600)
+            r = call.transport.shell(inv.command, timeout_s=call.timeout_s)
             out = parse_phase_output("decode", r.stdout, inv.nonce, r.stderr)
             try:
                 row = out.row(p.depth)
             except RuntimeFailure as exc:
                 run.failure = ("crashed" if run.n_reps else "load_failed", exc.message)
+                if out.exit_code == KILLED_EXIT:
+                    run.failure = ("oom", f"llama-bench was killed (exit 137): {exc.message}")
                 run.illegal_instruction = out.exit_code == SIGILL_EXIT
                 run.output = (out.text + "\n" + out.stderr).splitlines()[-20:]
                 break

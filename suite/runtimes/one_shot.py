@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from suite.core.measure import BurstParams, Repetition
 from suite.core.stats import metric
-from suite.runtimes.base import DeviceCall, NativeRun
+from suite.runtimes.base import KILLED_EXIT, DeviceCall, NativeRun
 from suite.runtimes.native import VendorBundle, read_markers
 from suite.runtimes.outputs import TOOL_PARSERS, ToolRun, invalid_reason
 
@@ -103,7 +103,7 @@ class OneShotRuntime(VendorBundle):
             inv = plan.invocation()
             warm = i < p.warmup
             call.say(f"{self.name} on {call.transport.serial}: {'warmup' if warm else 'repetition'} {i + 1}/{total}")
-            r = call.transport.shell(inv.command, timeout_s=3600)
+            r = call.transport.shell(inv.command, timeout_s=call.timeout_s)
             out = read_markers(r.stdout, inv.nonce)
             log = out.text + "\n" + (r.stderr or "")
             got = self.pick(parser.parse(log))
@@ -112,6 +112,9 @@ class OneShotRuntime(VendorBundle):
                 if got is not None and got.failed:
                     why += f": {got.failed}"
                 run.failure = ("crashed" if run.n_reps else "load_failed", f"{self.name} gave no result ({why})")
+                if out.exit_code == KILLED_EXIT:
+                    run.failure = ("oom", f"{self.name} was killed (exit 137): the model does not fit in the "
+                                          "device's memory")
                 run.output = log.strip().splitlines()[-20:]
                 run.illegal_instruction = out.exit_code == 132
                 break

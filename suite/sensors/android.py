@@ -46,8 +46,14 @@ import pandas as pd
 
 from suite.core.schema import (
     CH_CURRENT_A,
+    CH_MAJOR_FAULTS,
+    CH_MEM_AVAILABLE_BYTES,
     CH_POWER_W,
+    CH_RSS_ANON_BYTES,
     CH_RSS_BYTES,
+    CH_RSS_FILE_BYTES,
+    CH_STORAGE_READ_BYTES,
+    CH_SWAP_USED_BYTES,
     CH_TEMP_BATTERY,
     CH_THERMAL_STATUS,
     CH_VOLTAGE_V,
@@ -113,8 +119,8 @@ def ch_power_rail(rail: str) -> str:
 
 
 #: /proc/<pid>/status Names that cannot be the runtime: the loop's own shell, the sandbox, its
-#: children. A pid from another pid namespace (each loopback command has its own) or a reused
-#: pid lands on one of these; its memory must not be reported as the runtime's.
+#: children. A stale or reused pid (a pid file left by an earlier runtime) lands on one of these; its
+#: memory must not be reported as the runtime's.
 NOT_RUNTIME_NAMES = ("sh", "mksh", "bwrap", "setpriv", "dumpsys", "cat", "toybox", "mkfifo", "taskset")
 
 #: availability keys that are not channels
@@ -191,12 +197,16 @@ class AndroidSampler:
         charge_control: bool = False,
         not_runtime_names: tuple[str, ...] | None = None,
         work_dir: str = WORK_DIR,
+        meminfo_static: str | None = None,
     ) -> None:
+        """`meminfo_static`: why the device's /proc/meminfo is no reading (the loopback phone's is its
+        profile's capture): MemAvailable and swap are then not sampled, with that reason."""
         if rate_hz <= 0 or slow_rate_hz <= 0:
             raise ValueError("rates must be positive")
         if slow_rate_hz > rate_hz:
             raise ValueError("slow_rate_hz cannot exceed rate_hz")
         self.transport = transport
+        self.meminfo_static = meminfo_static
         self.rate_hz = rate_hz
         self.slow_rate_hz = slow_rate_hz
         self.period_ms = max(1, round(1000.0 / rate_hz))
@@ -503,7 +513,10 @@ class AndroidSampler:
 
     def availability(self) -> dict[str, str | None]:
         """channel or sensor -> None if it is sampled, else the reason it is not."""
-        return dict(self.discover())
+        out = dict(self.discover())
+        if self.meminfo_static:
+            out[CH_MEM_AVAILABLE_BYTES] = out[CH_SWAP_USED_BYTES] = self.meminfo_static
+        return out
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -536,11 +549,22 @@ class AndroidSampler:
             # the pid file is read every time: a native runtime's invocations follow one another
             '  if [ -n "$PIDF" ]; then P2=; { read -r P2 < "$PIDF"; } 2>/dev/null; [ -n "$P2" ] && PID=$P2; fi',
             "  case $PID in ''|*[!0-9]*) PID=; return 0 ;; esac",
-            # (the loop's own variables, k, t, d, n... are global in sh: mem() keeps to a b c r h n al)
-            "  r=-; h=-; n=-; al=-",
+            # (the loop's own variables, k, t, d, n... are global in sh: mem() keeps to a b c r h n al ra rf mj io)
+            "  r=-; h=-; n=-; al=-; ra=-; rf=-; mj=-; io=-",
             '  { while read -r a b c; do case $a in Name:) n=$b ;; VmRSS:) r=$b ;; VmHWM:) h=$b ;;'
-            ' Cpus_allowed_list:) al=$b ;; esac; done < /proc/$PID/status; } 2>/dev/null',
-            '  echo "M|$t|$PID|$r|$h|$n|$al"',
+            ' RssAnon:) ra=$b ;; RssFile:) rf=$b ;; Cpus_allowed_list:) al=$b ;; esac; done < /proc/$PID/status;'
+            ' } 2>/dev/null',
+            # majflt is /proc/PID/stat's 12th field: the 10th after the command name's closing parenthesis
+            '  { read -r a < /proc/$PID/stat && a=${a##*\\) } && set -- $a && mj=${10}; } 2>/dev/null',
+            '  { while read -r a b; do case $a in read_bytes:) io=$b ;; esac; done < /proc/$PID/io; } 2>/dev/null',
+            '  echo "M|$t|$PID|$r|$h|$n|$al|$ra|$rf|$mj|$io"',
+            "}",
+            # the device's memory at the slow tick: MemAvailable, SwapTotal, SwapFree (kB)
+            "vm() {" + (" return 0;" if self.meminfo_static else ""),
+            "  ma=-; sw=-; sf=-",
+            '  { while read -r a b c; do case $a in MemAvailable:) ma=$b ;; SwapTotal:) sw=$b ;; SwapFree:) sf=$b ;;'
+            ' esac; done < /proc/meminfo; } 2>/dev/null',
+            '  echo "V|$t|$ma|$sw|$sf"',
             "}",
         ]
         return "\n".join(head) + "\n" + LOOP_SCRIPT.read_text()
@@ -675,6 +699,8 @@ class AndroidSampler:
             self._slow_row(rest.split("|"))
         elif tag == "M":
             self._mem_row(rest.split("|"))
+        elif tag == "V":
+            self._vm_row(rest.split("|"))
         elif tag == "C":
             self._cpu_row(rest)
         elif tag == "T<":
@@ -839,6 +865,21 @@ class AndroidSampler:
         allowed = f[5] if len(f) > 5 else "-"
         if allowed not in ("-", "") and name not in LAUNCHER_NAMES:
             self.cpus_allowed[allowed] = self.cpus_allowed.get(allowed, 0) + 1
+        if name in LAUNCHER_NAMES:  # the launcher shell before its exec: not the runtime's pages or reads
+            return
+        # RssAnon, RssFile (kB); majflt and read_bytes (cumulative for this pid)
+        for i, channel, scale in ((6, CH_RSS_ANON_BYTES, 1024), (7, CH_RSS_FILE_BYTES, 1024),
+                                  (8, CH_MAJOR_FAULTS, 1), (9, CH_STORAGE_READ_BYTES, 1)):
+            if len(f) > i and f[i].isdigit():
+                self._add(t, channel, int(f[i]) * scale)
+
+    def _vm_row(self, f: list[str]) -> None:
+        """The device's MemAvailable and swap in use (kB in /proc/meminfo)."""
+        t = float(f[0])
+        if len(f) > 1 and f[1].isdigit():
+            self._add(t, CH_MEM_AVAILABLE_BYTES, int(f[1]) * 1024)
+        if len(f) > 3 and f[2].isdigit() and f[3].isdigit():
+            self._add(t, CH_SWAP_USED_BYTES, (int(f[2]) - int(f[3])) * 1024)
 
     def _cpu_row(self, rest: str) -> None:
         t_s, missed, stat = rest.split("|", 2)
@@ -954,7 +995,7 @@ class AndroidSampler:
 
     @property
     def loop_pid(self) -> int | None:
-        """The loop shell's pid on the device (in its own pid namespace on the loopback phone)."""
+        """The loop shell's pid on the device."""
         return self._loop_pid
 
     @property

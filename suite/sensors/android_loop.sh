@@ -22,7 +22,9 @@
 #   F|t|k|v1|v2...            fast values (power) at tick k
 #   O|i|<raw line>            energy_value lines of ODPM device i, after their F row
 #   S|t|v1|v2...              slow values (thermal zones, cpufreq, battery temp...)
-#   M|t|pid|VmRSS kB|VmHWM kB|Name|Cpus_allowed_list runtime memory and cpus (- when unknown)
+#   M|t|pid|VmRSS kB|VmHWM kB|Name|Cpus_allowed_list|RssAnon kB|RssFile kB|majflt|read_bytes
+#                             runtime memory, cpus, major faults and storage reads (- when unknown)
+#   V|t|MemAvailable kB|SwapTotal kB|SwapFree kB   the device's memory, at the slow tick
 #   C|t|missed|<stat line>    this shell's /proc/self/stat (CPU cost, children included)
 #   T<|t ... T>|t             raw `dumpsys thermalservice` output between the markers
 #   B<|t ... B>|t             raw `dumpsys battery` output between the markers (t: before, after)
@@ -69,6 +71,7 @@ while :; do
   if [ $(( k % NS )) -eq 0 ]; then
     slow
     echo "S|$t$L"
+    vm
     if [ -z "$PIDF" ]; then mem; fi
     read -r st < /proc/$$/stat
     echo "C|$t|$miss|$st"

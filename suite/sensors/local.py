@@ -27,6 +27,7 @@ from suite.sensors.sources import (
     RaplSource,
     RssSource,
     Source,
+    SystemMemorySource,
     ThermalZoneSource,
 )
 
@@ -109,6 +110,7 @@ class LocalSampler:
         self._others: list[Source] = [
             self._rss,
             CpuUtilSource(proc_root),
+            SystemMemorySource(proc_root),
             CpufreqSource(sys_root),
             self._thermal,
             HwmonSource(sys_root),

@@ -20,8 +20,14 @@ import psutil
 from suite.core.schema import (
     CH_CPU_UTIL_PCT,
     CH_CURRENT_A,
+    CH_MAJOR_FAULTS,
+    CH_MEM_AVAILABLE_BYTES,
     CH_POWER_W,
+    CH_RSS_ANON_BYTES,
     CH_RSS_BYTES,
+    CH_RSS_FILE_BYTES,
+    CH_STORAGE_READ_BYTES,
+    CH_SWAP_USED_BYTES,
     CH_VOLTAGE_V,
     ch_cpufreq_cur,
     ch_cpufreq_max,
@@ -90,6 +96,58 @@ def energy_delta_uj(previous: int, current: int, max_range_uj: int | None) -> in
 # --- process memory ---------------------------------------------------------------------
 
 
+def paging_rows(proc_root: Path, pid: int, status: str | None) -> list[Row]:
+    """A process's resident bytes by kind (RssAnon, RssFile from its status text) and its cumulative
+    major faults (`stat` field 12) and storage reads (`io` read_bytes), as far as they are readable."""
+    rows: list[Row] = []
+    for key, channel in (("RssAnon", CH_RSS_ANON_BYTES), ("RssFile", CH_RSS_FILE_BYTES)):
+        m = re.search(rf"^{key}:\s+(\d+)\s*kB", status or "", re.MULTILINE)
+        if m:
+            rows.append((channel, float(int(m.group(1)) * 1024)))
+    try:
+        stat = (proc_root / str(pid) / "stat").read_text()
+        rows.append((CH_MAJOR_FAULTS, float(int(stat.rsplit(")", 1)[1].split()[9]))))
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        io = (proc_root / str(pid) / "io").read_text()
+        m = re.search(r"^read_bytes:\s+(\d+)", io, re.MULTILINE)
+        if m:
+            rows.append((CH_STORAGE_READ_BYTES, float(int(m.group(1)))))
+    except OSError:
+        pass
+    return rows
+
+
+@dataclass
+class SystemMemorySource:
+    """The machine's MemAvailable and swap in use (SwapTotal - SwapFree), from /proc/meminfo."""
+
+    proc_root: Path = Path("/proc")
+    name: str = CH_MEM_AVAILABLE_BYTES
+
+    def probe(self) -> str | None:
+        path = self.proc_root / "meminfo"
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            return _why(path, exc)
+        return None if "MemAvailable:" in text else f"no MemAvailable line in {path}"
+
+    def read(self) -> list[Row]:
+        try:
+            text = (self.proc_root / "meminfo").read_text()
+        except OSError:
+            return []
+        kb = {m.group(1): int(m.group(2)) * 1024 for m in re.finditer(r"^(\w+):\s+(\d+)\s*kB", text, re.MULTILINE)}
+        rows: list[Row] = []
+        if "MemAvailable" in kb:
+            rows.append((CH_MEM_AVAILABLE_BYTES, float(kb["MemAvailable"])))
+        if "SwapTotal" in kb and "SwapFree" in kb:
+            rows.append((CH_SWAP_USED_BYTES, float(kb["SwapTotal"] - kb["SwapFree"])))
+        return rows
+
+
 @dataclass
 class RssSource:
     """RSS of one process (psutil) and its kernel-tracked peak (VmHWM)."""
@@ -131,7 +189,11 @@ class RssSource:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             return []
         self._read_hwm()
-        return [(CH_RSS_BYTES, float(rss))]
+        try:
+            status = (self.proc_root / str(self.pid) / "status").read_text()
+        except OSError:
+            status = None
+        return [(CH_RSS_BYTES, float(rss)), *paging_rows(self.proc_root, self.pid, status)]
 
 
 #: /proc/<pid>/status Names that are not a native runtime yet: the `sh -c` that writes the pid file
@@ -183,7 +245,8 @@ class PidFileRss:
         if text is None:
             return []
         m = re.search(r"^VmRSS:\s+(\d+)\s*kB", text, re.MULTILINE)
-        return [(CH_RSS_BYTES, float(int(m.group(1)) * 1024))] if m else []
+        rss = [(CH_RSS_BYTES, float(int(m.group(1)) * 1024))] if m else []
+        return rss + (paging_rows(self.proc_root, self._pid, text) if self._pid is not None else [])
 
 
 # --- CPU utilisation and frequency ------------------------------------------------------

@@ -25,10 +25,10 @@ from suite.core.record import Failure, Part
 from suite.core.schema import Outcome
 from suite.device import provision, settings
 from suite.device.identity import lab_salt
-from suite.device.live import host_live, read_live
+from suite.device.live import host_live, is_simulated, read_live
 from suite.models import default_models_dir
 from suite.runtimes import is_native
-from suite.runtimes.base import SIGILL_EXIT, DeviceCall, NativeRun, OwnBundle
+from suite.runtimes.base import INVOCATION_TIMEOUT_S, SIGILL_EXIT, DeviceCall, NativeRun, OwnBundle
 from suite.runtimes.build.probes import ensure_probes
 from suite.runtimes.build.variants import device_variant
 from suite.runtimes.remote import (
@@ -300,7 +300,8 @@ class _NativeWay:
                                params=self.req.params, bundle_dir=self.bundle_dir,
                                bundle_remote=self._bundle_remote(),
                                model_remote=self._model_remote(report), say=self.say, windows=self.windows,
-                               pid_file=self.pid_file, inputs=self._inputs_remote(report))
+                               pid_file=self.pid_file, inputs=self._inputs_remote(report),
+                               timeout_s=self.req.timeout_s or INVOCATION_TIMEOUT_S)
         self.plan = self.runtime.prepare(self.call)
         return {**self.plan.runtime, "bundle": self._bundle_block()}
 
@@ -416,6 +417,13 @@ class _NativeWay:
 
     def stop(self, sampler, *, kill: bool) -> None:
         stop_sampler(sampler)
+        if kill:  # an invocation the shell call gave up on (a timeout) may still run: the pid file names it
+            f, bundle = quote(self.pid_file), quote(self._bundle_remote())
+            try:
+                self.transport.shell(f"if [ -f {f} ]; then p=$(cat {f}); grep -qF {bundle} /proc/$p/cmdline "
+                                     f"2>/dev/null && kill -9 $p; rm -f {f}; fi", timeout_s=15)
+            except DeviceError:
+                pass
 
 
 class HostNativeWay(_NativeWay):
@@ -490,7 +498,9 @@ class Phone:
 
     def sampler(self, req: RunRequest, pid_file: str | None):
         """(sampler, t0, time base): the on-device loop, t0 on the device's realtime clock."""
-        sampler = AndroidSampler(self.transport, rate_hz=req.sample_rate_hz, pid_file=pid_file)
+        static = ("the loopback phone's /proc/meminfo is its profile's capture, not a reading"
+                  if is_simulated(self.live.props) else None)
+        sampler = AndroidSampler(self.transport, rate_hz=req.sample_rate_hz, pid_file=pid_file, meminfo_static=static)
         t0, host_minus_device = device_clock(self.transport)
         sampler.set_t0_device(t0)
         return sampler, t0, power.clock_block(t0, host_minus_device)
@@ -696,3 +706,6 @@ class ScenarioHooks:
     #: every repetition is a window the scenario watches as it ends (sustained): a native runtime
     #: then runs one invocation per repetition (`windows = True` runtimes only)
     windows: bool = False
+    #: the device's storage read bandwidths (the storage probe; fit --beyond-ram measures them once per
+    #: device): stored as metrics, and the bound of a decode that ran offloaded
+    storage: dict | None = None

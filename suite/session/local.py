@@ -10,6 +10,7 @@ The session itself is suite.session.run.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ import psutil
 from suite.analysis import metrics as analysis
 from suite.analysis.affinity import affinity_check
 from suite.analysis.derive import POWER_METRICS, POWER_SENSOR, derive, power_part, sensor_gaps
+from suite.analysis.paging import paging_part
 from suite.analysis.throttling import phase_throttling
 from suite.catalog.cards import ModelCard, get_model_card
 from suite.core.errors import EdgebenchError
@@ -81,6 +83,9 @@ class RunRequest:
     lab: dict | None = None
     #: other files the runtime needs, by the name it declares (`inputs`): ExecuTorch's tokenizer
     inputs: dict[str, Path] = field(default_factory=dict)
+    #: how long one native invocation may run (None: suite.runtimes.base.INVOCATION_TIMEOUT_S); past it the
+    #: run is stored with outcome `timeout`
+    timeout_s: float | None = None
 
 
 def resolve_model(req: RunRequest, runtime, say: Status = lambda _m: None):
@@ -284,14 +289,15 @@ class Finishing:
 
 def store_run(req, head: RunHead, sampler, measured: Measured, failures: list[Failure], *, card, bw, compute,
               t0: float, llc: int | None, end_conditions: dict, idle: tuple[float, float] | None = None,
-              finish=None, time_base: dict | None = None) -> Stored:
+              finish=None, time_base: dict | None = None, storage: dict | None = None) -> Stored:
     """The one store step, whatever the outcome: samples, sensors, the external meter, the
     scenario's own analysis, derivation; the record built once from its parts; one atomic write.
 
     `llc`: the device's last-level cache in bytes (None: unknown); `end_conditions`: the
     end-of-run conditions; `idle`: the idle-baseline window (absolute times on the clock of t0),
     if one was measured; `finish(Finishing) -> (Part, rows)`: a scenario's analysis and its own
-    sample rows (t_s relative to t0).
+    sample rows (t_s relative to t0); `storage`: the device's storage read bandwidths (the storage probe,
+    suite.session.storage), the bound of an offloaded decode.
     """
     ended_at = utc_now()
     failures = [*measured.failures, *failures]
@@ -332,11 +338,18 @@ def store_run(req, head: RunHead, sampler, measured: Measured, failures: list[Fa
         conditions["affinity_spans_clusters"] = allowed["spans_clusters"]
     throttle_part = Part(blocks={"throttling": throttling}, conditions=conditions,
                          runtime={"affinity": {**(affinity or {}), **allowed}} if allowed else {})
+    paging = paging_part(frame, measured.params, measured.n_reps, model_bytes=head.model.get("bytes"),
+                         reasons=avail) if measured.n_reps else Part()
+    if storage:
+        paging = dataclasses.replace(paging, metrics={**paging.metrics, **{
+            k: metric(k, float(storage[k])) | {"method": storage.get("method")}
+            for k in ("storage_read_bw_bytes_per_s/seq", "storage_read_bw_bytes_per_s/rand4k") if storage.get(k)}})
     derived = derive(frame, measured.params, measured.n_reps, model=head.model,
-                     metrics={**measured.metrics, **found.metrics}, sensors=sensors, card=card, bw=bw,
-                     compute=compute, llc=llc, emulated=(head.runtime.get("bundle") or {}).get("emulated"))
+                     metrics={**measured.metrics, **found.metrics, **paging.metrics}, sensors=sensors, card=card,
+                     bw=bw, compute=compute, llc=llc, emulated=(head.runtime.get("bundle") or {}).get("emulated"),
+                     storage=storage, paging=paging.blocks.get("paging"))
     record = build_record(head, Part(metrics=measured.metrics), measured.part, found,
-                          Part(conditions=end_conditions), throttle_part, scenario, derived, failures=failures,
+                          Part(conditions=end_conditions), throttle_part, paging, scenario, derived, failures=failures,
                           ended_at=ended_at, completed_reps=measured.n_reps)
     return Stored(write_run(req.results_dir, record, frame), record)
 

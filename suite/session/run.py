@@ -25,7 +25,7 @@ from suite.runtimes import RUNTIMES, Runtime, backends, builds_own, get_runtime,
 from suite.runtimes.remote import find_python
 from suite.session.device import HostNativeWay, Phone, ScenarioHooks
 from suite.session.local import Host, Interrupted, Measured, RunRequest, Status, StopRun, Stored, new_head, store_run
-from suite.transport import DeviceDisconnected
+from suite.transport import DeviceDisconnected, DeviceTimeout
 
 
 def on_device(ref) -> bool:
@@ -70,6 +70,9 @@ def check_request(req: RunRequest, ref) -> Runtime:
     if not is_native(runtime) and req.runtime_bundle is not None:
         raise EdgebenchError(f"--runtime-bundle is for native runtimes; {runtime.name} runs in process",
                              exit_code=2)
+    if (req.params.mmap is not None or req.params.repack is not None) and not getattr(runtime, "load_options", False):
+        raise EdgebenchError(f"--mmap and --repack are llama.cpp's load options; {runtime.name} has none",
+                             hint="--runtime llama.cpp", exit_code=2)
     wanted = tuple(getattr(runtime, "inputs", ()))
     for name in wanted:
         if name not in req.inputs:
@@ -158,7 +161,7 @@ def run(ref, req: RunRequest, *, status: Status | None = None, on_rep=None, push
     def store(measured: Measured, *failures: Failure) -> Stored:
         return store_run(req, head, sampler, measured, list(failures), card=card, bw=way.bw, compute=way.compute,
                          t0=t0, llc=llc, end_conditions=target.end_conditions([*measured.failures, *failures]),
-                         idle=idle, finish=hooks.finish, time_base=time_base)
+                         idle=idle, finish=hooks.finish, time_base=time_base, storage=hooks.storage)
 
     p = req.params
     where = f" on {target.name}" if target.transport is not None else ""
@@ -180,6 +183,10 @@ def run(ref, req: RunRequest, *, status: Status | None = None, on_rep=None, push
         raise EdgebenchError(f"{target.name} disconnected mid-run; the partial run is recorded in {path}",
                              hint="reconnect the phone; nothing keeps running on it (adbd hangs up the runner)",
                              run_dir=path) from exc
+    except DeviceTimeout as exc:
+        way.stop(sampler, kill=True)
+        path = store(way.measured(), Failure(Outcome.TIMEOUT, type(exc).__name__, exc.message)).path
+        raise EdgebenchError(f"run timed out: {exc.message} (run recorded at {path})", run_dir=path) from exc
     except RuntimeFailure as exc:
         way.stop(sampler, kill=True)
         measured = way.measured()
