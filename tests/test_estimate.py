@@ -5,8 +5,10 @@ refusal against a real small file system (a tmpfs mounted for the test), never a
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -108,3 +110,32 @@ def test_a_small_build_fits_a_small_disk_and_its_size_is_what_was_said(small_fs)
     assert est.fits and est.needed_bytes + DISK_HEADROOM_BYTES <= est.free_bytes
     built = build_model(TINY, fmt="gguf", out_root=fs / "models")
     assert built.total_bytes == est.artifact_bytes
+
+
+def _cli(*args, env=None):
+    env = (env or os.environ) | {"COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "suite.cli.main", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_cli_shows_the_estimate_and_refuses_with_exit_3_before_writing(small_fs):
+    fs = small_fs(16)
+    proc = _cli("models", "build", "qwen2.5-32b", "--format", "gguf", "--push-rate", "35",
+                "--models-dir", str(fs / "models"))
+    assert proc.returncode == 3, proc.stderr
+    assert "qwen2.5-32b (gguf q4_0): 18.64 GB" in proc.stdout
+    assert "does NOT fit" in proc.stdout and "push: about 9 min at 35.0 MB/s" in proc.stdout
+    assert "not enough disk for the model: needs 18.64 GB" in proc.stderr
+    assert _files(fs) == []
+
+
+def test_cli_counts_every_build_of_the_command_before_building_any(small_fs):
+    # tiny fits alone, smollm2-135m (91 MB) does not fit after it: neither is built.
+    fs = small_fs(96)
+    proc = _cli("models", "build", "tiny", "smollm2-135m", "--format", "gguf", "--models-dir", str(fs / "models"))
+    assert proc.returncode == 3, proc.stderr
+    assert "smollm2-135m (gguf q4_0): 91.2 MB" in proc.stdout and "of the builds before it" in proc.stdout
+    assert _files(fs) == []
+    proc = _cli("models", "build", "tiny", "--format", "gguf", "--models-dir", str(fs / "models"))
+    assert proc.returncode == 0, proc.stderr
+    assert "built tiny" in proc.stdout and "free in" not in proc.stdout  # small: no estimate shown
