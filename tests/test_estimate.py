@@ -16,7 +16,7 @@ import pytest
 
 from suite.catalog.cards import get_model_card
 from suite.core.errors import InsufficientDiskError
-from suite.models import build_model, estimate_build
+from suite.models import build_model, estimate_build, estimate_builds
 from suite.models.artifact import DISK_HEADROOM_BYTES
 from suite.models.estimate import artifact_bytes
 from suite.models.gguf import GGUFPlan
@@ -65,6 +65,11 @@ def test_a_built_model_is_cached(tmp_path):
     est = estimate_build(TINY, fmt="gguf", out_root=tmp_path)
     assert est.cached and "already built" in est.text()
     assert not estimate_build(TINY, fmt="gguf", quant="q8_0", out_root=tmp_path).cached
+    # several builds: each counts the ones before it; a forced rebuild needs its room again
+    cached, forced = estimate_builds([TINY, TINY], fmt="gguf", out_root=tmp_path), \
+        estimate_builds([TINY, "smollm2-135m"], fmt="gguf", out_root=tmp_path, force=True)
+    assert [e.cached for e in cached] == [True, True] and cached[1].reserved_bytes == 0
+    assert not forced[0].cached and forced[1].reserved_bytes == forced[0].needed_bytes
 
 
 # --- a real small file system -----------------------------------------------------------------------

@@ -158,22 +158,16 @@ def models_build(
     when the disk cannot hold the builds, nothing is written (exit 3)."""
     # lazy: suite.models loads onnx and numpy (~0.9 s)
     from suite.catalog.cards import get_model_card
-    from suite.models import default_models_dir, estimate_build, refuse_if_short
+    from suite.models import default_models_dir, estimate_builds, refuse_if_short
     from suite.models.estimate import SHOW_ABOVE_BYTES
 
     cards = [get_model_card(i) for i in ids]  # fail on a bad id before building anything
     root = models_dir or default_models_dir()
-    reserved = 0  # what the builds before each one will take: the disk must hold them all
-    for card in cards:
-        est = estimate_build(card, fmt=fmt, quant=quant, seed=seed, out_root=root, reserved_bytes=reserved,
-                             push_rate_bytes_per_s=push_rate * 1e6 if push_rate else None)
-        if est.cached and force:  # a rebuild keeps the old copy until it replaces it
-            est = dataclasses.replace(est, cached=False)
+    for est in estimate_builds(cards, fmt=fmt, quant=quant, seed=seed, out_root=root, force=force,
+                               push_rate_bytes_per_s=push_rate * 1e6 if push_rate else None):
         if est.artifact_bytes > SHOW_ABOVE_BYTES or not (est.fits or est.cached):
             console.print(escape(est.text()), highlight=False)
-        if not est.cached:
-            refuse_if_short(est)  # before any build: exit 3 with the numbers
-            reserved += est.needed_bytes
+        refuse_if_short(est)  # before any build: exit 3 with the numbers
     for card in cards:
         built = _build_with_progress(card, fmt=fmt, quant=quant, seed=seed, root=root, force=force)
         console.print(f"[green]built[/] {card.id}: {built.path} ({_gib(built.manifest.get('total_bytes'))})")

@@ -17,7 +17,7 @@ from suite.models.artifact import (
     read_manifest,
     verify_artifact,
 )
-from suite.models.estimate import BuildEstimate, artifact_bytes, estimate_build, refuse_if_short
+from suite.models.estimate import BuildEstimate, artifact_bytes, estimate_build, estimate_builds, refuse_if_short
 
 __all__ = [
     "BUILDER_VERSION",
@@ -30,6 +30,7 @@ __all__ = [
     "build_model",
     "default_models_dir",
     "estimate_build",
+    "estimate_builds",
     "estimate_bytes",
     "find_built",
     "list_built",

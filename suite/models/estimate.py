@@ -14,7 +14,7 @@ build` shows this first and refuses, before writing anything, when the disk cann
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +122,24 @@ def estimate_build(card: ModelCard | str, *, fmt: str = "onnx", quant: str | Non
         push_s=size / push_rate_bytes_per_s if push_rate_bytes_per_s else None,
         push_rate_bytes_per_s=push_rate_bytes_per_s or None,
     )
+
+
+def estimate_builds(cards: list[ModelCard | str], *, fmt: str = "onnx", quant: str | None = None, seed: int = 0,
+                    block_size: int = 32, out_root: Path | None = None, force: bool = False,
+                    push_rate_bytes_per_s: float | None = None) -> list[BuildEstimate]:
+    """`estimate_build` for builds made one after the other into one folder: each counts the bytes of the
+    ones before it (`reserved_bytes`). With `force` nothing is cached: a rebuild keeps the old copy until
+    the new one replaces it, so it needs the whole room again."""
+    out, reserved = [], 0
+    for card in cards:
+        est = estimate_build(card, fmt=fmt, quant=quant, seed=seed, block_size=block_size, out_root=out_root,
+                             reserved_bytes=reserved, push_rate_bytes_per_s=push_rate_bytes_per_s)
+        if est.cached and force:
+            est = replace(est, cached=False)
+        if not est.cached:
+            reserved += est.needed_bytes
+        out.append(est)
+    return out
 
 
 def refuse_if_short(est: BuildEstimate) -> None:
