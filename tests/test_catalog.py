@@ -15,8 +15,10 @@ from suite.core.errors import UnknownNameError
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
 REFERENCE_IDS = {
     "llama-68m", "smollm2-135m", "qwen2.5-0.5b", "llama-3.2-1b", "qwen2.5-1.5b", "llama-3.2-3b", "phi-3-mini",
-    "qwen2.5-7b", "llama-2-7b", "llama-3-8b", "llama-3.1-8b", "llama-2-13b",
+    "qwen2.5-7b", "llama-2-7b", "llama-3-8b", "llama-3.1-8b", "llama-2-13b", "qwen2.5-14b", "qwen2.5-32b",
 }
+#: reference cards past a phone's RAM: named to be built, never on the default ladder
+BEYOND_RAM_IDS = {"qwen2.5-14b", "qwen2.5-32b"}
 CARDS = load_model_cards()
 
 
@@ -67,8 +69,24 @@ def test_unknown_id_suggests_close_matches():
 
 
 def test_reference_cards_are_ordered_by_size():
-    sizes = [c.params() for c in reference_cards()]
+    sizes = [c.params() for c in reference_cards(beyond_ram=True)]
     assert sizes == sorted(sizes) and len(sizes) == len(REFERENCE_IDS)
+
+
+def test_default_ladder_leaves_the_beyond_ram_rungs_out():
+    # The fit scenario, the lab's fit jobs and doctor walk reference_cards(): an 8.5 / 18.6 GB build
+    # happens only when someone names the card.
+    assert {c.id for c in CARDS.values() if c.beyond_ram} == BEYOND_RAM_IDS
+    assert {c.id for c in reference_cards()} == REFERENCE_IDS - BEYOND_RAM_IDS
+    assert [c.id for c in reference_cards(beyond_ram=True)][-2:] == ["qwen2.5-14b", "qwen2.5-32b"]
+    assert all(CARDS[i].reference and not CARDS[i].in_default_ladder for i in BEYOND_RAM_IDS)
+
+
+def test_beyond_ram_is_left_out_of_the_dict_when_false():
+    # Manifests of every earlier build recorded card.to_dict(); the build cache compares it.
+    assert "beyond_ram" not in CARDS["llama-2-13b"].to_dict()
+    assert CARDS["qwen2.5-14b"].to_dict()["beyond_ram"] is True
+    assert ModelCard.from_dict(CARDS["qwen2.5-32b"].to_dict()) == CARDS["qwen2.5-32b"]
 
 
 def test_dict_round_trip_keeps_rope_scaling():

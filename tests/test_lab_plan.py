@@ -144,6 +144,7 @@ def test_defaults_when_tables_are_absent(tmp_path):
     from suite.catalog.cards import reference_cards
 
     assert fit.params["models"] == [c.id for c in reference_cards()]
+    assert "qwen2.5-14b" not in fit.params["models"]  # beyond-RAM rungs only when named
 
 
 def test_window_tokens_default_matches_scenarios():

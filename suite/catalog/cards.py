@@ -19,7 +19,6 @@ from suite.core.errors import UnknownNameError
 ARCHITECTURES = ("llama", "qwen2", "phi3")
 
 
-
 @dataclass(frozen=True)
 class ModelCard:
     """One model's architecture (a public config's numbers) plus where they came from."""
@@ -40,6 +39,9 @@ class ModelCard:
     rms_norm_eps: float
     qkv_bias: bool
     reference: bool = True
+    #: a rung past RAM (Qwen2.5-14B/32B): a reference card, but not on the default ladder (the fit
+    #: scenario, the lab's fit jobs, doctor's space check); built only when named
+    beyond_ram: bool = False
     hf_repo: str | None = None
     params_published: int | None = None
     license: str | None = None
@@ -54,6 +56,11 @@ class ModelCard:
             raise ValueError(f"card {self.id}: architecture {self.architecture!r} not in {ARCHITECTURES}")
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError(f"card {self.id}: heads {self.num_attention_heads} not a multiple of kv heads")
+
+    @property
+    def in_default_ladder(self) -> bool:
+        """On the ladder a fit walks when no models are named: reference cards that fit in RAM somewhere."""
+        return self.reference and not self.beyond_ram
 
     # --- derived figures -----------------------------------------------------------------
     @property
@@ -88,11 +95,13 @@ class ModelCard:
         return 2 * (self.params() - self.vocab_size * self.hidden_size * (0 if self.tie_word_embeddings else 1))
 
     def to_dict(self) -> dict[str, Any]:
-        """The card as plain data (what a manifest records); absent values are left out."""
+        """The card as plain data (what a manifest records); absent values are left out, and so is
+        `beyond_ram` when false: the cards without it keep the dict their builds' manifests recorded
+        (the build cache compares them)."""
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if v is None:
+            if v is None or (f.name == "beyond_ram" and not v):
                 continue
             out[f.name] = dict(v) if f.name == "rope_scaling" else v
         return out
@@ -143,9 +152,11 @@ def get_model_card(card_id: str, path: Path | str | None = None) -> ModelCard:
         raise UnknownNameError("model", card_id, cards) from None
 
 
-def reference_cards(path: Path | str | None = None) -> list[ModelCard]:
-    """Reference cards ordered by size (smallest first)."""
-    return sorted((c for c in load_model_cards(path).values() if c.reference), key=ModelCard.params)
+def reference_cards(path: Path | str | None = None, *, beyond_ram: bool = False) -> list[ModelCard]:
+    """The default ladder, ordered by size (smallest first): reference cards, without the
+    beyond-RAM rungs unless `beyond_ram` (those are walked only when named)."""
+    cards = load_model_cards(path).values()
+    return sorted((c for c in cards if c.in_default_ladder or (beyond_ram and c.reference)), key=ModelCard.params)
 
 
 if __name__ == "__main__":  # python -m suite.catalog.cards: the cards by size

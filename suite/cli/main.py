@@ -122,16 +122,17 @@ def models_list(models_dir: ModelsDir = None, as_json: JsonOut = False) -> None:
     rows = []
     for c in cards:
         built = find_built(c.id, root)
+        ladder = "fit" if c.in_default_ladder else "beyond RAM" if c.reference else "test"
         rows.append({"id": c.id, "name": c.name, "architecture": c.architecture, "params": c.params(),
-                     "license": c.license, "built": [str(b.path) for b in built]})
+                     "license": c.license, "ladder": ladder, "built": [str(b.path) for b in built]})
     if as_json:
         console.print_json(json.dumps(rows))
         return
     t = Table(title=f"Reference models (built under {root})")
-    for col in ("id", "name", "arch", "params", "license", "built"):
+    for col in ("id", "name", "arch", "params", "license", "ladder", "built"):
         t.add_column(col)
     for r in rows:
-        t.add_row(r["id"], r["name"], r["architecture"], _params(r["params"]), str(r["license"] or ""),
+        t.add_row(r["id"], r["name"], r["architecture"], _params(r["params"]), str(r["license"] or ""), r["ladder"],
                   "yes" if r["built"] else "")
     console.print(t)
 
@@ -145,15 +146,28 @@ def models_build(
                                                     "[default: int4 / q4_0 / int8].")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the random weights.")] = 0,
     force: Annotated[bool, typer.Option(help="Rebuild even when a matching build exists.")] = False,
+    push_rate: Annotated[float | None, typer.Option(help="MB/s: your phone's push rate (a run record's "
+                                                         "provisioning.throughput_bytes_per_s / 1e6); the estimate "
+                                                         "shown before a large build then says the push time.",
+                                                    min=0.001)] = None,
     models_dir: ModelsDir = None,
 ) -> None:
-    """Build reference models: architecture-exact ONNX, GGUF or LiteRT-LM with seeded random weights."""
+    """Build reference models: architecture-exact ONNX, GGUF or LiteRT-LM with seeded random weights.
+
+    Before a model over 1 GiB (Qwen2.5-14B, 32B...) its size, the free space and the push time are shown;
+    when the disk cannot hold the builds, nothing is written (exit 3)."""
     # lazy: suite.models loads onnx and numpy (~0.9 s)
     from suite.catalog.cards import get_model_card
-    from suite.models import default_models_dir
+    from suite.models import default_models_dir, estimate_builds, refuse_if_short
+    from suite.models.estimate import SHOW_ABOVE_BYTES
 
     cards = [get_model_card(i) for i in ids]  # fail on a bad id before building anything
     root = models_dir or default_models_dir()
+    for est in estimate_builds(cards, fmt=fmt, quant=quant, seed=seed, out_root=root, force=force,
+                               push_rate_bytes_per_s=push_rate * 1e6 if push_rate else None):
+        if est.artifact_bytes > SHOW_ABOVE_BYTES or not (est.fits or est.cached):
+            console.print(escape(est.text()), highlight=False)
+        refuse_if_short(est)  # before any build: exit 3 with the numbers
     for card in cards:
         built = _build_with_progress(card, fmt=fmt, quant=quant, seed=seed, root=root, force=force)
         console.print(f"[green]built[/] {card.id}: {built.path} ({_gib(built.manifest.get('total_bytes'))})")

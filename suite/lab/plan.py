@@ -52,7 +52,7 @@
     scenario = "burst"           # required: a registered scenario (suite.scenarios): burst | fit | sustained
     models = ["smollm2-135m"]    # model card ids, or model_file = "m.gguf" (exactly one of the two): a .gguf,
                                  # .litertlm, .pte or a Genie config (genie_config.json), relative to the plan;
-                                 # fit: the ladder (default: every reference card), no model_file
+                                 # fit: the ladder (default: every reference card but the beyond-RAM rungs), no model_file
     runtimes = ["ort-genai"]     # default: [runtime]
     devices = ["tier=flagship"]  # narrows this job to the devices these selectors match
     beyond_ram = true            # fit only: walk past the phone's RAM (llama.cpp, weights mapped, no repacking)
@@ -595,7 +595,7 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
     if scenario == "fit":
         if "model_file" in job.data:
             job.fail("model_file", "fit walks the reference model ladder: give models = [...] or none")
-        ladder = job.get("models", _strs(each=_model_id(cards))) or [c.id for c in cards.values() if c.reference]
+        ladder = job.get("models", _strs(each=_model_id(cards))) or [c.id for c in cards.values() if c.in_default_ladder]
         params["models"] = sorted(ladder, key=lambda m: cards[m].params())
     else:
         if ("models" in job.data) == ("model_file" in job.data):

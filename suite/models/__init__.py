@@ -1,6 +1,7 @@
 """Reference model artefacts with seeded random weights: ONNX (int4/int8 MatMulNBits graphs for
 onnxruntime-genai), GGUF (Q4_0/Q8_0 for llama.cpp) and LiteRT-LM (.litertlm, int8/f32 TFLite graphs);
-`build_model(card, fmt="onnx"|"gguf"|"litertlm", quant=...)`."""
+`build_model(card, fmt="onnx"|"gguf"|"litertlm", quant=...)`; `estimate_build(...)` says its bytes, the
+room on the disk and the push time first."""
 
 from suite.models.artifact import (
     BUILDER_VERSION,
@@ -16,18 +17,24 @@ from suite.models.artifact import (
     read_manifest,
     verify_artifact,
 )
+from suite.models.estimate import BuildEstimate, artifact_bytes, estimate_build, estimate_builds, refuse_if_short
 
 __all__ = [
     "BUILDER_VERSION",
     "DEFAULT_QUANT",
     "FORMATS",
+    "BuildEstimate",
     "BuiltModel",
+    "artifact_bytes",
     "artifact_dir",
     "build_model",
     "default_models_dir",
+    "estimate_build",
+    "estimate_builds",
     "estimate_bytes",
     "find_built",
     "list_built",
     "read_manifest",
+    "refuse_if_short",
     "verify_artifact",
 ]

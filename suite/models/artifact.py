@@ -160,6 +160,18 @@ def _matches(manifest: dict[str, Any], card: ModelCard, options: dict[str, Any],
             and manifest.get("card") == json.loads(json.dumps(card.to_dict())))
 
 
+def is_built(card: ModelCard, target: Path, recipe: Recipe) -> bool:
+    """A complete build of `recipe` is at `target` (manifest matching, files of the recorded sizes):
+    what `build_model` reuses without writing."""
+    if not Path(target).is_dir():
+        return False
+    try:
+        manifest = verify_artifact(target)
+    except ArtifactCorruptError:
+        return False
+    return _matches(manifest, card, recipe.options, recipe.builder_version)
+
+
 # --- listing -----------------------------------------------------------------------------------------
 def list_built(out_root: Path | None = None) -> list[BuiltModel]:
     """Every complete artefact under `out_root` (manifest present, files of the recorded sizes)."""
@@ -214,13 +226,24 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def check_disk(parent: Path, needed: int) -> None:
-    """Refuse before writing anything when the file system holding `parent` lacks the room."""
-    probe = parent
+def free_space(parent: Path) -> tuple[Path, int]:
+    """(the nearest existing folder at or above `parent`, the free bytes of its file system)."""
+    probe = Path(parent)
     while not probe.exists():
         probe = probe.parent
-    free = shutil.disk_usage(probe).free
-    if free < needed + DISK_HEADROOM_BYTES:
+    return probe, shutil.disk_usage(probe).free
+
+
+def has_room(needed: int, free: int) -> bool:
+    """The disk rule, one copy: the artefact's bytes plus DISK_HEADROOM_BYTES. A build writes into a
+    temp folder beside its target and renames it, so it never holds two copies on the disk."""
+    return free >= needed + DISK_HEADROOM_BYTES
+
+
+def check_disk(parent: Path, needed: int) -> None:
+    """Refuse before writing anything when the file system holding `parent` lacks the room."""
+    probe, free = free_space(parent)
+    if not has_room(needed, free):
         raise InsufficientDiskError(
             f"not enough disk for the model: needs {needed / 1e9:.2f} GB (+{DISK_HEADROOM_BYTES // 2**20} MiB headroom),"
             f" {free / 1e9:.2f} GB free in {probe}",
@@ -243,14 +266,22 @@ def build_model(card: ModelCard | str, *, quant: str | None = None, seed: int = 
     _check_format(fmt)
     quant = quant or DEFAULT_QUANT[fmt]
     out_root = Path(out_root) if out_root is not None else default_models_dir()
-    if fmt == "gguf":
-        recipe = gguf.recipe(card, quant=quant, seed=seed)
-    elif fmt == "litertlm":
-        recipe = litertlm_graph.recipe(card, quant=quant, seed=seed)
-    else:
-        recipe = _onnx_recipe(card, quant=quant, seed=seed, block_size=block_size)
+    recipe = build_recipe(card, fmt=fmt, quant=quant, seed=seed, block_size=block_size)
     target = artifact_dir(card.id, out_root, quant=quant, block_size=block_size, seed=seed, fmt=fmt)
     return _build_artifact(card, target, recipe, progress=progress, force=force, deep=deep)
+
+
+def build_recipe(card: ModelCard, *, fmt: str = "onnx", quant: str | None = None, seed: int = 0,
+                 block_size: int = 32) -> Recipe:
+    """What `build_model` will write for these options (options, the disk check's `needed_bytes`,
+    the writer); nothing is written. Raises ModelBuildError on options the format does not take."""
+    _check_format(fmt)
+    quant = quant or DEFAULT_QUANT[fmt]
+    if fmt == "gguf":
+        return gguf.recipe(card, quant=quant, seed=seed)
+    if fmt == "litertlm":
+        return litertlm_graph.recipe(card, quant=quant, seed=seed)
+    return _onnx_recipe(card, quant=quant, seed=seed, block_size=block_size)
 
 
 def _onnx_recipe(card: ModelCard, *, quant: str, seed: int, block_size: int) -> Recipe:
@@ -297,9 +328,9 @@ def _build_artifact(card: ModelCard, target: Path, recipe: Recipe, *, progress: 
             log.warning("artefact %s is corrupt (%s): rebuilding", target, exc)
         shutil.rmtree(target)  # corrupt or stale: its room counts as free for the disk check
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale_temps(target.parent)
-    check_disk(target.parent, recipe.needed_bytes)
+    check_disk(target.parent, recipe.needed_bytes)  # before any folder or file is made
+    target.parent.mkdir(parents=True, exist_ok=True)
 
     tmp = target.parent / f"{_TMP_PREFIX}{target.name}-p{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()

@@ -27,6 +27,7 @@ logits stay finite. The vocabulary is synthetic, of exactly the card's size: a S
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -279,8 +280,27 @@ class GGUFPlan:
         return sum(-(-s.nbytes // align) * align for s in self.specs)
 
     def estimate_bytes(self) -> int:
-        """The file's size, header and vocabulary included (an upper bound on the header)."""
+        """The file's size, header and vocabulary included (an upper bound on the header; the disk
+        check's figure, known without building the vocabulary)."""
         return self.data_bytes() + self.card.vocab_size * 48 + 1024 * 1024
+
+    def header_bytes(self) -> int:
+        """The exact length of the header (metadata, synthetic vocabulary, tensor infos): the writer
+        `write_gguf` uses, set up the same way, writes it into memory."""
+        gguf = _gguf()
+        writer = _writer(self, None)
+        buf = io.BytesIO()
+        writer.fout, writer.state = [buf], gguf.WriterState.EMPTY
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_ti_data_to_file()
+        return buf.tell()
+
+    def file_bytes(self) -> int:
+        """The exact size of the file `write_gguf` writes: the header padded to the alignment, then
+        the data section."""
+        align = _gguf().GGUF_DEFAULT_ALIGNMENT
+        return -(-self.header_bytes() // align) * align + self.data_bytes()
 
     def weight_bytes_read_per_token(self) -> int:
         """Weights one decode step streams: every matrix (output included), norms, biases, rope factors,
@@ -333,9 +353,8 @@ class GGUFPlan:
         w.add_add_eos_token(False)
 
 
-def write_gguf(plan: GGUFPlan, path: Path, *, seed: int, progress: ProgressFn | None = None) -> str:
-    """Write the GGUF file: header, metadata and tensor infos through `gguf.GGUFWriter`, then the data
-    section streamed tensor by tensor (never the whole model in memory). Returns the file's sha256."""
+def _writer(plan: GGUFPlan, path: Path | None):
+    """A `gguf.GGUFWriter` holding the plan's metadata and tensor infos (nothing written yet)."""
     gguf = _gguf()
     writer = gguf.GGUFWriter(path, plan.arch)
     plan.add_metadata(writer)
@@ -346,6 +365,13 @@ def write_gguf(plan: GGUFPlan, path: Path, *, seed: int, progress: ProgressFn | 
             byte_shape = (*spec.shape[:-1], spec.row_bytes)
             writer.add_tensor_info(spec.name, byte_shape, np.dtype(np.uint8), spec.nbytes,
                                    raw_dtype=gguf.GGMLQuantizationType[spec.qtype])
+    return writer
+
+
+def write_gguf(plan: GGUFPlan, path: Path, *, seed: int, progress: ProgressFn | None = None) -> str:
+    """Write the GGUF file: header, metadata and tensor infos through `gguf.GGUFWriter`, then the data
+    section streamed tensor by tensor (never the whole model in memory). Returns the file's sha256."""
+    writer = _writer(plan, path)
     align = writer.data_alignment
     digest = hashlib.sha256()
     total = plan.data_bytes()

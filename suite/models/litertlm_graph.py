@@ -182,8 +182,13 @@ class LitertlmPlan:
         return sum(x.nbytes + x.scale_bytes for x in self.weights)
 
     def estimate_bytes(self) -> int:
-        """The file's size: weights (exact) + alignment, the graph and the container's sections."""
-        return self.weight_bytes() + ALIGN * 2 * len(self.weights) + 4 * 1024 * 1024 + 40 * self.card.vocab_size
+        """An upper bound on the file's size: weights (exact) + alignment, the graph and the container's
+        sections, and each int8 matrix's per-row scale and zero point (float32 + int64), which every
+        signature's subgraph repeats as the tensor's quantization parameters."""
+        signatures = len(self.prefill_lengths) + 1
+        quant_params = sum(12 * x.shape[0] for x in self.weights if x.int8) * signatures
+        return (self.weight_bytes() + ALIGN * 2 * len(self.weights) + 4 * 1024 * 1024 + 40 * self.card.vocab_size
+                + quant_params)
 
     def weight_bytes_read_per_token(self) -> int:
         """What one decode step streams from memory: every matrix (and its scales), norms and biases, one
