@@ -120,10 +120,11 @@ def _figures(data: dict) -> dict:
     return {**figures, "unavailable": unavailable, "evicted": evicted}
 
 
-def _method(data: dict, seconds: float) -> str:
+def _method(data: dict, evicted: bool | None, seconds: float) -> str:
     reads = "O_DIRECT reads" if data.get("direct") else "buffered reads (O_DIRECT refused)"
+    cache = {True: "evicted", False: "NOT evicted", None: "dropped, unverified (mincore failed)"}[evicted]
     return (f"on-device: edgebench-storage, {data.get('bytes', 0) / 2**20:.0f} MiB file, {reads}, page cache "
-            f"evicted (posix_fadvise DONTNEED) before each test, 1 MiB sequential and 4 KiB random reads "
+            f"{cache} (posix_fadvise DONTNEED) before each test, 1 MiB sequential and 4 KiB random reads "
             f"(1 thread, queue depth 1), at most {seconds:g} s per test")
 
 
@@ -137,9 +138,9 @@ def storage_bandwidth(transport, remote_probes_dir: str, key: str, work_dir: str
     Returns SEQ_METRIC and RAND4K_METRIC (bytes/s, or None with `unavailable[metric]` saying why),
     `rand4k_iops`, `method`, `direct`, `evicted`, `bytes`, `free_bytes`, `resident_fraction_before`,
     `seconds_per_test`, `work_dir`, `serial`, `probe_key`, `measured_at`, `probe` (the probe's JSON)
-    and `cached`. `max_file_bytes` caps the test file below MAX_FILE_BYTES (a quicker, less honest
-    figure: the flash's caches weigh more). Raises InsufficientDiskError before writing anything when `work_dir` has too
-    little free space, EdgebenchError when the probe fails.
+    and `cached`. `max_file_bytes` caps the test file below MAX_FILE_BYTES (quicker, less honest:
+    the flash's own caches weigh more). Raises InsufficientDiskError before writing anything when
+    `work_dir` has too little free space, EdgebenchError when the probe fails.
     """
     serial = transport.serial
     path = cache_file(serial, key, work_dir, cache_dir, seconds_per_test=seconds_per_test,
@@ -176,7 +177,9 @@ def storage_bandwidth(transport, remote_probes_dir: str, key: str, work_dir: str
         raise EdgebenchError(f"{serial}: the storage probe failed in {work_dir}: {data['error']}",
                              serial=serial, command=command, probe=data)
 
-    result = {**_figures(data), "method": _method(data, seconds_per_test), "direct": bool(data.get("direct")),
+    figures = _figures(data)
+    result = {**figures, "method": _method(data, figures["evicted"], seconds_per_test),
+              "direct": bool(data.get("direct")),
               "bytes": data.get("bytes"), "free_bytes": free,
               "resident_fraction_before": data.get("resident_fraction_before"),
               "seconds_per_test": seconds_per_test, "work_dir": work_dir, "serial": serial, "probe_key": key,
