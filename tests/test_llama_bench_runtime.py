@@ -403,7 +403,7 @@ def test_a_variant_the_cpu_cannot_run_falls_back_once_and_says_so(loopback_phone
     # the dotprod probes died first, before any measured run: the fallback's binary and probes are pushed
     assert "probe" in b["fallback"]["why"]
     assert set(b["fallback"]["pushed"]) == {"llama.cpp/bin/llama-bench", "probes/bin/edgebench-membw",
-                                            "probes/bin/edgebench-peak"}
+                                            "probes/bin/edgebench-peak", "probes/bin/edgebench-storage"}
     assert any("the dotprod build was killed by SIGILL" in m and "trying armv8.0 once" in m for m in said)
     assert rec["metrics"]["decode_tps"]["n"] == 2
     # the armv8.0 probes measured the roofline: smlal, the instruction that build runs

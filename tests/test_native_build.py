@@ -166,7 +166,7 @@ def test_the_probes_build_with_the_runtime_s_variant_and_run_here():
 
     built = ensure_probes(X86_64, "x86-64-v2")
     assert built.intact() and built.manifest["march"] == "x86_64_v2"
-    assert set(built.files()) == {"bin/edgebench-membw", "bin/edgebench-peak"}
+    assert set(built.files()) == {"bin/edgebench-membw", "bin/edgebench-peak", "bin/edgebench-storage"}
     peak = json.loads(subprocess.run([str(built.binary("peak")), "1", "0.05"], capture_output=True, text=True,
                                      check=True).stdout)
     assert peak["int8"]["instr"] == "pmaddubsw" and peak["int8"]["ops_per_s"] > 1e9  # SSSE3, the v2 baseline

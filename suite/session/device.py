@@ -642,7 +642,7 @@ class IllegalInstruction(EdgebenchError):
     """A probe killed by SIGILL: its build uses an instruction the CPU does not have."""
 
 
-def _probe_json(transport, command: str, name: str) -> dict:
+def probe_json(transport, command: str, name: str) -> dict:
     r = transport.shell(command, timeout_s=600)
     if r.exit_code == SIGILL_EXIT:
         raise IllegalInstruction(f"the {name} probe was killed by SIGILL (exit 132)")
@@ -671,8 +671,8 @@ def run_probes(transport, remote_dir: str, key: str, *, threads: int, mask: str 
     runs = {}
     for label, n, m in (("runtime_cores", threads, mask), ("all_cores", all_cores, None)):
         mib = str(max(32, 256 // max(n, 1)))
-        runs[label] = (_probe_json(transport, probe_command(remote_dir, "membw", [str(n), mib, "3"], m), "membw"),
-                       _probe_json(transport, probe_command(remote_dir, "peak", [str(n), "0.3"], m), "peak"))
+        runs[label] = (probe_json(transport, probe_command(remote_dir, "membw", [str(n), mib, "3"], m), "membw"),
+                       probe_json(transport, probe_command(remote_dir, "peak", [str(n), "0.3"], m), "peak"))
     (bw, peak), (bw_all, peak_all) = runs["runtime_cores"], runs["all_cores"]
     where = f"{threads} threads" + (f" on cpus {mask}" if mask else "")
     bandwidth = DeviceProbe(float(bw["bytes_per_s"]), f"on-device: edgebench-membw, {where}", threads,

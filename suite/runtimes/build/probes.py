@@ -1,5 +1,6 @@
-"""edgebench's native roofline probes: two small static C programs (`probes/membw.c`: memory read
-bandwidth, `probes/peak.c`: int8 multiply-accumulate and fp32/fp16 FMA peaks), built with the same
+"""edgebench's native roofline probes: small static C programs (`probes/membw.c`: memory read
+bandwidth, `probes/peak.c`: int8 multiply-accumulate and fp32/fp16 FMA peaks, `probes/storage.c`:
+storage read bandwidth with the page cache evicted, suite.session.storage), built with the same
 toolchain and CPU variant as the runtime they bound, so the compute peak is that of the instructions
 the runtime's build runs (smmla, sdot, smlal; pmaddubsw at the build's width). Seconds to build once
 zig's C library for the target is cached (the runtime's build caches it); cached like the runtimes,
@@ -25,7 +26,7 @@ from suite.runtimes.build.variants import TARGETS, Variant, get_variant
 
 SOURCES = Path(__file__).parent / "probes"
 #: probe name -> its source; the binary is bin/edgebench-<name>
-PROBES = {"membw": "membw.c", "peak": "peak.c"}
+PROBES = {"membw": "membw.c", "peak": "peak.c", "storage": "storage.c"}
 CFLAGS = ("-O3", "-static", "-s", "-pthread")
 MANIFEST = "manifest.json"
 
