@@ -12,7 +12,13 @@ import pytest
 from loopback_plugin import phone_ref
 
 from suite.analysis.derive import offload_bound_tps
-from suite.analysis.paging import OFFLOAD_FAULTS_PER_TOKEN, counter_rate, offload_block, paging_part, per_token
+from suite.analysis.paging import (
+    OFFLOAD_FAULTS_PER_TOKEN,
+    counter_rate,
+    offload_block,
+    paging_part,
+    per_token,
+)
 from suite.core.errors import EdgebenchError
 from suite.core.measure import BurstParams
 from suite.runtimes.llama_bench import load_args
@@ -152,10 +158,17 @@ def test_a_model_larger_than_the_phone_s_memory_runs_offloaded_and_slower_and_wi
 @pytest.mark.loopback
 @pytest.mark.timeout(1200)
 def test_fit_beyond_ram_walks_past_the_memory_and_says_where_it_stopped(loopback_phone_factory, models_dir, tmp_path):
+    import dataclasses
+
+    from suite.session.storage import device_storage_bandwidth
+
     phone = loopback_phone_factory("qcom-flagship", ram_bytes=LIMIT, storage="disk", charging=False)
     said: list[str] = []
-    summary = run_fit(phone_ref(phone), request(models_dir, tmp_path), models=["tiny", "smollm2-135m"],
-                      status=said.append, beyond_ram=True, floor_tps=0.01, rung_timeout_s=600)
+    storage = device_storage_bandwidth(phone_ref(phone), max_file_bytes=128 * MiB)  # the walk measures it first
+    assert storage["storage_read_bw_bytes_per_s/seq"] > 0 and storage["evicted"] is True
+    req = dataclasses.replace(request(models_dir, tmp_path), probe=True)  # DRAM bandwidth: the other bound
+    summary = run_fit(phone_ref(phone), req, models=["tiny", "smollm2-135m"], status=said.append, beyond_ram=True,
+                      floor_tps=0.01, rung_timeout_s=600, storage=storage)
     got = {r.model_id: (r.outcome, r.offloaded) for r in summary.rungs}
     # tiny decodes in a millisecond: whether a reading of its memory falls inside it is chance, so it is either
     # seen in RAM or unknown, never offloaded (the in-RAM case is the test above's)
@@ -164,6 +177,12 @@ def test_fit_beyond_ram_walks_past_the_memory_and_says_where_it_stopped(loopback
     assert summary.largest_in_ram == ("tiny" if got["tiny"][1] is False else None)
     text = summary.text()
     assert "smollm2-135m" in text and "offloaded, at" in text and "(in RAM: " in text
+    # the offloaded rung carries the storage's bandwidths and sits under its offload bound
+    off = _record(tmp_path / next(r for r in summary.rungs if r.offloaded).run_dir.split("/")[-1])
+    assert off["metrics"]["storage_read_bw_bytes_per_s/seq"]["value"] == storage["storage_read_bw_bytes_per_s/seq"]
+    roof = off["roofline"]
+    assert roof["offload_bound_tps"] < roof["decode_bound_tps"] and roof["streamed_bytes_per_token"] > 0
+    assert 0 < off["metrics"]["roofline_fraction/decode"]["value"] <= 1.0
     data = json.loads(next(tmp_path.glob("fit-*.json")).read_text())
     assert data["beyond_ram"] is True and data["ram_bytes"] == pytest.approx(LIMIT, abs=4096)  # MemTotal, kB
     # the report: the fit matrix says the rung ran offloaded and how fast; the device page draws it beyond RAM

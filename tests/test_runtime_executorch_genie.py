@@ -24,7 +24,12 @@ from suite.models.user_file import (
     pte_delegates,
 )
 from suite.runtimes import NATIVE, backends, get_runtime
-from suite.runtimes.executorch_bench import BASE_FLAGS, help_flags, invocation, llama_main_argv
+from suite.runtimes.executorch_bench import (
+    BASE_FLAGS,
+    help_flags,
+    invocation,
+    llama_main_argv,
+)
 from suite.runtimes.genie_bench import GenieRuntime, run_config
 from suite.runtimes.genie_bench import invocation as genie_invocation
 from suite.runtimes.native import read_markers

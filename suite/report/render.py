@@ -30,9 +30,9 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 import suite
+from suite.analysis.paging import PAGING_METRICS
 from suite.core.errors import EdgebenchError
 from suite.core.schema import METRICS, Outcome
-from suite.analysis.paging import PAGING_METRICS
 from suite.report import charts, tables
 from suite.report.tables import (
     DECODE_TPS,

@@ -33,6 +33,7 @@ from suite.session.device import ScenarioHooks
 from suite.session.gating import Gate, apply_gate
 from suite.session.local import RunRequest
 from suite.session.run import run_device
+from suite.session.storage import device_storage_bandwidth
 
 Status = Callable[[str], None]
 
@@ -106,9 +107,10 @@ class FitSummary:
         return "\n".join(lines)
 
 
-def ladder(models: list[str] | None = None) -> list:
-    """Reference cards by size; `models` restricts (and may reorder nothing: size order kept)."""
-    cards = reference_cards()
+def ladder(models: list[str] | None = None, *, beyond_ram: bool = False) -> list:
+    """Reference cards by size (`beyond_ram`: the rungs past 13B too); `models` restricts (and may reorder
+    nothing: size order kept)."""
+    cards = reference_cards(beyond_ram=beyond_ram)
     if models is None:
         return cards
     by_id = {c.id: c for c in cards}
@@ -140,7 +142,7 @@ def run_fit(ref, req_template: RunRequest, models: list[str] | None = None, *, s
     rungs. The summary is also written as JSON to `summary_path` (default:
     `<results_dir>/fit-<serial>-<first run id>.json`)."""
     say = status or (lambda _m: None)
-    cards = ladder(models)
+    cards = ladder(models, beyond_ram=beyond_ram)
     ids = [c.id for c in cards]
     serial = getattr(ref, "serial", None) or ref.transport().serial
     summary = FitSummary(device=serial, beyond_ram=beyond_ram, storage=storage)
@@ -220,10 +222,7 @@ def measure_storage(ref, status: Status | None) -> dict | None:
     """The device's storage read bandwidths (the storage probe), or None (said) when they cannot be measured:
     the offloaded rungs then have no bound, with that reason."""
     say = status or (lambda _m: None)
-    try:
-        from suite.session.storage import device_storage_bandwidth
-    except ImportError:  # noqa: the storage probe lands with issue 17
-        return None
+    say("fit: measuring the storage's read bandwidth (the bound of offloaded rungs)")
     try:
         return device_storage_bandwidth(ref, say)
     except EdgebenchError as exc:

@@ -186,3 +186,21 @@ def storage_bandwidth(transport, remote_probes_dir: str, key: str, work_dir: str
               "measured_at": utc_now(), "probe": data}
     _store(path, result)
     return {**result, "cached": False}
+
+
+def device_storage_bandwidth(ref, say: Callable[[str], None] = lambda _m: None, *, refresh: bool = False,
+                             max_file_bytes: int = MAX_FILE_BYTES) -> dict:
+    """The storage read bandwidths of the device `ref` names, where its models live (edgebench's work folder):
+    the probes built for its ABI and the CPU variant its cpuinfo allows, pushed through the provisioning cache,
+    then `storage_bandwidth` (cached per device)."""
+    from suite.device import provision
+    from suite.runtimes.build.probes import ensure_probes
+    from suite.runtimes.build.variants import device_variant
+    from suite.session.device import PROBES_DIR
+
+    transport, live = ref.transport(), ref.live()
+    abi, _note, choice = device_variant(live)
+    probes = ensure_probes(abi, choice.variant.name)
+    provision.ensure_files(transport, {f"{PROBES_DIR}/{k}": v for k, v in probes.files().items()})
+    return storage_bandwidth(transport, f"{provision.WORK_DIR}/{PROBES_DIR}", probes.manifest["key"],
+                             provision.WORK_DIR, say, refresh=refresh, max_file_bytes=max_file_bytes)
