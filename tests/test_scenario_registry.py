@@ -42,7 +42,7 @@ def test_each_entry_says_what_it_is():
         assert entry.needs_phone == ("on a phone" in SCENARIOS.about(name)), name
     assert not get_scenario("burst").needs_phone and get_scenario("burst").options == ()
     assert get_scenario("sustained").options == ("duration_s", "windows", "window_tokens", "min_window_s")
-    assert get_scenario("fit").options == ("models",) and not get_scenario("fit").single_run
+    assert get_scenario("fit").options == ("models", "beyond_ram", "floor_tps", "rung_timeout_s") and not get_scenario("fit").single_run
 
 
 def test_sustained_without_duration_or_windows_is_refused_before_any_work():
