@@ -144,3 +144,21 @@ def test_cli_counts_every_build_of_the_command_before_building_any(small_fs):
     proc = _cli("models", "build", "tiny", "--format", "gguf", "--models-dir", str(fs / "models"))
     assert proc.returncode == 0, proc.stderr
     assert "built tiny" in proc.stdout and "free in" not in proc.stdout  # small: no estimate shown
+
+
+def test_the_walk_past_ram_says_a_big_rung_s_cost_and_stops_before_building_what_the_disk_cannot_hold(small_fs):
+    from types import SimpleNamespace
+
+    from suite.scenarios.fit import run_fit
+    from suite.session.local import RunRequest
+
+    disk = small_fs(16)
+    said: list[str] = []
+    req = RunRequest(model_id="qwen2.5-14b", runtime="llama.cpp", models_dir=disk / "models", results_dir=disk / "r")
+    summary = run_fit(SimpleNamespace(serial="phone"), req, models=["qwen2.5-14b"], status=said.append,
+                      beyond_ram=True, floor_tps=1.0, rung_timeout_s=60)
+    (rung,) = summary.rungs
+    assert rung.outcome == "not_run" and rung.run_dir is None
+    assert summary.stopped.startswith("qwen2.5-14b: not built:") and "GiB needed" in summary.stopped
+    assert any("qwen2.5-14b (gguf q4_0): 8.52 GB" in m and "does NOT fit" in m for m in said), said
+    assert not (disk / "models").exists() or not any((disk / "models").rglob("*.gguf"))

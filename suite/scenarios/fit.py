@@ -28,6 +28,7 @@ from typing import Any
 from suite.catalog.cards import get_model_card, reference_cards
 from suite.core.errors import EdgebenchError
 from suite.core.schema import Outcome
+from suite.models.estimate import SHOW_ABOVE_BYTES, estimate_build
 from suite.scenarios.base import ScenarioResult
 from suite.session.device import ScenarioHooks
 from suite.session.gating import Gate, apply_gate
@@ -149,6 +150,7 @@ def run_fit(ref, req_template: RunRequest, models: list[str] | None = None, *, s
     if beyond_ram:
         req_template = beyond_ram_request(req_template, rung_timeout_s)
     failures = 0
+    push_rate = None  # the phone's measured push rate, from the rungs before: the push estimate of the next
     for i, card in enumerate(cards):
         rung = Rung(card.id, card.params(), outcome="not_run")
         summary.rungs.append(rung)
@@ -157,6 +159,16 @@ def run_fit(ref, req_template: RunRequest, models: list[str] | None = None, *, s
             scenario["params"] |= {"beyond_ram": True, "floor_tps": floor_tps, "rung_timeout_s": rung_timeout_s}
         req = dataclasses.replace(req_template, model_id=card.id)
         say(f"fit: {card.id} ({card.params() / 1e9:.3f} B)")
+        if beyond_ram:  # the large rungs: what building and pushing them costs, said first
+            est = estimate_build(card, fmt="gguf", quant=req.quant, seed=req.seed, out_root=req.models_dir,
+                                 push_rate_bytes_per_s=push_rate)
+            if est.artifact_bytes >= SHOW_ABOVE_BYTES or not est.fits:
+                say(est.text())
+            if not est.fits:
+                rung.message = (f"not built: {_gib(est.needed_bytes)} needed, {_gib(est.free_bytes)} free in "
+                                f"{est.out_dir}")
+                summary.stopped = f"{card.id}: {rung.message}"
+                break
         try:
             hooks = ScenarioHooks(scenario=scenario, conditions=apply_gate(ref, gate, status), storage=storage)
             path = run_device(ref, req, status=status, hooks=hooks)
@@ -169,6 +181,7 @@ def run_fit(ref, req_template: RunRequest, models: list[str] | None = None, *, s
                 rung.outcome = "not_run"
                 rung.message = exc.message
         rung.run_dir = str(path) if path is not None else None
+        push_rate = _push_rate(Path(rung.run_dir)) or push_rate if rung.run_dir else push_rate
         if summary.ram_bytes is None and rung.run_dir:
             summary.ram_bytes = _device_ram(Path(rung.run_dir))
         say(f"fit: {card.id}: {rung.outcome}" + (" (offloaded)" if rung.offloaded else ""))
@@ -209,6 +222,18 @@ def beyond_ram_request(req: RunRequest, rung_timeout_s: float | None) -> RunRequ
                              "--mmap 0 or --repack 1 contradict it", exit_code=2)
     return dataclasses.replace(req, runtime="llama.cpp", timeout_s=rung_timeout_s or RUNG_TIMEOUT_S,
                                params=dataclasses.replace(req.params, mmap=True, repack=False))
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def _push_rate(run_dir: Path) -> float | None:
+    try:
+        return (json.loads((run_dir / "run.json").read_text()).get("provisioning") or {}).get(
+            "throughput_bytes_per_s") or None
+    except (OSError, ValueError):
+        return None
 
 
 def _device_ram(run_dir: Path) -> int | None:
