@@ -244,9 +244,10 @@ def test_llama_bench_end_to_end_on_the_loopback_phone(loopback_phone_factory, lo
     # there, llama-bench runs unpinned, and the record says so (on a phone the mask applies)
     assert rt["affinity"]["applied"] is False and "taskset c0" in rt["affinity"]["not_applied_because"]
     # where llama-bench could run and its memory are read from its /proc status by the phone's sampling loop
-    # (the loopback phone's shells share one pid namespace, as a phone's do)
-    assert rt["affinity"]["allowed"] and rt["affinity"]["matches_asked"] is False
-    assert rec["metrics"]["peak_rss_bytes"]["value"] > 0
+    # (the loopback phone's shells share one pid namespace, as a phone's do); this tiny model's invocations may
+    # live between two readings: tests/test_beyond_ram.py asserts the readings on invocations that last
+    if rt["affinity"].get("allowed"):
+        assert rt["affinity"]["matches_asked"] is False  # taskset c0 was refused: not where it was asked
     assert "-p 16 -n 0 -r 2 -t 2 -o jsonl" in rt["commands"]["prefill"]
     assert "-p 0 -n 8 -r 2 -t 2 -o jsonl" in rt["commands"]["decode"]
     b = rt["bundle"]
