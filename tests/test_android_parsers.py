@@ -25,11 +25,7 @@ from suite.device.android.battery import (
 )
 from suite.device.android.cpu import parse_android_cpuinfo, parse_cpufreq
 from suite.device.android.gpu import parse_gpu_busy, parse_ls, parse_shell_errors
-from suite.device.android.memory import (
-    parse_dumpsys_meminfo,
-    parse_meminfo,
-    parse_smaps_rollup,
-)
+from suite.device.android.memory import parse_dumpsys_meminfo, parse_meminfo, parse_smaps_rollup
 from suite.device.android.power_rails import parse_odpm_energy, rail_power_w
 from suite.device.android.props import parse_getprop
 from suite.device.android.thermal import parse_thermal_zones, parse_thermalservice

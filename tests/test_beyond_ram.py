@@ -12,13 +12,7 @@ import pytest
 from loopback_plugin import phone_ref
 
 from suite.analysis.derive import offload_bound_tps
-from suite.analysis.paging import (
-    OFFLOAD_FAULTS_PER_TOKEN,
-    counter_rate,
-    offload_block,
-    paging_part,
-    per_token,
-)
+from suite.analysis.paging import OFFLOAD_FAULTS_PER_TOKEN, counter_rate, offload_block, paging_part, per_token
 from suite.core.errors import EdgebenchError
 from suite.core.measure import BurstParams
 from suite.runtimes.llama_bench import load_args

@@ -9,12 +9,7 @@ from pathlib import Path
 import pytest
 
 from suite.catalog import cards as catalog
-from suite.catalog.cards import (
-    ModelCard,
-    get_model_card,
-    load_model_cards,
-    reference_cards,
-)
+from suite.catalog.cards import ModelCard, get_model_card, load_model_cards, reference_cards
 from suite.core.errors import UnknownNameError
 
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"

@@ -7,22 +7,9 @@ from typer.testing import CliRunner
 
 from suite.cli.devices import devices_app
 from suite.core.errors import EdgebenchError, UnknownNameError
-from suite.device.select import (
-    DeviceRef,
-    DeviceUnavailable,
-    parse_filters,
-    parse_servers,
-    resolve,
-    resolve_one,
-)
+from suite.device.select import DeviceRef, DeviceUnavailable, parse_filters, parse_servers, resolve, resolve_one
 from suite.loopback import AdbServer, LoopbackPhone
-from suite.transport import (
-    TRANSPORTS,
-    AdbServerAddress,
-    AdbTransport,
-    DeviceNotFound,
-    LocalTransport,
-)
+from suite.transport import TRANSPORTS, AdbServerAddress, AdbTransport, DeviceNotFound, LocalTransport
 
 
 @pytest.fixture(autouse=True)

@@ -17,26 +17,10 @@ import pytest
 from gguf.quants import dequantize
 
 from suite.catalog.cards import get_model_card
-from suite.core.errors import (
-    ArtifactCorruptError,
-    InsufficientDiskError,
-    ModelBuildError,
-)
+from suite.core.errors import ArtifactCorruptError, InsufficientDiskError, ModelBuildError
 from suite.models import artifact as artifact_mod
-from suite.models import (
-    artifact_dir,
-    build_model,
-    estimate_bytes,
-    find_built,
-    list_built,
-    verify_artifact,
-)
-from suite.models.gguf import (
-    BUILDER_VERSION,
-    GGUFPlan,
-    rope_freq_factors,
-    synthetic_vocab,
-)
+from suite.models import artifact_dir, build_model, estimate_bytes, find_built, list_built, verify_artifact
+from suite.models.gguf import BUILDER_VERSION, GGUFPlan, rope_freq_factors, synthetic_vocab
 
 TINY = get_model_card("tiny")
 TINY_QWEN2 = dataclasses.replace(TINY, id="tiny-qwen2", architecture="qwen2", qkv_bias=True, tie_word_embeddings=True,

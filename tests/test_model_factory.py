@@ -19,20 +19,9 @@ import pytest
 from onnx import numpy_helper
 
 from suite.catalog.cards import ModelCard, get_model_card
-from suite.core.errors import (
-    ArtifactCorruptError,
-    InsufficientDiskError,
-    ModelBuildError,
-)
+from suite.core.errors import ArtifactCorruptError, InsufficientDiskError, ModelBuildError
 from suite.models import artifact as artifact_mod
-from suite.models import (
-    artifact_dir,
-    build_model,
-    default_models_dir,
-    find_built,
-    list_built,
-    verify_artifact,
-)
+from suite.models import artifact_dir, build_model, default_models_dir, find_built, list_built, verify_artifact
 
 TINY = get_model_card("tiny")
 # Tiny cards of the other two families: qwen2 (q/k/v biases, tied embeddings -> GatherBlockQuantized) and phi3 (MHA).

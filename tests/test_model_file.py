@@ -13,12 +13,7 @@ import pytest
 
 from suite.catalog.cards import get_model_card
 from suite.models import build_model
-from suite.models.user_file import (
-    ModelFileError,
-    artefact_from_file,
-    detect_format,
-    model_record,
-)
+from suite.models.user_file import ModelFileError, artefact_from_file, detect_format, model_record
 
 TINY = get_model_card("tiny")
 TINY_TIED = dataclasses.replace(TINY, id="tiny-tied-qwen2", architecture="qwen2", qkv_bias=True,

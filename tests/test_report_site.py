@@ -14,20 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from browser import (
-    ARTIFACTS,
-    assert_self_contained,
-    chromium,
-    open_page,
-    require_chromium,
-)
-from fixtures.results.fixture_set import (
-    HOSTILE_MODEL,
-    PLAN,
-    add_run,
-    run_id,
-    write_fixture_set,
-)
+from browser import ARTIFACTS, assert_self_contained, chromium, open_page, require_chromium
+from fixtures.results.fixture_set import HOSTILE_MODEL, PLAN, add_run, run_id, write_fixture_set
 
 from suite.report import render_report
 from suite.report.render import CACHE_DIR, RENDER_LOG

@@ -16,20 +16,9 @@ import pytest
 from suite.core.errors import EdgebenchError
 from suite.core.measure import BurstParams
 from suite.device.elf import ElfError, check_bundle_abi
-from suite.models.user_file import (
-    GENIE_FORMAT,
-    ModelFileError,
-    artefact_from_file,
-    detect_format,
-    pte_delegates,
-)
+from suite.models.user_file import GENIE_FORMAT, ModelFileError, artefact_from_file, detect_format, pte_delegates
 from suite.runtimes import NATIVE, backends, get_runtime
-from suite.runtimes.executorch_bench import (
-    BASE_FLAGS,
-    help_flags,
-    invocation,
-    llama_main_argv,
-)
+from suite.runtimes.executorch_bench import BASE_FLAGS, help_flags, invocation, llama_main_argv
 from suite.runtimes.genie_bench import GenieRuntime, run_config
 from suite.runtimes.genie_bench import invocation as genie_invocation
 from suite.runtimes.native import read_markers

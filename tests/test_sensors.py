@@ -14,15 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.core.schema import (
-    CH_CPU_UTIL_PCT,
-    CH_POWER_W,
-    CH_RSS_BYTES,
-    CH_VOLTAGE_V,
-    Phase,
-    ch_phase,
-    ch_temp_tz,
-)
+from suite.core.schema import CH_CPU_UTIL_PCT, CH_POWER_W, CH_RSS_BYTES, CH_VOLTAGE_V, Phase, ch_phase, ch_temp_tz
 from suite.sensors.local import LocalSampler
 from suite.sensors.sources import (
     BatterySource,

@@ -8,13 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.catalog.socs import (
-    CPU_SOURCE,
-    SOCS_CSV_HINT_PATH,
-    TIER_UNKNOWN,
-    load_socs,
-    match_soc,
-)
+from suite.catalog.socs import CPU_SOURCE, SOCS_CSV_HINT_PATH, TIER_UNKNOWN, load_socs, match_soc
 
 REPO_SOCS_CSV = Path(__file__).resolve().parents[1] / "devices" / "socs.csv"
 SHARED_CSV = Path(__file__).resolve().parents[2] / "shared" / "catalog" / "socs.csv"

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from suite.analysis.throttling import (
-    detect_throttling,
-    sustained_summary,
-    window_rows,
-    windows_from_samples,
-)
-from suite.core.schema import (
-    CH_DECODE_TPS_WINDOW,
-    CH_THERMAL_STATUS,
-    ch_cpufreq_max,
-    ch_temp_tz,
-)
+from suite.analysis.throttling import detect_throttling, sustained_summary, window_rows, windows_from_samples
+from suite.core.schema import CH_DECODE_TPS_WINDOW, CH_THERMAL_STATUS, ch_cpufreq_max, ch_temp_tz
 
 # windows every 60 s: 10, 10.5, 9.6, 8.9, 7.0, 7.2 tok/s
 WINDOWS = [(60.0, 10.0), (120.0, 10.5), (180.0, 9.6), (240.0, 8.9), (300.0, 7.0), (360.0, 7.2)]

@@ -7,14 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from runtime_captures import (
-    LONG_LINES,
-    capture,
-    capture_names,
-    check_run_shape,
-    cut_and_garbled,
-    expected_tool,
-)
+from runtime_captures import LONG_LINES, capture, capture_names, check_run_shape, cut_and_garbled, expected_tool
 
 from suite.runtimes.outputs import TOOL_PARSERS
 from suite.runtimes.outputs.mlc import (

@@ -12,12 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from suite.analysis.metrics import (
-    energy_j,
-    integrate,
-    intervals_from_samples,
-    samples_frame,
-)
+from suite.analysis.metrics import energy_j, integrate, intervals_from_samples, samples_frame
 from suite.core.schema import CH_CURRENT_A, CH_POWER_W
 from suite.core.stats import metric
 

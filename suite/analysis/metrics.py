@@ -8,13 +8,7 @@ import numpy as np
 import pandas as pd
 
 from suite.core.measure import BurstParams, Repetition
-from suite.core.schema import (
-    CH_PHASE_PREFIX,
-    CH_POWER_W,
-    SAMPLE_COLUMNS,
-    Phase,
-    ch_phase,
-)
+from suite.core.schema import CH_PHASE_PREFIX, CH_POWER_W, SAMPLE_COLUMNS, Phase, ch_phase
 from suite.core.stats import metric, percentile
 
 

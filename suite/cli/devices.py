@@ -54,9 +54,7 @@ def _echo_json(data: Any) -> None:
 
 
 def _servers(ctx: typer.Context, adb: list[str] | None):
-    from suite.device.select import (
-        parse_servers,  # lazy: device selection loads adbutils and psutil (~0.16 s)
-    )
+    from suite.device.select import parse_servers  # lazy: device selection loads adbutils and psutil (~0.16 s)
 
     if not adb and ctx.parent is not None and ctx.parent.params.get("adb"):
         adb = ctx.parent.params["adb"]
@@ -64,9 +62,7 @@ def _servers(ctx: typer.Context, adb: list[str] | None):
 
 
 def _one(ctx: typer.Context, serial: str, adb: list[str] | None):
-    from suite.device.select import (
-        resolve_one,  # lazy: device selection loads adbutils and psutil (~0.16 s)
-    )
+    from suite.device.select import resolve_one  # lazy: device selection loads adbutils and psutil (~0.16 s)
 
     ref = resolve_one(serial, _servers(ctx, adb))
     if ref.kind == "local":
@@ -133,9 +129,7 @@ def devices(ctx: typer.Context, adb: AdbServers = None, as_json: JsonOut = False
     """List the devices edgebench can benchmark: this host (`local`) and every attached phone."""
     if ctx.invoked_subcommand is not None:
         return
-    from suite.device.select import (
-        parse_servers,  # lazy: device selection loads adbutils and psutil (~0.16 s)
-    )
+    from suite.device.select import parse_servers  # lazy: device selection loads adbutils and psutil (~0.16 s)
 
     rows, notes = list_devices(parse_servers(adb))
     err = _err()
@@ -219,9 +213,7 @@ def devices_snapshot(
     as_json: JsonOut = False,
 ) -> None:
     """Save the raw texts edgebench reads from a phone (getprop.txt, proc_cpuinfo.txt, ...)."""
-    from suite.device.live import (
-        save_snapshot,  # lazy: the live phone loads adbutils (~0.18 s)
-    )
+    from suite.device.live import save_snapshot  # lazy: the live phone loads adbutils (~0.18 s)
 
     ref = _one(ctx, serial, adb)
     data = save_snapshot(ref.transport(), out)
@@ -246,9 +238,7 @@ def devices_show(
                              hint="e.g. `edgebench devices show R5CT...` or `edgebench devices show --snapshot snap/`",
                              exit_code=exits.USAGE)
     if snapshot is not None:
-        from suite.device.android.snapshot import (
-            parse_snapshot,  # lazy: loads psutil and the SoC catalog
-        )
+        from suite.device.android.snapshot import parse_snapshot  # lazy: loads psutil and the SoC catalog
 
         if not snapshot.is_dir():
             raise EdgebenchError(f"no snapshot folder at {snapshot}")
@@ -287,9 +277,7 @@ def devices_prepare(
 ) -> None:
     """Apply the lab settings for measurements (stay awake, fixed brightness, airplane mode,
     adaptive battery off), recording the previous values on the phone for `restore`."""
-    from suite.device.settings import (
-        prepare,  # lazy: the live phone loads adbutils (~0.17 s)
-    )
+    from suite.device.settings import prepare  # lazy: the live phone loads adbutils (~0.17 s)
 
     state = prepare(_one(ctx, serial, adb).transport(), airplane=airplane)
     if as_json:
@@ -301,9 +289,7 @@ def devices_prepare(
 @devices_app.command("restore")
 def devices_restore(ctx: typer.Context, serial: Serial, adb: AdbServers = None, as_json: JsonOut = False) -> None:
     """Put back the settings `devices prepare` changed."""
-    from suite.device.settings import (
-        restore,  # lazy: the live phone loads adbutils (~0.17 s)
-    )
+    from suite.device.settings import restore  # lazy: the live phone loads adbutils (~0.17 s)
 
     state = restore(_one(ctx, serial, adb).transport())
     if as_json:

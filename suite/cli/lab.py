@@ -20,9 +20,7 @@ PlanArg = Annotated[Path, typer.Argument(help="The plan file (TOML, version = 1;
 
 
 def _load(path: Path):
-    from suite.lab.plan import (
-        load_plan,  # lazy: the lab plan loads the session's gating, adbutils (~0.2 s)
-    )
+    from suite.lab.plan import load_plan  # lazy: the lab plan loads the session's gating, adbutils (~0.2 s)
 
     if not path.is_file():
         raise EdgebenchError(f"no plan file at {path}", exit_code=exits.USAGE)
@@ -30,9 +28,7 @@ def _load(path: Path):
 
 
 def _models_dir(models_dir: Path | None) -> Path:
-    from suite.models import (
-        default_models_dir,  # lazy: suite.models loads onnx and numpy (~0.9 s)
-    )
+    from suite.models import default_models_dir  # lazy: suite.models loads onnx and numpy (~0.9 s)
 
     return models_dir or default_models_dir()
 
@@ -56,9 +52,7 @@ def lab_run(
 
     Idempotent: done jobs are skipped (resume after a kill or a reboot by running it again).
     Exit status 0 only when every job of every device is done."""
-    from suite.lab import (
-        controller,  # lazy: the lab controller loads adbutils, ulid (~0.26 s)
-    )
+    from suite.lab import controller  # lazy: the lab controller loads adbutils, ulid (~0.26 s)
 
     p = _load(plan)
     con = Console(stderr=True)
@@ -77,9 +71,7 @@ def lab_run(
 @lab_app.command("status")
 def lab_status(plan: PlanArg) -> None:
     """What is done, pending and failed, per device (offline: from the plan's journal and results)."""
-    from suite.lab import (
-        controller,  # lazy: the lab controller loads adbutils, ulid (~0.26 s)
-    )
+    from suite.lab import controller  # lazy: the lab controller loads adbutils, ulid (~0.26 s)
 
     p = _load(plan)
     rows = controller.plan_status(p)

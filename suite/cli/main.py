@@ -29,14 +29,7 @@ from typer.core import TyperGroup
 from suite.cli import exits
 from suite.cli.devices import devices_app
 from suite.cli.lab import lab_app
-from suite.cli.options import (
-    AdbServers,
-    JsonOut,
-    ModelsDir,
-    OutDir,
-    ResultFolders,
-    ResultsDir,
-)
+from suite.cli.options import AdbServers, JsonOut, ModelsDir, OutDir, ResultFolders, ResultsDir
 from suite.cli.runtimes import runtimes_app
 from suite.core.errors import EdgebenchError, UnknownNameError
 from suite.core.measure import BACKENDS
@@ -336,9 +329,7 @@ def _for_device(req: RunRequest, ref, runtime: str | None) -> RunRequest:
     """The request with the runtime named, else the device's default (said when it is not ort-genai)."""
     if runtime is not None:
         return req
-    from suite.session.run import (
-        default_runtime,  # lazy: the session loads pandas, scipy and onnx (~1.8 s)
-    )
+    from suite.session.run import default_runtime  # lazy: the session loads pandas, scipy and onnx (~1.8 s)
 
     name, why = default_runtime(ref)
     if why:
@@ -396,9 +387,7 @@ def _run_one(req: RunRequest, ref=None) -> Path:
 
 def _seconds(text: str | None) -> float | None:
     """`90`, `90s`, `10m`, `1h` -> seconds (the plan files' rule)."""
-    from suite.lab.plan import (
-        parse_duration,  # lazy: the lab plan loads the session's gating, adbutils (~0.2 s)
-    )
+    from suite.lab.plan import parse_duration  # lazy: the lab plan loads the session's gating, adbutils (~0.2 s)
 
     if text is None:
         return None
@@ -525,9 +514,7 @@ def results(
     as_json: JsonOut = False,
 ) -> None:
     """List stored runs."""
-    from suite.store import (
-        load_results,  # lazy: the store loads pandas and pyarrow (~0.4 s)
-    )
+    from suite.store import load_results  # lazy: the store loads pandas and pyarrow (~0.4 s)
 
     res = load_results(paths or [Path("results")])
     runs = res.runs
@@ -565,9 +552,7 @@ def report(
                                              help="Processes rendering pages (default: the CPUs this process may use); 1 renders serially.")] = None,
 ) -> None:
     """Render a self-contained HTML report from stored runs."""
-    from suite.report import (
-        render_report,  # lazy: the report loads pandas, matplotlib, jinja2 (~1.6 s)
-    )
+    from suite.report import render_report  # lazy: the report loads pandas, matplotlib, jinja2 (~1.6 s)
 
     index = render_report(list(paths or [Path("results")]), out, title=title, jobs=jobs)
     console.print(f"report written to [bold]{index}[/]")
@@ -584,7 +569,7 @@ def quickstart(
     """Build the smallest reference models, benchmark this machine, render reports/index.html."""
     # lazy: the session and the report load pandas, scipy, onnx, matplotlib (~2 s)
     from suite.models import default_models_dir
-    from suite.report import render_report
+    from suite.report import render_report  # lazy: the report loads pandas, matplotlib, jinja2 (~1.6 s)
     from suite.session.local import RunRequest
 
     done = []
@@ -605,9 +590,7 @@ def compare(
     results_dir: ResultsDir = Path("results"),
 ) -> None:
     """Changes between two sets of runs, per device, model, runtime and metric, with significance."""
-    from suite.report.compare import (
-        cli_compare,  # lazy: the report loads pandas, scipy, matplotlib (~1.6 s)
-    )
+    from suite.report.compare import cli_compare  # lazy: the report loads pandas, scipy, matplotlib (~1.6 s)
 
     _exit(cli_compare(_split(baseline), _split(candidate), search=[results_dir], console=console))
 
@@ -619,9 +602,7 @@ def export(
     fmt: Annotated[str, typer.Option("--format", help="csv, parquet or json.")] = "parquet",
 ) -> None:
     """Export the tidy tables (runs, metrics, unavailable, samples) for pandas, DuckDB, spreadsheets."""
-    from suite.report.export import (
-        cli_export,  # lazy: the report loads pandas, pyarrow, matplotlib (~1.6 s)
-    )
+    from suite.report.export import cli_export  # lazy: the report loads pandas, pyarrow, matplotlib (~1.6 s)
 
     _exit(cli_export(list(paths or [Path("results")]), out, fmt, console=console))
 
@@ -669,9 +650,7 @@ def _add_tool_import_command(name: str | None) -> None:
         device: Annotated[str | None, typer.Option(help="Device name when the output has none.")] = None,
         soc: Annotated[str | None, typer.Option(help="The device's SoC (a part number, codename or marketing name the catalog knows), so the runs enter its tier; a name several SoCs share is refused.")] = None,
     ) -> None:
-        from suite.importers.generic import (
-            cli_import,  # lazy: the store loads pandas and pyarrow (~0.4 s)
-        )
+        from suite.importers.generic import cli_import  # lazy: the store loads pandas and pyarrow (~0.4 s)
 
         _exit(cli_import(files, results_dir, tool=name, device=device, soc=soc))
 
@@ -694,9 +673,7 @@ def import_meter_cmd(
     meter_offset: Annotated[float, typer.Option(help="The meter's clock minus the clock of the host that ran the run (s).")] = 0.0,
 ) -> None:
     """Attach an external power meter's log to a stored run: a new run with the meter's power supersedes it."""
-    from suite.session.local import (
-        attach_meter,  # lazy: the session loads pandas, scipy, onnx (~1.8 s)
-    )
+    from suite.session.local import attach_meter  # lazy: the session loads pandas, scipy, onnx (~1.8 s)
 
     run_dir = Path(run_id) if Path(run_id).is_dir() else results_dir / run_id
     if not (run_dir / "run.json").is_file():
@@ -709,9 +686,7 @@ def import_meter_cmd(
 
 
 def _loopback_profiles() -> list[str]:
-    from suite.loopback.profile import (
-        list_profiles,  # lazy: the loopback phone is for its own commands only
-    )
+    from suite.loopback.profile import list_profiles  # lazy: the loopback phone is for its own commands only
 
     return list_profiles()
 
@@ -743,9 +718,7 @@ def loopback_start(
 @loopback_app.command("stop")
 def loopback_stop(serial: Annotated[str | None, typer.Argument(help="Serial to stop [default: all].")] = None) -> None:
     """Stop a loopback phone (all of them by default) and the adb server started for them."""
-    from suite.loopback import (
-        cli as lb,  # lazy: the loopback phone is for its own commands only
-    )
+    from suite.loopback import cli as lb
 
     for sn in lb.stop(serial):
         console.print(f"stopped {sn}")
@@ -754,9 +727,7 @@ def loopback_stop(serial: Annotated[str | None, typer.Argument(help="Serial to s
 @loopback_app.command("list")
 def loopback_list() -> None:
     """List running loopback phones."""
-    from suite.loopback import (
-        cli as lb,  # lazy: the loopback phone is for its own commands only
-    )
+    from suite.loopback import cli as lb
 
     for rec in lb.records():
         console.print(f"{rec['serial']}\t{rec['profile']}\tadb:{rec['adb_port']}\tpid:{rec['daemon_pid']}", highlight=False)

@@ -13,13 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from suite.cli import exits
@@ -40,9 +34,7 @@ ENGINES = ("llama.cpp", "llama-bench")
 @runtimes_app.command("list")
 def runtimes_list(as_json: JsonOut = False) -> None:
     """The cached builds: engine, source, ABI, CPU variant, toolchain, sha256, size, path."""
-    from suite.runtimes.build import (
-        llama_cpp,  # lazy: only this command needs the build module
-    )
+    from suite.runtimes.build import llama_cpp  # lazy: only this command needs the build module
 
     rows = []
     for built, problem in llama_cpp.list_built():
@@ -83,10 +75,7 @@ def runtimes_build(
     = None,
 ) -> None:
     """Build a native runtime ahead of time (a lab host before a run; a host that will be offline)."""
-    from suite.runtimes.build import (  # lazy: only this command needs the build module
-        llama_cpp,
-        variants,
-    )
+    from suite.runtimes.build import llama_cpp, variants  # lazy: only this command needs the build module
 
     if engine not in ENGINES:
         raise EdgebenchError(f"unknown engine {engine!r}; edgebench builds {ENGINES[0]}", exit_code=exits.USAGE)
@@ -125,9 +114,7 @@ def runtimes_clean(
     = False,
 ) -> None:
     """Remove the cached native builds (the next run that needs one builds it again)."""
-    from suite.runtimes.build import (
-        llama_cpp,  # lazy: only this command needs the build module
-    )
+    from suite.runtimes.build import llama_cpp  # lazy: only this command needs the build module
 
     removed = llama_cpp.clean(everything=everything)
     for path in removed:

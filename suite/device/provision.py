@@ -25,11 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from suite.core.errors import (
-    ArtifactCorruptError,
-    EdgebenchError,
-    InsufficientDiskError,
-)
+from suite.core.errors import ArtifactCorruptError, EdgebenchError, InsufficientDiskError
 from suite.core.filehash import local_sha256
 from suite.transport.base import DeviceError, Transport, quote
 

@@ -16,13 +16,7 @@ from suite.catalog.socs import TIERS, load_socs, match_soc, normalize_id
 from suite.core.errors import EdgebenchError
 from suite.device.identity import lab_salt, local_device_info
 from suite.device.live import read_live
-from suite.transport import (
-    TRANSPORTS,
-    AdbServerAddress,
-    AttachedDevice,
-    DeviceNotFound,
-    list_attached,
-)
+from suite.transport import TRANSPORTS, AdbServerAddress, AttachedDevice, DeviceNotFound, list_attached
 from suite.transport.base import Transport
 
 LOCAL = "local"

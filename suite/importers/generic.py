@@ -21,21 +21,10 @@ from pathlib import Path
 
 from suite.catalog.socs import soc_named
 from suite.core.errors import EdgebenchError
-from suite.core.record import (
-    Failure,
-    Part,
-    RunHead,
-    build_record,
-    unknown_conditions,
-    utc_now,
-)
+from suite.core.record import Failure, Part, RunHead, build_record, unknown_conditions, utc_now
 from suite.core.schema import METRICS, Origin, Outcome
 from suite.core.stats import metric
-from suite.importers.llama_bench import (
-    ImportReport,
-    already_imported,
-    import_llama_bench,
-)
+from suite.importers.llama_bench import ImportReport, already_imported, import_llama_bench
 from suite.runtimes.outputs import TOOL_PARSERS, ToolRun, invalid_reason
 from suite.store import write_run
 
@@ -55,9 +44,7 @@ def tools() -> list[str]:
 
 
 def _is_llama_bench(text: str) -> bool:
-    from suite.runtimes.llama_bench_output import (
-        parse_llama_bench,  # lazy: pandas-free but large
-    )
+    from suite.runtimes.llama_bench_output import parse_llama_bench  # lazy: pandas-free but large
 
     res = parse_llama_bench(text, source="detect")
     return bool(res.rows)

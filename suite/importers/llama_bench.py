@@ -23,13 +23,7 @@ from suite.catalog.socs import soc_named
 from suite.core.record import Part, RunHead, build_record, unknown_conditions, utc_now
 from suite.core.schema import METRICS, UNSTABLE_CV, Origin
 from suite.core.stats import metric, summarize
-from suite.runtimes.llama_bench_output import (
-    FLAG_NAMES,
-    BenchRow,
-    Problem,
-    as_text,
-    parse_llama_bench,
-)
+from suite.runtimes.llama_bench_output import FLAG_NAMES, BenchRow, Problem, as_text, parse_llama_bench
 from suite.store import write_run
 
 # --- import into edgebench runs -----------------------------------------------------------------

@@ -29,15 +29,7 @@ from suite.catalog.cards import get_model_card
 from suite.core.errors import EdgebenchError
 from suite.device.select import parse_filters, resolve
 from suite.lab import worker
-from suite.lab.jobs import (
-    DONE,
-    device_manifests,
-    job_label,
-    job_states,
-    jobs_on_device,
-    model_build_key,
-    spec_key,
-)
+from suite.lab.jobs import DONE, device_manifests, job_label, job_states, jobs_on_device, model_build_key, spec_key
 from suite.lab.plan import JobSpec, Plan
 from suite.runtimes.remote import build_runner
 

@@ -86,14 +86,7 @@ from suite.catalog.cards import ModelCard, load_model_cards
 from suite.core.errors import EdgebenchError, UnknownNameError
 from suite.core.measure import BACKENDS
 from suite.device.select import parse_filters
-from suite.runtimes import (
-    RUNTIMES,
-    backends,
-    builds_own,
-    get_runtime,
-    is_native,
-    measures_depth,
-)
+from suite.runtimes import RUNTIMES, backends, builds_own, get_runtime, is_native, measures_depth
 from suite.scenarios import SCENARIOS
 from suite.session.gating import SENSORS, Gate
 from suite.transport import AdbServerAddress

@@ -5,13 +5,7 @@ See docs/loopback.md. Entry points: `LoopbackPhone` (context manager),
 `requirements_problems()` (why this host cannot run one).
 """
 
-from .phone import (
-           AdbServer,
-           LoopbackPhone,
-           LoopbackUnavailable,
-           adb_path,
-           requirements_problems,
-)
+from .phone import AdbServer, LoopbackPhone, LoopbackUnavailable, adb_path, requirements_problems
 from .profile import list_profiles, load_profile
 
 __all__ = ["AdbServer", "LoopbackPhone", "LoopbackUnavailable", "adb_path",

@@ -17,13 +17,7 @@ from suite.models.artifact import (
     read_manifest,
     verify_artifact,
 )
-from suite.models.estimate import (
-    BuildEstimate,
-    artifact_bytes,
-    estimate_build,
-    estimate_builds,
-    refuse_if_short,
-)
+from suite.models.estimate import BuildEstimate, artifact_bytes, estimate_build, estimate_builds, refuse_if_short
 
 __all__ = [
     "BUILDER_VERSION",

@@ -23,11 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.catalog.cards import ModelCard, get_model_card
-from suite.core.errors import (
-    ArtifactCorruptError,
-    InsufficientDiskError,
-    ModelBuildError,
-)
+from suite.core.errors import ArtifactCorruptError, InsufficientDiskError, ModelBuildError
 from suite.models import gguf, litertlm_graph
 from suite.models.onnx_graph import GraphPlan, genai_config, write_model
 from suite.models.recipe import ProgressFn, Recipe

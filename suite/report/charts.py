@@ -23,12 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
-from suite.analysis.throttling import (
-    PERSIST_WINDOWS,
-    THROTTLE_FRACTION,
-    initial_tps,
-    throttle_drop,
-)
+from suite.analysis.throttling import PERSIST_WINDOWS, THROTTLE_FRACTION, initial_tps, throttle_drop
 from suite.core.schema import (
     CH_CPU_UTIL_PCT,
     CH_CURRENT_A,

@@ -593,9 +593,7 @@ def fit_matrix(records: list[dict]) -> dict:
 
 def pooled(runs: list[dict], name: str) -> dict | None:
     """Median and 95% CI of one configuration's runs (identical pool_key), with n."""
-    from suite.core.stats import (
-        summarize,  # lazy: scipy costs ~0.6 s; export imports this module, never pools
-    )
+    from suite.core.stats import summarize  # lazy: scipy costs ~0.6 s; export imports this module, never pools
 
     xs: list[float] = []
     for r in runs:

@@ -41,21 +41,9 @@ from suite.core.stats import metric
 from suite.device.android import snapshot as snap
 from suite.device.android.cpu import parse_cpufreq
 from suite.device.elf import ElfError, bundle_elf_files, check_bundle_abi
-from suite.runtimes.base import (
-    KILLED_EXIT,
-    NATIVE,
-    SIGILL_EXIT,
-    DeviceCall,
-    NativeRun,
-    OwnBundle,
-)
+from suite.runtimes.base import KILLED_EXIT, NATIVE, SIGILL_EXIT, DeviceCall, NativeRun, OwnBundle
 from suite.runtimes.build import llama_cpp as own_build
-from suite.runtimes.build.variants import (
-    Choice,
-    cpu_features,
-    device_variant,
-    get_variant,
-)
+from suite.runtimes.build.variants import Choice, cpu_features, device_variant, get_variant
 from suite.runtimes.llama_bench_output import parse_llama_bench
 from suite.runtimes.native import marked_command, read_markers
 from suite.transport import quote

@@ -30,12 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from suite.core.schema import CH_POWER_W, CH_POWER_W_DEVICE
-from suite.device.android.battery import (
-    REASON_CHARGING,
-    REASON_FULL,
-    REASON_NOT_CHARGING,
-    normalize_status,
-)
+from suite.device.android.battery import REASON_CHARGING, REASON_FULL, REASON_NOT_CHARGING, normalize_status
 
 SOURCE_BATTERY = "battery_fuel_gauge"
 SOURCE_ODPM = "odpm_rails"

@@ -199,11 +199,7 @@ def dequantize_int4(packed: np.ndarray, scales: np.ndarray) -> np.ndarray:
 
 def matmul_nbits_model(m: int, k: int, n: int, packed: np.ndarray, scales: np.ndarray) -> bytes:
     """A one-node ONNX model Y[M,N] = A[M,K] x dequant(B)^T using com.microsoft MatMulNBits."""
-    from onnx import (  # lazy: runs on phones; only numpy/stdlib at top
-        TensorProto,
-        helper,
-        numpy_helper,
-    )
+    from onnx import TensorProto, helper, numpy_helper  # lazy: runs on phones; only numpy/stdlib at top
 
     node = helper.make_node(
         "MatMulNBits",

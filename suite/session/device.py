@@ -28,13 +28,7 @@ from suite.device.identity import lab_salt
 from suite.device.live import host_live, is_simulated, read_live
 from suite.models import default_models_dir
 from suite.runtimes import is_native
-from suite.runtimes.base import (
-    INVOCATION_TIMEOUT_S,
-    SIGILL_EXIT,
-    DeviceCall,
-    NativeRun,
-    OwnBundle,
-)
+from suite.runtimes.base import INVOCATION_TIMEOUT_S, SIGILL_EXIT, DeviceCall, NativeRun, OwnBundle
 from suite.runtimes.build.probes import ensure_probes
 from suite.runtimes.build.variants import device_variant
 from suite.runtimes.remote import (

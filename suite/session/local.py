@@ -22,13 +22,7 @@ import psutil
 
 from suite.analysis import metrics as analysis
 from suite.analysis.affinity import affinity_check
-from suite.analysis.derive import (
-    POWER_METRICS,
-    POWER_SENSOR,
-    derive,
-    power_part,
-    sensor_gaps,
-)
+from suite.analysis.derive import POWER_METRICS, POWER_SENSOR, derive, power_part, sensor_gaps
 from suite.analysis.paging import paging_part
 from suite.analysis.throttling import phase_throttling
 from suite.catalog.cards import ModelCard, get_model_card
@@ -45,14 +39,7 @@ from suite.device.identity import local_device_info
 from suite.models import BuiltModel, build_model, default_models_dir
 from suite.models.record import model_record
 from suite.models.user_file import artefact_from_file
-from suite.runtimes import (
-    RUNTIMES,
-    BurstParams,
-    Repetition,
-    Runtime,
-    get_runtime,
-    is_native,
-)
+from suite.runtimes import RUNTIMES, BurstParams, Repetition, Runtime, get_runtime, is_native
 from suite.sensors import power
 from suite.sensors.probe import (
     ComputePeakResult,

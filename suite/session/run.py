@@ -21,28 +21,10 @@ from suite.core.errors import EdgebenchError, RooflineError, RuntimeFailure
 from suite.core.record import Failure
 from suite.core.schema import Outcome
 from suite.models.user_file import model_record as file_model_record
-from suite.runtimes import (
-    RUNTIMES,
-    Runtime,
-    backends,
-    builds_own,
-    get_runtime,
-    is_native,
-    measures_depth,
-)
+from suite.runtimes import RUNTIMES, Runtime, backends, builds_own, get_runtime, is_native, measures_depth
 from suite.runtimes.remote import find_python
 from suite.session.device import HostNativeWay, Phone, ScenarioHooks
-from suite.session.local import (
-    Host,
-    Interrupted,
-    Measured,
-    RunRequest,
-    Status,
-    StopRun,
-    Stored,
-    new_head,
-    store_run,
-)
+from suite.session.local import Host, Interrupted, Measured, RunRequest, Status, StopRun, Stored, new_head, store_run
 from suite.transport import DeviceDisconnected, DeviceTimeout
 
 

@@ -4,12 +4,7 @@ Each is registered by name below (imported on first use); a selected device of t
 one from `TRANSPORTS.get(kind).from_address(serial, server)`.
 """
 
-from suite.transport.adb import (
-    AdbServerAddress,
-    AdbTransport,
-    AttachedDevice,
-    list_attached,
-)
+from suite.transport.adb import AdbServerAddress, AdbTransport, AttachedDevice, list_attached
 from suite.transport.base import (
     TRANSPORTS,
     DeviceDisconnected,

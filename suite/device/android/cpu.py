@@ -15,12 +15,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from suite.device.identity import (
-    ARM_PARTS,
-    CPU_IMPLEMENTERS,
-    CpuCluster,
-    parse_cpu_list,
-)
+from suite.device.identity import ARM_PARTS, CPU_IMPLEMENTERS, CpuCluster, parse_cpu_list
 
 # A second `Key : value` glued onto a line after 2+ spaces (seen in a pasted Pixel 8 Pro dump).
 _GLUED = re.compile(r"\s{2,}(?=[A-Za-z][A-Za-z _()]*?\s*:\s)")

@@ -30,13 +30,7 @@ from pathlib import Path
 
 from suite.core.errors import EdgebenchError
 from suite.core.filehash import local_sha256
-from suite.runtimes.build.toolchain import (
-    TOOLCHAIN_FILE,
-    Toolchain,
-    find_toolchain,
-    write_wrappers,
-    zig_env,
-)
+from suite.runtimes.build.toolchain import TOOLCHAIN_FILE, Toolchain, find_toolchain, write_wrappers, zig_env
 from suite.runtimes.build.variants import TARGETS, Variant, get_variant
 
 ENGINE = "llama.cpp"

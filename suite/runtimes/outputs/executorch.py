@@ -26,14 +26,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from suite.runtimes.outputs import ToolParser, ToolRun
-from suite.runtimes.outputs._text import (
-    NUM,
-    NUM_OR_INF,
-    drop_nan,
-    finite,
-    lines,
-    to_float,
-)
+from suite.runtimes.outputs._text import NUM, NUM_OR_INF, drop_nan, finite, lines, to_float
 
 TOOL = "executorch"
 FORM_OBSERVER = "PyTorchObserver"

@@ -19,14 +19,7 @@ import re
 from bisect import bisect_right
 
 from suite.runtimes.outputs import ToolParser, ToolRun
-from suite.runtimes.outputs._text import (
-    NUM,
-    NUM_OR_INF,
-    drop_nan,
-    lines,
-    seconds,
-    to_float,
-)
+from suite.runtimes.outputs._text import NUM, NUM_OR_INF, drop_nan, lines, seconds, to_float
 
 TOOL = "genie"
 FORM_PROFILE = "profile-json"

@@ -25,14 +25,7 @@ import re
 from dataclasses import dataclass, field
 
 from suite.runtimes.outputs import ToolParser, ToolRun
-from suite.runtimes.outputs._text import (
-    NUM_OR_INF,
-    absl_duration,
-    drop_nan,
-    finite,
-    lines,
-    to_float,
-)
+from suite.runtimes.outputs._text import NUM_OR_INF, absl_duration, drop_nan, finite, lines, to_float
 
 TOOL = "litert-lm"
 FORM_BLOCK = "BenchmarkInfo"
