@@ -170,17 +170,20 @@ class RssSource:
         self._read_hwm()
         return None
 
-    def _read_hwm(self) -> None:
+    def _read_hwm(self) -> str | None:
+        """The process's status text (None: unreadable), its VmHWM kept in the peak."""
         path = self.proc_root / str(self.pid) / "status"
         try:
-            hwm = parse_vm_hwm_bytes(path.read_text())
+            text = path.read_text()
         except OSError as exc:
             self.hwm_reason = _why(path, exc)
-            return
+            return None
+        hwm = parse_vm_hwm_bytes(text)
         if hwm is None:
             self.hwm_reason = f"no VmHWM line in {path}"
         else:
             self.peak_hwm_bytes = max(hwm, self.peak_hwm_bytes or 0)
+        return text
 
     def read(self) -> list[Row]:
         assert self._proc is not None
@@ -188,11 +191,7 @@ class RssSource:
             rss = self._proc.memory_info().rss
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             return []
-        self._read_hwm()
-        try:
-            status = (self.proc_root / str(self.pid) / "status").read_text()
-        except OSError:
-            status = None
+        status = self._read_hwm()
         return [(CH_RSS_BYTES, float(rss)), *paging_rows(self.proc_root, self.pid, status)]
 
 
