@@ -119,7 +119,8 @@ def ladder(models: list[str] | None = None, *, beyond_ram: bool = False) -> list
     return sorted(chosen, key=lambda c: c.params())
 
 
-def _read_rung(path: Path, rung: Rung) -> None:
+def _read_rung(path: Path, rung: Rung) -> dict:
+    """The rung's figures from its record (returned: the walk reads the device's RAM and push rate there)."""
     rec = json.loads((path / "run.json").read_text())
     rung.outcome = rec["outcome"]
     m = rec.get("metrics", {})
@@ -130,6 +131,7 @@ def _read_rung(path: Path, rung: Rung) -> None:
     rung.offloaded = (rec.get("paging") or {}).get("offloaded")
     if rec.get("errors"):
         rung.message = rec["errors"][-1].get("message")
+    return rec
 
 
 def run_fit(ref, req_template: RunRequest, models: list[str] | None = None, *, status: Status | None = None,
@@ -158,6 +160,7 @@ def run_fit(ref, req_template: RunRequest, models: list[str] | None = None, *, s
         if beyond_ram:
             scenario["params"] |= {"beyond_ram": True, "floor_tps": floor_tps, "rung_timeout_s": rung_timeout_s}
         req = dataclasses.replace(req_template, model_id=card.id)
+        rec: dict = {}
         say(f"fit: {card.id} ({card.params() / 1e9:.3f} B)")
         if beyond_ram:  # the large rungs: what building and pushing them costs, said first
             est = estimate_build(card, fmt="gguf", quant=req.quant, seed=req.seed, out_root=req.models_dir,
@@ -172,18 +175,18 @@ def run_fit(ref, req_template: RunRequest, models: list[str] | None = None, *, s
         try:
             hooks = ScenarioHooks(scenario=scenario, conditions=apply_gate(ref, gate, status), storage=storage)
             path = run_device(ref, req, status=status, hooks=hooks)
-            _read_rung(path, rung)
+            rec = _read_rung(path, rung)
         except EdgebenchError as exc:
             path = exc.context.get("run_dir")  # the session recorded the failed run there
             if path is not None and (Path(path) / "run.json").exists():
-                _read_rung(path, rung)
+                rec = _read_rung(path, rung)
             else:  # no run made: provisioning (free space), gating, device errors
                 rung.outcome = "not_run"
                 rung.message = exc.message
         rung.run_dir = str(path) if path is not None else None
-        push_rate = _push_rate(Path(rung.run_dir)) or push_rate if rung.run_dir else push_rate
-        if summary.ram_bytes is None and rung.run_dir:
-            summary.ram_bytes = _device_ram(Path(rung.run_dir))
+        if rec:
+            push_rate = (rec.get("provisioning") or {}).get("throughput_bytes_per_s") or push_rate
+            summary.ram_bytes = summary.ram_bytes or (rec.get("device") or {}).get("ram_bytes")
         say(f"fit: {card.id}: {rung.outcome}" + (" (offloaded)" if rung.offloaded else ""))
         if rung.outcome != Outcome.COMPLETED.value:
             failures += 1
@@ -226,21 +229,6 @@ def beyond_ram_request(req: RunRequest, rung_timeout_s: float | None) -> RunRequ
 
 def _gib(n: float) -> str:
     return f"{n / 2**30:.2f} GiB"
-
-
-def _push_rate(run_dir: Path) -> float | None:
-    try:
-        return (json.loads((run_dir / "run.json").read_text()).get("provisioning") or {}).get(
-            "throughput_bytes_per_s") or None
-    except (OSError, ValueError):
-        return None
-
-
-def _device_ram(run_dir: Path) -> int | None:
-    try:
-        return (json.loads((run_dir / "run.json").read_text()).get("device") or {}).get("ram_bytes")
-    except (OSError, ValueError):
-        return None
 
 
 def measure_storage(ref, status: Status | None) -> dict | None:
