@@ -155,8 +155,10 @@ def roofline_part(model: Mapping, metrics: Mapping, card, params: BurstParams, b
             bound = decode_bound_tps(per_tok, bw.bytes_per_s)
             roof.update(decode_bytes_per_token=per_tok, decode_bound_tps=bound)
         roof["last_level_cache_bytes"] = llc
-        offloaded = bool((paging or {}).get("offloaded"))
-        if per_tok is not None and offloaded:
+        if per_tok is None:  # an engine's own artefact (a .litertlm): how many bytes a token reads is not known
+            un["roofline_fraction/decode"] = (f"the model file ({model.get('format')}, the engine's own artefact) "
+                                              "does not say how many bytes a token reads")
+        elif (paging or {}).get("offloaded"):  # weights streamed from storage: both memories bound the decode
             streamed = (metrics.get("storage_read_bytes_per_token/decode") or {}).get("value")
             seq = (storage or {}).get("storage_read_bw_bytes_per_s/seq")
             if not seq or streamed is None:
@@ -173,11 +175,6 @@ def roofline_part(model: Mapping, metrics: Mapping, card, params: BurstParams, b
                             storage_method=(storage or {}).get("method"))
                 if decode:
                     check("roofline_fraction/decode", decode["value"], offload_bound)
-        if offloaded:
-            pass  # decided above
-        elif per_tok is None:  # an engine's own artefact (a .litertlm): how many bytes a token reads is not known
-            un["roofline_fraction/decode"] = (f"the model file ({model.get('format')}, the engine's own artefact) "
-                                              "does not say how many bytes a token reads")
         elif llc and per_tok < CACHE_RESIDENT_MULTIPLE * llc:
             un["roofline_fraction/decode"] = (
                 f"the model's {per_tok / 2**20:.1f} MiB read per token is under {CACHE_RESIDENT_MULTIPLE}x the "
