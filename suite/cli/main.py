@@ -238,6 +238,11 @@ def run(
     beyond_ram: Annotated[bool, typer.Option("--beyond-ram", help="fit: keep walking past the models larger than the phone's RAM, llama.cpp mapping their weights from storage (mmap on, weight repacking off); each rung says whether it ran offloaded.")] = False,
     floor_tps: Annotated[float, typer.Option(help="fit --beyond-ram: stop after the first rung whose decode is slower than this (tok/s).", min=0.0)] = 1.0,
     rung_timeout: Annotated[str, typer.Option(help="fit --beyond-ram: the longest one rung's invocation may run, e.g. 15m (past it the rung is a timeout and the walk stops).")] = "15m",
+    asr_model: Annotated[str | None, typer.Option(help="voice: the speech card (whisper-tiny, whisper-base, whisper-small, whisper-medium, whisper-large-v3, whisper-large-v3-turbo).")] = None,
+    turns: Annotated[int, typer.Option(help="voice: consecutive turns measured (after --warmup turns).", min=1)] = 3,
+    audio_s: Annotated[int, typer.Option(help="voice: the utterance's length, 5 or 30 s (16 kHz, deterministic).")] = 5,
+    asr_quant: Annotated[str, typer.Option(help="voice: the speech model's weights: f16, q8_0 or q5_0.")] = "f16",
+    audio_ctx: Annotated[int, typer.Option(help="voice: whisper's audio context in frames (0: the full 30 s window whatever the utterance; 1500 frames = 30 s).", min=0)] = 0,
     mmap: Annotated[int | None, typer.Option(help="llama.cpp: 1 maps the model file (its pages can be evicted and read again), 0 reads it into memory [default: llama-bench's].", min=0, max=1)] = None,
     repack: Annotated[int | None, typer.Option(help="llama.cpp: 0 turns off CPU weight repacking (repacked weights are anonymous memory, which cannot page) [default: llama-bench's, on].", min=0, max=1)] = None,
     cooldown_max_temp: Annotated[float | None, typer.Option(help="Gate: wait until the battery (or hottest) sensor is under this (degC) and thermal status is NONE.")] = None,
@@ -289,6 +294,11 @@ def run(
             raise EdgebenchError("--beyond-ram is an option of the fit scenario: give --scenario fit",
                                  exit_code=exits.USAGE)
         runtime = runtime or "llama.cpp"  # it maps GGUF weights from storage
+    if scenario == "voice":
+        runtime = runtime or "llama.cpp"  # the reply runs beside edgebench's whisper.cpp driver
+    elif asr_model is not None:
+        raise EdgebenchError("--asr-model is an option of the voice scenario: give --scenario voice",
+                             exit_code=exits.USAGE)
     if backend not in BACKENDS:
         raise EdgebenchError(f"unknown backend {backend!r}", hint=f"one of {', '.join(BACKENDS)}", exit_code=exits.USAGE)
     params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
@@ -307,7 +317,9 @@ def run(
                                  exit_code=exits.USAGE)
         options = _scenario_options(entry, duration=duration, windows=windows, window_tokens=window_tokens,
                                     min_window=min_window, models=models, beyond_ram=beyond_ram,
-                                    floor_tps=floor_tps, rung_timeout=rung_timeout)
+                                    floor_tps=floor_tps, rung_timeout=rung_timeout,
+                                    voice={"asr_model": asr_model, "turns": turns, "audio_s": audio_s,
+                                           "asr_quant": asr_quant, "audio_ctx": audio_ctx})
         for ref in refs:
             _run_scenario(entry, _for_device(req, ref, runtime), ref, gate=gate, options=options)
         return
@@ -399,9 +411,9 @@ def _seconds(text: str | None) -> float | None:
 
 def _scenario_options(entry, *, duration: str | None, windows: int | None, window_tokens: int,
                       min_window: str, models: str | None, beyond_ram: bool = False, floor_tps: float = 1.0,
-                      rung_timeout: str = "15m") -> dict:
+                      rung_timeout: str = "15m", voice: dict | None = None) -> dict:
     """The scenario's own options (`entry.options`) from the run command's: only those it takes are read."""
-    given = {"duration_s": lambda: _seconds(duration), "windows": lambda: windows,
+    given = {**{k: (lambda v=v: v) for k, v in (voice or {}).items()},"duration_s": lambda: _seconds(duration), "windows": lambda: windows,
              "window_tokens": lambda: window_tokens, "min_window_s": lambda: _seconds(min_window),
              "models": lambda: [m.strip() for m in models.split(",")] if models else None,
              "beyond_ram": lambda: beyond_ram, "floor_tps": lambda: floor_tps,
