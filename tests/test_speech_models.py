@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import struct
 import tomllib
+from collections import namedtuple
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from suite.catalog.cards import load_model_cards
 from suite.catalog.speech import SpeechCard, get_speech_card, load_speech_cards, speech_cards
-from suite.core.errors import UnknownNameError
+from suite.core.errors import InsufficientDiskError, ModelBuildError, UnknownNameError
 
 REPO_SPEECH = Path(__file__).resolve().parent.parent / "models" / "speech"
 SPEECH_IDS = ["whisper-tiny", "whisper-base", "whisper-small", "whisper-medium", "whisper-large-v3-turbo",
@@ -74,3 +77,251 @@ def test_an_unknown_field_is_refused(tmp_path):
     (tmp_path / "whisper-tiny.toml").write_text((REPO_SPEECH / "whisper-tiny.toml").read_text() + "mystery = 1\n")
     with pytest.raises(ValueError, match="mystery"):
         load_speech_cards(tmp_path)
+
+
+# --- the whisper.cpp (ggml) build -------------------------------------------------------------------
+#: sha256 of whisper-tiny's builds, seed 0. The q8_0 and q5_0 files were checked byte for byte against
+#: whisper.cpp's own whisper-quantize run on the f16 file (whisper.cpp as vendored in pywhispercpp 1.5.1),
+#: and all three load and encode in its whisper-bench. A builder change that alters bytes bumps
+#: whisper_ggml.BUILDER_VERSION and these.
+TINY_SHA256 = {
+    "f16": "ac9faded792fcb3e8c45eeca7319199851532a8a823a96ce83e882a947080223",
+    "q8_0": "a678ddc14eeb9b9f2764567dde222b444deaccd56d9640a215d7cd1bb53a2b43",
+    "q5_0": "08db18eb6314306acd9cf86fba17cc7d3067f268304960debb1c6c137b19cf7b",
+}
+GGML_TYPES = {0: "F32", 1: "F16", 6: "Q5_0", 8: "Q8_0"}
+BLOCK_BYTES = {"F32": (1, 4), "F16": (1, 2), "Q5_0": (32, 22), "Q8_0": (32, 34)}
+
+
+@pytest.fixture(scope="module")
+def tiny_builds(tmp_path_factory):
+    from suite.models import build_speech_model
+
+    root = tmp_path_factory.mktemp("speech")
+    return {q: build_speech_model("whisper-tiny", quant=q, out_root=root) for q in ("f16", "q8_0", "q5_0")}
+
+
+def read_ggml(path: Path) -> dict:
+    """A small reader of whisper.cpp's model file, following whisper_model_load (src/whisper.cpp)."""
+    data = path.read_bytes()
+    o = 0
+
+    def ints(n: int) -> list[int]:
+        nonlocal o
+        out = list(struct.unpack_from(f"<{n}i", data, o))
+        o += 4 * n
+        return out
+
+    magic = struct.unpack_from("<I", data, 0)[0]
+    o = 4
+    hparams = dict(zip(("n_vocab", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer", "n_text_ctx",
+                        "n_text_state", "n_text_head", "n_text_layer", "n_mels", "ftype"), ints(11), strict=True))
+    n_mel, n_fft = ints(2)
+    filters = np.frombuffer(data, "<f4", n_mel * n_fft, o).reshape(n_mel, n_fft)
+    o += filters.nbytes
+    (n_tokens,) = ints(1)
+    tokens = []
+    for _ in range(n_tokens):
+        (length,) = ints(1)
+        tokens.append(data[o:o + length])
+        o += length
+    tensors = {}
+    while o < len(data):
+        n_dims, name_len, ttype = ints(3)
+        ne = tuple(ints(n_dims))
+        name = data[o:o + name_len].decode()
+        o += name_len
+        t = GGML_TYPES[ttype]
+        block, size = BLOCK_BYTES[t]
+        nbytes = int(np.prod(ne)) // block * size
+        tensors[name] = {"type": t, "ne": ne, "data": data[o:o + nbytes]}
+        o += nbytes
+    assert o == len(data), "the file ends inside a tensor"
+    return {"magic": magic, "hparams": hparams, "filters": filters, "tokens": tokens, "tensors": tensors}
+
+
+def expected_tensors(d: int, n_mels: int, n_vocab: int, n_enc: int, n_dec: int, wtype: str) -> dict:
+    """name -> (ne, type): what whisper_model_load creates (src/whisper.cpp, ASR_TENSOR_NAMES), and the
+    types convert-pt-to-ggml.py / whisper-quantize give them."""
+    out = {"encoder.positional_embedding": ((d, 1500), "F32"), "encoder.conv1.weight": ((3, n_mels, d), "F16"),
+           "encoder.conv1.bias": ((1, d), "F32"), "encoder.conv2.weight": ((3, d, d), "F16"),
+           "encoder.conv2.bias": ((1, d), "F32"), "encoder.ln_post.weight": ((d,), "F32"),
+           "encoder.ln_post.bias": ((d,), "F32"), "decoder.positional_embedding": ((d, 448), "F32"),
+           "decoder.token_embedding.weight": ((d, n_vocab), wtype), "decoder.ln.weight": ((d,), "F32"),
+           "decoder.ln.bias": ((d,), "F32")}
+
+    def block(prefix: str, attns: tuple[str, ...]) -> None:
+        for ln in ("mlp_ln", *(f"{a}_ln" for a in attns)):
+            out[f"{prefix}.{ln}.weight"] = out[f"{prefix}.{ln}.bias"] = ((d,), "F32")
+        out[f"{prefix}.mlp.0.weight"], out[f"{prefix}.mlp.0.bias"] = ((d, 4 * d), wtype), ((4 * d,), "F32")
+        out[f"{prefix}.mlp.2.weight"], out[f"{prefix}.mlp.2.bias"] = ((4 * d, d), wtype), ((d,), "F32")
+        for a in attns:
+            for w in ("query", "key", "value", "out"):
+                out[f"{prefix}.{a}.{w}.weight"] = ((d, d), wtype)
+            for b in ("query", "value", "out"):  # the key projection has no bias
+                out[f"{prefix}.{a}.{b}.bias"] = ((d,), "F32")
+
+    for i in range(n_enc):
+        block(f"encoder.blocks.{i}", ("attn",))
+    for i in range(n_dec):
+        block(f"decoder.blocks.{i}", ("attn", "cross_attn"))
+    assert len(out) == 11 + 15 * n_enc + 24 * n_dec  # the loader wants every one of them (n_loaded == size)
+    return out
+
+
+@pytest.mark.parametrize("quant", ["f16", "q8_0", "q5_0"])
+def test_the_file_is_what_whisper_cpp_loads(tiny_builds, quant):
+    built = tiny_builds[quant]
+    assert built.format == "ggml" and built.model_file == built.path / "ggml-model.bin"
+    assert built.path.name == f"ggml-{quant}-s0"
+    f = read_ggml(built.model_file)
+    assert f["magic"] == 0x67676D6C
+    ftype = {"f16": 1, "q8_0": 2000 + 7, "q5_0": 2000 + 8}[quant]  # + GGML_QNT_VERSION x 1000 when quantized
+    assert f["hparams"] == {"n_vocab": 51865, "n_audio_ctx": 1500, "n_audio_state": 384, "n_audio_head": 6,
+                            "n_audio_layer": 4, "n_text_ctx": 448, "n_text_state": 384, "n_text_head": 6,
+                            "n_text_layer": 4, "n_mels": 80, "ftype": ftype}
+    # the BPE tokens only (ids 0..50256); whisper.cpp names eot (50257) and the specials above them itself
+    assert len(f["tokens"]) == 50257 and len(set(f["tokens"])) == 50257
+    want = expected_tensors(384, 80, 51865, 4, 4, quant.upper() if quant != "f16" else "F16")
+    assert {n: (t["ne"], t["type"]) for n, t in f["tensors"].items()} == want
+    assert list(f["tensors"])[:3] == ["encoder.positional_embedding", "encoder.conv1.weight", "encoder.conv1.bias"]
+    assert built.model_file.stat().st_size == built.manifest["files"]["ggml-model.bin"]["bytes"] == built.total_bytes
+    m = built.manifest
+    assert m["weight_bytes"] == sum(len(t["data"]) for t in f["tensors"].values())
+    assert m["encoder_weight_bytes"] + m["decoder_weight_bytes"] == m["weight_bytes"]
+    assert (m["n_mels"], m["n_vocab"], m["audio_ctx"], m["params"]) == (80, 51865, 1500, 37_760_640)
+    assert m["synthetic_weights"] is True and m["options"] == {"format": "ggml", "quant": quant, "seed": 0}
+
+
+def test_the_mel_filters_are_whispers():
+    # Reference figures from the 80-bin bank inside whisper.cpp's own test model (for-tests-ggml-tiny.bin,
+    # OpenAI's mel_filters.npz): librosa's slaney filters for 16 kHz and a 400-point FFT.
+    from suite.models.whisper_ggml import mel_filters
+
+    bank = mel_filters(80).astype(np.float64)
+    assert bank.shape == (80, 201) and bank.min() == 0.0
+    assert bank.sum() == pytest.approx(1.999024092387117, rel=1e-7)
+    assert [bank[i].sum() for i in (0, 40, 79)] == pytest.approx(
+        [0.02486259490251541, 0.026664861012250185, 0.024925339792389423], rel=1e-7)
+    assert bank[79].max() == pytest.approx(0.0031647118739783764, rel=1e-7)
+    assert list(np.argmax(bank, axis=1)) == sorted(np.argmax(bank, axis=1))  # centres rise with the index
+    assert mel_filters(128).shape == (128, 201)
+
+
+def test_builds_are_deterministic_and_pinned(tiny_builds, tmp_path):
+    from suite.models import build_speech_model
+
+    for quant, built in tiny_builds.items():
+        assert built.manifest["files"]["ggml-model.bin"]["sha256"] == TINY_SHA256[quant], quant
+    again = build_speech_model("whisper-tiny", out_root=tmp_path)
+    assert again.manifest["files"] == tiny_builds["f16"].manifest["files"]
+    other = build_speech_model("whisper-tiny", seed=1, out_root=tmp_path)
+    assert other.path.name == "ggml-f16-s1"
+    assert other.manifest["files"]["ggml-model.bin"]["sha256"] != TINY_SHA256["f16"]
+    assert other.total_bytes == again.total_bytes
+
+
+def _dequantize(block_bytes: bytes, ttype: str) -> np.ndarray:
+    """ggml's block formats, read independently of the builder: Q8_0 is an fp16 scale and 32 int8
+    (x = d q); Q5_0 an fp16 scale, 32 high bits (uint32), 16 bytes of nibbles (element j in the low
+    nibble of byte j, element j + 16 in its high nibble), x = d (q - 16)."""
+    if ttype == "Q8_0":
+        blocks = np.frombuffer(block_bytes, dtype=[("d", "<f2"), ("qs", "i1", 32)])
+        return (blocks["d"].astype(np.float32)[:, None] * blocks["qs"]).reshape(-1)
+    blocks = np.frombuffer(block_bytes, dtype=[("d", "<f2"), ("qh", "<u4"), ("qs", "u1", 16)])
+    low = np.concatenate([blocks["qs"] & 0x0F, blocks["qs"] >> 4], axis=1).astype(np.int32)
+    high = (blocks["qh"][:, None] >> np.arange(32, dtype=np.uint32)) & 1
+    return (blocks["d"].astype(np.float32)[:, None] * (low + 16 * high.astype(np.int32) - 16)).reshape(-1)
+
+
+@pytest.mark.parametrize("quant", ["q8_0", "q5_0"])
+def test_quantized_blocks_decode_to_the_source_weights_within_the_quant_step(tiny_builds, quant):
+    from suite.models.whisper_ggml import WhisperPlan, tensor_values
+
+    f = read_ggml(tiny_builds[quant].model_file)
+    plan = WhisperPlan(CARDS["whisper-tiny"], quant)
+    specs = {s.name: s for s in plan.specs}
+    for name in ("encoder.blocks.0.attn.query.weight", "decoder.blocks.3.mlp.2.weight",
+                 "decoder.token_embedding.weight"):
+        source = np.concatenate(list(tensor_values(specs[name], "whisper-tiny", 0)))
+        got = _dequantize(f["tensors"][name]["data"], quant.upper())
+        assert got.shape == source.shape
+        step = np.repeat(np.abs(source.reshape(-1, 32)).max(axis=1) / (127 if quant == "q8_0" else 16), 32)
+        # half a step of rounding (q5_0: a whole step for the one value clipped at +16), plus the f16
+        # rounding the source goes through first (whisper-quantize quantizes the f16 file)
+        bound = step * (0.5 if quant == "q8_0" else 1.0) + np.abs(source) * 2.0**-10 + 1e-9
+        assert np.all(np.abs(got - source) <= bound), name
+        assert abs(float(source.std()) - 0.02) < 0.002  # Whisper's init_std, so activations stay finite
+    norm = f["tensors"]["decoder.blocks.0.mlp_ln.weight"]["data"]
+    assert np.all(np.frombuffer(norm, "<f4") == 1.0)
+    assert not np.any(np.frombuffer(f["tensors"]["encoder.conv1.bias"]["data"], "<f4"))
+
+
+def test_the_size_is_known_exactly_before_building(tiny_builds):
+    from suite.models import estimate_build
+    from suite.models.whisper_ggml import WhisperPlan
+
+    for quant, built in tiny_builds.items():
+        assert WhisperPlan(CARDS["whisper-tiny"], quant).file_bytes() == built.total_bytes
+        est = estimate_build(CARDS["whisper-tiny"], fmt="ggml", quant=quant, out_root=built.path.parents[1])
+        assert est.exact and est.artifact_bytes == built.total_bytes and est.cached
+    # large-v3: 1.55 B parameters, f16 matrices and conv kernels, f32 positional tables, biases and norms
+    plan = WhisperPlan(CARDS["whisper-large-v3"], "f16")
+    f32 = sum(s.n_elements for s in plan.specs if s.ttype == "F32")
+    assert plan.weight_bytes() == 2 * (CARDS["whisper-large-v3"].params() - f32) + 4 * f32
+    assert 3.0e9 < plan.file_bytes() < 3.2e9
+
+
+def test_a_second_build_is_a_cache_hit_and_a_truncated_file_is_rebuilt(tmp_path, caplog):
+    from suite.models import build_speech_model
+
+    first = build_speech_model("whisper-tiny", out_root=tmp_path)
+    mtime = first.model_file.stat().st_mtime_ns
+    assert build_speech_model("whisper-tiny", out_root=tmp_path).manifest == first.manifest
+    assert first.model_file.stat().st_mtime_ns == mtime
+    with open(first.model_file, "r+b") as f:
+        f.truncate(1000)
+    again = build_speech_model("whisper-tiny", out_root=tmp_path)
+    assert "corrupt" in caplog.text
+    assert again.manifest["files"] == first.manifest["files"]
+
+
+def test_insufficient_disk_is_refused_before_writing(tmp_path, monkeypatch):
+    from suite.models import artifact as artifact_mod
+    from suite.models import build_speech_model
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(artifact_mod.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(InsufficientDiskError) as info:
+        build_speech_model("whisper-large-v3", out_root=tmp_path)
+    assert info.value.context["needed_bytes"] > 3e9
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_interrupted_build_leaves_nothing(tmp_path):
+    from suite.models import build_speech_model
+
+    def interrupt(done, total):
+        if done > total // 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build_speech_model("whisper-tiny", out_root=tmp_path, progress=interrupt)
+    assert [p.name for p in tmp_path.rglob("*")] == ["whisper-tiny"]
+
+
+def test_formats_and_cards_do_not_mix(tmp_path):
+    from suite.models import build_model, build_speech_model, find_built
+
+    with pytest.raises(ModelBuildError, match="unknown whisper.cpp quant"):
+        build_speech_model("whisper-tiny", quant="q4_0", out_root=tmp_path)
+    with pytest.raises(ModelBuildError, match="speech model") as info:
+        build_model(CARDS["whisper-tiny"], fmt="gguf", out_root=tmp_path)
+    assert "ggml" in info.value.hint
+    with pytest.raises(ModelBuildError, match="language model"):
+        build_model("tiny", fmt="ggml", out_root=tmp_path)
+    with pytest.raises(UnknownNameError):
+        build_speech_model("llama-68m", out_root=tmp_path)
+    built = build_model("whisper-tiny", fmt="ggml", quant="q8_0", out_root=tmp_path)  # the same builder
+    assert built.manifest["files"]["ggml-model.bin"]["sha256"] == TINY_SHA256["q8_0"]
+    assert [b.path for b in find_built("whisper-tiny", tmp_path, fmt="ggml")] == [built.path]

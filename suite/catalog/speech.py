@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from suite.catalog.cards import ModelCard, get_model_card
 from suite.catalog.data import data_dir
 from suite.core.errors import UnknownNameError
 
@@ -134,6 +135,13 @@ def get_speech_card(card_id: str, path: Path | str | None = None) -> SpeechCard:
 
 def is_speech_id(card_id: str, path: Path | str | None = None) -> bool:
     return card_id in load_speech_cards(path)
+
+
+def get_card(card_id: str) -> ModelCard | SpeechCard:
+    """A card of either ladder by id (the ids do not overlap: a test checks it); an unknown id raises
+    the LLM cards' UnknownNameError (get_model_card's)."""
+    speech = load_speech_cards()
+    return speech[card_id] if card_id in speech else get_model_card(card_id)
 
 
 def speech_cards(path: Path | str | None = None) -> list[SpeechCard]:

@@ -1,7 +1,8 @@
 """Reference model artefacts with seeded random weights: ONNX (int4/int8 MatMulNBits graphs for
 onnxruntime-genai), GGUF (Q4_0/Q8_0 for llama.cpp) and LiteRT-LM (.litertlm, int8/f32 TFLite graphs);
 `build_model(card, fmt="onnx"|"gguf"|"litertlm", quant=...)`; `estimate_build(...)` says its bytes, the
-room on the disk and the push time first."""
+room on the disk and the push time first. Speech cards (Whisper) build as whisper.cpp's ggml file:
+`build_speech_model(card, quant="f16"|"q8_0"|"q5_0")`; `utterance(seconds)` is their input audio."""
 
 from suite.models.artifact import (
     BUILDER_VERSION,
@@ -10,6 +11,7 @@ from suite.models.artifact import (
     BuiltModel,
     artifact_dir,
     build_model,
+    build_speech_model,
     default_models_dir,
     estimate_bytes,
     find_built,
@@ -28,6 +30,7 @@ __all__ = [
     "artifact_bytes",
     "artifact_dir",
     "build_model",
+    "build_speech_model",
     "default_models_dir",
     "estimate_build",
     "estimate_builds",
