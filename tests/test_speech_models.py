@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import struct
 import tomllib
+import wave
 from collections import namedtuple
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from suite.catalog.cards import load_model_cards
 from suite.catalog.speech import SpeechCard, get_speech_card, load_speech_cards, speech_cards
-from suite.core.errors import InsufficientDiskError, ModelBuildError, UnknownNameError
+from suite.core.errors import EdgebenchError, InsufficientDiskError, ModelBuildError, UnknownNameError
 
 REPO_SPEECH = Path(__file__).resolve().parent.parent / "models" / "speech"
 SPEECH_IDS = ["whisper-tiny", "whisper-base", "whisper-small", "whisper-medium", "whisper-large-v3-turbo",
@@ -325,3 +327,59 @@ def test_formats_and_cards_do_not_mix(tmp_path):
     built = build_model("whisper-tiny", fmt="ggml", quant="q8_0", out_root=tmp_path)  # the same builder
     assert built.manifest["files"]["ggml-model.bin"]["sha256"] == TINY_SHA256["q8_0"]
     assert [b.path for b in find_built("whisper-tiny", tmp_path, fmt="ggml")] == [built.path]
+
+
+# --- the utterance ------------------------------------------------------------------------------------
+#: sha256 of the 5 s utterance, seed 0: integer arithmetic only, so a host- or numpy-dependent change fails here
+UTTERANCE_5S_SHA256 = "56b312ef37a6c81ed89c9d58bfc7ea4aad1420fdf7f52cfb83a4d2cea9811c2f"
+
+
+def test_the_utterance_is_a_pinned_16khz_mono_16bit_wav(tmp_path):
+    from suite.models.audio import utterance
+
+    u = utterance(5, seed=0, root=tmp_path)
+    assert u.path == tmp_path / "utterance-5s-seed0.wav"
+    assert u.sha256 == UTTERANCE_5S_SHA256 == hashlib.sha256(u.path.read_bytes()).hexdigest()
+    with wave.open(str(u.path)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()) == (1, 2, 16000, 80000)
+        samples = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float64)
+    assert (u.seconds, u.sample_rate, u.samples) == (5, 16000, 80000)
+    assert u.to_dict() == {"path": str(u.path), "sha256": u.sha256, "seconds": 5, "sample_rate": 16000,
+                           "samples": 80000, "seed": 0,
+                           "source": "synthetic: seeded waveform, deterministic on any host"}
+    # speech-like: peak at -6 dBFS, pauses, most energy under 3 kHz
+    assert np.abs(samples).max() == 16384
+    assert np.mean(np.abs(samples) < 100) > 0.05
+    power = np.abs(np.fft.rfft(samples)) ** 2
+    freqs = np.fft.rfftfreq(len(samples), 1 / 16000)
+    assert power[freqs < 3000].sum() > 0.95 * power.sum()
+
+
+def test_the_utterance_is_cached_rewritten_when_damaged_and_seeded(tmp_path):
+    from suite.models.audio import utterance
+
+    first = utterance(5, root=tmp_path)
+    mtime = first.path.stat().st_mtime_ns
+    assert utterance(5, root=tmp_path) == first and first.path.stat().st_mtime_ns == mtime
+    first.path.write_bytes(b"RIFF")
+    assert utterance(5, root=tmp_path).sha256 == hashlib.sha256(first.path.read_bytes()).hexdigest() == first.sha256
+    other = utterance(5, seed=1, root=tmp_path)
+    assert other.sha256 != first.sha256 and other.path.name == "utterance-5s-seed1.wav"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["utterance-5s-seed0.wav", "utterance-5s-seed1.wav"]
+
+
+def test_the_utterance_defaults_beside_the_models(tmp_path, monkeypatch):
+    from suite.models.audio import utterance
+
+    monkeypatch.setenv("EDGEBENCH_CACHE_DIR", str(tmp_path))
+    assert utterance(1).path == tmp_path / "audio" / "utterance-1s-seed0.wav"
+
+
+@pytest.mark.parametrize("seconds", [0, 31, 2.5, True])
+def test_other_lengths_are_refused(tmp_path, seconds):
+    from suite.models.audio import utterance
+
+    with pytest.raises(EdgebenchError, match="utterance length") as info:
+        utterance(seconds, root=tmp_path)
+    assert "5 or 30" in info.value.hint
+    assert list(tmp_path.iterdir()) == []

@@ -19,6 +19,7 @@ from suite.models.artifact import (
     read_manifest,
     verify_artifact,
 )
+from suite.models.audio import Utterance, utterance
 from suite.models.estimate import BuildEstimate, artifact_bytes, estimate_build, estimate_builds, refuse_if_short
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "FORMATS",
     "BuildEstimate",
     "BuiltModel",
+    "Utterance",
     "artifact_bytes",
     "artifact_dir",
     "build_model",
@@ -39,5 +41,6 @@ __all__ = [
     "list_built",
     "read_manifest",
     "refuse_if_short",
+    "utterance",
     "verify_artifact",
 ]
