@@ -383,3 +383,15 @@ def test_other_lengths_are_refused(tmp_path, seconds):
         utterance(seconds, root=tmp_path)
     assert "5 or 30" in info.value.hint
     assert list(tmp_path.iterdir()) == []
+
+
+def test_one_estimate_list_holds_language_and_speech_models(tmp_path):
+    from suite.models import estimate_builds
+
+    llm, speech = estimate_builds(["tiny", "whisper-large-v3"], fmt=None, out_root=tmp_path)
+    assert (llm.format, llm.quant, speech.format, speech.quant) == ("onnx", "int4", "ggml", "f16")
+    assert speech.reserved_bytes == llm.needed_bytes and speech.exact
+    assert "whisper-large-v3 (ggml f16): 3.10 GB" in speech.text()
+    with pytest.raises(ModelBuildError) as info:
+        estimate_builds(["whisper-tiny"], fmt="onnx", out_root=tmp_path)
+    assert info.value.exit_code == 2

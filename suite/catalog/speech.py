@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from suite.catalog.cards import ModelCard, get_model_card
+from suite.catalog.cards import ModelCard, load_model_cards
 from suite.catalog.data import data_dir
 from suite.core.errors import UnknownNameError
 
@@ -138,10 +138,15 @@ def is_speech_id(card_id: str, path: Path | str | None = None) -> bool:
 
 
 def get_card(card_id: str) -> ModelCard | SpeechCard:
-    """A card of either ladder by id (the ids do not overlap: a test checks it); an unknown id raises
-    the LLM cards' UnknownNameError (get_model_card's)."""
-    speech = load_speech_cards()
-    return speech[card_id] if card_id in speech else get_model_card(card_id)
+    """A card of either ladder by id (the ids do not overlap: a test checks it); UnknownNameError with
+    the close ids of both ladders otherwise."""
+    speech, llm = load_speech_cards(), load_model_cards()
+    if card_id in speech:
+        return speech[card_id]
+    try:
+        return llm[card_id]
+    except KeyError:
+        raise UnknownNameError("model", card_id, [*llm, *speech]) from None
 
 
 def speech_cards(path: Path | str | None = None) -> list[SpeechCard]:

@@ -91,14 +91,14 @@ def _check_format(fmt: str) -> None:
 
 
 def _check_kind(card: ModelCard | SpeechCard, fmt: str) -> None:
-    """Speech cards build as ggml (whisper.cpp's file) only, and LLM cards never do."""
+    """Speech cards build as ggml (whisper.cpp's file) only, and LLM cards never do (a usage error: exit 2)."""
     if isinstance(card, SpeechCard) and fmt != "ggml":
         raise ModelBuildError(f"{card.id} is a speech model: it builds only in whisper.cpp's format (ggml), "
-                              f"not {fmt}", card=card.id, format=fmt,
+                              f"not {fmt}", card=card.id, format=fmt, exit_code=2,
                               hint="build it as ggml (build_speech_model; `edgebench models build ID` without --format)")
     if not isinstance(card, SpeechCard) and fmt == "ggml":
         raise ModelBuildError(f"{card.id} is a language model: ggml is the speech cards' format (whisper.cpp)",
-                              card=card.id, format=fmt, hint="build it as onnx, gguf or litertlm")
+                              card=card.id, format=fmt, exit_code=2, hint="build it as onnx, gguf or litertlm")
 
 
 def artifact_name(quant: str, block_size: int, seed: int, fmt: str = "onnx") -> str:

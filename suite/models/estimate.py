@@ -127,16 +127,24 @@ def estimate_build(card: ModelCard | SpeechCard | str, *, fmt: str = "onnx", qua
     )
 
 
-def estimate_builds(cards: list[ModelCard | SpeechCard | str], *, fmt: str = "onnx", quant: str | None = None, seed: int = 0,
-                    block_size: int = 32, out_root: Path | None = None, force: bool = False,
+def card_format(card: ModelCard | SpeechCard, fmt: str | None = None) -> str:
+    """The format a card builds in when `fmt` is not given: ggml (whisper.cpp's file) for a speech card,
+    onnx for a language model; `fmt` itself when given (the builder refuses a mismatch)."""
+    return fmt or ("ggml" if isinstance(card, SpeechCard) else "onnx")
+
+
+def estimate_builds(cards: list[ModelCard | SpeechCard | str], *, fmt: str | None = "onnx", quant: str | None = None,
+                    seed: int = 0, block_size: int = 32, out_root: Path | None = None, force: bool = False,
                     push_rate_bytes_per_s: float | None = None) -> list[BuildEstimate]:
     """`estimate_build` for builds made one after the other into one folder: each counts the bytes of the
     ones before it (`reserved_bytes`). With `force` nothing is cached: a rebuild keeps the old copy until
-    the new one replaces it, so it needs the whole room again."""
+    the new one replaces it, so it needs the whole room again. `fmt=None`: each card's own default
+    (`card_format`), so one list may hold language and speech models."""
     out, reserved = [], 0
     for card in cards:
-        est = estimate_build(card, fmt=fmt, quant=quant, seed=seed, block_size=block_size, out_root=out_root,
-                             reserved_bytes=reserved, push_rate_bytes_per_s=push_rate_bytes_per_s)
+        card = get_card(card) if isinstance(card, str) else card
+        est = estimate_build(card, fmt=card_format(card, fmt), quant=quant, seed=seed, block_size=block_size,
+                             out_root=out_root, reserved_bytes=reserved, push_rate_bytes_per_s=push_rate_bytes_per_s)
         if est.cached and force:
             est = replace(est, cached=False)
         if not est.cached:
