@@ -192,7 +192,19 @@ def test_the_file_is_what_whisper_cpp_loads(tiny_builds, quant):
     assert m["weight_bytes"] == sum(len(t["data"]) for t in f["tensors"].values())
     assert m["encoder_weight_bytes"] + m["decoder_weight_bytes"] == m["weight_bytes"]
     assert (m["n_mels"], m["n_vocab"], m["audio_ctx"], m["params"]) == (80, 51865, 1500, 37_760_640)
+    if quant == "f16":  # per layer: self q/k/v/o, cross q/out and the MLP in f16; 16 d of f32 biases and norms;
+        d = 384  # the whole token embedding (the output projection), one positional row, the final norm
+        assert m["decoder_weight_bytes_read_per_token"] == 4 * (14 * d * d * 2 + 16 * d * 4) \
+            + 51865 * d * 2 + d * 4 + 2 * d * 4
     assert m["synthetic_weights"] is True and m["options"] == {"format": "ggml", "quant": quant, "seed": 0}
+
+
+def test_an_english_only_vocabulary_ends_one_token_earlier():
+    from suite.models.whisper_ggml import WhisperPlan
+
+    multi = WhisperPlan(CARDS["whisper-tiny"], "f16")
+    english = WhisperPlan(dataclasses.replace(CARDS["whisper-tiny"], vocab_size=51864), "f16")
+    assert (multi.n_text_tokens, english.n_text_tokens) == (50257, 50256)  # whisper.cpp's eot ids
 
 
 def test_the_mel_filters_are_whispers():

@@ -12,10 +12,10 @@ The layout is what `whisper_model_load` (whisper.cpp/src/whisper.cpp) reads, as 
    computes the log-mel spectrogram from these, so they are a real filterbank (`mel_filters`): librosa's
    Slaney-style mel filters (16 kHz, n_fft 400, area-normalised), what OpenAI ships as mel_filters.npz;
    our 80-bin bank equals the one inside whisper.cpp's own test models to one float32 ulp.
-3. The vocabulary: a count, then each token as a length and its bytes. Real files hold the 50257 BPE
-   tokens (ids 0..50256) and whisper.cpp names the specials above them itself (it derives eot, sot,
-   the language, task and timestamp tokens from n_vocab), so we write 50257 placeholder tokens: the 256
-   single bytes, then unique fillers.
+3. The vocabulary: a count, then each token as a length and its bytes. Real multilingual files hold the
+   50257 BPE tokens (ids 0..50256; English-only ones 50256) and whisper.cpp names the specials above them
+   itself (it derives eot, sot, the language, task and timestamp tokens from n_vocab), so we write as
+   many placeholder tokens: the 256 single bytes, then unique fillers.
 4. The tensors, in the order of OpenAI's state dict: n_dims, name length, ggml type; the dims innermost
    first; the name; the data, unpadded.
 
@@ -67,7 +67,8 @@ BLOCK = {"F32": (1, 4), "F16": (1, 2), "Q5_0": (32, 22), "Q8_0": (32, 34)}
 #: what whisper.cpp's mel spectrogram takes: 16 kHz audio, a 400-point FFT (201 bins)
 SAMPLE_RATE = 16000
 N_FFT = 400
-#: tokens a multilingual file holds: the BPE ranks 0..50256; whisper.cpp adds the specials above them
+#: tokens a multilingual file holds: the BPE ranks 0..50256 (an English-only one: 50256); whisper.cpp
+#: adds the specials above them (end-of-text is the first id past them)
 N_TEXT_TOKENS = 50257
 WEIGHT_STD = 0.02
 #: float32 elements generated per chunk while streaming a tensor (16 MB), bounding the builder's memory
@@ -164,6 +165,11 @@ class WhisperPlan:
         self._build()
 
     @property
+    def n_text_tokens(self) -> int:
+        """The BPE tokens the file holds: whisper.cpp's end-of-text id (50257 multilingual, 50256 English-only)."""
+        return N_TEXT_TOKENS if self.card.multilingual else N_TEXT_TOKENS - 1
+
+    @property
     def ftype(self) -> int:
         """The hparams' ftype field as whisper.cpp's tools write it."""
         if self.quant == "f16":
@@ -233,7 +239,7 @@ class WhisperPlan:
     def head_bytes(self) -> int:
         """Magic, hparams, mel filters and vocabulary: everything before the first tensor."""
         n_mels = self.card.num_mel_bins
-        vocab = sum(4 + len(t) for t in placeholder_vocab())
+        vocab = sum(4 + len(t) for t in placeholder_vocab(self.n_text_tokens))
         return 4 + 11 * 4 + 8 + n_mels * (N_FFT // 2 + 1) * 4 + 4 + vocab
 
     def weight_bytes(self, prefix: str = "") -> int:
@@ -246,13 +252,14 @@ class WhisperPlan:
 
     def decoder_weight_bytes_read_per_token(self) -> int:
         """Weights one decoder step streams in whisper.cpp: every decoder tensor except the cross-attention
-        key/value projections (applied once per encode, to the encoder output: whisper_build_graph_cross),
-        with one row of the positional table and the whole token embedding (it is the output projection)."""
+        key/value projection and value bias (applied once per encode, to the encoder output:
+        whisper_build_graph_cross), with one row of the positional table and the whole token embedding (it
+        is the output projection)."""
         d = self.card.d_model
+        once_per_encode = ("cross_attn.key.weight", "cross_attn.value.weight", "cross_attn.value.bias")
         total = 0
         for s in self.specs:
-            if not s.name.startswith("decoder.") or s.name.endswith(("cross_attn.key.weight",
-                                                                      "cross_attn.value.weight")):
+            if not s.name.startswith("decoder.") or s.name.endswith(once_per_encode):
                 continue
             total += d * 4 if s.name == "decoder.positional_embedding" else s.nbytes
         return total
@@ -337,7 +344,7 @@ def write_whisper_ggml(plan: WhisperPlan, path: Path, *, seed: int, progress: Pr
         emit(struct.pack("<I11i", GGML_FILE_MAGIC, *plan.hparams()))
         filters = mel_filters(c.num_mel_bins)
         emit(struct.pack("<2i", *filters.shape) + filters.tobytes())
-        vocab = placeholder_vocab()
+        vocab = placeholder_vocab(plan.n_text_tokens)
         emit(struct.pack("<i", len(vocab)) + b"".join(struct.pack("<I", len(t)) + t for t in vocab))
         done = 0
         for spec in plan.specs:
@@ -382,7 +389,7 @@ def recipe(card: SpeechCard, *, quant: str, seed: int) -> Recipe:
             "ggml": {"file": "whisper.cpp ggml (legacy, magic 'ggml')", "ftype": plan.ftype,
                      "tensor_types": plan.tensor_types(), "n_tensors": len(plan.specs),
                      "mel_filters": f"slaney, {N_FFT}-point FFT at {SAMPLE_RATE} Hz",
-                     "vocab": f"{N_TEXT_TOKENS} placeholder tokens (whisper.cpp adds the specials)",
+                     "vocab": f"{plan.n_text_tokens} placeholder tokens (whisper.cpp adds the specials)",
                      "writer": f"edgebench (quantizers: gguf {gguf_package_version()})"},
         },
     )
