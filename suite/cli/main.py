@@ -152,7 +152,8 @@ def models_build(
                                                              "[default: onnx; ggml for speech models].",
                                             show_default=False)] = None,
     quant: Annotated[str | None, typer.Option(help="int4/int8 (onnx), q4_0/q8_0 (gguf), int8/f32 (litertlm), "
-                                                    "f16/q8_0/q5_0 (ggml) [default: int4 / q4_0 / int8 / f16].")] = None,
+                                                    "f16/q8_0/q5_0 (ggml) "
+                                                    "[default: int4 / q4_0 / int8 / f16].")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the random weights.")] = 0,
     force: Annotated[bool, typer.Option(help="Rebuild even when a matching build exists.")] = False,
     push_rate: Annotated[float | None, typer.Option(help="MB/s: your phone's push rate (a run record's "

@@ -95,7 +95,8 @@ def _check_kind(card: ModelCard | SpeechCard, fmt: str) -> None:
     if isinstance(card, SpeechCard) and fmt != "ggml":
         raise ModelBuildError(f"{card.id} is a speech model: it builds only in whisper.cpp's format (ggml), "
                               f"not {fmt}", card=card.id, format=fmt, exit_code=2,
-                              hint="build it as ggml (build_speech_model; `edgebench models build ID` without --format)")
+                              hint="build it as ggml (build_speech_model, or `edgebench models build ID` "
+                                   "without --format)")
     if not isinstance(card, SpeechCard) and fmt == "ggml":
         raise ModelBuildError(f"{card.id} is a language model: ggml is the speech cards' format (whisper.cpp)",
                               card=card.id, format=fmt, exit_code=2, hint="build it as onnx, gguf or litertlm")
