@@ -54,7 +54,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-models_app = typer.Typer(help="The reference model ladder: list, build, show.", no_args_is_help=True)
+models_app = typer.Typer(help="The reference model ladders (language and speech models): list, build, show.",
+                         no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(devices_app, name="devices")
 app.add_typer(lab_app, name="lab")
@@ -112,38 +113,47 @@ def _plain(value) -> str:
 
 @models_app.command("list")
 def models_list(models_dir: ModelsDir = None, as_json: JsonOut = False) -> None:
-    """List the model cards and which are built."""
+    """List the model cards (language models, then speech models, each smallest first) and which are built."""
     # lazy: suite.models loads onnx and numpy (~0.9 s)
     from suite.catalog.cards import load_model_cards
+    from suite.catalog.speech import speech_cards
     from suite.models import default_models_dir, find_built
 
     root = models_dir or default_models_dir()
-    cards = sorted(load_model_cards().values(), key=lambda c: c.params())
     rows = []
-    for c in cards:
-        built = find_built(c.id, root)
+    for c in sorted(load_model_cards().values(), key=lambda c: c.params()):
         ladder = "fit" if c.in_default_ladder else "beyond RAM" if c.reference else "test"
-        rows.append({"id": c.id, "name": c.name, "architecture": c.architecture, "params": c.params(),
-                     "license": c.license, "ladder": ladder, "built": [str(b.path) for b in built]})
+        rows.append({"id": c.id, "name": c.name, "kind": "llm", "architecture": c.architecture, "params": c.params(),
+                     "license": c.license, "ladder": ladder, "built": [str(b.path) for b in find_built(c.id, root)]})
+    for c in speech_cards():
+        rows.append({"id": c.id, "name": c.name, "kind": "speech", "architecture": c.architecture,
+                     "params": c.params(), "license": c.license, "ladder": "speech",
+                     "built": [str(b.path) for b in find_built(c.id, root)]})
     if as_json:
         console.print_json(json.dumps(rows))
         return
     t = Table(title=f"Reference models (built under {root})")
-    for col in ("id", "name", "arch", "params", "license", "ladder", "built"):
+    for col in ("id", "name", "kind", "arch", "params", "license", "ladder", "built"):
         t.add_column(col)
-    for r in rows:
-        t.add_row(r["id"], r["name"], r["architecture"], _params(r["params"]), str(r["license"] or ""), r["ladder"],
-                  "yes" if r["built"] else "")
+    for i, r in enumerate(rows):
+        if i and r["kind"] != rows[i - 1]["kind"]:
+            t.add_section()
+        t.add_row(r["id"], r["name"], r["kind"], r["architecture"], _params(r["params"]), str(r["license"] or ""),
+                  r["ladder"], "yes" if r["built"] else "")
     console.print(t)
 
 
 @models_app.command("build")
 def models_build(
     ids: Annotated[list[str], typer.Argument(help="Model ids (see `edgebench models list`).")],
-    fmt: Annotated[str, typer.Option("--format", help="onnx (for ort-genai), gguf (for llama.cpp) or litertlm "
-                                                      "(for litert-lm-python).")] = "onnx",
-    quant: Annotated[str | None, typer.Option(help="int4/int8 (onnx), q4_0/q8_0 (gguf), int8/f32 (litertlm) "
-                                                    "[default: int4 / q4_0 / int8].")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="onnx (for ort-genai), gguf (for llama.cpp) or "
+                                                             "litertlm (for litert-lm-python); speech models build "
+                                                             "as ggml (whisper.cpp) only "
+                                                             "[default: onnx; ggml for speech models].",
+                                            show_default=False)] = None,
+    quant: Annotated[str | None, typer.Option(help="int4/int8 (onnx), q4_0/q8_0 (gguf), int8/f32 (litertlm), "
+                                                    "f16/q8_0/q5_0 (ggml) "
+                                                    "[default: int4 / q4_0 / int8 / f16].")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the random weights.")] = 0,
     force: Annotated[bool, typer.Option(help="Rebuild even when a matching build exists.")] = False,
     push_rate: Annotated[float | None, typer.Option(help="MB/s: your phone's push rate (a run record's "
@@ -152,16 +162,17 @@ def models_build(
                                                     min=0.001)] = None,
     models_dir: ModelsDir = None,
 ) -> None:
-    """Build reference models: architecture-exact ONNX, GGUF or LiteRT-LM with seeded random weights.
+    """Build reference models: architecture-exact ONNX, GGUF or LiteRT-LM (language models) or whisper.cpp's
+    ggml file (speech models) with seeded random weights.
 
-    Before a model over 1 GiB (Qwen2.5-14B, 32B...) its size, the free space and the push time are shown;
-    when the disk cannot hold the builds, nothing is written (exit 3)."""
+    Before a model over 1 GiB (Qwen2.5-14B, 32B, Whisper large-v3...) its size, the free space and the push
+    time are shown; when the disk cannot hold the builds, nothing is written (exit 3)."""
     # lazy: suite.models loads onnx and numpy (~0.9 s)
-    from suite.catalog.cards import get_model_card
+    from suite.catalog.speech import get_card
     from suite.models import default_models_dir, estimate_builds, refuse_if_short
-    from suite.models.estimate import SHOW_ABOVE_BYTES
+    from suite.models.estimate import SHOW_ABOVE_BYTES, card_format
 
-    cards = [get_model_card(i) for i in ids]  # fail on a bad id before building anything
+    cards = [get_card(i) for i in ids]  # fail on a bad id (or a format a card does not build in) before building
     root = models_dir or default_models_dir()
     for est in estimate_builds(cards, fmt=fmt, quant=quant, seed=seed, out_root=root, force=force,
                                push_rate_bytes_per_s=push_rate * 1e6 if push_rate else None):
@@ -169,13 +180,14 @@ def models_build(
             console.print(escape(est.text()), highlight=False)
         refuse_if_short(est)  # before any build: exit 3 with the numbers
     for card in cards:
-        built = _build_with_progress(card, fmt=fmt, quant=quant, seed=seed, root=root, force=force)
+        built = _build_with_progress(card, fmt=card_format(card, fmt), quant=quant, seed=seed, root=root,
+                                     force=force)
         console.print(f"[green]built[/] {card.id}: {built.path} ({_gib(built.manifest.get('total_bytes'))})")
 
 
 def _build_with_progress(card, *, fmt: str = "onnx", quant: str | None, seed: int, root: Path, force: bool = False):
     # lazy: suite.models loads onnx and numpy (~0.9 s)
-    from suite.models import build_model
+    from suite.models import build_model, build_speech_model
 
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
@@ -186,18 +198,23 @@ def _build_with_progress(card, *, fmt: str = "onnx", quant: str | None, seed: in
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
+        if fmt == "ggml":  # a speech card (the builder refused any other pairing before this)
+            return build_speech_model(card, quant=quant or "f16", seed=seed, out_root=root, progress=update,
+                                      force=force)
         return build_model(card, fmt=fmt, quant=quant, seed=seed, out_root=root, progress=update, force=force)
 
 
 @models_app.command("show")
 def models_show(model_id: Annotated[str, typer.Argument(help="Model id.")], models_dir: ModelsDir = None) -> None:
-    """Show a model card and its builds."""
+    """Show a model card (a language or a speech model) and its builds."""
     # lazy: suite.models loads onnx and numpy (~0.9 s)
-    from suite.catalog.cards import get_model_card
+    from suite.catalog.speech import SpeechCard, get_card
     from suite.models import default_models_dir, find_built
 
-    card = get_model_card(model_id)
+    card = get_card(model_id)
     data = card.to_dict() | {"params_computed": card.params()}
+    if isinstance(card, SpeechCard):
+        data |= {"kind": "speech", "encoder_params": card.encoder_params(), "decoder_params": card.decoder_params()}
     data["builds"] = [
         {"path": str(b.path), "bytes": b.manifest.get("total_bytes"), "options": b.manifest.get("options")}
         for b in find_built(card.id, models_dir or default_models_dir())
