@@ -198,19 +198,23 @@ class Built:
         """Every binary of the bundle, by name."""
         return {name: self.path / "bin" / name for name in self.names}
 
-    def expected_sha256(self, name: str) -> str | None:
-        """The sha256 the manifest gives `name` (manifests of one binary name it at the top level)."""
+    def _entry(self, name: str) -> dict:
+        """The manifest's entry for `name`: under `binaries`, or at the top level for the one binary of a
+        manifest written before engines had several (llama.cpp's)."""
         listed = self.manifest.get("binaries")
         if isinstance(listed, dict) and isinstance(listed.get(name), dict):
-            return listed[name].get("sha256")
-        return self.manifest.get("sha256") if name == self.names[0] else None
+            return listed[name]
+        if name == self.names[0]:
+            return {"sha256": self.manifest.get("sha256"), "size_bytes": self.manifest.get("size_bytes")}
+        return {}
+
+    def expected_sha256(self, name: str) -> str | None:
+        """The sha256 the manifest gives `name`."""
+        return self._entry(name).get("sha256")
 
     def listing(self) -> dict[str, dict]:
         """Each binary's sha256 and size as the manifest gives them."""
-        listed = self.manifest.get("binaries") if isinstance(self.manifest.get("binaries"), dict) else {}
-        return {name: {"sha256": self.expected_sha256(name),
-                       "size_bytes": (listed.get(name) or {}).get("size_bytes") if name in listed
-                       else self.manifest.get("size_bytes") if name == self.names[0] else None}
+        return {name: {"sha256": self._entry(name).get("sha256"), "size_bytes": self._entry(name).get("size_bytes")}
                 for name in self.names}
 
     def verify(self) -> str | None:
