@@ -190,8 +190,8 @@ def test_scenarios_and_gates_are_validated_before_any_work():
 
 
 def test_runtimes_list_build_and_clean_on_a_cache_of_its_own(tmp_path):
-    """`runtimes list --json` reads the builds' manifests and says which is corrupt; `clean`
-    removes them; a wrong engine or ABI is a usage error before any work."""
+    """`runtimes list --json` reads the builds' manifests (llama.cpp's and whisper.cpp's) and says which
+    is corrupt; `clean` removes both; a wrong engine or ABI is a usage error before any work."""
     from suite.core.filehash import local_sha256
 
     env = {**os.environ, "EDGEBENCH_CACHE_DIR": str(tmp_path)}
@@ -204,19 +204,36 @@ def test_runtimes_list_build_and_clean_on_a_cache_of_its_own(tmp_path):
         "engine": "llama.cpp", "commit": "0c1e57098bba43ac29e6e3b677cdceebdd22334f", "abi": "arm64-v8a",
         "variant": "dotprod", "toolchain": {"compiler": "zig 0.17.0"}, "size_bytes": 4,
         "sha256": local_sha256(folder / "bin" / "llama-bench")}))
+    whisper = tmp_path / "runtimes" / "whisper.cpp" / "x86_64-x86-64-v2-fedcba9876543210"
+    (whisper / "bin").mkdir(parents=True)
+    listed = {}
+    for name in ("edgebench-whisper", "whisper-bench"):
+        (whisper / "bin" / name).write_bytes(b"\x7fELF " + name.encode())
+        listed[name] = {"path": f"bin/{name}", "sha256": local_sha256(whisper / "bin" / name),
+                        "size_bytes": len(name) + 5}
+    (whisper / "manifest.json").write_text(json.dumps({
+        "engine": "whisper.cpp", "commit": "f24588a272ae8e23280d9c220536437164e6ed28", "abi": "x86_64",
+        "variant": "x86-64-v2", "toolchain": {"compiler": "zig 0.17.1"}, "binaries": listed,
+        "sha256": listed["edgebench-whisper"]["sha256"], "size_bytes": 22}))
     rows = json.loads(cli("runtimes", "list", "--json", env=env).stdout)
-    assert [(r["abi"], r["variant"], r["intact"], r["path"]) for r in rows] == [
-        ("arm64-v8a", "dotprod", True, str(folder))]
+    assert [(r["engine"], r["abi"], r["variant"], r["intact"], r["path"]) for r in rows] == [
+        ("llama.cpp", "arm64-v8a", "dotprod", True, str(folder)),
+        ("whisper.cpp", "x86_64", "x86-64-v2", True, str(whisper))]
+    assert rows[1]["binaries"] == {n: {"sha256": b["sha256"], "size_bytes": b["size_bytes"]} for n, b in listed.items()}
     (folder / "bin" / "llama-bench").write_bytes(b"\x7fELF changed")
+    (whisper / "bin" / "whisper-bench").write_bytes(b"\x7fELF changed")
     r = cli("runtimes", "list", env=env)
-    assert "llama.cpp 0c1e570 arm64-v8a/dotprod" in r.stdout and "corrupt" in r.stdout
-    for args, needle in ((("build", "whisper.cpp", "--abi", "x86_64"), "unknown engine 'whisper.cpp'"),
+    assert "llama.cpp 0c1e570 arm64-v8a/dotprod" in r.stdout and "whisper.cpp f24588a x86_64/x86-64-v2" in r.stdout
+    assert r.stdout.count("corrupt") == 2
+    rows = json.loads(cli("runtimes", "list", "--json", env=env).stdout)
+    assert [r["intact"] for r in rows] == [False, False] and "whisper-bench has sha256" in rows[1]["problem"]
+    for args, needle in ((("build", "mlc", "--abi", "x86_64"), "unknown engine 'mlc'"),
                          (("build", "llama.cpp", "--abi", "mips"), "no native runtime for ABI 'mips'"),
                          (("build", "llama.cpp", "--abi", "arm64-v8a", "--variant", "sve9"), "variant 'sve9'")):
         r = cli("runtimes", *args, env=env)
         assert r.returncode == 2 and needle in r.stderr, r.stderr
     r = cli("runtimes", "clean", env=env)
-    assert r.returncode == 0 and "removed" in r.stdout and not folder.exists()
+    assert r.returncode == 0 and "removed" in r.stdout and not folder.exists() and not whisper.exists()
 
 
 def test_vendor_runtimes_say_what_they_need_before_any_work(tmp_path):

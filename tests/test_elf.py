@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.device.elf import ElfError, elf_machine, normalize_abi, read_elf
+from suite.device.elf import ElfError, elf_interpreter, elf_machine, normalize_abi, read_elf
 from suite.runtimes.llama_bench import LlamaBenchRuntime
 
 #: the llama-bench runtime's bundle check (suite.device.elf.check_bundle_abi with its binary and hint)
@@ -60,6 +60,35 @@ def test_host_binaries_are_x86_64():
         p = shutil.which(name)
         assert p is not None
         assert elf_machine(Path(p).resolve()) == "x86_64"
+
+
+def with_program_headers(bits: int, little: bool, interp: bytes | None) -> bytes:
+    """An ELF file with two program headers (PT_LOAD, then PT_INTERP when `interp`), the table right after
+    the ELF header: e_phoff at 32 (64-bit) or 28 (32-bit), e_phentsize/e_phnum at 54/56 or 42/44."""
+    e = "<" if little else ">"
+    ehsize, phentsize = (64, 56) if bits == 64 else (52, 32)
+    ident = b"\x7fELF" + bytes([1 if bits == 32 else 2, 1 if little else 2, 1]) + bytes(9)
+    head = bytearray(ident + struct.pack(e + "HHI", 2, 183 if bits == 64 else 40, 1) + bytes(ehsize - 24))
+    struct.pack_into(e + ("Q" if bits == 64 else "I"), head, 32 if bits == 64 else 28, ehsize)
+    struct.pack_into(e + "HH", head, 54 if bits == 64 else 42, phentsize, 2)
+    strings = ehsize + 2 * phentsize
+    def entry(p_type: int, offset: int, size: int) -> bytes:
+        if bits == 64:  # p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align
+            return struct.pack(e + "IIQQQQQQ", p_type, 4, offset, 0, 0, size, size, 8)
+        return struct.pack(e + "IIIIIIII", p_type, offset, 0, 0, size, size, 4, 4)
+    table = entry(1, 0, strings) + (entry(3, strings, len(interp) + 1) if interp else entry(4, 0, 0))
+    return bytes(head) + table + (interp + b"\0" if interp else b"")
+
+
+@pytest.mark.parametrize("bits,little", [(64, True), (32, True), (64, False), (32, False)])
+def test_the_program_interpreter_says_static_or_which_linker(tmp_path, bits, little):
+    dyn = write(tmp_path / "dyn", with_program_headers(bits, little, b"/system/bin/linker64"))
+    assert elf_interpreter(dyn) == "/system/bin/linker64"
+    assert elf_interpreter(write(tmp_path / "static", with_program_headers(bits, little, None))) is None
+
+
+def test_host_programs_name_their_dynamic_linker():
+    assert elf_interpreter(Path(shutil.which("ls")).resolve()).startswith("/lib")  # Debian: /lib64/ld-linux-x86-64.so.2
 
 
 @pytest.mark.parametrize("data", [b"", b"#!/bin/sh\necho hi\n", b"\x7fELF\x09\x01" + bytes(20), b"\x7fEL"])

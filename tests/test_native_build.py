@@ -105,6 +105,13 @@ def test_the_cache_key_is_what_decides_the_bytes_and_never_a_path():
     assert key != llama_cpp.build_key(v, TC, other)
 
 
+def test_the_llama_cpp_keys_of_existing_caches_stay_what_they_were():
+    """Moving the build into suite.runtimes.build.cmake_build (shared with whisper.cpp) kept every
+    llama.cpp key: a cached build made before is found, not rebuilt. Keys computed by the code before."""
+    assert llama_cpp.build_key(get_variant(X86_64, "x86-64-v2"), TC) == "9a764e4e7059192e"
+    assert llama_cpp.build_key(get_variant(ARM64, "dotprod"), TC) == "f4c7263f2b9fd91e"
+
+
 def _fake_cache(root: Path, *, name: str = "x86_64-x86-64-v2-0123456789abcdef", manifest: bool = True) -> Path:
     folder = root / "runtimes" / "llama.cpp" / name
     (folder / "bin").mkdir(parents=True)

@@ -36,7 +36,8 @@ def test_the_wheel_carries_the_catalog_folders_templates_and_profiles(tmp_path):
     assert {"suite/report/templates/base.html.j2", "suite/report/templates/report.css",
             "suite/sensors/android_loop.sh", "suite/loopback/profiles/galaxy-a15/profile.json",
             "suite/runtimes/build/zig-toolchain.cmake", "suite/runtimes/build/zig-wrapper.sh",
-            "suite/runtimes/build/probes/membw.c", "suite/runtimes/build/probes/peak.c"} <= names
+            "suite/runtimes/build/probes/membw.c", "suite/runtimes/build/probes/peak.c",
+            "suite/runtimes/build/whisper/edgebench_whisper.cpp", "suite/runtimes/build/whisper/CMakeLists.txt"} <= names
     assert any(n.startswith("suite/loopback/profiles/qcom-flagship/captures/") for n in names)
     # one copy: nothing of the catalog's data sits elsewhere in the package
     assert not [n for n in names if n.endswith((".csv", ".toml")) and not n.startswith("suite/catalog/")]

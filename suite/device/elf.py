@@ -10,7 +10,8 @@ Layout read (ELF spec, "ELF Header"; the same for ELF32 and ELF64 up to e_machin
     offset 18  e_machine            u16, in the byte order of EI_DATA
 
 `elf_machine(path)` names the machine the way Android names ABIs where one exists
-(`arm64-v8a`, `armeabi-v7a`, `x86_64`, `x86`); `check_bundle_abi(dir, device_abi, binary)` refuses a
+(`arm64-v8a`, `armeabi-v7a`, `x86_64`, `x86`); `elf_interpreter(path)` says whether a binary is static
+(None) or which dynamic linker it needs; `check_bundle_abi(dir, device_abi, binary)` refuses a
 native runtime's bundle whose binary or libraries are for another ABI than the device's, before
 anything is pushed.
 """
@@ -97,6 +98,30 @@ def read_elf(path: str | Path) -> ElfInfo:
 def elf_machine(path: str | Path) -> str:
     """The ABI a binary is built for: `x86_64`, `arm64-v8a`, `armeabi-v7a`, `x86`, ..."""
     return read_elf(path).abi
+
+
+def elf_interpreter(path: str | Path) -> str | None:
+    """The program interpreter a binary asks the kernel for (its PT_INTERP: `/system/bin/linker64`,
+    `/lib64/ld-linux-x86-64.so.2`...), or None: a static binary, which needs no C library of the
+    device's. Read from the program headers (e_phoff, e_phentsize, e_phnum; p_type 3 = PT_INTERP)."""
+    info = read_elf(path)
+    e = "<" if info.little_endian else ">"
+    with open(info.path, "rb") as fh:
+        head = fh.read(64)
+        if info.bits == 64:
+            (phoff,), (phentsize, phnum) = struct.unpack_from(e + "Q", head, 32), struct.unpack_from(e + "HH", head, 54)
+            entry = e + "I4xQ8x8xQ"  # p_type, (p_flags), p_offset, (p_vaddr, p_paddr), p_filesz
+        else:
+            (phoff,), (phentsize, phnum) = struct.unpack_from(e + "I", head, 28), struct.unpack_from(e + "HH", head, 42)
+            entry = e + "II8xI"  # p_type, p_offset, (p_vaddr, p_paddr), p_filesz
+        fh.seek(phoff)
+        table = fh.read(phentsize * phnum)
+        for i in range(phnum):
+            p_type, offset, size = struct.unpack_from(entry, table, i * phentsize)
+            if p_type == 3:
+                fh.seek(offset)
+                return fh.read(size).rstrip(b"\0").decode("utf-8", "replace")
+    return None
 
 
 def bundle_elf_files(bundle_dir: str | Path, binary: str, *, flat: bool = False) -> list[Path]:

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from suite.core.errors import EdgebenchError, InsufficientDiskError
 from suite.core.record import utc_now
-from suite.runtimes.build.llama_cpp import cache_root
+from suite.runtimes.build.cmake_build import cache_root
 from suite.session.device import probe_command, probe_json
 from suite.transport import quote
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from suite.core.errors import EdgebenchError
 from suite.core.filehash import local_sha256
-from suite.runtimes.build.llama_cpp import build_lock, runtimes_dir
+from suite.runtimes.build.cmake_build import build_lock, runtimes_dir
 from suite.runtimes.build.toolchain import Toolchain, find_toolchain, zig_env
 from suite.runtimes.build.variants import TARGETS, Variant, get_variant
 
