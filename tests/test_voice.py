@@ -10,7 +10,7 @@ import pytest
 
 from suite.analysis import voice as judge
 from suite.core.errors import RuntimeFailure
-from suite.lab.plan import PlanError, load_plan
+from suite.lab.plan import PlanError, job_key, load_plan
 from suite.runtimes.voice_turn import AsrOutput, Turn, asr_argv, parse_asr_output, turn_metrics
 
 NONCE = "ab12cd34"
@@ -153,7 +153,7 @@ def test_a_voice_job_is_one_job_per_speech_model_and_llm_on_llama_cpp(tmp_path):
     assert {j.runtime for j in jobs} == {"llama.cpp"}
     assert {(j.params["turns"], j.params["audio_s"], j.params["asr_quant"], j.params["audio_ctx"]) for j in jobs} == {
         (2, 5, "f16", 0)}
-    assert len({j.key for j in jobs}) == 4
+    assert len({job_key(j.identity()) for j in jobs}) == 4  # four jobs, four resume keys
     from suite.scenarios import get_scenario
 
     assert set(get_scenario("voice").options) <= set(jobs[0].params)

@@ -140,7 +140,7 @@ def run_voice(ref, req: RunRequest, *, asr_model: str, turns: int = DEFAULT_TURN
     on the device; one run record (scenario `voice`). Returns its folder."""
     from suite.catalog.speech import get_speech_card  # lazy: the builders load numpy
     from suite.models.audio import utterance
-    from suite.models.whisper_ggml import build_speech_model
+    from suite.models.artifact import build_speech_model
 
     say = status or (lambda _m: None)
     if turns < 1:
