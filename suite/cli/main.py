@@ -492,6 +492,13 @@ def _print_run_summary(path: Path) -> None:
         by_reason.setdefault(reason, []).append(name)
     for reason, names in by_reason.items():
         console.print(f"[dim]unavailable[/] {', '.join(names)}: [dim]{_plain(reason)}[/]", highlight=False)
+    voice = rec.get("voice")
+    if voice:  # the voice scenario's answer, with its reason (the thresholds: docs/scenarios.md)
+        said = {"conversational": "[green]conversational[/]", "marginal": "[yellow]marginal[/]",
+                "not": "[red]not conversational[/]"}.get(voice.get("verdict"), "not judged")
+        asr = _plain(str((voice.get("asr_model") or {}).get("card")))
+        console.print(f"voice ({asr} + {_plain(rec['model']['id'])}, {voice.get('turns_measured')} turns): {said}: "
+                      f"{_plain(str(voice.get('verdict_reason')))}", highlight=False)
     for e in rec["errors"]:
         if e["type"] == "PowerMeterError":
             err.print(f"[yellow]warning:[/] power meter not used: {_plain(e['message'])}", highlight=False)

@@ -31,7 +31,7 @@ from suite.core.errors import EdgebenchError, RuntimeFailure
 from suite.core.measure import BurstParams, Repetition
 from suite.core.stats import metric
 from suite.runtimes.base import KILLED_EXIT, SIGILL_EXIT, DeviceCall, NativeRun, OwnBundle
-from suite.runtimes.llama_bench import PhaseOutput, parse_phase_output, phase_spans, throughput_metrics
+from suite.runtimes.llama_bench import PhaseOutput, parse_phase_output, phase_spans, runtime_record, throughput_metrics
 from suite.runtimes.native import marked_command, read_markers
 from suite.transport import quote
 
@@ -296,6 +296,8 @@ class VoiceTurn:
             if measured:
                 setattr(turn, f"{phase}_span", measured[-1])
         pp, tg = rows["prefill"], rows["decode"]
+        run.runtime.update({k: v for k, v in runtime_record({}, run.runtime["threads"], None, [pp, tg]).items()
+                            if k in ("version", "backend", "backends")})
         turn.prefill_tps, turn.decode_tps = float(pp.avg_ts), float(tg.avg_ts)
         durs = [ns / 1e9 for ns in (pp.samples_ns or ())] or ([pp.avg_ns / 1e9] if pp.avg_ns else [])
         turn.prefill_s = durs[-1] if durs else (call.params.prompt_tokens / turn.prefill_tps

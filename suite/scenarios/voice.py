@@ -53,11 +53,11 @@ def _finish(holder: dict, voice: dict, emulated: str | None) -> Callable[[Finish
         per_turn = []
         energies = []
         power_missing = run.sensors.get("unavailable", {}).get(CH_POWER_W)
-        for t in turns:
+        for k, t in enumerate(turns, 1):
             spans = [(a - t0, b - t0) for a, b in t.spans]
             e, n = judge.energy_j(run.rows, spans) if not power_missing else (None, 0)
             energies.append(e)
-            per_turn.append({"turn": t.index + 1, "latency_s": _r(t.latency_s), "asr_s": _r(t.asr["total"]),
+            per_turn.append({"turn": k, "latency_s": _r(t.latency_s), "asr_s": _r(t.asr["total"]),
                              "reply_prefill_s": _r(t.prefill_s), "reply_decode_tps": _r(t.decode_tps),
                              "energy_j": _r(e), "power_samples": n,
                              "t_s": [_r(t.asr_span[0] - t0), _r(t.decode_span[1] - t0)]})
@@ -139,8 +139,8 @@ def run_voice(ref, req: RunRequest, *, asr_model: str, turns: int = DEFAULT_TURN
     """`turns` measured voice turns (after `req.params.warmup` warmup turns) of `req.model_id` with `asr_model`
     on the device; one run record (scenario `voice`). Returns its folder."""
     from suite.catalog.speech import get_speech_card  # lazy: the builders load numpy
-    from suite.models.audio import utterance
     from suite.models.artifact import build_speech_model
+    from suite.models.audio import utterance
 
     say = status or (lambda _m: None)
     if turns < 1:
