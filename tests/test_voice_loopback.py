@@ -91,12 +91,15 @@ def test_the_arm64_phone_under_emulation_runs_the_turn_and_is_not_judged(loopbac
     from suite.scenarios.voice import run_voice
 
     phone = loopback_phone_factory("galaxy-a15", abi="arm64-v8a", charging=False)
+    # a 1.28 s audio context (64 frames): the full 30 s window under emulation takes minutes
     rec = _record(run_voice(phone_ref(phone), request(models_dir, tmp_path, prompt_tokens=8, gen_tokens=4, reps=1),
-                            asr_model="whisper-tiny", turns=1))
+                            asr_model="whisper-tiny", turns=1, audio_ctx=64))
     assert rec["outcome"] == "completed", rec["errors"]
     assert rec["runtime"]["bundle"]["abi"] == "arm64-v8a" and "emulation" in rec["runtime"]["bundle"]["emulated"]
     assert rec["runtime"]["bundle"]["asr"]["abi"] == "arm64-v8a"
     assert rec["voice"]["verdict"] is None and "emulat" in rec["voice"]["verdict_reason"]
+    assert rec["runtime"]["asr"]["audio_ctx"] == 64 and rec["runtime"]["asr"]["window_s"] == pytest.approx(1.28)
+    assert rec["scenario"]["params"]["audio_ctx"] == 64
     assert rec["metrics"]["asr_total_s"]["value"] > 0
 
 
