@@ -32,8 +32,14 @@ def test_models_list_shows_the_ladder_and_json(workdir):
     for expected in ("llama-68m", "smollm2-135m", "qwen2.5-0.5b", "llama-3.2-1b", "qwen2.5-1.5b", "llama-3.2-3b",
                      "phi-3-mini", "qwen2.5-7b", "llama-2-7b", "llama-3-8b", "llama-3.1-8b", "llama-2-13b"):
         assert expected in ids
-    params = [r["params"] for r in rows]
-    assert params == sorted(params)  # the ladder, smallest first
+    for kind in ("llm", "speech"):  # the language models' ladder, then the speech models', each smallest first
+        params = [r["params"] for r in rows if r["kind"] == kind]
+        assert params == sorted(params) and params
+    assert [r["kind"] for r in rows] == sorted((r["kind"] for r in rows), key=["llm", "speech"].index)
+    speech = {r["id"]: r for r in rows if r["kind"] == "speech"}
+    assert set(speech) == {"whisper-tiny", "whisper-base", "whisper-small", "whisper-medium", "whisper-large-v3",
+                           "whisper-large-v3-turbo"}
+    assert speech["whisper-tiny"]["architecture"] == "whisper" and speech["whisper-tiny"]["ladder"] == "speech"
 
 
 def test_models_build_then_show_then_cached(workdir):
@@ -45,6 +51,26 @@ def test_models_build_then_show_then_cached(workdir):
     assert show["id"] == "tiny" and len(show["builds"]) == 1
     listed = {r["id"]: r for r in json.loads(cli("models", "list", "--json", env=env).stdout)}
     assert listed["tiny"]["built"] and not listed["llama-2-13b"]["built"]
+
+
+def test_a_speech_model_builds_as_ggml_and_other_formats_are_refused(workdir, tmp_path):
+    d, env = workdir
+    env = env | {"EDGEBENCH_CACHE_DIR": str(tmp_path)}
+    for args, says in ((["whisper-tiny", "--format", "gguf"], "whisper-tiny is a speech model"),
+                       (["tiny", "--format", "ggml"], "tiny is a language model")):
+        proc = cli("models", "build", *args, env=env)
+        assert proc.returncode == 2 and says in proc.stderr, proc.stderr
+    assert not (tmp_path / "models").exists()
+    proc = cli("models", "build", "whisper-tiny", "--quant", "q5_0", "--seed", "2", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "built whisper-tiny" in proc.stdout
+    show = json.loads(cli("models", "show", "whisper-tiny", env=env).stdout)
+    assert show["kind"] == "speech" and show["params_computed"] == show["params_published"]
+    (build,) = show["builds"]
+    assert build["options"] == {"format": "ggml", "quant": "q5_0", "seed": 2}
+    assert (Path(build["path"]) / "ggml-model.bin").stat().st_size == build["bytes"]
+    proc = cli("models", "show", "whisper-tiy", env=env)
+    assert proc.returncode == 2 and "did you mean whisper-tiny" in proc.stderr
 
 
 def test_models_build_unknown_id_builds_nothing(workdir):

@@ -291,7 +291,7 @@ def test_unknown_scenario(tmp_path):
     text = MINIMAL_HEAD + BURST + BURST.replace('"burst"', '"brst"')
     e = fails(tmp_path, text)
     assert str(e) == (f"plan.toml:{line_of(text, 'brst')}: [[jobs]] #2 scenario: unknown scenario 'brst' "
-                      "(burst, fit, sustained)")  # the registry's names (suite.scenarios), sorted
+                      "(burst, fit, sustained, voice)")  # the registry's names (suite.scenarios), sorted
 
 
 def test_duration_on_burst(tmp_path):

@@ -29,9 +29,10 @@ def test_the_wheel_carries_the_catalog_folders_templates_and_profiles(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     (wheel,) = tmp_path.glob("edgebench-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for name in ("devices", "models"):
-        for f in (ROOT / name).iterdir():
-            assert f"suite/catalog/{name}/{f.name}" in names, f
+    for name in ("devices", "models"):  # subfolders too (models/speech/: the Whisper cards)
+        for f in (ROOT / name).rglob("*"):
+            if f.is_file():
+                assert f"suite/catalog/{name}/{f.relative_to(ROOT / name).as_posix()}" in names, f
     assert {"suite/report/templates/base.html.j2", "suite/report/templates/report.css",
             "suite/sensors/android_loop.sh", "suite/loopback/profiles/galaxy-a15/profile.json",
             "suite/runtimes/build/zig-toolchain.cmake", "suite/runtimes/build/zig-wrapper.sh",

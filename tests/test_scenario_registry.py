@@ -16,9 +16,9 @@ from suite.scenarios import SCENARIOS, ScenarioResult, get_scenario
 EDGEBENCH = [sys.executable, "-m", "suite.cli.main"]
 
 
-def test_the_registry_lists_burst_fit_sustained():
-    assert SCENARIOS.names() == ["burst", "fit", "sustained"]
-    assert list(SCENARIOS) == ["burst", "fit", "sustained"]
+def test_the_registry_lists_burst_fit_sustained_voice():
+    assert SCENARIOS.names() == ["burst", "fit", "sustained", "voice"]
+    assert list(SCENARIOS) == ["burst", "fit", "sustained", "voice"]
     for name in SCENARIOS:
         assert SCENARIOS.about(name)
 
@@ -28,7 +28,7 @@ def test_an_unknown_scenario_names_the_registered_ones():
         get_scenario("brst")
     e = info.value
     assert e.exit_code == 2
-    assert e.message == "unknown scenario 'brst'; known: burst, fit, sustained"
+    assert e.message == "unknown scenario 'brst'; known: burst, fit, sustained, voice"
     assert e.hint == "did you mean burst?"
 
 
@@ -70,7 +70,7 @@ def test_cli_help_lists_the_scenarios_and_refuses_an_unknown_one():
     proc = subprocess.run([*EDGEBENCH, "run", "--model", "tiny", "--scenario", "marathon"], capture_output=True,
                           text=True, env=env, timeout=120)
     assert proc.returncode == 2
-    assert "unknown scenario 'marathon'; known: burst, fit, sustained" in proc.stderr
+    assert "unknown scenario 'marathon'; known: burst, fit, sustained, voice" in proc.stderr
 
 
 @pytest.mark.loopback

@@ -3,15 +3,12 @@ the manifest, and the two binaries it makes (whisper-bench and edgebench's drive
 built for real and run on this host (x86_64) and under qemu (arm64).
 
 The builds are made once per session (`x86_64` / `arm64`: minutes each on 2 cores the first time, then
-cached under ~/.cache/edgebench/runtimes; `.ci/run` builds them before the tests). The runs need a
-whisper-tiny model file: from the speech model builder (`suite.models.whisper_ggml.build_speech_model`),
-or the file named by EDGEBENCH_TEST_WHISPER_MODEL; without either these tests skip, saying why (under
-CI=true they fail)."""
+cached under ~/.cache/edgebench/runtimes; `.ci/run` builds them before the tests). The runs use a
+whisper-tiny model file from edgebench's speech builder (`suite.models.artifact.build_speech_model`)."""
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import os
 import shutil
@@ -260,31 +257,12 @@ def test_the_arm64_driver_refuses_the_same_under_qemu(arm_build, tmp_path):
 # --- real runs on a whisper-tiny model -------------------------------------------------------------------------
 
 
-def _model_file(found) -> Path:
-    """The model file in what the speech builder returns (a file, or an artefact folder with one .bin)."""
-    path = Path(getattr(found, "model_file", None) or getattr(found, "path", found))
-    if path.is_dir():
-        (path,) = sorted(path.glob("*.bin"))
-    return path
-
-
 @pytest.fixture(scope="session")
 def whisper_tiny(tmp_path_factory) -> Path:
-    """A whisper-tiny ggml file: EDGEBENCH_TEST_WHISPER_MODEL, else built by suite.models.whisper_ggml."""
-    given = os.environ.get("EDGEBENCH_TEST_WHISPER_MODEL")
-    if given:
-        if not Path(given).is_file():
-            pytest.fail(f"EDGEBENCH_TEST_WHISPER_MODEL={given} is not a file", pytrace=False)
-        return Path(given)
-    try:
-        from suite.models.whisper_ggml import build_speech_model
-    except ImportError as exc:
-        _unavailable(f"no whisper-tiny model to run: the speech model builder (suite.models.whisper_ggml) is not "
-                     f"in this tree ({exc}); EDGEBENCH_TEST_WHISPER_MODEL=FILE runs these tests on a model file")
-    kwargs = {}
-    if "out_root" in inspect.signature(build_speech_model).parameters:
-        kwargs["out_root"] = tmp_path_factory.mktemp("speech-models")
-    return _model_file(build_speech_model("whisper-tiny", **kwargs))
+    """A whisper-tiny ggml file, built by edgebench's speech builder (seeded random weights)."""
+    from suite.models.artifact import build_speech_model
+
+    return build_speech_model("whisper-tiny", out_root=tmp_path_factory.mktemp("speech-models")).model_file
 
 
 def _n_vocab(model: Path) -> int:

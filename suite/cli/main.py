@@ -54,7 +54,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-models_app = typer.Typer(help="The reference model ladder: list, build, show.", no_args_is_help=True)
+models_app = typer.Typer(help="The reference model ladders (language and speech models): list, build, show.",
+                         no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(devices_app, name="devices")
 app.add_typer(lab_app, name="lab")
@@ -112,38 +113,47 @@ def _plain(value) -> str:
 
 @models_app.command("list")
 def models_list(models_dir: ModelsDir = None, as_json: JsonOut = False) -> None:
-    """List the model cards and which are built."""
+    """List the model cards (language models, then speech models, each smallest first) and which are built."""
     # lazy: suite.models loads onnx and numpy (~0.9 s)
     from suite.catalog.cards import load_model_cards
+    from suite.catalog.speech import speech_cards
     from suite.models import default_models_dir, find_built
 
     root = models_dir or default_models_dir()
-    cards = sorted(load_model_cards().values(), key=lambda c: c.params())
     rows = []
-    for c in cards:
-        built = find_built(c.id, root)
+    for c in sorted(load_model_cards().values(), key=lambda c: c.params()):
         ladder = "fit" if c.in_default_ladder else "beyond RAM" if c.reference else "test"
-        rows.append({"id": c.id, "name": c.name, "architecture": c.architecture, "params": c.params(),
-                     "license": c.license, "ladder": ladder, "built": [str(b.path) for b in built]})
+        rows.append({"id": c.id, "name": c.name, "kind": "llm", "architecture": c.architecture, "params": c.params(),
+                     "license": c.license, "ladder": ladder, "built": [str(b.path) for b in find_built(c.id, root)]})
+    for c in speech_cards():
+        rows.append({"id": c.id, "name": c.name, "kind": "speech", "architecture": c.architecture,
+                     "params": c.params(), "license": c.license, "ladder": "speech",
+                     "built": [str(b.path) for b in find_built(c.id, root)]})
     if as_json:
         console.print_json(json.dumps(rows))
         return
     t = Table(title=f"Reference models (built under {root})")
-    for col in ("id", "name", "arch", "params", "license", "ladder", "built"):
+    for col in ("id", "name", "kind", "arch", "params", "license", "ladder", "built"):
         t.add_column(col)
-    for r in rows:
-        t.add_row(r["id"], r["name"], r["architecture"], _params(r["params"]), str(r["license"] or ""), r["ladder"],
-                  "yes" if r["built"] else "")
+    for i, r in enumerate(rows):
+        if i and r["kind"] != rows[i - 1]["kind"]:
+            t.add_section()
+        t.add_row(r["id"], r["name"], r["kind"], r["architecture"], _params(r["params"]), str(r["license"] or ""),
+                  r["ladder"], "yes" if r["built"] else "")
     console.print(t)
 
 
 @models_app.command("build")
 def models_build(
     ids: Annotated[list[str], typer.Argument(help="Model ids (see `edgebench models list`).")],
-    fmt: Annotated[str, typer.Option("--format", help="onnx (for ort-genai), gguf (for llama.cpp) or litertlm "
-                                                      "(for litert-lm-python).")] = "onnx",
-    quant: Annotated[str | None, typer.Option(help="int4/int8 (onnx), q4_0/q8_0 (gguf), int8/f32 (litertlm) "
-                                                    "[default: int4 / q4_0 / int8].")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="onnx (for ort-genai), gguf (for llama.cpp) or "
+                                                             "litertlm (for litert-lm-python); speech models build "
+                                                             "as ggml (whisper.cpp) only "
+                                                             "[default: onnx; ggml for speech models].",
+                                            show_default=False)] = None,
+    quant: Annotated[str | None, typer.Option(help="int4/int8 (onnx), q4_0/q8_0 (gguf), int8/f32 (litertlm), "
+                                                    "f16/q8_0/q5_0 (ggml) "
+                                                    "[default: int4 / q4_0 / int8 / f16].")] = None,
     seed: Annotated[int, typer.Option(help="Seed for the random weights.")] = 0,
     force: Annotated[bool, typer.Option(help="Rebuild even when a matching build exists.")] = False,
     push_rate: Annotated[float | None, typer.Option(help="MB/s: your phone's push rate (a run record's "
@@ -152,16 +162,17 @@ def models_build(
                                                     min=0.001)] = None,
     models_dir: ModelsDir = None,
 ) -> None:
-    """Build reference models: architecture-exact ONNX, GGUF or LiteRT-LM with seeded random weights.
+    """Build reference models: architecture-exact ONNX, GGUF or LiteRT-LM (language models) or whisper.cpp's
+    ggml file (speech models) with seeded random weights.
 
-    Before a model over 1 GiB (Qwen2.5-14B, 32B...) its size, the free space and the push time are shown;
-    when the disk cannot hold the builds, nothing is written (exit 3)."""
+    Before a model over 1 GiB (Qwen2.5-14B, 32B, Whisper large-v3...) its size, the free space and the push
+    time are shown; when the disk cannot hold the builds, nothing is written (exit 3)."""
     # lazy: suite.models loads onnx and numpy (~0.9 s)
-    from suite.catalog.cards import get_model_card
+    from suite.catalog.speech import get_card
     from suite.models import default_models_dir, estimate_builds, refuse_if_short
-    from suite.models.estimate import SHOW_ABOVE_BYTES
+    from suite.models.estimate import SHOW_ABOVE_BYTES, card_format
 
-    cards = [get_model_card(i) for i in ids]  # fail on a bad id before building anything
+    cards = [get_card(i) for i in ids]  # fail on a bad id (or a format a card does not build in) before building
     root = models_dir or default_models_dir()
     for est in estimate_builds(cards, fmt=fmt, quant=quant, seed=seed, out_root=root, force=force,
                                push_rate_bytes_per_s=push_rate * 1e6 if push_rate else None):
@@ -169,13 +180,14 @@ def models_build(
             console.print(escape(est.text()), highlight=False)
         refuse_if_short(est)  # before any build: exit 3 with the numbers
     for card in cards:
-        built = _build_with_progress(card, fmt=fmt, quant=quant, seed=seed, root=root, force=force)
+        built = _build_with_progress(card, fmt=card_format(card, fmt), quant=quant, seed=seed, root=root,
+                                     force=force)
         console.print(f"[green]built[/] {card.id}: {built.path} ({_gib(built.manifest.get('total_bytes'))})")
 
 
 def _build_with_progress(card, *, fmt: str = "onnx", quant: str | None, seed: int, root: Path, force: bool = False):
     # lazy: suite.models loads onnx and numpy (~0.9 s)
-    from suite.models import build_model
+    from suite.models import build_model, build_speech_model
 
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
@@ -186,18 +198,23 @@ def _build_with_progress(card, *, fmt: str = "onnx", quant: str | None, seed: in
         def update(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
+        if fmt == "ggml":  # a speech card (the builder refused any other pairing before this)
+            return build_speech_model(card, quant=quant or "f16", seed=seed, out_root=root, progress=update,
+                                      force=force)
         return build_model(card, fmt=fmt, quant=quant, seed=seed, out_root=root, progress=update, force=force)
 
 
 @models_app.command("show")
 def models_show(model_id: Annotated[str, typer.Argument(help="Model id.")], models_dir: ModelsDir = None) -> None:
-    """Show a model card and its builds."""
+    """Show a model card (a language or a speech model) and its builds."""
     # lazy: suite.models loads onnx and numpy (~0.9 s)
-    from suite.catalog.cards import get_model_card
+    from suite.catalog.speech import SpeechCard, get_card
     from suite.models import default_models_dir, find_built
 
-    card = get_model_card(model_id)
+    card = get_card(model_id)
     data = card.to_dict() | {"params_computed": card.params()}
+    if isinstance(card, SpeechCard):
+        data |= {"kind": "speech", "encoder_params": card.encoder_params(), "decoder_params": card.decoder_params()}
     data["builds"] = [
         {"path": str(b.path), "bytes": b.manifest.get("total_bytes"), "options": b.manifest.get("options")}
         for b in find_built(card.id, models_dir or default_models_dir())
@@ -238,6 +255,11 @@ def run(
     beyond_ram: Annotated[bool, typer.Option("--beyond-ram", help="fit: keep walking past the models larger than the phone's RAM, llama.cpp mapping their weights from storage (mmap on, weight repacking off); each rung says whether it ran offloaded.")] = False,
     floor_tps: Annotated[float, typer.Option(help="fit --beyond-ram: stop after the first rung whose decode is slower than this (tok/s).", min=0.0)] = 1.0,
     rung_timeout: Annotated[str, typer.Option(help="fit --beyond-ram: the longest one rung's invocation may run, e.g. 15m (past it the rung is a timeout and the walk stops).")] = "15m",
+    asr_model: Annotated[str | None, typer.Option(help="voice: the speech card (whisper-tiny, whisper-base, whisper-small, whisper-medium, whisper-large-v3, whisper-large-v3-turbo).")] = None,
+    turns: Annotated[int, typer.Option(help="voice: consecutive turns measured (after --warmup turns).", min=1)] = 3,
+    audio_s: Annotated[int, typer.Option(help="voice: the utterance's length, 5 or 30 s (16 kHz, deterministic).")] = 5,
+    asr_quant: Annotated[str, typer.Option(help="voice: the speech model's weights: f16, q8_0 or q5_0.")] = "f16",
+    audio_ctx: Annotated[int, typer.Option(help="voice: whisper's audio context in frames (0: the full 30 s window whatever the utterance; 1500 frames = 30 s).", min=0)] = 0,
     mmap: Annotated[int | None, typer.Option(help="llama.cpp: 1 maps the model file (its pages can be evicted and read again), 0 reads it into memory [default: llama-bench's].", min=0, max=1)] = None,
     repack: Annotated[int | None, typer.Option(help="llama.cpp: 0 turns off CPU weight repacking (repacked weights are anonymous memory, which cannot page) [default: llama-bench's, on].", min=0, max=1)] = None,
     cooldown_max_temp: Annotated[float | None, typer.Option(help="Gate: wait until the battery (or hottest) sensor is under this (degC) and thermal status is NONE.")] = None,
@@ -289,6 +311,11 @@ def run(
             raise EdgebenchError("--beyond-ram is an option of the fit scenario: give --scenario fit",
                                  exit_code=exits.USAGE)
         runtime = runtime or "llama.cpp"  # it maps GGUF weights from storage
+    if scenario == "voice":
+        runtime = runtime or "llama.cpp"  # the reply runs beside edgebench's whisper.cpp driver
+    elif asr_model is not None:
+        raise EdgebenchError("--asr-model is an option of the voice scenario: give --scenario voice",
+                             exit_code=exits.USAGE)
     if backend not in BACKENDS:
         raise EdgebenchError(f"unknown backend {backend!r}", hint=f"one of {', '.join(BACKENDS)}", exit_code=exits.USAGE)
     params = BurstParams(prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, reps=reps, warmup=warmup,
@@ -307,7 +334,9 @@ def run(
                                  exit_code=exits.USAGE)
         options = _scenario_options(entry, duration=duration, windows=windows, window_tokens=window_tokens,
                                     min_window=min_window, models=models, beyond_ram=beyond_ram,
-                                    floor_tps=floor_tps, rung_timeout=rung_timeout)
+                                    floor_tps=floor_tps, rung_timeout=rung_timeout,
+                                    voice={"asr_model": asr_model, "turns": turns, "audio_s": audio_s,
+                                           "asr_quant": asr_quant, "audio_ctx": audio_ctx})
         for ref in refs:
             _run_scenario(entry, _for_device(req, ref, runtime), ref, gate=gate, options=options)
         return
@@ -399,9 +428,9 @@ def _seconds(text: str | None) -> float | None:
 
 def _scenario_options(entry, *, duration: str | None, windows: int | None, window_tokens: int,
                       min_window: str, models: str | None, beyond_ram: bool = False, floor_tps: float = 1.0,
-                      rung_timeout: str = "15m") -> dict:
+                      rung_timeout: str = "15m", voice: dict | None = None) -> dict:
     """The scenario's own options (`entry.options`) from the run command's: only those it takes are read."""
-    given = {"duration_s": lambda: _seconds(duration), "windows": lambda: windows,
+    given = {**{k: (lambda v=v: v) for k, v in (voice or {}).items()},"duration_s": lambda: _seconds(duration), "windows": lambda: windows,
              "window_tokens": lambda: window_tokens, "min_window_s": lambda: _seconds(min_window),
              "models": lambda: [m.strip() for m in models.split(",")] if models else None,
              "beyond_ram": lambda: beyond_ram, "floor_tps": lambda: floor_tps,
@@ -463,6 +492,13 @@ def _print_run_summary(path: Path) -> None:
         by_reason.setdefault(reason, []).append(name)
     for reason, names in by_reason.items():
         console.print(f"[dim]unavailable[/] {', '.join(names)}: [dim]{_plain(reason)}[/]", highlight=False)
+    voice = rec.get("voice")
+    if voice:  # the voice scenario's answer, with its reason (the thresholds: docs/scenarios.md)
+        said = {"conversational": "[green]conversational[/]", "marginal": "[yellow]marginal[/]",
+                "not": "[red]not conversational[/]"}.get(voice.get("verdict"), "not judged")
+        asr = _plain(str((voice.get("asr_model") or {}).get("card")))
+        console.print(f"voice ({asr} + {_plain(rec['model']['id'])}, {voice.get('turns_measured')} turns): {said}: "
+                      f"{_plain(str(voice.get('verdict_reason')))}", highlight=False)
     for e in rec["errors"]:
         if e["type"] == "PowerMeterError":
             err.print(f"[yellow]warning:[/] power meter not used: {_plain(e['message'])}", highlight=False)

@@ -91,6 +91,8 @@ class Phase(StrEnum):
     PREFILL = "prefill"
     DECODE = "decode"
     IDLE = "idle"
+    #: speech recognition of a voice turn (log-mel, encoder, decoder steps): the voice scenario
+    ASR = "asr"
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,13 @@ METRICS: dict[str, MetricSpec] = _specs(
     MetricSpec("asr_mel_s", "s", False, "log-mel spectrogram of the audio"),
     MetricSpec("asr_encode_s", "s", False, "audio encoder time"),
     MetricSpec("asr_decode_s", "s", False, "text decoder time"),
+    MetricSpec("asr_total_s", "s", False, "speech recognition processing: log-mel + encoder + decoder steps"),
+    MetricSpec("asr_rtf", "x", False, "speech recognition time / audio duration (under 1: faster than real time)"),
+    # a voice turn (the voice scenario)
+    MetricSpec("turn_latency_s", "s", False, "end of speech to the first reply token (ASR + reply prefill)"),
+    MetricSpec("energy_j/turn", "J", False, "energy of one voice turn: ASR, reply prefill and reply decode"),
+    MetricSpec("reply_speech_ratio", "x", True, "reply decode tok/s / the speaking rate in tok/s"),
+    MetricSpec("voice_resident_bytes", "bytes", False, "memory of the speech model and the LLM resident together"),
 )
 
 

@@ -49,7 +49,7 @@
     lost_timeout = "10m"         # how long a disconnected phone's jobs wait for it
 
     [[jobs]]                     # at least one
-    scenario = "burst"           # required: a registered scenario (suite.scenarios): burst | fit | sustained
+    scenario = "burst"           # required: a registered scenario (suite.scenarios): burst | fit | sustained | voice
     models = ["smollm2-135m"]    # model card ids, or model_file = "m.gguf" (exactly one of the two): a .gguf,
                                  # .litertlm, .pte or a Genie config (genie_config.json), relative to the plan;
                                  # fit: the ladder (default: every reference card but the beyond-RAM rungs), no model_file
@@ -62,10 +62,15 @@
     windows = 20
     window_tokens = 64           # sustained only: tokens per generation
     min_window = "2s"            # sustained only: consecutive generations grouped into windows this long
+    asr_models = ["whisper-tiny"]  # voice only (required): speech cards; one job per speech model x LLM
+    turns = 3                    # voice only: consecutive turns measured
+    audio_s = 5                  # voice only: the utterance, 5 or 30 s
+    asr_quant = "f16"            # voice only: f16, q8_0 or q5_0
+    audio_ctx = 0                # voice only: whisper's audio context in frames (0: the full 30 s window)
     # ... and any [defaults] key
 
 Unknown keys and bad values are errors that name the file, line and key:
-`plan.toml:12: [[jobs]] #2 scenario: unknown scenario 'brst' (burst, fit, sustained)`.
+`plan.toml:12: [[jobs]] #2 scenario: unknown scenario 'brst' (burst, fit, sustained, voice)`.
 """
 
 from __future__ import annotations
@@ -108,12 +113,16 @@ RUN_PARAMS = ("prompt_tokens", "gen_tokens", "reps", "warmup", "threads", "quant
 SUSTAINED_KEYS = ("duration", "windows", "window_tokens", "min_window")
 #: fit's walk past RAM (suite.scenarios.fit): only for scenario "fit"
 FIT_KEYS = ("beyond_ram", "floor_tps", "rung_timeout")
+#: the voice scenario's (suite.scenarios.voice): only for scenario "voice"
+VOICE_KEYS = ("asr_models", "turns", "audio_s", "asr_quant", "audio_ctx")
+ASR_QUANTS = ("f16", "q8_0", "q5_0")
 TOP_KEYS = ("version", "name", "output", "work_dir", "devices", "defaults", "gate", "run", "jobs")
 DEVICE_KEYS = ("select", "adb", "exclude")
 GATE_KEYS = ("cooldown_max_temp", "cooldown_sensor", "cooldown_timeout", "cooldown_delay", "battery_floor",
              "battery_wait", "battery_timeout")
 RUN_KEYS = ("retries", "max_parallel_pushes", "order", "shuffle_seed", "lost_timeout")
-JOB_KEYS = ("scenario", "models", "model_file", "runtimes", "devices", *SUSTAINED_KEYS, *FIT_KEYS, *PARAM_DEFAULTS)
+JOB_KEYS = ("scenario", "models", "model_file", "runtimes", "devices", *SUSTAINED_KEYS, *FIT_KEYS, *VOICE_KEYS,
+            *PARAM_DEFAULTS)
 
 
 class PlanError(EdgebenchError):
@@ -556,12 +565,17 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
     for key in FIT_KEYS:
         if key in job.data and scenario != "fit":
             job.fail(key, f"only for scenario 'fit', not {scenario!r}")
+    for key in VOICE_KEYS:
+        if key in job.data and scenario != "voice":
+            job.fail(key, f"only for scenario 'voice', not {scenario!r}")
     source = {k: job if k in job.data else defaults for k in PARAM_DEFAULTS}  # who gave each value
     values = {k: source[k].get(k, convs[k], default) for k, default in PARAM_DEFAULTS.items()}
 
     if "runtime" in job.data and "runtimes" in job.data:
         job.fail("runtimes", "give runtime or runtimes, not both")
-    runtimes = job.get("runtimes", _strs(each=convs["runtime"])) or (values["runtime"],)
+    given = "runtime" in job.data or "runtime" in defaults.data
+    runtimes = job.get("runtimes", _strs(each=convs["runtime"])) or (
+        ("llama.cpp",) if scenario == "voice" and not given else (values["runtime"],))  # voice replies on llama.cpp
     native = [rt for rt in runtimes if _native(rt)]
     needs_bundle = [rt for rt in native if not builds_own(get_runtime(rt))]
     if needs_bundle and values["runtime_bundle"] is None:
@@ -639,12 +653,39 @@ def _expand(job: _Table, defaults: _Table, convs: Mapping[str, Conv], cards: Map
         params.update(duration_s=duration, windows=windows,
                       window_tokens=job.get("window_tokens", _int(2), DEFAULT_WINDOW_TOKENS),
                       min_window_s=job.get("min_window", _duration(), MIN_WINDOW_S))
+    speech: tuple[dict, ...] = ({},)
+    if scenario == "voice":
+        speech = _voice_params(job, runtimes, model_file)
 
     selectors = job.get("devices", _strs(each=_selector), ())
     line = job.src.line(("jobs",), job.occ) or 0
     bundle = values["runtime_bundle"]
     return [JobSpec(index=job.occ or 0, model=m, model_file=model_file, runtime=rt, scenario=scenario,
-                    params=copy.deepcopy(params), runtime_bundle=bundle if _native(rt) else None,
+                    params=copy.deepcopy(params) | sp, runtime_bundle=bundle if _native(rt) else None,
                     tokenizer=values["tokenizer"] if "tokenizer" in getattr(get_runtime(rt), "inputs", ()) else None,
                     devices=selectors, repetition=rep, line=line)
-            for m in models for rt in runtimes for rep in range(values["repetitions"])]
+            for m in models for sp in speech for rt in runtimes for rep in range(values["repetitions"])]
+
+
+def _voice_params(job, runtimes, model_file) -> tuple[dict, ...]:
+    """The voice scenario's params, one set per speech model (the matrix is device x speech model x LLM)."""
+    from suite.catalog.speech import load_speech_cards  # the speech cards: TOML only
+
+    off = [rt for rt in runtimes if get_runtime(rt).name != "llama.cpp"]
+    if off:
+        job.fail("runtimes", f"the voice scenario replies with llama.cpp beside the whisper.cpp driver, not {off[0]}")
+    if model_file is not None:
+        job.fail("model_file", "the voice scenario runs reference cards: give models = [...]")
+    if "runtime_bundle" in job.data:
+        job.fail("runtime_bundle", "the voice scenario runs edgebench's own builds")
+    speech = load_speech_cards()
+    asr = job.get("asr_models", _strs(each=_model_id(speech)))
+    if not asr:
+        job.fail("asr_models", 'the voice scenario needs asr_models = ["whisper-tiny", ...] (speech cards)')
+    quant = job.get("asr_quant", _str(ASR_QUANTS, "speech quant"), "f16")
+    audio_s = job.get("audio_s", _int(1), 5)
+    if audio_s not in (5, 30):
+        job.fail("audio_s", f"{audio_s}: the utterance is 5 or 30 s")
+    common = {"turns": job.get("turns", _int(1), 3), "audio_s": audio_s, "asr_quant": quant,
+              "audio_ctx": job.get("audio_ctx", _int(0), 0)}
+    return tuple({"asr_model": a, **common} for a in asr)

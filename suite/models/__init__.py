@@ -1,7 +1,8 @@
 """Reference model artefacts with seeded random weights: ONNX (int4/int8 MatMulNBits graphs for
 onnxruntime-genai), GGUF (Q4_0/Q8_0 for llama.cpp) and LiteRT-LM (.litertlm, int8/f32 TFLite graphs);
 `build_model(card, fmt="onnx"|"gguf"|"litertlm", quant=...)`; `estimate_build(...)` says its bytes, the
-room on the disk and the push time first."""
+room on the disk and the push time first. Speech cards (Whisper) build as whisper.cpp's ggml file:
+`build_speech_model(card, quant="f16"|"q8_0"|"q5_0")`; `utterance(seconds)` is their input audio."""
 
 from suite.models.artifact import (
     BUILDER_VERSION,
@@ -10,6 +11,7 @@ from suite.models.artifact import (
     BuiltModel,
     artifact_dir,
     build_model,
+    build_speech_model,
     default_models_dir,
     estimate_bytes,
     find_built,
@@ -17,6 +19,7 @@ from suite.models.artifact import (
     read_manifest,
     verify_artifact,
 )
+from suite.models.audio import Utterance, utterance
 from suite.models.estimate import BuildEstimate, artifact_bytes, estimate_build, estimate_builds, refuse_if_short
 
 __all__ = [
@@ -25,9 +28,11 @@ __all__ = [
     "FORMATS",
     "BuildEstimate",
     "BuiltModel",
+    "Utterance",
     "artifact_bytes",
     "artifact_dir",
     "build_model",
+    "build_speech_model",
     "default_models_dir",
     "estimate_build",
     "estimate_builds",
@@ -36,5 +41,6 @@ __all__ = [
     "list_built",
     "read_manifest",
     "refuse_if_short",
+    "utterance",
     "verify_artifact",
 ]

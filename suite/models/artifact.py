@@ -3,7 +3,9 @@
 Layouts: `<out_root>/<card_id>/onnx-<quant>-b<block>-s<seed>/` holding model.onnx, model.onnx.data,
 genai_config.json and manifest.json; `<out_root>/<card_id>/gguf-<quant>-s<seed>/` holding model.gguf
 and manifest.json (`suite/models/gguf.py`); `<out_root>/<card_id>/litertlm-<quant>-s<seed>/` holding
-model.litertlm and manifest.json (`suite/models/litertlm_graph.py`). A build writes into a temp folder beside the target and
+model.litertlm and manifest.json (`suite/models/litertlm_graph.py`); a speech card's
+`<out_root>/<card_id>/ggml-<quant>-s<seed>/` holding whisper.cpp's ggml-model.bin and manifest.json
+(`suite/models/whisper_ggml.py`, built by `build_speech_model`). A build writes into a temp folder beside the target and
 renames it at the end, so a folder with that name is complete or absent. Every format goes through
 `_build_artifact` (cache check, disk check, temp folder, manifest, atomic rename).
 """
@@ -22,9 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from suite.catalog.cards import ModelCard, get_model_card
+from suite.catalog.cards import ModelCard
+from suite.catalog.speech import SpeechCard, get_card, get_speech_card
 from suite.core.errors import ArtifactCorruptError, InsufficientDiskError, ModelBuildError
-from suite.models import gguf, litertlm_graph
+from suite.models import gguf, litertlm_graph, whisper_ggml
 from suite.models.onnx_graph import GraphPlan, genai_config, write_model
 from suite.models.recipe import ProgressFn, Recipe
 
@@ -36,9 +39,11 @@ MANIFEST_SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 QUANT_BITS = {"int4": 4, "int8": 8}
 #: Artefact formats and the quant each builds by default.
-FORMATS = ("onnx", "gguf", "litertlm")
-DEFAULT_QUANT = {"onnx": "int4", "gguf": "q4_0", "litertlm": "int8"}
-MODEL_FILE = {"onnx": "model.onnx", "gguf": "model.gguf", "litertlm": litertlm_graph.MODEL_FILE}
+#: "ggml" is whisper.cpp's own file, the one format of the speech cards (suite.catalog.speech).
+FORMATS = ("onnx", "gguf", "litertlm", "ggml")
+DEFAULT_QUANT = {"onnx": "int4", "gguf": "q4_0", "litertlm": "int8", "ggml": "f16"}
+MODEL_FILE = {"onnx": "model.onnx", "gguf": "model.gguf", "litertlm": litertlm_graph.MODEL_FILE,
+              "ggml": whisper_ggml.MODEL_FILE}
 #: Room kept free beyond the artefact's own bytes when checking the disk.
 DISK_HEADROOM_BYTES = 64 * 1024 * 1024
 _TMP_PREFIX = ".tmp-"
@@ -85,9 +90,21 @@ def _check_format(fmt: str) -> None:
         raise ModelBuildError(f"unknown model format {fmt!r}; known: {', '.join(FORMATS)}", format=fmt)
 
 
+def _check_kind(card: ModelCard | SpeechCard, fmt: str) -> None:
+    """Speech cards build as ggml (whisper.cpp's file) only, and LLM cards never do (a usage error: exit 2)."""
+    if isinstance(card, SpeechCard) and fmt != "ggml":
+        raise ModelBuildError(f"{card.id} is a speech model: it builds only in whisper.cpp's format (ggml), "
+                              f"not {fmt}", card=card.id, format=fmt, exit_code=2,
+                              hint="build it as ggml (build_speech_model, or `edgebench models build ID` "
+                                   "without --format)")
+    if not isinstance(card, SpeechCard) and fmt == "ggml":
+        raise ModelBuildError(f"{card.id} is a language model: ggml is the speech cards' format (whisper.cpp)",
+                              card=card.id, format=fmt, exit_code=2, hint="build it as onnx, gguf or litertlm")
+
+
 def artifact_name(quant: str, block_size: int, seed: int, fmt: str = "onnx") -> str:
     _check_format(fmt)
-    if fmt in ("gguf", "litertlm"):  # GGUF quant types fix their own block size; LiteRT-LM's int8 is per row
+    if fmt in ("gguf", "litertlm", "ggml"):  # ggml quant types fix their own block size; LiteRT-LM's is per row
         return f"{fmt}-{quant}-s{seed}"
     return f"onnx-{quant}-b{block_size}-s{seed}"
 
@@ -102,9 +119,13 @@ def _options(quant: str, block_size: int, seed: int) -> dict[str, Any]:
     return {"format": "onnx", "quant": quant, "block_size": block_size, "seed": seed}
 
 
-def estimate_bytes(card: ModelCard, *, quant: str | None = None, block_size: int = 32, fmt: str = "onnx") -> int:
-    """Bytes the artefact will take (the weights dominate; exact for them)."""
+def estimate_bytes(card: ModelCard | SpeechCard, *, quant: str | None = None, block_size: int = 32,
+                   fmt: str = "onnx") -> int:
+    """Bytes the artefact will take (the weights dominate; exact for them; exact for ggml)."""
     _check_format(fmt)
+    _check_kind(card, fmt)
+    if fmt == "ggml":
+        return whisper_ggml.WhisperPlan(card, quant or DEFAULT_QUANT[fmt]).file_bytes()
     if fmt == "gguf":
         return gguf.GGUFPlan(card, quant or DEFAULT_QUANT[fmt]).estimate_bytes()
     if fmt == "litertlm":
@@ -262,8 +283,9 @@ def build_model(card: ModelCard | str, *, quant: str | None = None, seed: int = 
     `progress(done_bytes, total_bytes)` is called as the weights stream to disk; an exception raised
     from it (KeyboardInterrupt included) aborts the build and leaves nothing behind."""
     if isinstance(card, str):
-        card = get_model_card(card)
+        card = get_card(card)
     _check_format(fmt)
+    _check_kind(card, fmt)
     quant = quant or DEFAULT_QUANT[fmt]
     out_root = Path(out_root) if out_root is not None else default_models_dir()
     recipe = build_recipe(card, fmt=fmt, quant=quant, seed=seed, block_size=block_size)
@@ -271,12 +293,31 @@ def build_model(card: ModelCard | str, *, quant: str | None = None, seed: int = 
     return _build_artifact(card, target, recipe, progress=progress, force=force, deep=deep)
 
 
-def build_recipe(card: ModelCard, *, fmt: str = "onnx", quant: str | None = None, seed: int = 0,
+def build_speech_model(card: SpeechCard | str, *, quant: str = "f16", seed: int = 0, out_root: Path | None = None,
+                       progress: ProgressFn | None = None, force: bool = False, deep: bool = False) -> BuiltModel:
+    """Build (or reuse) a speech card's whisper.cpp model file (`ggml-model.bin`) with seeded random weights.
+
+    `quant` "f16" (default), "q8_0" or "q5_0". The same cache, disk check, temp folder, manifest and
+    atomic rename as `build_model`; `BuiltModel.model_file` is the .bin, `BuiltModel.format` "ggml"."""
+    if isinstance(card, str):
+        card = get_speech_card(card)
+    _check_kind(card, "ggml")
+    out_root = Path(out_root) if out_root is not None else default_models_dir()
+    recipe = whisper_ggml.recipe(card, quant=quant, seed=seed)
+    target = artifact_dir(card.id, out_root, quant=recipe.options["quant"], seed=seed, fmt="ggml")
+    return _build_artifact(card, target, recipe, progress=progress, force=force, deep=deep)
+
+
+def build_recipe(card: ModelCard | SpeechCard, *, fmt: str = "onnx", quant: str | None = None, seed: int = 0,
                  block_size: int = 32) -> Recipe:
-    """What `build_model` will write for these options (options, the disk check's `needed_bytes`,
-    the writer); nothing is written. Raises ModelBuildError on options the format does not take."""
+    """What `build_model` (`build_speech_model` for ggml) will write for these options (options, the disk
+    check's `needed_bytes`, the writer); nothing is written. Raises ModelBuildError on options the format
+    does not take."""
     _check_format(fmt)
+    _check_kind(card, fmt)
     quant = quant or DEFAULT_QUANT[fmt]
+    if fmt == "ggml":
+        return whisper_ggml.recipe(card, quant=quant, seed=seed)
     if fmt == "gguf":
         return gguf.recipe(card, quant=quant, seed=seed)
     if fmt == "litertlm":
@@ -314,7 +355,7 @@ def _onnx_recipe(card: ModelCard, *, quant: str, seed: int, block_size: int) -> 
     )
 
 
-def _build_artifact(card: ModelCard, target: Path, recipe: Recipe, *, progress: ProgressFn | None,
+def _build_artifact(card: ModelCard | SpeechCard, target: Path, recipe: Recipe, *, progress: ProgressFn | None,
                     force: bool, deep: bool) -> BuiltModel:
     """Cache check, disk check, write into a temp folder, manifest, atomic rename."""
     options = recipe.options

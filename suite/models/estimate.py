@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from suite.catalog.cards import ModelCard, get_model_card
-from suite.models import artifact, gguf
+from suite.catalog.cards import ModelCard
+from suite.catalog.speech import SpeechCard, get_card
+from suite.models import artifact, gguf, whisper_ggml
 from suite.models.artifact import DEFAULT_QUANT, DISK_HEADROOM_BYTES
 
 #: `edgebench models build` shows the estimate for artefacts larger than this (and always when the
@@ -83,20 +84,22 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def artifact_bytes(card: ModelCard, *, fmt: str = "onnx", quant: str | None = None,
+def artifact_bytes(card: ModelCard | SpeechCard, *, fmt: str = "onnx", quant: str | None = None,
                    block_size: int = 32) -> tuple[int, bool]:
     """(bytes, exact) of the artefact `build_model` writes for these options, from the card alone.
 
     GGUF: exact (header, vocabulary and tensor infos as the writer packs them, then the tensors laid out
-    and aligned as `write_gguf` streams them). ONNX and LiteRT-LM: the builder's own upper bound
-    (`estimate_bytes`: the weights exact, the graph and container bounded)."""
+    and aligned as `write_gguf` streams them); ggml (speech cards): exact. ONNX and LiteRT-LM: the
+    builder's own upper bound (`estimate_bytes`: the weights exact, the graph and container bounded)."""
     quant = quant or DEFAULT_QUANT.get(fmt)
     if fmt == "gguf":
         return gguf.GGUFPlan(card, quant).file_bytes(), True
+    if fmt == "ggml" and isinstance(card, SpeechCard):
+        return whisper_ggml.WhisperPlan(card, quant).file_bytes(), True
     return artifact.estimate_bytes(card, quant=quant, block_size=block_size, fmt=fmt), False
 
 
-def estimate_build(card: ModelCard | str, *, fmt: str = "onnx", quant: str | None = None, seed: int = 0,
+def estimate_build(card: ModelCard | SpeechCard | str, *, fmt: str = "onnx", quant: str | None = None, seed: int = 0,
              block_size: int = 32, out_root: Path | None = None, reserved_bytes: int = 0,
              push_rate_bytes_per_s: float | None = None) -> BuildEstimate:
     """The cost of `build_model(card, fmt=, quant=, seed=, block_size=, out_root=)`, before it runs.
@@ -106,7 +109,7 @@ def estimate_build(card: ModelCard | str, *, fmt: str = "onnx", quant: str | Non
     `push_s` only with the phone's measured push rate (a provisioning report's `throughput_bytes_per_s`,
     the `provisioning` block of a run record); None -> no estimate."""
     if isinstance(card, str):
-        card = get_model_card(card)
+        card = get_card(card)
     quant = quant or DEFAULT_QUANT.get(fmt)
     recipe = artifact.build_recipe(card, fmt=fmt, quant=quant, seed=seed, block_size=block_size)
     size, exact = artifact_bytes(card, fmt=fmt, quant=quant, block_size=block_size)
@@ -124,16 +127,24 @@ def estimate_build(card: ModelCard | str, *, fmt: str = "onnx", quant: str | Non
     )
 
 
-def estimate_builds(cards: list[ModelCard | str], *, fmt: str = "onnx", quant: str | None = None, seed: int = 0,
-                    block_size: int = 32, out_root: Path | None = None, force: bool = False,
+def card_format(card: ModelCard | SpeechCard, fmt: str | None = None) -> str:
+    """The format a card builds in when `fmt` is not given: ggml (whisper.cpp's file) for a speech card,
+    onnx for a language model; `fmt` itself when given (the builder refuses a mismatch)."""
+    return fmt or ("ggml" if isinstance(card, SpeechCard) else "onnx")
+
+
+def estimate_builds(cards: list[ModelCard | SpeechCard | str], *, fmt: str | None = "onnx", quant: str | None = None,
+                    seed: int = 0, block_size: int = 32, out_root: Path | None = None, force: bool = False,
                     push_rate_bytes_per_s: float | None = None) -> list[BuildEstimate]:
     """`estimate_build` for builds made one after the other into one folder: each counts the bytes of the
     ones before it (`reserved_bytes`). With `force` nothing is cached: a rebuild keeps the old copy until
-    the new one replaces it, so it needs the whole room again."""
+    the new one replaces it, so it needs the whole room again. `fmt=None`: each card's own default
+    (`card_format`), so one list may hold language and speech models."""
     out, reserved = [], 0
     for card in cards:
-        est = estimate_build(card, fmt=fmt, quant=quant, seed=seed, block_size=block_size, out_root=out_root,
-                             reserved_bytes=reserved, push_rate_bytes_per_s=push_rate_bytes_per_s)
+        card = get_card(card) if isinstance(card, str) else card
+        est = estimate_build(card, fmt=card_format(card, fmt), quant=quant, seed=seed, block_size=block_size,
+                             out_root=out_root, reserved_bytes=reserved, push_rate_bytes_per_s=push_rate_bytes_per_s)
         if est.cached and force:
             est = replace(est, cached=False)
         if not est.cached:

@@ -70,6 +70,7 @@ PHASE_COLOURS = {
     Phase.PREFILL.value: "#E69F00",
     Phase.DECODE.value: "#56B4E9",
     Phase.IDLE.value: "#009E73",
+    Phase.ASR.value: "#CC79A7",
 }
 _RC = {
     "svg.fonttype": "none",

@@ -230,6 +230,7 @@ def index_context(results: Results, title: str) -> dict:
         "tiers": tiers,
         "simulated": {"throughput_chart": charts.throughput_chart(sim, "simulated-throughput")} if sim else None,
         "fit": tables.fit_matrix(records),
+        "voice": tables.voice_matrix(records),
         "rankings": [t for name in RANKED for t in tables.rankings(records, name)],
         "devices": sorted(devices.values(), key=lambda d: (tables.tier_sort_key(d["tier"]), d["device"])),
         "models": models,

@@ -591,6 +591,58 @@ def fit_matrix(records: list[dict]) -> dict:
     return {"devices": list(devices.values()), "rows": rows}
 
 
+VOICE_TEXT = {"conversational": "conversational", "marginal": "marginal", "not": "not conversational"}
+
+
+def _voice_cell(runs: list[dict]) -> dict:
+    """One device's voice runs of one (speech model, LLM) pair: the verdict of its latest completed run, with
+    the median latency and energy per turn; an outcome when none completed."""
+    if not runs:
+        return {"state": "untried", "text": "not tried", "detail": ""}
+    done = [r for r in runs if r.get("outcome") == Outcome.COMPLETED]
+    if not done:
+        outcomes = Counter(str(r.get("outcome")) for r in runs)
+        text = "OOM" if outcomes.get(Outcome.OOM) else ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
+        return {"state": "oom" if outcomes.get(Outcome.OOM) else "failed", "text": text, "detail": ""}
+    r = max(done, key=lambda x: str(x.get("ended_at") or ""))
+    voice = r.get("voice") or {}
+    said = voice.get("verdict")
+    parts = [f"first reply token {metric_cell(r, 'turn_latency_s').text} after speech",
+             f"ASR RTF {fmt_number(rtf) if (rtf := metric_value(r, 'asr_rtf')) is not None else NOT_RECORDED}", f"{metric_cell(r, 'energy_j/turn').text} per turn"]
+    if (r.get("paging") or {}).get("offloaded"):
+        parts.append("LLM offloaded (weights read from storage)")
+    return {"state": said or "unjudged", "text": VOICE_TEXT.get(said, "not judged"),
+            "detail": " · ".join(parts), "why": voice.get("verdict_reason") or ""}
+
+
+def voice_matrix(records: list[dict]) -> list[dict]:
+    """Per tier, (speech model x LLM) x device: the voice scenario's verdict with latency and energy per turn."""
+    voice = [r for r in records if (r.get("scenario") or {}).get("name") == "voice"]
+    out = []
+    real = [r for r in voice if not is_simulated(r)]
+    groups = [(tier, [r for r in real if tier_of(r) == tier])
+              for tier in sorted({tier_of(r) for r in real}, key=tier_sort_key)]
+    sim = [r for r in voice if is_simulated(r)]  # never beside real phones: a group of their own
+    for tier, recs in groups + ([("simulated", sim)] if sim else []):
+        devices: dict[str, dict] = {}
+        for r in sorted(recs, key=lambda r: device_label(r.get("device") or {})):
+            dev = r.get("device") or {}
+            devices.setdefault(device_key(r), {**run_ref(r), "ram": fmt_value(dev.get("ram_bytes"), "bytes")})
+        pairs: dict[tuple, dict] = {}
+        for r in sorted(recs, key=model_sort_key):
+            asr = ((r.get("scenario") or {}).get("params") or {}).get("asr_model") or "?"
+            pairs.setdefault((asr, model_key(r)), {"asr": asr, "model": run_ref(r)})
+        by_cell: dict[tuple, list[dict]] = {}
+        for r in recs:
+            asr = ((r.get("scenario") or {}).get("params") or {}).get("asr_model") or "?"
+            by_cell.setdefault((asr, model_key(r), device_key(r)), []).append(r)
+        rows = [{**pair, "cells": [_voice_cell(by_cell.get((*key, dk), [])) for dk in devices]}
+                for key, pair in sorted(pairs.items(), key=lambda kv: kv[0][0])]
+        out.append({"tier": tier, "id": slug(tier), "devices": list(devices.values()), "rows": rows,
+                    "simulated": recs is sim})
+    return out
+
+
 def pooled(runs: list[dict], name: str) -> dict | None:
     """Median and 95% CI of one configuration's runs (identical pool_key), with n."""
     from suite.core.stats import summarize  # lazy: scipy costs ~0.6 s; export imports this module, never pools

@@ -14,6 +14,8 @@ SCENARIOS: Registry[type[Scenario]] = Registry("scenario")
 SCENARIOS.add("burst", "suite.scenarios.burst:BurstScenario", about="prefill/decode/TTFT")
 SCENARIOS.add("sustained", "suite.scenarios.sustained:SustainedScenario", about="throttling over time, on a phone")
 SCENARIOS.add("fit", "suite.scenarios.fit:FitScenario", about="largest model that runs, on a phone")
+SCENARIOS.add("voice", "suite.scenarios.voice:VoiceScenario",
+              about="an offline voice turn (whisper.cpp speech recognition + the LLM's reply), on a phone")
 
 
 def get_scenario(name: str) -> Scenario:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from suite.catalog.socs import load_socs
 from suite.core.errors import EdgebenchError
@@ -408,7 +409,7 @@ class _NativeWay:
             failures = (Failure(Outcome(outcome), "RuntimeFailure", message),)
             blocks["runner_output"] = r.output
         kept = ("version", "backend", "backends", "offload", "engine", "timeline", "tokens",
-                "accelerator_loaded")
+                "accelerator_loaded", "asr")
         runtime = {k: v for k, v in r.runtime.items() if k in kept}
         if self.fallback is not None:  # the binary that ran is the fallback's
             runtime |= {"bundle": self._bundle_block(), "commands": r.runtime.get("commands")}
@@ -709,3 +710,6 @@ class ScenarioHooks:
     #: the device's storage read bandwidths (the storage probe; fit --beyond-ram measures them once per
     #: device): stored as metrics, and the bound of a decode that ran offloaded
     storage: dict | None = None
+    #: the runtime the session drives instead of the request's, made from it (voice: the llama.cpp runtime
+    #: with a speech turn in front of each reply, suite.runtimes.voice_turn)
+    runtime: Callable[[Any], Any] | None = None

@@ -54,9 +54,12 @@ def default_runtime(ref) -> tuple[str, str | None]:
     return DEFAULT_RUNTIME, None
 
 
-def check_request(req: RunRequest, ref) -> Runtime:
-    """The request's runtime, or a clear error when it cannot run as asked (before any work)."""
+def check_request(req: RunRequest, ref, wrap=None) -> Runtime:
+    """The request's runtime (made into `wrap(runtime)` when a scenario drives it so: voice), or a clear error
+    when it cannot run as asked (before any work)."""
     runtime = get_runtime(req.runtime)
+    if wrap is not None:
+        runtime = wrap(runtime)
     if is_native(runtime) and req.runtime_bundle is None and not builds_own(runtime):
         raise EdgebenchError(f"the {runtime.name} runtime runs a bundle of your own: give --runtime-bundle DIR",
                              hint=runtime.bundle_hint, exit_code=2)
@@ -128,8 +131,8 @@ def run(ref, req: RunRequest, *, status: Status | None = None, on_rep=None, push
     `Interrupted` (a KeyboardInterrupt carrying the folder) so the CLI can exit 130.
     """
     say = status or (lambda _m: None)
-    runtime = check_request(req, ref)
     hooks = hooks or ScenarioHooks()
+    runtime = check_request(req, ref, hooks.runtime)
     if is_native(runtime) and hooks.windows and not getattr(runtime, "windows", False):
         raise EdgebenchError(f"runtime {runtime.name} cannot run one invocation per window: burst and fit only",
                              exit_code=2)
