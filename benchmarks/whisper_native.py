@@ -9,7 +9,7 @@ The variant is this host's best (`/proc/cpuinfo` flags) unless `--variant` names
 is made first if absent, the native one once per variant under the runtimes' build folder
 (`edgebench runtimes clean` removes it). whisper-bench's output is read by edgebench's whisper.cpp
 parser (suite.runtimes.outputs.whisper_cpp). The model: a ggml file (`--model PATH`), or a speech card
-built by suite.models.whisper_ggml when that builder is installed (`--model whisper-tiny`).
+built by edgebench's speech builder (`--model whisper-tiny`: suite.models.artifact.build_speech_model).
 
     python benchmarks/whisper_native.py --model PATH|whisper-tiny [--rounds 5] [--threads N]
         [--variant auto|x86-64-v2|x86-64-v3|x86-64-v4]
@@ -78,17 +78,13 @@ def bench(exe: Path, model: Path, threads: int) -> dict[str, float]:
 
 
 def speech_model(name: str) -> Path:
+    """A ggml file given by path, or a speech card built by edgebench's speech builder (f16, seed 0)."""
     path = Path(name)
     if path.is_file():
         return path
-    try:
-        from suite.models.whisper_ggml import build_speech_model
-    except ImportError:
-        raise SystemExit(f"{name} is not a file, and the speech model builder (suite.models.whisper_ggml) is not "
-                         "installed: pass --model PATH to a whisper.cpp ggml file") from None
-    built = build_speech_model(name)
-    found = Path(getattr(built, "model_file", None) or getattr(built, "path", built))
-    return found if found.is_file() else sorted(found.glob("*.bin"))[0]
+    from suite.models.artifact import build_speech_model
+
+    return build_speech_model(name).model_file
 
 
 def main() -> None:
