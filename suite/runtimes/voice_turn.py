@@ -263,7 +263,8 @@ class VoiceTurn:
                 on_rep(i, total, rep)
         asr = {k: plan.turns[-1].asr_result.get(k) for k in ("audio_s", "audio_ctx", "audio_ctx_full", "window_s",
                                                             "decode_tokens", "prompt_tokens", "n_threads",
-                                                            "system_info", "model_type", "driver_version")
+                                                            "system_info", "model_type", "driver_version", "flash_attn",
+                                                            "whisper_version")
                if plan.turns and k in plan.turns[-1].asr_result}
         run.runtime["asr"] = {**run.runtime.get("asr", {}), **asr, "command": list(plan.asr_argv)}
         return run
