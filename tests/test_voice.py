@@ -75,7 +75,8 @@ def turn(i: int, asr_total: float, prefill_s: float, decode_tps: float, audio_s:
     t = Turn(i, False, {"load": 0.1, "mel": 0.01, "encode": asr_total - 0.05, "decode": 0.04, "total": asr_total},
              (10.0 * i, 10.0 * i + asr_total), res, prefill_span=(10.0 * i + 1, 10.0 * i + 1 + prefill_s),
              decode_span=(10.0 * i + 2, 10.0 * i + 3), prefill_tps=128 / prefill_s, decode_tps=decode_tps,
-             prefill_s=prefill_s)
+             prefill_s=prefill_s, llm_windows=[(10.0 * i + 0.9, 10.0 * i + 1 + prefill_s),
+                                                   (10.0 * i + 1.5, 10.0 * i + 3)])
     return t
 
 
@@ -124,7 +125,7 @@ def test_both_models_resident_is_the_sum_of_the_two_peaks_labelled_computed():
     from suite.scenarios.voice import _memory
 
     turns = [turn(0, 0.4, 0.2, 10.0)]
-    rows = [(1.1 - 0.0, "rss_bytes", 300e6), (2.5, "rss_bytes", 320e6), (0.2, "rss_bytes", 999e6)]
+    rows = [(0.95, "rss_bytes", 300e6), (2.5, "rss_bytes", 320e6), (0.2, "rss_bytes", 999e6)]
     mem = _memory(turns, rows, 0.0)
     assert mem["asr_peak_bytes"] == 51200 * 1024 and mem["llm_peak_bytes"] == 320e6  # outside the reply: not it
     assert mem["bytes"] == pytest.approx(51200 * 1024 + 320e6) and mem["method"].startswith("computed")

@@ -144,6 +144,8 @@ class Turn:
     prefill_tps: float | None = None
     decode_tps: float | None = None
     prefill_s: float | None = None
+    #: the reply's llama-bench invocations, marker to marker (load included): where its memory is read
+    llm_windows: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def latency_s(self) -> float | None:
@@ -290,6 +292,8 @@ class VoiceTurn:
                 raise _PartFailed(run, f"llama-bench {phase}", exc.message, out.exit_code, out.text,
                                   out.stderr) from None
             measured, before = phase_spans(out, row)
+            if out.t_start is not None and out.t_end is not None:
+                turn.llm_windows.append((out.t_start, out.t_end))
             run.spans["warmup"] += before + (measured if warm else [])
             if not warm:
                 run.spans[phase] += measured

@@ -100,11 +100,12 @@ def _finish(holder: dict, voice: dict, emulated: str | None) -> Callable[[Finish
 
 
 def _memory(turns: list[Turn], rows, t0: float) -> dict:
-    """Both models resident: the driver's own VmHWM plus llama-bench's sampled peak. llama-bench is a one-shot
+    """Both models resident: the driver's own VmHWM plus llama-bench's sampled peak (over its invocations, load
+    included: a reply too short for a reading inside its timed phases still has one). llama-bench is a one-shot
     benchmark that cannot stay resident beside the driver, so the figure is the sum of the two peaks,
     labelled as computed."""
     asr = max((float(t.asr_result.get("vm_hwm_kb") or 0) * 1024 for t in turns), default=0.0) or None
-    spans = [(a - t0, b - t0) for t in turns for a, b in (t.prefill_span, t.decode_span) if a is not None]
+    spans = [(a - t0, b - t0) for t in turns for a, b in t.llm_windows]
     llm = _peak(rows, spans)
     out = {"asr_peak_bytes": asr, "llm_peak_bytes": llm,
            "method": "computed: the sum of the two processes' peaks (the whisper driver's own VmHWM, llama-bench's "
