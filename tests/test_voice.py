@@ -106,11 +106,12 @@ def test_the_verdict_follows_the_documented_thresholds():
 
 
 def test_energy_of_a_turn_integrates_power_over_its_parts_only():
-    rows = [(t / 10, "power_w", 2.0 if t < 50 else 4.0) for t in range(0, 101)]
-    e, n = judge.energy_j(rows, [(1.0, 2.0), (6.0, 7.5)])
-    assert e == pytest.approx(2.0 * 1.0 + 4.0 * 1.5) and n > 20
-    assert judge.energy_j(rows, [(9.95, 12.0)]) == (None, 0)  # no sample after the span: not a figure
-    assert judge.energy_j([(0.0, "power_w", 1.0)], [(0, 1)]) == (None, 1)
+    from suite.analysis.metrics import energy_j, samples_frame
+
+    rows = samples_frame([(t / 10, "power_w", 2.0 if t < 50 else 4.0) for t in range(0, 101)])
+    assert energy_j(rows, [(1.0, 2.0), (6.0, 7.5)]) == pytest.approx(2.0 * 1.0 + 4.0 * 1.5)
+    assert energy_j(rows, [(9.95, 12.0)]) is None  # no sample after the span: not a figure
+    assert energy_j(samples_frame([(0.0, "power_w", 1.0)]), [(0, 1)]) is None
 
 
 def test_thermal_state_after_the_turns_is_each_sensor_s_rise_and_the_highest_status():

@@ -19,8 +19,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from suite.core.schema import CH_POWER_W
-
 #: a conversational speaking rate: about 3 words per second (150 to 180 words per minute)
 SPEAKING_RATE_WPS = 3.0
 #: English text averages about 0.75 words per token with the common BPE tokenizers
@@ -69,32 +67,6 @@ def verdict(asr_rtf: float | None, latency_s: float | None, reply_tps: float | N
     if asr_rtf < 1 and latency_s <= MARGINAL_LATENCY_S and reply_tps >= MARGINAL_REPLY_FRACTION * SPEAKING_RATE_TPS:
         return MARGINAL, said
     return NOT_CONVERSATIONAL, said
-
-
-def energy_j(rows: Iterable, spans: Sequence[tuple[float, float]]) -> tuple[float | None, int]:
-    """Trapezoid of power_w over each span (s on the rows' axis), the power curve interpolated at the span's
-    edges; (J summed over the spans, power samples used), None when a span has fewer than two samples
-    around it."""
-    pts = sorted((t, v) for t, ch, v in rows if ch == CH_POWER_W)
-    if len(pts) < 2:
-        return None, len(pts)
-    total, used = 0.0, 0
-    for a, b in spans:
-        inside = [(t, v) for t, v in pts if a < t < b]
-        before = [(t, v) for t, v in pts if t <= a]
-        after = [(t, v) for t, v in pts if t >= b]
-        if not before or not after:
-            return None, used
-        edge = [_at(before[-1], inside[0] if inside else after[0], a), *inside,
-                _at(inside[-1] if inside else before[-1], after[0], b)]
-        total += sum((t2 - t1) * (v1 + v2) / 2 for (t1, v1), (t2, v2) in zip(edge, edge[1:], strict=False))
-        used += len(inside) + 2
-    return total, used
-
-
-def _at(p: tuple[float, float], q: tuple[float, float], t: float) -> tuple[float, float]:
-    (t1, v1), (t2, v2) = p, q
-    return (t, v1 if t2 == t1 else v1 + (v2 - v1) * (t - t1) / (t2 - t1))
 
 
 def peak_in(rows: Iterable, channel: str, spans: Sequence[tuple[float, float]]) -> float | None:

@@ -30,8 +30,9 @@ from pathlib import Path
 from suite.core.errors import EdgebenchError, RuntimeFailure
 from suite.core.measure import BurstParams, Repetition
 from suite.core.stats import metric
+from suite.device.elf import check_bundle_abi
 from suite.runtimes.base import KILLED_EXIT, SIGILL_EXIT, DeviceCall, NativeRun, OwnBundle
-from suite.runtimes.llama_bench import PhaseOutput, parse_phase_output, phase_spans, runtime_record, throughput_metrics
+from suite.runtimes.llama_bench import PhaseOutput, parse_phase_output, phase_spans, runtime_record
 from suite.runtimes.native import marked_command, read_markers
 from suite.transport import quote
 
@@ -210,8 +211,6 @@ class VoiceTurn:
     def check_bundle(self, bundle: Path, device_abi: str) -> dict[str, str]:
         checked = self.llm.check_bundle(bundle, device_abi)
         if self.asr is not None:
-            from suite.device.elf import check_bundle_abi
-
             checked |= {f"{ASR_DIR}/{k}": v for k, v in
                         check_bundle_abi(self.asr[0], device_abi, ASR_BINARY, build_hint="").items()}
         return checked
@@ -344,16 +343,9 @@ def turn_metrics(turns: list[Turn]) -> dict[str, dict]:
     lat = [t.latency_s for t in turns if t.latency_s is not None]
     if lat:
         out["turn_latency_s"] = metric("turn_latency_s", lat)
-    out |= throughput_metrics(_Row([t.prefill_tps for t in turns]), _Row([t.decode_tps for t in turns]))
+    for name in ("prefill_tps", "decode_tps"):  # llama-bench's rate of each turn's one repetition
+        out[name] = metric(name, [getattr(t, name) for t in turns])
     return out
-
-
-@dataclass
-class _Row:
-    """The reply's rates over the turns in the shape throughput_metrics reads (samples_ts)."""
-
-    samples_ts: list
-    avg_ts: float = 0.0
 
 
 def _own_whisper(abi: str, variant: str, say: Callable[[str], None]) -> tuple[Path, dict]:

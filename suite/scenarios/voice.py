@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from suite.analysis import voice as judge
+from suite.analysis.metrics import energy_j, samples_frame
 from suite.core.errors import EdgebenchError
 from suite.core.record import Part
 from suite.core.schema import CH_POWER_W, CH_RSS_BYTES
@@ -53,19 +54,19 @@ def _finish(holder: dict, voice: dict, emulated: str | None) -> Callable[[Finish
         per_turn = []
         energies = []
         power_missing = run.sensors.get("unavailable", {}).get(CH_POWER_W)
+        frame = samples_frame(run.rows)
         for k, t in enumerate(turns, 1):
-            spans = [(a - t0, b - t0) for a, b in t.spans]
-            e, n = judge.energy_j(run.rows, spans) if not power_missing else (None, 0)
+            e = None if power_missing else energy_j(frame, [(a - t0, b - t0) for a, b in t.spans])
             energies.append(e)
             per_turn.append({"turn": k, "latency_s": _r(t.latency_s), "asr_s": _r(t.asr["total"]),
                              "reply_prefill_s": _r(t.prefill_s), "reply_decode_tps": _r(t.decode_tps),
-                             "energy_j": _r(e), "power_samples": n,
+                             "energy_j": _r(e),
                              "t_s": [_r(t.asr_span[0] - t0), _r(t.decode_span[1] - t0)]})
         if turns and all(e is not None for e in energies):
             metrics["energy_j/turn"] = metric("energy_j/turn", energies)
         else:
-            unavailable["energy_j/turn"] = (power_missing or "no measured turn" if not turns else
-                                            power_missing or "fewer than two power samples around a turn's parts")
+            unavailable["energy_j/turn"] = power_missing or ("no measured turn" if not turns else
+                                                             "the power samples do not cover a turn's parts")
         reply = [t.decode_tps for t in turns if t.decode_tps]
         if reply:
             metrics["reply_speech_ratio"] = metric("reply_speech_ratio", [v / judge.SPEAKING_RATE_TPS for v in reply])
@@ -75,14 +76,12 @@ def _finish(holder: dict, voice: dict, emulated: str | None) -> Callable[[Finish
                 "method": memory["method"]}
         else:
             unavailable["voice_resident_bytes"] = memory["unavailable"]
-        rtf = _median([t.asr["total"] / float(t.asr_result["audio_s"]) for t in turns
-                       if t.asr_result.get("audio_s")])
-        latency = _median([t.latency_s for t in turns if t.latency_s is not None])
-        tps = _median(reply)
+        turned = plan.partial.metrics if plan and plan.partial else {}  # the turns' medians (turn_metrics)
         if emulated:
             said, why = None, f"not judged: {emulated}"
         else:
-            said, why = judge.verdict(rtf, latency, tps)
+            said, why = judge.verdict(*((turned.get(n) or {}).get("value")
+                                        for n in ("asr_rtf", "turn_latency_s", "decode_tps")))
         end = (turns[-1].decode_span[1] - t0) if turns else None
         block = {**voice, "turns_measured": len(turns), "per_turn": per_turn, "verdict": said,
                  "verdict_reason": why, "thresholds": judge.thresholds(), "memory": memory,
@@ -106,7 +105,7 @@ def _memory(turns: list[Turn], rows, t0: float) -> dict:
     labelled as computed."""
     asr = max((float(t.asr_result.get("vm_hwm_kb") or 0) * 1024 for t in turns), default=0.0) or None
     spans = [(a - t0, b - t0) for t in turns for a, b in t.llm_windows]
-    llm = _peak(rows, spans)
+    llm = judge.peak_in(rows, CH_RSS_BYTES, spans)
     out = {"asr_peak_bytes": asr, "llm_peak_bytes": llm,
            "method": "computed: the sum of the two processes' peaks (the whisper driver's own VmHWM, llama-bench's "
                      "sampled RSS); llama-bench cannot stay resident beside the driver"}
@@ -116,18 +115,6 @@ def _memory(turns: list[Turn], rows, t0: float) -> dict:
         out["unavailable"] = ("no peak of the speech driver (its VmHWM)" if not asr else
                               "no RSS reading of llama-bench during the reply")
     return out
-
-
-def _peak(rows, spans) -> float | None:
-    return judge.peak_in(rows, CH_RSS_BYTES, spans)
-
-
-def _median(vals: list[float]) -> float | None:
-    if not vals:
-        return None
-    s = sorted(vals)
-    n = len(s)
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
 def _r(v: float | None) -> float | None:
@@ -159,9 +146,7 @@ def run_voice(ref, req: RunRequest, *, asr_model: str, turns: int = DEFAULT_TURN
                              "and --model-file are not taken", exit_code=2)
     card = get_speech_card(asr_model)
     say(f"speech model {card.id} ({asr_quant}): checking the build")
-    built = build_speech_model(card, quant=asr_quant, seed=req.seed,
-                               out_root=req.models_dir) if req.models_dir else build_speech_model(
-        card, quant=asr_quant, seed=req.seed)
+    built = build_speech_model(card, quant=asr_quant, seed=req.seed, out_root=req.models_dir)
     utt = utterance(audio_s)
     tokens = judge.asr_decode_tokens(audio_s)
     params = dataclasses.replace(req.params, reps=turns)
